@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pgbk",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pgbk", targets: ["pgbk"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: the only C dependencies, installed from Debian packages.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // CRC32C (SSE4.2 with a table fallback): Swift has no portable intrinsic for it.
+        .target(name: "CShims", cSettings: [.define("_GNU_SOURCE")]),
+
+        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        .target(name: "PostgresFormat", dependencies: ["CShims"]),
+        .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib"]),
+        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
+        .executableTarget(name: "pgbk", dependencies: [
+            "Engine", "Repository", "PostgresFormat",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

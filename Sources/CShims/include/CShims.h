@@ -1,0 +1,13 @@
+#ifndef PGBK_CSHIMS_H
+#define PGBK_CSHIMS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* CRC-32C (Castagnoli), the checksum PostgreSQL uses for WAL, pg_control and backup
+ * manifests. `crc` is the running value: start with 0, feed chunks in order. */
+uint32_t pgbk_crc32c_update(uint32_t crc, const void *data, size_t length);
+
+/* 1 when the SSE4.2 instruction is in use on this CPU, for diagnostics and benchmarks. */
+int pgbk_crc32c_hardware(void);
+
+#endif

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Messages for the person (or cron) running pgbk. Progress and warnings go to stderr so that
+/// stdout carries only results (`show`, `--json`).
+public enum Console {
+    nonisolated(unsafe) public static var quiet = false
+    nonisolated(unsafe) public static var verbose = false
+
+    public static func info(_ text: String) {
+        if !quiet { writeLine(2, "pgbk: " + text) }
+    }
+
+    public static func detail(_ text: String) {
+        if verbose { writeLine(2, "pgbk: " + text) }
+    }
+
+    public static func warning(_ text: String) {
+        writeLine(2, "pgbk: warning: " + text)
+    }
+
+    public static func error(_ text: String) {
+        writeLine(2, "pgbk: error: " + text)
+    }
+
+    public static func output(_ text: String, terminator: String = "\n") {
+        writeLine(1, text + terminator, addNewline: false)
+    }
+
+    static func writeLine(_ fd: Int32, _ text: String, addNewline: Bool = true) {
+        var bytes = Array(text.utf8)
+        if addNewline && bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n <= 0 { if errno == EINTR { continue }; return }
+            offset += n
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// The recovery settings restore writes into postgresql.auto.conf. Earlier recovery settings
+/// there are removed, so a restored cluster never sees two restore_command lines.
+public struct RecoveryConfiguration: Sendable, Equatable {
+    public var restoreCommand: String
+
+    public init(pgbkExecutable: String, repositoryPath: String) {
+        restoreCommand = shellQuote(pgbkExecutable) + " archive-get -B " + shellQuote(repositoryPath) + " %f %p"
+    }
+
+    static let marker = "# pgbk restore:"
+
+    static func isRecoverySetting(_ line: Substring) -> Bool {
+        let key = line.drop { $0 == " " || $0 == "\t" }.prefix { $0 != "=" && $0 != " " && $0 != "\t" }.lowercased()
+        return key == "restore_command" || key.hasPrefix("recovery_target")
+    }
+
+    /// The new content of postgresql.auto.conf given its restored content.
+    public func apply(to existing: String, backupID: String) -> String {
+        var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).filter {
+            !Self.isRecoverySetting($0) && !$0.hasPrefix(Self.marker)
+        }
+        while lines.last == "" { lines.removeLast() }
+        var out = lines.joined(separator: "\n")
+        if !out.isEmpty { out += "\n" }
+        out += "\(Self.marker) recovery settings for backup \(backupID)\n"
+        out += "restore_command = " + configQuote(restoreCommand) + "\n"
+        return out
+    }
+}
+
+/// A single shell word: '...' with embedded quotes closed, escaped and reopened.
+func shellQuote(_ text: String) -> String {
+    "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+}
+
+/// A postgresql.conf string literal: single quotes doubled.
+func configQuote(_ text: String) -> String {
+    "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+}

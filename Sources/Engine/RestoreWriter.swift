@@ -1,0 +1,80 @@
+import PostgresFormat
+import Repository
+
+/// Writes restored files with PostgreSQL's permissions and the target's owner, and remembers
+/// the directories to fsync once at the end.
+struct RestoreWriter {
+    let repository: Repository
+    let info: BackupInfo
+    let owner: (uid: UInt32, gid: UInt32)?
+    private var directories: [String] = []
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private(set) var filesWritten = 0
+    private(set) var bytesWritten: UInt64 = 0
+
+    init(repository: Repository, info: BackupInfo, owner: (uid: UInt32, gid: UInt32)?) {
+        self.repository = repository
+        self.info = info
+        self.owner = owner
+    }
+
+    /// PostgreSQL accepts 0700/0600, or 0750/0640 for clusters initialised with group access.
+    static func directoryMode(_ recorded: UInt32) -> UInt32 { (recorded & 0o750) | 0o700 }
+    static func fileMode(_ recorded: UInt32) -> UInt32 { (recorded & 0o640) | 0o600 }
+
+    mutating func makeDirectory(_ path: String, mode: UInt32) throws {
+        if !FileSystem.isDirectory(path) { try FileSystem.makeDirectories(path) }
+        try setDirectoryMode(path, mode)
+    }
+
+    mutating func setDirectoryMode(_ path: String, _ mode: UInt32) throws {
+        try FileSystem.setMode(path, Self.directoryMode(mode))
+        try chown(path)
+        directories.append(path)
+    }
+
+    mutating func makeTablespace(link: String, location: String) throws {
+        try makeDirectory(location, mode: 0o700)
+        try FileSystem.makeSymlink(link, target: location)
+        try chown(link)
+    }
+
+    mutating func restoreFile(_ entry: FileEntry, to path: String) throws {
+        let stored = repository.storedPath(info.id, entry, compression: info.compression)
+        let reader = try StoredFileReader(path: stored, compression: info.compression)
+        defer { reader.close() }
+        let output = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        defer { output.close() }
+        while true {
+            let n = try reader.read(into: &buffer)
+            if n == 0 { break }
+            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        guard reader.size == entry.size, reader.checksum == entry.checksum else {
+            throw EngineError.corruptFile(path: stored, reason: "\(entry.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(entry.size) and \(entry.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
+        }
+        try output.sync()
+        try output.closeChecked()
+        try FileSystem.setModificationTime(path, entry.mtime)
+        try chown(path)
+        filesWritten += 1
+        bytesWritten += reader.size
+    }
+
+    mutating func writeText(_ text: String, to path: String) throws {
+        let output = try OpenFile(creating: path, mode: 0o600)
+        defer { output.close() }
+        try output.write(Array(text.utf8))
+        try output.sync()
+        try output.closeChecked()
+        try chown(path)
+    }
+
+    func syncDirectories() throws {
+        for dir in directories.reversed() { try FileSystem.syncDirectory(dir) }
+    }
+
+    private func chown(_ path: String) throws {
+        if let owner { try FileSystem.setOwner(path, uid: owner.uid, gid: owner.gid) }
+    }
+}

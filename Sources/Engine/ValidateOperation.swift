@@ -1,0 +1,95 @@
+import PostgresFormat
+import Repository
+
+/// Re-reads backups against their checksums and checks the WAL that makes each consistent.
+/// DONE backups become OK or CORRUPT; a RUNNING one whose writer is gone becomes ERROR.
+public struct ValidateOperation {
+    let repository: Repository
+
+    public init(repository: Repository) { self.repository = repository }
+
+    public struct Outcome: Sendable {
+        public let id: String
+        public let status: BackupStatus
+        public let problems: [String]
+    }
+
+    public func run(backupID: String?) throws -> [Outcome] {
+        let lock = try RepositoryLock(repository: repository, command: "validate")
+        defer { lock.release() }
+        try Catalog.markOrphans(repository)
+
+        let targets: [BackupInfo]
+        if let backupID {
+            let info = try repository.loadBackup(backupID)
+            guard info.status != .deleted && info.status != .deleting else {
+                throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: "its data was removed")
+            }
+            guard info.status != .error else {
+                throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
+            }
+            targets = [info]
+        } else {
+            let loaded = try repository.loadAll()
+            for (id, error) in loaded.unreadable {
+                Console.warning("backup \(id) cannot be read: \(error)")
+            }
+            targets = loaded.backups.filter { $0.status == .done }
+        }
+
+        var outcomes: [Outcome] = []
+        for var info in targets {
+            Console.info("validating backup \(info.id)")
+            let problems = check(info)
+            info.status = problems.isEmpty ? .ok : .corrupt
+            info.statusReason = problems.isEmpty ? nil : problems.prefix(3).joined(separator: "; ")
+                + (problems.count > 3 ? "; and \(problems.count - 3) more" : "")
+            try repository.saveBackup(info)
+            for problem in problems { Console.warning("backup \(info.id): \(problem)") }
+            outcomes.append(Outcome(id: info.id, status: info.status, problems: problems))
+        }
+        return outcomes
+    }
+
+    /// Every problem found, each naming its file; empty when the backup is intact.
+    func check(_ info: BackupInfo) -> [String] {
+        let entries: [FileEntry]
+        do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
+        var problems: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for entry in entries where entry.kind == .file {
+            let path = repository.storedPath(info.id, entry, compression: info.compression)
+            if let reason = StoredFileReader.verify(path: path, compression: info.compression, size: entry.size,
+                                                    checksum: entry.checksum ?? 0, buffer: &buffer) {
+                problems.append("file \(entry.path) (\(path)): \(reason)")
+            }
+        }
+        problems += checkWAL(info, buffer: &buffer)
+        return problems
+    }
+
+    /// The segments from the backup's start to its stop location must be archived and intact.
+    func checkWAL(_ info: BackupInfo, buffer: inout [UInt8]) -> [String] {
+        guard let start = info.startLSN, let stop = info.stopLSN else { return ["backup.ini has no start/stop LSN"] }
+        let size = UInt64(info.walSegmentSize)
+        var segment = WALSegmentName(timeline: info.timeline, containing: start, segmentSize: size)
+        let last = WALSegmentName(timeline: info.timeline, endingAt: stop, segmentSize: size)
+        var problems: [String] = []
+        while segment <= last {
+            do {
+                if let archived = try repository.wal.find(segment.name) {
+                    if let reason = StoredFileReader.verify(path: archived.path, compression: archived.compression,
+                                                            size: size, checksum: archived.checksum, buffer: &buffer) {
+                        problems.append("WAL segment \(segment.name) (\(archived.path)): \(reason)")
+                    }
+                } else {
+                    problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
+                }
+            } catch {
+                problems.append("WAL segment \(segment.name): \(error)")
+            }
+            segment = segment.next
+        }
+        return problems
+    }
+}

@@ -1,0 +1,153 @@
+import PostgresFormat
+
+public enum BackupMode: String, Sendable {
+    case full = "FULL"
+    case incremental = "INCREMENTAL"
+}
+
+/// A backup's life: RUNNING while written; DONE when complete; OK or CORRUPT once validated;
+/// ERROR when it failed or its writer died. Only DONE and OK are ever restored.
+public enum BackupStatus: String, Sendable, CaseIterable {
+    case running = "RUNNING", done = "DONE", ok = "OK", corrupt = "CORRUPT", error = "ERROR"
+    case deleting = "DELETING", deleted = "DELETED"
+}
+
+/// The contents of a backup's `backup.ini`.
+public struct BackupInfo: Sendable, Equatable {
+    public static let formatVersion = 1
+
+    public var id: String
+    public var mode: BackupMode
+    public var status: BackupStatus
+    public var statusReason: String?
+    public var parentID: String?
+    public var timeline: TimelineID = 0
+    public var startLSN: LSN?
+    public var stopLSN: LSN?
+    public var startWALFile: String?
+    public var stopWALFile: String?
+    public var startTime: Timestamp
+    public var endTime: Timestamp?
+    public var recoveryXID: UInt64?
+    public var recoveryTime: String?
+    public var totalDataBytes: UInt64 = 0
+    public var readDataBytes: UInt64 = 0
+    public var writeBytes: UInt64 = 0
+    public var fileCount: Int = 0
+    public var blockSize: UInt32 = 8192
+    public var walBlockSize: UInt32 = 8192
+    public var walSegmentSize: UInt32 = 16 << 20
+    public var pgVersionNum: Int = 0
+    public var systemIdentifier: UInt64 = 0
+    public var dataChecksums: Bool = false
+    public var compression: Compression = .none
+    public var compressLevel: Int32 = 1
+    public var label: String = ""
+    public var fileListChecksum: UInt32?
+    /// The process writing a RUNNING backup, to tell a live one from an orphan.
+    public var pid: Int32?
+
+    public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
+        self.id = id
+        self.mode = mode
+        self.status = status
+        self.startTime = startTime
+    }
+
+    public var isUsable: Bool { status == .ok || status == .done }
+
+    public func ini() -> IniFile {
+        var f = IniFile()
+        f["FORMAT_VERSION"] = String(Self.formatVersion)
+        f["BACKUP_ID"] = id
+        f["BACKUP_MODE"] = mode.rawValue
+        f["STATUS"] = status.rawValue
+        f["STATUS_REASON"] = statusReason
+        f["PARENT_BACKUP_ID"] = parentID
+        f["LABEL"] = label
+        f["TIMELINEID"] = String(timeline)
+        f["START_LSN"] = startLSN?.description
+        f["STOP_LSN"] = stopLSN?.description
+        f["START_WAL_FILE"] = startWALFile
+        f["STOP_WAL_FILE"] = stopWALFile
+        f["START_TIME"] = startTime.description
+        f["END_TIME"] = endTime?.description
+        f["RECOVERY_XID"] = recoveryXID.map { String($0) }
+        f["RECOVERY_TIME"] = recoveryTime
+        f["TOTAL_DATA_BYTES"] = String(totalDataBytes)
+        f["READ_DATA_BYTES"] = String(readDataBytes)
+        f["WRITE_BYTES"] = String(writeBytes)
+        f["FILE_COUNT"] = String(fileCount)
+        f["BLOCK_SIZE"] = String(blockSize)
+        f["XLOG_BLOCK_SIZE"] = String(walBlockSize)
+        f["WAL_SEGMENT_SIZE"] = String(walSegmentSize)
+        f["PG_VERSION_NUM"] = String(pgVersionNum)
+        f["SYSTEM_IDENTIFIER"] = String(systemIdentifier)
+        f["DATA_CHECKSUMS"] = dataChecksums ? "on" : "off"
+        f["COMPRESS"] = compression.rawValue
+        f["COMPRESS_LEVEL"] = String(compressLevel)
+        f["FILE_LIST_CHECKSUM"] = fileListChecksum.map { "crc32c:" + CRC32C.hex($0) }
+        f["PID"] = pid.map { String($0) }
+        return f
+    }
+
+    public func text() -> String {
+        SealedText.seal(ini().text(header: "# pgbk backup \(id): written by pgbk, do not edit\n"))
+    }
+
+    public init(text: String, path: String) throws {
+        let f = try IniFile(text: try SealedText.open(text, path: path), path: path)
+        func required(_ key: String) throws -> String {
+            guard let v = f[key], !v.isEmpty else { throw CatalogError.corrupt(path, "missing \(key)") }
+            return v
+        }
+        func number<T: FixedWidthInteger>(_ key: String, _ type: T.Type) throws -> T {
+            guard let v = T(try required(key)) else { throw CatalogError.corrupt(path, "\(key) is not a number") }
+            return v
+        }
+        func lsn(_ key: String) throws -> LSN? {
+            guard let v = f[key] else { return nil }
+            guard let l = LSN(v) else { throw CatalogError.corrupt(path, "\(key) is not an LSN") }
+            return l
+        }
+        let version = try number("FORMAT_VERSION", Int.self)
+        guard version <= Self.formatVersion else {
+            throw CatalogError.invalid(path, "format version \(version) is newer than this pgbk understands (\(Self.formatVersion)); upgrade pgbk")
+        }
+        guard let mode = BackupMode(rawValue: try required("BACKUP_MODE")) else { throw CatalogError.corrupt(path, "unknown BACKUP_MODE") }
+        guard let status = BackupStatus(rawValue: try required("STATUS")) else { throw CatalogError.corrupt(path, "unknown STATUS") }
+        guard let start = Timestamp(try required("START_TIME")) else { throw CatalogError.corrupt(path, "START_TIME is not a time") }
+        self.init(id: try required("BACKUP_ID"), mode: mode, status: status, startTime: start)
+        statusReason = f["STATUS_REASON"]
+        parentID = f["PARENT_BACKUP_ID"]
+        label = f["LABEL"] ?? ""
+        timeline = try number("TIMELINEID", TimelineID.self)
+        startLSN = try lsn("START_LSN")
+        stopLSN = try lsn("STOP_LSN")
+        startWALFile = f["START_WAL_FILE"]
+        stopWALFile = f["STOP_WAL_FILE"]
+        endTime = f["END_TIME"].flatMap { Timestamp($0) }
+        recoveryXID = f["RECOVERY_XID"].flatMap { UInt64($0) }
+        recoveryTime = f["RECOVERY_TIME"]
+        totalDataBytes = try number("TOTAL_DATA_BYTES", UInt64.self)
+        readDataBytes = try number("READ_DATA_BYTES", UInt64.self)
+        writeBytes = try number("WRITE_BYTES", UInt64.self)
+        fileCount = try number("FILE_COUNT", Int.self)
+        blockSize = try number("BLOCK_SIZE", UInt32.self)
+        walBlockSize = try number("XLOG_BLOCK_SIZE", UInt32.self)
+        walSegmentSize = try number("WAL_SEGMENT_SIZE", UInt32.self)
+        pgVersionNum = try number("PG_VERSION_NUM", Int.self)
+        systemIdentifier = try number("SYSTEM_IDENTIFIER", UInt64.self)
+        dataChecksums = f["DATA_CHECKSUMS"] == "on"
+        guard let compression = Compression(rawValue: try required("COMPRESS")) else { throw CatalogError.corrupt(path, "unknown COMPRESS") }
+        self.compression = compression
+        compressLevel = Int32(f["COMPRESS_LEVEL"] ?? "") ?? 1
+        if let crc = f["FILE_LIST_CHECKSUM"] {
+            guard crc.hasPrefix("crc32c:"), let v = CRC32C.parseHex(crc.dropFirst(7)) else {
+                throw CatalogError.corrupt(path, "FILE_LIST_CHECKSUM is not a crc32c value")
+            }
+            fileListChecksum = v
+        }
+        pid = f["PID"].flatMap { Int32($0) }
+    }
+}

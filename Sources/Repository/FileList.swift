@@ -1,0 +1,119 @@
+import PostgresFormat
+
+/// One entry of a backup: a directory, a symbolic link (tablespaces) or a file with the
+/// checksum of its original content.
+public struct FileEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable { case file = "f", directory = "d", symlink = "l" }
+
+    public var kind: Kind
+    /// Relative to the data directory, "/"-separated; tablespace contents live under
+    /// `pg_tblspc/<oid>/`, the way PostgreSQL itself addresses them.
+    public var path: String
+    public var mode: UInt32
+    public var size: UInt64
+    public var mtime: Int64
+    public var checksum: UInt32?
+    public var storedSize: UInt64
+    public var linkTarget: String?
+
+    public init(kind: Kind, path: String, mode: UInt32, size: UInt64 = 0, mtime: Int64 = 0,
+                checksum: UInt32? = nil, storedSize: UInt64 = 0, linkTarget: String? = nil) {
+        self.kind = kind
+        self.path = path
+        self.mode = mode
+        self.size = size
+        self.mtime = mtime
+        self.checksum = checksum
+        self.storedSize = storedSize
+        self.linkTarget = linkTarget
+    }
+}
+
+/// `file.list`: one tab-separated line per entry, paths escaped so that any name round-trips
+/// (tab, newline, backslash and control characters become `\t`, `\n`, `\\`, `\xHH`).
+public enum FileList {
+    public static let header = "# pgbk file list 1\n# type\tmode\tsize\tmtime\tcrc32c\tstored_size\tpath\tlink_target\n"
+
+    public static func encode(_ entries: [FileEntry]) -> String {
+        var out = header
+        for e in entries {
+            let crc = e.checksum.map(CRC32C.hex) ?? "-"
+            let mode = String(e.mode, radix: 8)
+            out += "\(e.kind.rawValue)\t\(String(repeating: "0", count: max(0, 4 - mode.count)) + mode)\t\(e.size)\t\(e.mtime)\t\(crc)\t\(e.storedSize)\t\(escape(e.path))"
+            if let target = e.linkTarget { out += "\t" + escape(target) }
+            out += "\n"
+        }
+        return SealedText.seal(out)
+    }
+
+    public static func decode(_ text: String, path: String) throws -> [FileEntry] {
+        let body = try SealedText.open(text, path: path)
+        var entries: [FileEntry] = []
+        var lineNumber = 0
+        for line in body.split(separator: "\n") {
+            lineNumber += 1
+            if line.hasPrefix("#") { continue }
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
+            guard f.count == 7 || f.count == 8 else { throw bad("expected 7 or 8 fields, found \(f.count)") }
+            guard let kind = FileEntry.Kind(rawValue: String(f[0])) else { throw bad("unknown type \(f[0])") }
+            guard let mode = UInt32(f[1], radix: 8), let size = UInt64(f[2]), let mtime = Int64(f[3]),
+                  let stored = UInt64(f[5]) else { throw bad("invalid number") }
+            var crc: UInt32? = nil
+            if f[4] != "-" {
+                guard let value = CRC32C.parseHex(f[4]) else { throw bad("invalid checksum \(f[4])") }
+                crc = value
+            }
+            guard let entryPath = unescape(f[6]), !entryPath.isEmpty else { throw bad("invalid path") }
+            var target: String? = nil
+            if f.count == 8 {
+                guard let t = unescape(f[7]) else { throw bad("invalid link target") }
+                target = t
+            }
+            if kind == .file && crc == nil { throw bad("file without checksum") }
+            if kind == .symlink && target == nil { throw bad("link without target") }
+            entries.append(FileEntry(kind: kind, path: entryPath, mode: mode, size: size, mtime: mtime,
+                                     checksum: crc, storedSize: stored, linkTarget: target))
+        }
+        return entries
+    }
+
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        for s in text.unicodeScalars {
+            switch s {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default:
+                if s.value < 0x20 || s.value == 0x7f {
+                    let hex = String(s.value, radix: 16)
+                    out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                } else {
+                    out.unicodeScalars.append(s)
+                }
+            }
+        }
+        return out
+    }
+
+    public static func unescape(_ text: Substring) -> String? {
+        var out = String.UnicodeScalarView()
+        var it = text.unicodeScalars.makeIterator()
+        while let s = it.next() {
+            guard s == "\\" else { out.append(s); continue }
+            switch it.next() {
+            case "\\": out.append("\\")
+            case "t": out.append("\t")
+            case "n": out.append("\n")
+            case "r": out.append("\r")
+            case "x":
+                guard let a = it.next(), let b = it.next(), let v = UInt8(String(a) + String(b), radix: 16) else { return nil }
+                out.append(Unicode.Scalar(v))
+            default: return nil
+            }
+        }
+        return String(out)
+    }
+}

@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// An open file descriptor with path-carrying errors. Owned by one task; close it explicitly
+/// (deinit closes as a safety net, without fsync).
+public final class OpenFile {
+    public let path: String
+    private var fd: Int32
+
+    public init(reading path: String) throws {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open file", path) }
+        self.path = path
+    }
+
+    /// Creates a new file; fails if it exists (O_EXCL), so nothing is overwritten by accident.
+    public init(creating path: String, mode: UInt32 = 0o600) throws {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        guard fd >= 0 else { throw SystemError("create file", path) }
+        self.path = path
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    public var descriptor: Int32 { fd }
+
+    /// Reads until the buffer is full or the file ends; returns the byte count (0 at the end).
+    public func read(into buffer: inout [UInt8], count: Int? = nil) throws -> Int {
+        let wanted = min(count ?? buffer.count, buffer.count)
+        var total = 0
+        try buffer.withUnsafeMutableBytes { raw in
+            while total < wanted {
+                let n = Glibc.read(fd, raw.baseAddress! + total, wanted - total)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemError("read file", path)
+                }
+                if n == 0 { break }
+                total += n
+            }
+        }
+        return total
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write file", path)
+            }
+            offset += n
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    public func sync() throws {
+        guard fsync(fd) == 0 else { throw SystemError("fsync file", path) }
+    }
+
+    /// Tells the kernel the file is read once from start to end.
+    public func adviseSequential() {
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+    }
+
+    /// Drops the file's pages from the cache: a backup should not evict the database's own.
+    public func adviseDontNeed() {
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    }
+
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    public func closeChecked() throws {
+        let rc = Glibc.close(fd)
+        fd = -1
+        guard rc == 0 else { throw SystemError("close file", path) }
+    }
+}

@@ -1,0 +1,154 @@
+import PostgresFormat
+
+/// A pgbk repository on disk:
+///
+///     BACKUP_PATH/pgbk.ini                the DBA's defaults
+///     BACKUP_PATH/repository.ini          which cluster this repository serves
+///     BACKUP_PATH/backup/<ID>/backup.ini  one directory per backup, see BackupInfo
+///     BACKUP_PATH/backup/<ID>/file.list   its files, see FileList
+///     BACKUP_PATH/backup/<ID>/data/...    the stored files
+///     BACKUP_PATH/wal/...                 the WAL archive, see WALArchiveStore
+public struct Repository: Sendable {
+    public let path: String
+    public let identity: RepositoryIdentity
+    public let config: RepositoryConfig
+
+    public var configPath: String { path + "/pgbk.ini" }
+    public var identityPath: String { path + "/repository.ini" }
+    public var backupRoot: String { path + "/backup" }
+    public var walRoot: String { path + "/wal" }
+    public var lockPath: String { path + "/lock" }
+
+    public func backupDirectory(_ id: String) -> String { backupRoot + "/" + id }
+    public func backupInfoPath(_ id: String) -> String { backupDirectory(id) + "/backup.ini" }
+    public func fileListPath(_ id: String) -> String { backupDirectory(id) + "/file.list" }
+    public func dataDirectory(_ id: String) -> String { backupDirectory(id) + "/data" }
+
+    public var wal: WALArchiveStore { WALArchiveStore(root: walRoot, segmentSize: UInt64(identity.walSegmentSize)) }
+
+    public static func open(_ path: String) throws -> Repository {
+        let path = FileSystem.absolute(path)
+        guard FileSystem.isDirectory(path) else {
+            throw CatalogError.invalid(path, "backup path does not exist or is not a directory")
+        }
+        let identityPath = path + "/repository.ini"
+        guard FileSystem.exists(identityPath) else {
+            throw CatalogError.invalid(path, "not a pgbk repository (no repository.ini); create one with pgbk init")
+        }
+        let identity = try RepositoryIdentity(text: try FileSystem.readText(identityPath), path: identityPath)
+        let configPath = path + "/pgbk.ini"
+        let config = FileSystem.exists(configPath)
+            ? try RepositoryConfig(text: try FileSystem.readText(configPath), path: configPath)
+            : RepositoryConfig()
+        return Repository(path: path, identity: identity, config: config)
+    }
+
+    /// Creates a repository in an absent or empty directory. The identity file is written last:
+    /// a repository whose creation was interrupted is not mistaken for a usable one.
+    public static func create(_ path: String, identity: RepositoryIdentity, config: RepositoryConfig) throws -> Repository {
+        let path = FileSystem.absolute(path)
+        if FileSystem.exists(path) {
+            guard FileSystem.isDirectory(path) else { throw CatalogError.invalid(path, "exists and is not a directory") }
+            if FileSystem.exists(path + "/repository.ini") {
+                throw CatalogError.invalid(path, "a pgbk repository already exists here")
+            }
+            let entries = try FileSystem.list(path)
+            guard entries.isEmpty else {
+                throw CatalogError.invalid(path, "directory is not empty (\(entries.count) entries); choose an empty or new directory")
+            }
+        } else {
+            try FileSystem.makeDirectories(path)
+        }
+        let repo = Repository(path: path, identity: identity, config: config)
+        try FileSystem.makeDirectory(repo.backupRoot)
+        try FileSystem.makeDirectory(repo.walRoot)
+        try AtomicFile.write(repo.configPath, text: config.text())
+        try AtomicFile.write(repo.identityPath, text: identity.text())
+        try FileSystem.syncDirectory(path)
+        return repo
+    }
+
+    // MARK: backups
+
+    /// Backup IDs in time order (IDs sort chronologically). Skips temp files and strays.
+    public func backupIDs() throws -> [String] {
+        try FileSystem.list(backupRoot).filter { Self.isBackupID($0) }
+    }
+
+    /// `YYYYMMDD-HHMMSS` followed by F (full) or I (incremental).
+    public static func isBackupID(_ name: String) -> Bool {
+        let chars = Array(name)
+        guard chars.count == 16, chars[8] == "-", chars[15] == "F" || chars[15] == "I" else { return false }
+        return chars[0..<8].allSatisfy(\.isNumber) && chars[9..<15].allSatisfy(\.isNumber)
+    }
+
+    public func loadBackup(_ id: String) throws -> BackupInfo {
+        let path = backupInfoPath(id)
+        do {
+            return try BackupInfo(text: try FileSystem.readText(path), path: path)
+        } catch let error as SystemError where error.isNotFound {
+            throw CatalogError.invalid(backupDirectory(id), "no such backup")
+        }
+    }
+
+    /// Every backup, with those whose backup.ini cannot be read reported rather than hidden.
+    public func loadAll() throws -> (backups: [BackupInfo], unreadable: [(id: String, error: Error)]) {
+        var backups: [BackupInfo] = []
+        var unreadable: [(String, Error)] = []
+        for id in try backupIDs() {
+            do { backups.append(try loadBackup(id)) } catch { unreadable.append((id, error)) }
+        }
+        return (backups, unreadable)
+    }
+
+    /// The commit point of every status change: one atomic rename of backup.ini.
+    public func saveBackup(_ info: BackupInfo) throws {
+        try AtomicFile.write(backupInfoPath(info.id), text: info.text())
+    }
+
+    /// Reserves a new backup directory; a clash within the same second is resolved by waiting.
+    public func createBackupDirectory(mode: BackupMode) throws -> (id: String, start: Timestamp) {
+        while true {
+            let now = Timestamp.now()
+            let id = now.compact + (mode == .full ? "F" : "I")
+            let dir = backupDirectory(id)
+            if FileSystem.exists(dir) {
+                sleepSeconds(1)
+                continue
+            }
+            try FileSystem.makeDirectory(dir)
+            try FileSystem.makeDirectory(dataDirectory(id))
+            try FileSystem.syncDirectory(backupRoot)
+            return (id, now)
+        }
+    }
+
+    public func saveFileList(_ id: String, _ entries: [FileEntry]) throws -> UInt32 {
+        let text = FileList.encode(entries)
+        try AtomicFile.write(fileListPath(id), text: text)
+        return CRC32C.checksum(text)
+    }
+
+    /// Reads a backup's file list and checks it against the checksum backup.ini recorded.
+    public func loadFileList(_ info: BackupInfo) throws -> [FileEntry] {
+        let path = fileListPath(info.id)
+        let text = try FileSystem.readText(path, limit: 1 << 30)
+        if let expected = info.fileListChecksum, CRC32C.checksum(text) != expected {
+            throw CatalogError.corrupt(path, "does not match the checksum recorded in backup.ini")
+        }
+        return try FileList.decode(text, path: path)
+    }
+
+    /// Where a file of a backup is stored.
+    public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression) -> String {
+        dataDirectory(id) + "/" + entry.path + compression.fileSuffix
+    }
+}
+
+func sleepSeconds(_ seconds: UInt32) {
+    _ = sleep(seconds)
+}
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif

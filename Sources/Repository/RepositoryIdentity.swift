@@ -1,0 +1,108 @@
+/// `repository.ini`: which cluster a repository belongs to. Written once by `init`, sealed with
+/// a checksum, never edited.
+public struct RepositoryIdentity: Sendable, Equatable {
+    public static let formatVersion = 1
+
+    public var systemIdentifier: UInt64
+    public var pgMajorVersion: String
+    public var controlVersion: UInt32
+    public var catalogVersion: UInt32
+    public var blockSize: UInt32
+    public var walSegmentSize: UInt32
+    public var created: Timestamp
+
+    public init(systemIdentifier: UInt64, pgMajorVersion: String, controlVersion: UInt32, catalogVersion: UInt32,
+                blockSize: UInt32, walSegmentSize: UInt32, created: Timestamp) {
+        self.systemIdentifier = systemIdentifier
+        self.pgMajorVersion = pgMajorVersion
+        self.controlVersion = controlVersion
+        self.catalogVersion = catalogVersion
+        self.blockSize = blockSize
+        self.walSegmentSize = walSegmentSize
+        self.created = created
+    }
+
+    public func text() -> String {
+        var f = IniFile()
+        f["FORMAT_VERSION"] = String(Self.formatVersion)
+        f["SYSTEM_IDENTIFIER"] = String(systemIdentifier)
+        f["PG_VERSION"] = pgMajorVersion
+        f["PG_CONTROL_VERSION"] = String(controlVersion)
+        f["CATALOG_VERSION"] = String(catalogVersion)
+        f["BLOCK_SIZE"] = String(blockSize)
+        f["WAL_SEGMENT_SIZE"] = String(walSegmentSize)
+        f["CREATED"] = created.description
+        return SealedText.seal(f.text(header: "# pgbk repository identity: written by pgbk init, do not edit\n"))
+    }
+
+    public init(text: String, path: String) throws {
+        let f = try IniFile(text: try SealedText.open(text, path: path), path: path)
+        func value<T: LosslessStringConvertible>(_ key: String) throws -> T {
+            guard let raw = f[key], let v = T(raw) else { throw CatalogError.corrupt(path, "missing or invalid \(key)") }
+            return v
+        }
+        let version: Int = try value("FORMAT_VERSION")
+        guard version <= Self.formatVersion else {
+            throw CatalogError.invalid(path, "repository format \(version) is newer than this pgbk understands (\(Self.formatVersion)); upgrade pgbk")
+        }
+        systemIdentifier = try value("SYSTEM_IDENTIFIER")
+        pgMajorVersion = try value("PG_VERSION")
+        controlVersion = try value("PG_CONTROL_VERSION")
+        catalogVersion = try value("CATALOG_VERSION")
+        blockSize = try value("BLOCK_SIZE")
+        walSegmentSize = try value("WAL_SEGMENT_SIZE")
+        guard let created = f["CREATED"].flatMap({ Timestamp($0) }) else { throw CatalogError.corrupt(path, "missing or invalid CREATED") }
+        self.created = created
+    }
+}
+
+/// `pgbk.ini`: the DBA's defaults, edited by hand like pg_rman.ini (so, unlike every file pgbk
+/// writes for itself, it carries no checksum). Command-line options and environment override it.
+public struct RepositoryConfig: Sendable, Equatable {
+    public static let knownKeys: [String] = [
+        "PGDATA", "COMPRESS", "COMPRESS_LEVEL", "ARCHIVE_TIMEOUT", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE",
+    ]
+
+    public var values: [String: String]
+
+    public init(values: [String: String] = [:]) { self.values = values }
+
+    public subscript(key: String) -> String? { values[key].flatMap { $0.isEmpty ? nil : $0 } }
+
+    public init(text: String, path: String) throws {
+        let f = try IniFile(text: text, path: path)
+        for key in f.keys where !Self.knownKeys.contains(key) {
+            throw CatalogError.invalid(path, "unknown setting \(key) (known: \(Self.knownKeys.joined(separator: ", ")))")
+        }
+        var values: [String: String] = [:]
+        for key in f.keys { values[key] = f[key] }
+        self.values = values
+        if let c = self["COMPRESS"], Compression(configValue: c) == nil {
+            throw CatalogError.invalid(path, "COMPRESS must be none or zlib, not \(c)")
+        }
+        if let l = self["COMPRESS_LEVEL"], Int32(l).map({ (0...9).contains($0) }) != true {
+            throw CatalogError.invalid(path, "COMPRESS_LEVEL must be 0 to 9, not \(l)")
+        }
+        if let t = self["ARCHIVE_TIMEOUT"], UInt32(t) == nil {
+            throw CatalogError.invalid(path, "ARCHIVE_TIMEOUT must be a number of seconds, not \(t)")
+        }
+    }
+
+    public func text() -> String {
+        var out = """
+        # pgbk.ini: defaults for this repository. Command-line options and the environment
+        # (BACKUP_PATH, PGDATA, PGHOST, PGPORT, PGUSER, PGDATABASE) take precedence.
+
+        """
+        for key in Self.knownKeys {
+            if let v = values[key] { out += key + "=" + IniFile.encodeValue(v) + "\n" }
+        }
+        out += """
+        # COMPRESS=zlib          # none | zlib: how backups and archived WAL are stored
+        # COMPRESS_LEVEL=1       # 0-9 for zlib
+        # ARCHIVE_TIMEOUT=600    # seconds backup waits for its last WAL segment to be archived
+
+        """
+        return out
+    }
+}

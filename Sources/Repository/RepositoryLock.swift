@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// The repository-wide lock for commands that change the catalog. It is an flock(2) on
+/// `BACKUP_PATH/lock`: the kernel releases it when the holder dies, even by SIGKILL, so a
+/// stale lock cannot outlive its process. The file's text only names the holder.
+public final class RepositoryLock {
+    private var fd: Int32
+    public let path: String
+
+    public struct Busy: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let holder: String
+        public var description: String {
+            "repository is locked by another pgbk (\(holder.isEmpty ? "holder unknown" : holder)); lock file \(path)"
+        }
+    }
+
+    public init(repository: Repository, command: String) throws {
+        path = repository.lockPath
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("open lock file", path) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            fd = -1
+            guard code == EWOULDBLOCK else { throw SystemError("lock", path, code: code) }
+            let holder = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
+            throw Busy(path: path, holder: holder)
+        }
+        let text = "PID \(getpid()) (pgbk \(command)) since \(Timestamp.now())\n"
+        _ = ftruncate(fd, 0)
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    deinit { release() }
+
+    public func release() {
+        guard fd >= 0 else { return }
+        _ = ftruncate(fd, 0)
+        flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+}

@@ -1,0 +1,43 @@
+import PostgresFormat
+
+/// Text catalog files end in a line `CHECKSUM=crc32c:xxxxxxxx` covering every byte before it,
+/// so that a damaged or hand-edited manifest is detected rather than trusted.
+public enum SealedText {
+    static let prefix = "CHECKSUM=crc32c:"
+
+    public static func seal(_ body: String) -> String {
+        precondition(body.isEmpty || body.hasSuffix("\n"))
+        return body + prefix + CRC32C.hex(CRC32C.checksum(body)) + "\n"
+    }
+
+    /// Returns the body, or throws naming the file when the trailer is missing or wrong.
+    public static func open(_ text: String, path: String) throws -> String {
+        var content = Substring(text)
+        guard content.hasSuffix("\n") else { throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)") }
+        content = content.dropLast()
+        let lineStart = content.lastIndex(of: "\n").map { content.index(after: $0) } ?? content.startIndex
+        let trailer = content[lineStart...]
+        let body = String(text[text.startIndex..<lineStart])
+        guard trailer.hasPrefix(prefix), let stored = CRC32C.parseHex(trailer.dropFirst(prefix.count)) else {
+            throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)")
+        }
+        let computed = CRC32C.checksum(body)
+        guard stored == computed else {
+            throw CatalogError.corrupt(path, "checksum mismatch (stored \(CRC32C.hex(stored)), computed \(CRC32C.hex(computed)))")
+        }
+        return body
+    }
+}
+
+/// Errors about the repository's own files.
+public enum CatalogError: Error, Sendable, CustomStringConvertible, Equatable {
+    case corrupt(String, String)
+    case invalid(String, String)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let path, let why): return "\(path) is corrupt: \(why)"
+        case .invalid(let path, let why): return "\(path): \(why)"
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import PostgresFormat
+
+/// What was stored: the original size and checksum, and the bytes on disk.
+public struct StoredFileSummary: Sendable, Equatable {
+    public let size: UInt64
+    public let storedSize: UInt64
+    public let checksum: UInt32
+}
+
+/// Writes one file into the repository: checksum of the original bytes, optional
+/// compression, temp name, fsync, rename. Memory: the compressor's fixed buffers.
+public final class StoredFileWriter {
+    public let path: String
+    private let tempPath: String
+    private let file: OpenFile
+    private let compressor: GzipCompressor?
+    private var crc = CRC32C()
+    private var size: UInt64 = 0
+    private var storedSize: UInt64 = 0
+
+    /// `path` is the final name including the compression suffix.
+    public init(path: String, compression: Compression, level: Int32) throws {
+        self.path = path
+        tempPath = AtomicFile.temporaryName(for: path)
+        try? FileSystem.remove(tempPath)  // a leftover of our own PID from a crash long ago
+        file = try OpenFile(creating: tempPath)
+        do {
+            compressor = compression == .zlib ? try GzipCompressor(level: level, path: path) : nil
+        } catch {
+            file.close()
+            try? FileSystem.remove(tempPath)
+            throw error
+        }
+    }
+
+    public func write(_ chunk: UnsafeRawBufferPointer) throws {
+        crc.update(chunk)
+        size += UInt64(chunk.count)
+        if let compressor {
+            try compressor.compress(chunk, finish: false) { try writeStored($0) }
+        } else {
+            try writeStored(chunk)
+        }
+    }
+
+    private func writeStored(_ bytes: UnsafeRawBufferPointer) throws {
+        try file.write(bytes)
+        storedSize += UInt64(bytes.count)
+    }
+
+    /// Makes the file durable under its final name. The caller fsyncs the directory (once
+    /// per directory, not once per file).
+    public func commit() throws -> StoredFileSummary {
+        do {
+            if let compressor {
+                try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
+            }
+            try file.sync()
+            try file.closeChecked()
+            try FileSystem.rename(tempPath, path)
+        } catch {
+            abandon()
+            throw error
+        }
+        return StoredFileSummary(size: size, storedSize: storedSize, checksum: crc.value)
+    }
+
+    public func abandon() {
+        file.close()
+        try? FileSystem.remove(tempPath)
+    }
+}
+
+/// Reads a stored file back as its original bytes, computing size and checksum on the way.
+public final class StoredFileReader {
+    public let path: String
+    private let file: OpenFile
+    private let decompressor: GzipDecompressor?
+    private var input: [UInt8]
+    private var inputEnded = false
+    private var crc = CRC32C()
+    public private(set) var size: UInt64 = 0
+
+    public init(path: String, compression: Compression) throws {
+        self.path = path
+        file = try OpenFile(reading: path)
+        file.adviseSequential()
+        decompressor = compression == .zlib ? try GzipDecompressor(path: path) : nil
+        input = compression == .zlib ? [UInt8](repeating: 0, count: 256 << 10) : []
+    }
+
+    public var checksum: UInt32 { crc.value }
+
+    /// Fills `buffer` with original bytes as far as it can; returns the count, 0 at the end.
+    public func read(into buffer: inout [UInt8]) throws -> Int {
+        let n: Int
+        if let decompressor {
+            n = try inflate(decompressor, into: &buffer)
+        } else {
+            n = try file.read(into: &buffer)
+        }
+        buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        size += UInt64(n)
+        return n
+    }
+
+    private func inflate(_ z: GzipDecompressor, into buffer: inout [UInt8]) throws -> Int {
+        var filled = 0
+        while filled < buffer.count && !z.finished {
+            if !z.hasPendingInput {
+                if inputEnded {
+                    throw CompressionError(path: path, reason: "compressed data ends early (truncated file)")
+                }
+                let got = try file.read(into: &input)
+                if got == 0 { inputEnded = true; continue }
+                input.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            }
+            let produced = try buffer.withUnsafeMutableBytes { out in
+                try z.inflate(into: UnsafeMutableRawBufferPointer(rebasing: out[filled...]))
+            }
+            filled += produced
+        }
+        return filled
+    }
+
+    public func close() { file.close() }
+
+    /// Reads to the end and compares with what the manifest promised; returns a reason when
+    /// they differ, nil when the file is intact.
+    public static func verify(path: String, compression: Compression, size: UInt64, checksum: UInt32,
+                              buffer: inout [UInt8]) -> String? {
+        do {
+            let reader = try StoredFileReader(path: path, compression: compression)
+            defer { reader.close() }
+            while try reader.read(into: &buffer) > 0 {}
+            if reader.size != size { return "size \(reader.size), expected \(size)" }
+            if reader.checksum != checksum {
+                return "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
+            }
+            return nil
+        } catch let error as SystemError where error.isNotFound {
+            return "missing"
+        } catch {
+            return "\(error)"
+        }
+    }
+}

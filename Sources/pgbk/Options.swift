@@ -1,0 +1,94 @@
+import ArgumentParser
+import Engine
+import PostgresClient
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let text = String(decoding: UnsafeRawBufferPointer(start: value, count: strlen(value)), as: UTF8.self)
+    return text.isEmpty ? nil : text
+}
+
+/// -B/--backup-path, falling back to $BACKUP_PATH as in pg_rman.
+struct RepositoryOptions: ParsableArguments {
+    @Option(name: [.customShort("B"), .customLong("backup-path")], help: "Repository directory (default: $BACKUP_PATH).")
+    var backupPath: String?
+
+    @Flag(name: [.customShort("q"), .long], help: "Print only errors and warnings.")
+    var quiet = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Print more detail.")
+    var verbose = false
+
+    func resolvedPath() throws -> String {
+        Console.quiet = quiet
+        Console.verbose = verbose
+        guard let path = backupPath ?? environment("BACKUP_PATH") else {
+            throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
+        }
+        return path
+    }
+
+    func open() throws -> Repository {
+        try Repository.open(try resolvedPath())
+    }
+}
+
+/// Connection options named as in psql and pg_rman; unset ones fall back to pgbk.ini, then
+/// to libpq's PG* variables.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.customShort("h"), .long], help: "Database server host or socket directory.")
+    var host: String?
+
+    @Option(name: [.customShort("p"), .long], help: "Database server port.")
+    var port: String?
+
+    @Option(name: [.customShort("U"), .long], help: "Database user name.")
+    var username: String?
+
+    @Option(name: [.customShort("d"), .long], help: "Database name or connection string.")
+    var dbname: String?
+
+    func parameters(config: RepositoryConfig) -> ConnectionParameters {
+        ConnectionParameters(
+            host: host ?? environment("PGHOST") ?? config["PGHOST"],
+            port: port ?? environment("PGPORT") ?? config["PGPORT"],
+            user: username ?? environment("PGUSER") ?? config["PGUSER"],
+            database: dbname ?? environment("PGDATABASE") ?? config["PGDATABASE"] ?? "postgres")
+    }
+}
+
+/// --compress=none|zlib, with -Z as pg_rman's shorthand for zlib.
+struct CompressionOptions: ParsableArguments {
+    @Flag(name: [.customShort("Z")], help: "Compress with zlib (same as --compress=zlib).")
+    var zlib = false
+
+    @Option(name: .customLong("compress"), help: "none or zlib (default: COMPRESS in pgbk.ini, else none).")
+    var compress: String?
+
+    @Option(name: .customLong("compress-level"), help: "zlib level 0-9 (default: COMPRESS_LEVEL in pgbk.ini, else 1).")
+    var level: Int32?
+
+    func resolve(_ config: RepositoryConfig) throws -> (Compression, Int32) {
+        var compression = Compression.none
+        if let c = config["COMPRESS"], let v = Compression(configValue: c) { compression = v }
+        if let c = compress {
+            guard let v = Compression(configValue: c) else {
+                throw EngineError.invalidArgument("--compress must be none or zlib, not \(c)")
+            }
+            compression = v
+        }
+        if zlib { compression = .zlib }
+        let level = level ?? config["COMPRESS_LEVEL"].flatMap { Int32($0) } ?? 1
+        guard (0...9).contains(level) else { throw EngineError.invalidArgument("--compress-level must be 0 to 9") }
+        return (compression, level)
+    }
+}
+
+func selfExecutablePath() -> String {
+    (try? FileSystem.readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+}

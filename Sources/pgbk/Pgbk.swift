@@ -1,0 +1,200 @@
+import ArgumentParser
+import Engine
+import PostgresClient
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+@main
+struct Pgbk: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgbk",
+        abstract: "Backup and point-in-time recovery manager for PostgreSQL.",
+        version: "0.1.0",
+        subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self],
+        helpNames: [.long])
+
+    /// Errors reach the user as one line on stderr and a non-zero exit code; usage errors keep
+    /// ArgumentParser's help output.
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            Console.error(describe(error))
+            Glibc.exit(1)
+        }
+    }
+}
+
+func describe(_ error: Error) -> String {
+    String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a repository for the cluster in PGDATA.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
+    var pgdata: String?
+    @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none or zlib.")
+    var compress: String?
+
+    func run() throws {
+        let path = try repository.resolvedPath()
+        guard let pgdata = pgdata ?? environment("PGDATA") else {
+            throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
+        }
+        var compression: Compression? = nil
+        if let compress {
+            guard let c = Compression(configValue: compress) else { throw EngineError.invalidArgument("--compress must be none or zlib") }
+            compression = c
+        }
+        let repo = try InitOperation.run(backupPath: path, pgdata: pgdata, compression: compression)
+        Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
+        Console.info("set archive_command = '\(selfExecutablePath()) archive-push -B \(repo.path) %p' in postgresql.conf")
+    }
+}
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Take an online backup.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var compression: CompressionOptions
+    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory (default: $PGDATA, then PGDATA in pgbk.ini).")
+    var pgdata: String?
+    @Option(name: [.customShort("b"), .customLong("backup-mode")], help: "full or incremental.")
+    var mode: String = "full"
+    @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
+    var smoothCheckpoint = false
+    @Option(name: .customLong("archive-timeout"), help: "Seconds to wait for the last WAL segment to be archived (default 600).")
+    var archiveTimeout: Int?
+
+    func run() throws {
+        let repo = try repository.open()
+        guard let pgdata = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"] else {
+            throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini")
+        }
+        var options = BackupOptions()
+        switch mode.lowercased() {
+        case "full", "f": options.mode = .full
+        case "incremental", "i": options.mode = .incremental
+        default: throw EngineError.invalidArgument("-b/--backup-mode must be full or incremental, not \(mode)")
+        }
+        options.smoothCheckpoint = smoothCheckpoint
+        (options.compression, options.compressLevel) = try compression.resolve(repo.config)
+        options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
+        guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be positive") }
+        options.connection = connection.parameters(config: repo.config)
+        let cluster = try DataDirectory(pgdata)
+        _ = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
+    }
+}
+
+struct ArchivePush: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive-push",
+        abstract: "Archive one WAL file (archive_command = 'pgbk archive-push -B PATH %p').", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var compression: CompressionOptions
+    @Argument(help: "The file to archive (%p).") var path: String
+
+    func run() throws {
+        let repo = try repository.open()
+        let (c, level) = try compression.resolve(repo.config)
+        switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
+        case .stored(let stored): Console.detail("archived \(path) as \(stored)")
+        case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived with identical content")
+        }
+    }
+}
+
+struct ArchiveGet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive-get",
+        abstract: "Restore one archived WAL file (restore_command = 'pgbk archive-get -B PATH %f %p').",
+        discussion: "Exits 1 silently when the file is not archived (normal at the end of recovery). Any other failure exits 200, which makes PostgreSQL stop recovery instead of ending it early with transactions missing.",
+        helpNames: [.long])
+
+    static let fatalExitCode: Int32 = 200
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "The WAL file name (%f).") var walName: String
+    @Argument(help: "Where to write it (%p).") var destination: String
+
+    func run() throws {
+        do {
+            let repo = try repository.open()
+            switch try WALArchive(repository: repo).get(walName, to: destination) {
+            case .restored: Console.detail("restored \(walName)")
+            case .notArchived: throw ExitCode(1)
+            }
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            Console.error(describe(error))
+            throw ExitCode(Self.fatalExitCode)
+        }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check backups against their checksums and the archive; DONE becomes OK or CORRUPT.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
+
+    func run() throws {
+        let repo = try repository.open()
+        let outcomes = try ValidateOperation(repository: repo).run(backupID: backupID)
+        for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
+        if outcomes.isEmpty { Console.info("no backup to validate") }
+        let failed = outcomes.filter { $0.status != .ok }.count
+        if failed > 0 { throw EngineError.validationFailed(failed) }
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore a backup into an empty directory, set up to recover from the archive.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Directory to restore into (must be empty or absent).")
+    var pgdata: String?
+    @Option(name: .customLong("backup-id"), help: "The backup to restore (default: the newest OK full backup).")
+    var backupID: String?
+    @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
+    var tablespaceMapping: [String] = []
+
+    func run() throws {
+        let repo = try repository.open()
+        guard let target = pgdata ?? environment("PGDATA") else {
+            throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
+        }
+        var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
+        options.backupID = backupID
+        for mapping in tablespaceMapping {
+            let parts = mapping.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
+                throw EngineError.invalidArgument("--tablespace-mapping must be OLDDIR=NEWDIR with absolute paths, not \(mapping)")
+            }
+            options.tablespaceMapping[FileSystem.absolute(String(parts[0]))] = FileSystem.absolute(String(parts[1]))
+        }
+        _ = try RestoreOperation(repository: repo, options: options).run()
+    }
+}

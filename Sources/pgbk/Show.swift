@@ -1,0 +1,138 @@
+import ArgumentParser
+import Engine
+import PostgresFormat
+import Repository
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List backups: pgbk show [ID] [detail] [--json].", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
+    @Argument(help: "A backup ID and/or the word 'detail'.") var words: [String] = []
+
+    func run() throws {
+        let repo = try repository.open()
+        var detail = false
+        var id: String?
+        for word in words {
+            if word == "detail" { detail = true } else if id == nil { id = word } else {
+                throw EngineError.invalidArgument("show takes at most one backup ID and 'detail', not \(word)")
+            }
+        }
+        let (backups, unreadable): ([BackupInfo], [(id: String, error: Error)])
+        if let id {
+            (backups, unreadable) = ([try repo.loadBackup(id)], [])
+        } else {
+            (backups, unreadable) = try repo.loadAll()
+        }
+        if json {
+            Console.output("[" + backups.map { BackupJSON.object($0) }.joined(separator: ",\n ") + "]")
+        } else if id != nil {
+            Console.output(backups[0].ini().text(), terminator: "")
+        } else {
+            Console.output(BackupTable.render(backups.reversed(), detail: detail), terminator: "")
+        }
+        for (id, error) in unreadable { Console.error("backup \(id): \(describe(error))") }
+        if !unreadable.isEmpty { throw ExitCode(1) }
+    }
+}
+
+enum BackupTable {
+    static func render(_ backups: [BackupInfo], detail: Bool) -> String {
+        var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
+        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "Parent", "StartLSN", "StopLSN", "Read", "Written", "TLI", "Status", "Reason"] }
+        var rows: [[String]] = [header]
+        for b in backups {
+            let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
+            if detail {
+                rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.mode.rawValue,
+                             b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
+                             formatSize(b.readDataBytes), formatSize(b.writeBytes), String(b.timeline),
+                             b.status.rawValue, b.statusReason ?? ""])
+            } else {
+                rows.append([b.id, b.startTime.description, b.mode.rawValue, duration, formatSize(b.writeBytes),
+                             String(b.timeline), b.status.rawValue])
+            }
+        }
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let line = String(repeating: "=", count: widths.reduce(0, +) + 2 * widths.count)
+        var out = line + "\n"
+        for (i, row) in rows.enumerated() {
+            out += " " + row.enumerated().map { c, cell in
+                c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
+            }.joined(separator: "  ") + "\n"
+            if i == 0 { out += line + "\n" }
+        }
+        return out
+    }
+
+    static func formatDuration(_ seconds: Int64) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        return "\(seconds / 3600)h\(seconds % 3600 / 60)m"
+    }
+
+    static func formatSize(_ bytes: UInt64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = bytes
+        var unit = 0
+        while value >= 10 * 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return "\(value)\(units[unit])"
+    }
+}
+
+/// The JSON form of a backup: snake_case keys, LSNs as PostgreSQL prints them, null for unset.
+enum BackupJSON {
+    static func object(_ b: BackupInfo) -> String {
+        let fields: [(String, String)] = [
+            ("id", string(b.id)),
+            ("mode", string(b.mode.rawValue)),
+            ("status", string(b.status.rawValue)),
+            ("status_reason", b.statusReason.map(string) ?? "null"),
+            ("parent_id", b.parentID.map(string) ?? "null"),
+            ("timeline", String(b.timeline)),
+            ("start_lsn", b.startLSN.map { string($0.description) } ?? "null"),
+            ("stop_lsn", b.stopLSN.map { string($0.description) } ?? "null"),
+            ("start_wal_file", b.startWALFile.map(string) ?? "null"),
+            ("stop_wal_file", b.stopWALFile.map(string) ?? "null"),
+            ("start_time", string(b.startTime.description)),
+            ("end_time", b.endTime.map { string($0.description) } ?? "null"),
+            ("recovery_time", b.recoveryTime.map(string) ?? "null"),
+            ("recovery_xid", b.recoveryXID.map { String($0) } ?? "null"),
+            ("total_data_bytes", String(b.totalDataBytes)),
+            ("read_data_bytes", String(b.readDataBytes)),
+            ("write_bytes", String(b.writeBytes)),
+            ("file_count", String(b.fileCount)),
+            ("compress", string(b.compression.rawValue)),
+            ("block_size", String(b.blockSize)),
+            ("wal_block_size", String(b.walBlockSize)),
+            ("wal_segment_size", String(b.walSegmentSize)),
+            ("pg_version_num", String(b.pgVersionNum)),
+            ("system_identifier", string(String(b.systemIdentifier))),
+            ("data_checksums", b.dataChecksums ? "true" : "false"),
+        ]
+        return "{" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    static func string(_ text: String) -> String {
+        var out = "\""
+        for s in text.unicodeScalars {
+            switch s {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if s.value < 0x20 {
+                    let hex = String(s.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(s)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

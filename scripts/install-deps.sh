@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what pgbk needs to build and test, when it is missing: libpq and zlib headers,
+# pkg-config, and the PostgreSQL 15 server binaries (initdb, pg_ctl, pg_amcheck, ...).
+# As root it runs apt-get; otherwise it prints the command to run.
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+[ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "install-deps: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Tests and the demo run PostgreSQL as 'postgres' when started as root.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "install-deps: Swift 6 is not on PATH (https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
