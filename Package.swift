@@ -28,6 +28,7 @@ let package = Package(
 
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
     ],
     swiftLanguageModes: [.v6]
