@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import Repository
+
+struct CommandResult: CustomStringConvertible {
+    let command: String
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    var succeeded: Bool { status == 0 }
+    var description: String { "`\(command)` exited \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+struct CommandError: Error, CustomStringConvertible {
+    let result: CommandResult
+    var description: String { "command failed: \(result)" }
+}
+
+/// Runs programs with posix_spawn, output captured through files (not pipes: pg_ctl's
+/// postmaster inherits descriptors and would hold a pipe open forever). As root, programs
+/// that PostgreSQL requires to run unprivileged go through `runuser -u postgres`.
+enum Command {
+    static var isRoot: Bool { geteuid() == 0 }
+
+    static let runuser: String = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+        .first { access($0, X_OK) == 0 } ?? "runuser"
+
+    /// The argument vector, wrapped in runuser when needed; `env` is passed explicitly.
+    static func argv(_ executable: String, _ args: [String], env: [String: String], asPostgres: Bool) -> [String] {
+        let envArgs = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        if asPostgres && isRoot {
+            return [runuser, "-u", "postgres", "--", "/usr/bin/env"] + envArgs + [executable] + args
+        }
+        return ["/usr/bin/env"] + envArgs + [executable] + args
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ args: [String], env: [String: String] = [:], asPostgres: Bool = false,
+                    outputDirectory: String = "/tmp") throws -> CommandResult {
+        let process = try spawn(executable, args, env: env, asPostgres: asPostgres, outputDirectory: outputDirectory)
+        return process.wait()
+    }
+
+    static func spawn(_ executable: String, _ args: [String], env: [String: String] = [:], asPostgres: Bool = false,
+                      outputDirectory: String = "/tmp") throws -> SpawnedProcess {
+        let full = argv(executable, args, env: env, asPostgres: asPostgres)
+        let stamp = "\(getpid())-\(counter.next())"
+        let outPath = outputDirectory + "/.out-\(stamp)"
+        let errPath = outputDirectory + "/.err-\(stamp)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var cArgs = full.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, full[0], &actions, nil, &cArgs, environ)
+        guard rc == 0 else { throw SystemError("spawn", full[0], code: rc) }
+        return SpawnedProcess(pid: pid, command: full.joined(separator: " "), outPath: outPath, errPath: errPath)
+    }
+
+    static let counter = Counter()
+}
+
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    func next() -> Int {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        value += 1
+        return value
+    }
+}
+
+struct SpawnedProcess {
+    let pid: pid_t
+    let command: String
+    let outPath: String
+    let errPath: String
+
+    func wait() -> CommandResult {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let out = (try? FileSystem.readText(outPath)) ?? ""
+        let err = (try? FileSystem.readText(errPath)) ?? ""
+        try? FileSystem.remove(outPath)
+        try? FileSystem.remove(errPath)
+        return CommandResult(command: command, status: code, stdout: out, stderr: err)
+    }
+
+}

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import Repository
+
+let pgBin = (getenv("PGBIN").map { String(cString: $0) }) ?? "/usr/lib/postgresql/15/bin"
+
+/// The postgres OS user's ids, when tests run as root.
+let postgresUser: (uid: UInt32, gid: UInt32)? = {
+    guard Command.isRoot, let pw = getpwnam("postgres") else { return nil }
+    return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+}()
+
+/// One test's private directory under /tmp (short: socket paths are limited to 107 bytes),
+/// owned by postgres when running as root, with its own copy of pgbk that the server can run.
+final class Scratch: Sendable {
+    let path: String
+    let pgbk: String
+
+    init() throws {
+        var template = Array("/tmp/pgbk-it.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw SystemError("create temp directory", "/tmp") }
+        path = String(cString: made)
+        try FileSystem.setMode(path, 0o755)
+        if let user = postgresUser { try FileSystem.setOwner(path, uid: user.uid, gid: user.gid) }
+        pgbk = path + "/bin/pgbk"
+        try makeDirectory("bin", mode: 0o755)
+        try copyFile(from: Self.builtPgbk, to: pgbk, mode: 0o755)
+        try chownToPostgres(pgbk)
+    }
+
+    deinit { try? FileSystem.removeTree(path) }
+
+    /// The pgbk built next to this test bundle (or $PGBK_BIN).
+    static let builtPgbk: String = {
+        if let env = getenv("PGBK_BIN") { return String(cString: env) }
+        let exe = (try? FileSystem.readLink("/proc/self/exe")) ?? ""
+        return FileSystem.parentDirectory(of: exe) + "/pgbk"
+    }()
+
+    @discardableResult
+    func makeDirectory(_ name: String, mode: UInt32 = 0o700) throws -> String {
+        let dir = path + "/" + name
+        try FileSystem.makeDirectory(dir, mode: mode)
+        try FileSystem.setMode(dir, mode)
+        try chownToPostgres(dir)
+        return dir
+    }
+
+    func chownToPostgres(_ file: String) throws {
+        if let user = postgresUser { try FileSystem.setOwner(file, uid: user.uid, gid: user.gid) }
+    }
+
+    func writeFile(_ file: String, _ text: String, mode: UInt32 = 0o600) throws {
+        try? FileSystem.remove(file)
+        let f = try OpenFile(creating: file, mode: mode)
+        try f.write(Array(text.utf8))
+        try f.closeChecked()
+        try chownToPostgres(file)
+    }
+
+    /// Runs the test's pgbk copy, as postgres when root unless `asCurrentUser`.
+    @discardableResult
+    func pgbk(_ args: [String], asCurrentUser: Bool = false, env: [String: String] = [:]) throws -> CommandResult {
+        try Command.run(pgbk, args, env: env, asPostgres: !asCurrentUser, outputDirectory: path)
+    }
+
+    func spawnPgbk(_ args: [String]) throws -> SpawnedProcess {
+        try Command.spawn(pgbk, args, asPostgres: true, outputDirectory: path)
+    }
+}
+
+func copyFile(from source: String, to destination: String, mode: UInt32) throws {
+    let input = try OpenFile(reading: source)
+    defer { input.close() }
+    let output = try OpenFile(creating: destination, mode: mode)
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = try input.read(into: &buffer)
+        if n == 0 { break }
+        try output.write(Array(buffer[0..<n]))
+    }
+    try output.closeChecked()
+}
+
+/// Polls until `condition` holds; throws after `seconds`. For waiting on servers, never for
+/// asserting speed.
+func waitUntil(_ what: String, seconds: Double = 120, _ condition: () throws -> Bool) throws {
+    var waited = 0.0
+    while try !condition() {
+        if waited >= seconds { throw TestFailure("timed out after \(Int(seconds)) s waiting for \(what)") }
+        usleep(50_000)
+        waited += 0.05
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ text: String) { description = text }
+}
