@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps build test unit-test demo bench clean
+.PHONY: all deps build test unit-test demo clean
 
 all: build
 
@@ -14,10 +14,10 @@ build: deps
 
 # Unit and integration tests (the integration tests start real PostgreSQL clusters).
 test: build
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-xctest
 
 unit-test: build
-	$(SWIFT) test --skip-build --filter 'PostgresFormatTests|RepositoryTests'
+	$(SWIFT) test --skip-build --disable-xctest --filter 'PostgresFormatTests|RepositoryTests'
 
 # The whole backup/restore cycle on a throwaway local cluster.
 demo: build
