@@ -62,11 +62,8 @@ public struct BackupOperation {
         do {
             try copyAndStop(connection: connection, info: &info)
         } catch {
-            info.status = .error
             info.statusReason = "\(error)"
-            info.endTime = .now()
-            info.pid = nil
-            try? repository.saveBackup(info)
+            try? Catalog.markFailed(repository, &info)
             throw error
         }
         return info
@@ -94,7 +91,10 @@ public struct BackupOperation {
                                          mtime: source.status.mtime, linkTarget: source.linkTarget))
             case .file:
                 let target = stored + options.compression.fileSuffix
-                guard let summary = try copier.copy(from: source.absolutePath, to: target, limit: source.status.size) else {
+                let copied = source.relativePath == "global/pg_control"
+                    ? try copier.copyControlFile(from: source.absolutePath, to: target)
+                    : try copier.copy(from: source.absolutePath, to: target, limit: source.status.size)
+                guard let summary = copied else {
                     Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
                     continue
                 }
@@ -189,8 +189,7 @@ public struct BackupOperation {
             throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: UInt64(s.systemIdentifier) ?? 0,
                                               expected: repository.identity.systemIdentifier, repository: repository.path)
         }
-        if FileSystem.absolute(s.dataDirectory) != cluster.path,
-           (try? DataDirectory(s.dataDirectory).path) != cluster.path {
+        if FileSystem.realPath(s.dataDirectory) != FileSystem.realPath(cluster.path) {
             throw EngineError.invalidArgument("the server's data_directory is \(s.dataDirectory), not \(cluster.path) (-D/--pgdata)")
         }
         if s.inRecovery {

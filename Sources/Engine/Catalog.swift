@@ -8,13 +8,23 @@ public enum Catalog {
     public static func markOrphans(_ repository: Repository) throws -> [String] {
         var marked: [String] = []
         for var info in try repository.loadAll().backups where info.status == .running {
-            info.status = .error
             info.statusReason = "the backup process\(info.pid.map { " (PID \($0))" } ?? "") ended before the backup completed"
-            info.pid = nil
-            try repository.saveBackup(info)
+            try markFailed(repository, &info)
             Console.warning("backup \(info.id) was left RUNNING by a process that is gone; marked ERROR")
             marked.append(info.id)
         }
         return marked
+    }
+
+    /// An incomplete backup is useless: its data goes first (which also frees the space a
+    /// full disk needs for the next step), then backup.ini records ERROR and why.
+    public static func markFailed(_ repository: Repository, _ info: inout BackupInfo) throws {
+        try FileSystem.removeTree(repository.dataDirectory(info.id))
+        try? FileSystem.remove(repository.fileListPath(info.id))
+        try FileSystem.syncDirectory(repository.backupDirectory(info.id))
+        info.status = .error
+        info.endTime = info.endTime ?? .now()
+        info.pid = nil
+        try repository.saveBackup(info)
     }
 }

@@ -1,6 +1,10 @@
 import PostgresFormat
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// A PostgreSQL data directory as found on disk (no server needed).
 public struct DataDirectory: Sendable {
     public let path: String
@@ -16,10 +20,22 @@ public struct DataDirectory: Sendable {
         guard FileSystem.exists(controlPath), FileSystem.exists(path + "/PG_VERSION") else {
             throw EngineError.notADataDirectory(path: path, reason: "global/pg_control or PG_VERSION is missing")
         }
-        let bytes = try FileSystem.readAll(controlPath, limit: 64 << 10)
-        control = try ControlFile(bytes: bytes, path: controlPath)
+        control = try Self.readControlFile(controlPath)
         majorVersion = String(try FileSystem.readText(path + "/PG_VERSION").split(separator: "\n").first ?? "")
         self.path = path
+    }
+
+    /// A running server rewrites pg_control in place; a read that fails its CRC is retried.
+    static func readControlFile(_ path: String) throws -> ControlFile {
+        var attempt = 0
+        while true {
+            do {
+                return try ControlFile(bytes: try FileSystem.readAll(path, limit: 64 << 10), path: path)
+            } catch let error as FormatError where attempt < 10 && error.reason.contains("CRC") {
+                attempt += 1
+                usleep(100_000)
+            }
+        }
     }
 
     /// `PG_<major>_<catalog version>`: this cluster's directory inside each tablespace.

@@ -1,6 +1,10 @@
 import PostgresFormat
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// Copies one source file into the repository in large chunks through a reused buffer:
 /// memory stays constant whatever the file size. Independent per file, so a later `-j N`
 /// can run several copiers side by side, each with its own buffer.
@@ -36,5 +40,30 @@ struct FileCopier {
             writer.abandon()
             throw error
         }
+    }
+
+    /// pg_control is rewritten in place by the running server; a read can catch it half
+    /// written. Read it whole and store it only once its CRC checks out.
+    mutating func copyControlFile(from source: String, to storedPath: String) throws -> StoredFileSummary? {
+        var lastError: Error = FormatError(source, "unreadable")
+        for attempt in 0..<10 {
+            if attempt > 0 { usleep(100_000) }
+            let bytes = try FileSystem.readAll(source, limit: 64 << 10)
+            do {
+                _ = try ControlFile(bytes: bytes, path: source)
+            } catch {
+                lastError = error
+                continue
+            }
+            let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+            do {
+                try bytes.withUnsafeBytes { try writer.write($0) }
+                return try writer.commit()
+            } catch {
+                writer.abandon()
+                throw error
+            }
+        }
+        throw lastError
     }
 }

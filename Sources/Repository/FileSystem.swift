@@ -156,6 +156,13 @@ public enum FileSystem {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// The canonical path (symbolic links resolved), or nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(decoding: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)), as: UTF8.self)
+    }
+
     public static func readAll(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
         let file = try OpenFile(reading: path)
         defer { file.close() }

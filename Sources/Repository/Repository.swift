@@ -68,6 +68,19 @@ public struct Repository: Sendable {
         return repo
     }
 
+    /// Writing as root into a repository another user owns would leave root-owned files that
+    /// the owner (whom PostgreSQL runs archive_command as) can no longer replace: refuse.
+    public func checkWriter() throws {
+        guard geteuid() == 0 else { return }
+        let owner = try FileSystem.status(path).uid
+        guard owner != 0 else { return }
+        var name = "uid \(owner)"
+        if let pw = getpwuid(owner), let n = pw.pointee.pw_name {
+            name = String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self)
+        }
+        throw CatalogError.invalid(path, "the repository belongs to \(name), but pgbk runs as root; run it as \(name) (for example: runuser -u \(name) -- pgbk ...)")
+    }
+
     // MARK: backups
 
     /// Backup IDs in time order (IDs sort chronologically). Skips temp files and strays.

@@ -36,6 +36,13 @@ struct RepositoryOptions: ParsableArguments {
     func open() throws -> Repository {
         try Repository.open(try resolvedPath())
     }
+
+    /// For commands that write into the repository.
+    func openForWriting() throws -> Repository {
+        let repo = try open()
+        try repo.checkWriter()
+        return repo
+    }
 }
 
 /// Connection options named as in psql and pg_rman; unset ones fall back to pgbk.ini, then

@@ -84,7 +84,7 @@ struct Backup: ParsableCommand {
     var archiveTimeout: Int?
 
     func run() throws {
-        let repo = try repository.open()
+        let repo = try repository.openForWriting()
         guard let pgdata = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"] else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini")
         }
@@ -114,7 +114,7 @@ struct ArchivePush: ParsableCommand {
     @Argument(help: "The file to archive (%p).") var path: String
 
     func run() throws {
-        let repo = try repository.open()
+        let repo = try repository.openForWriting()
         let (c, level) = try compression.resolve(repo.config)
         switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
         case .stored(let stored): Console.detail("archived \(path) as \(stored)")
@@ -160,7 +160,7 @@ struct Validate: ParsableCommand {
     @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
 
     func run() throws {
-        let repo = try repository.open()
+        let repo = try repository.openForWriting()
         let outcomes = try ValidateOperation(repository: repo).run(backupID: backupID)
         for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
         if outcomes.isEmpty { Console.info("no backup to validate") }

@@ -101,6 +101,17 @@ import Repository
         #expect(!FileSystem.exists(newRepo))
     }
 
+    @Test(.enabled(if: Command.isRoot, "only root can write into another user's repository"))
+    func rootIsToldToRunAsTheRepositoryOwner() throws {
+        let c = try SharedClusters.get()
+        let before = try snapshot(c.repository + "/backup")
+        let r = try c.scratch.pgbk(["validate", "-B", c.repository], asCurrentUser: true)
+        #expect(r.status != 0 && oneLine(r) && r.stderr.contains("run it as postgres"), "\(r)")
+        #expect(try snapshot(c.repository + "/backup") == before)
+        // Reading is fine as root.
+        #expect(try c.scratch.pgbk(["show", "-B", c.repository], asCurrentUser: true).succeeded)
+    }
+
     @Test func archiveGetOfAMissingFileExitsOneSilently() throws {
         let c = try SharedClusters.get()
         let r = try c.scratch.pgbk(["archive-get", "-B", c.repository, "00000009.history", c.scratch.path + "/x"])
@@ -194,6 +205,7 @@ import Repository
         let after = try repo.loadBackup(id)
         #expect(after.status == .error)
         #expect(after.statusReason?.contains("PID \(pid)") == true)
+        #expect(!FileSystem.exists(repo.dataDirectory(id)), "an orphan's data is removed")
     }
 
     @Test func aBackupKilledAtAnArbitraryMomentNeverPassesAsDone() throws {
