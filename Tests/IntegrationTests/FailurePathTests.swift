@@ -112,6 +112,69 @@ import Repository
         #expect(try c.scratch.pgbk(["show", "-B", c.repository], asCurrentUser: true).succeeded)
     }
 
+    @Test func backupTimesOutNamingTheSegmentWhenArchivingIsBroken() throws {
+        let c = try SharedClusters.get()
+        try c.primary.execute("ALTER SYSTEM SET archive_command = 'false'")
+        try c.primary.execute("SELECT pg_reload_conf()")
+        defer {
+            _ = try? c.primary.execute("ALTER SYSTEM RESET archive_command")
+            _ = try? c.primary.execute("SELECT pg_reload_conf()")
+        }
+        let r = try c.scratch.pgbk(["backup", "-B", c.repository, "-D", c.primary.dataDir, "--archive-timeout", "2"] + c.primary.connectionArgs)
+        #expect(r.status != 0)
+        let error = r.stderr.split(separator: "\n").filter { $0.hasPrefix("pgbk: error:") }
+        #expect(error.count == 1, "\(r)")
+        let repo = try Repository.open(c.repository)
+        let failed = try #require(try repo.loadAll().backups.last)
+        let segment = try #require(failed.stopWALFile)
+        #expect(error.first?.contains(segment) == true && error.first?.contains("archive_command") == true, "\(r)")
+        #expect(failed.status == .error)
+    }
+
+    @Test func validateNamesAMissingWALSegmentAndAcceptsItBack() throws {
+        let c = try SharedClusters.get()
+        let backup = try c.scratch.pgbk(["backup", "-B", c.repository, "-D", c.primary.dataDir] + c.primary.connectionArgs)
+        #expect(backup.succeeded, "\(backup)")
+        let repo = try Repository.open(c.repository)
+        let id = try #require(try repo.backupIDs().last)
+        let start = try #require(try repo.loadBackup(id).startWALFile)
+        let archived = try #require(try repo.wal.find(start))
+        let aside = c.scratch.path + "/aside-" + FileSystem.baseName(of: archived.path)
+        try FileSystem.rename(archived.path, aside)
+        let r = try c.scratch.pgbk(["validate", "-B", c.repository, id])
+        try FileSystem.rename(aside, archived.path)
+        #expect(r.status != 0 && r.stderr.contains(start) && r.stderr.contains("not in the archive"), "\(r)")
+        #expect(try repo.loadBackup(id).status == .corrupt)
+        // Once the segment is back, the backup validates again.
+        #expect(try c.scratch.pgbk(["validate", "-B", c.repository, id]).succeeded)
+        #expect(try repo.loadBackup(id).status == .ok)
+    }
+
+    @Test func environmentVariablesStandForTheOptions() throws {
+        let c = try SharedClusters.get()
+        let viaEnv = try c.scratch.pgbk(["show"], env: ["BACKUP_PATH": c.repository])
+        #expect(viaEnv.succeeded && viaEnv.stdout.contains(c.firstBackupID), "\(viaEnv)")
+        let none = try c.scratch.pgbk(["show"])
+        #expect(none.status != 0 && none.stderr.contains("BACKUP_PATH"), "\(none)")
+        let target = c.scratch.path + "/env-target-nonempty"
+        try c.scratch.makeDirectory("env-target-nonempty")
+        try c.scratch.writeFile(target + "/x", "x")
+        let restore = try c.scratch.pgbk(["restore"], env: ["BACKUP_PATH": c.repository, "PGDATA": target])
+        #expect(restore.status != 0 && restore.stderr.contains(target), "PGDATA names the restore target: \(restore)")
+    }
+
+    @Test func showPrintsOneBackupAndADetailedTable() throws {
+        let c = try SharedClusters.get()
+        let one = try c.scratch.pgbk(["show", "-B", c.repository, c.firstBackupID])
+        #expect(one.succeeded)
+        #expect(one.stdout.contains("BACKUP_ID=\(c.firstBackupID)\n") && one.stdout.contains("STATUS=OK\n"), "\(one)")
+        #expect(one.stdout.contains("START_LSN=") && one.stdout.contains("RECOVERY_XID="))
+        let detail = try c.scratch.pgbk(["show", "-B", c.repository, "detail"])
+        #expect(detail.succeeded && detail.stdout.contains("StartLSN") && detail.stdout.contains(c.firstBackupID), "\(detail)")
+        let missing = try c.scratch.pgbk(["show", "-B", c.repository, "20000101-000000F"])
+        #expect(missing.status != 0 && missing.stderr.contains("no such backup"), "\(missing)")
+    }
+
     @Test func archiveGetOfAMissingFileExitsOneSilently() throws {
         let c = try SharedClusters.get()
         let r = try c.scratch.pgbk(["archive-get", "-B", c.repository, "00000009.history", c.scratch.path + "/x"])
