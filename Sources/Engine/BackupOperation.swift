@@ -8,6 +8,8 @@ import Repository
 
 public struct BackupOptions: Sendable {
     public var mode: BackupMode = .full
+    /// With no usable parent, take a full backup instead of failing.
+    public var fullOnError = false
     public var smoothCheckpoint = false
     public var compression: Compression = .none
     public var compressLevel: Int32 = 1
@@ -17,9 +19,9 @@ public struct BackupOptions: Sendable {
     public init() {}
 }
 
-/// A full online backup: pg_backup_start, copy, pg_backup_stop, wait for the last WAL segment,
-/// then commit by rewriting backup.ini as DONE. Until that rename, the backup is RUNNING (or
-/// ERROR), and never restored.
+/// An online backup: pg_backup_start, copy (whole files, or changed pages for an
+/// incremental), pg_backup_stop, wait for the last WAL segment, then commit by rewriting
+/// backup.ini as DONE. Until that rename the backup is RUNNING (or ERROR), and never restored.
 public struct BackupOperation {
     let repository: Repository
     let cluster: DataDirectory
@@ -32,22 +34,31 @@ public struct BackupOperation {
     }
 
     public func run() throws -> BackupInfo {
-        guard options.mode == .full else {
-            throw EngineError.invalidArgument("incremental backups are not implemented yet; use -b full")
-        }
         let lock = try RepositoryLock(repository: repository, command: "backup")
         defer { lock.release() }
         try Catalog.markOrphans(repository)
-        try checkCluster()
+        try BackupChecks.cluster(cluster, repository: repository)
 
         let connection = try Connection(options.connection)
         let settings = try connection.serverSettings()
-        try checkServer(settings)
+        try BackupChecks.server(settings, cluster: cluster, repository: repository)
 
-        let (id, start) = try repository.createBackupDirectory(mode: options.mode)
-        var info = BackupInfo(id: id, mode: options.mode, status: .running, startTime: start)
-        info.label = "pgbk backup \(id)"
+        let start = try connection.startBackup(label: "pgbk backup", fastCheckpoint: !options.smoothCheckpoint)
+        guard let startLSN = LSN(start.startLSN) else {
+            throw EngineError.serverNotReady("pg_backup_start returned an invalid LSN \(start.startLSN)")
+        }
+        // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
+        let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
+        let parent = try chooseParent(timeline: timeline, startLSN: startLSN, pgMajor: settings.versionNumber / 10000)
+        let mode: BackupMode = parent == nil ? .full : .incremental
+
+        let (id, startTime) = try repository.createBackupDirectory(mode: mode)
+        var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
+        info.label = "pgbk backup"
+        info.parentID = parent?.id
         info.pid = getpid()
+        info.timeline = timeline
+        info.startLSN = startLSN
         info.systemIdentifier = cluster.control.systemIdentifier
         info.pgVersionNum = settings.versionNumber
         info.blockSize = cluster.control.blockSize
@@ -57,10 +68,11 @@ public struct BackupOperation {
         info.compression = options.compression
         info.compressLevel = options.compressLevel
         try repository.saveBackup(info)
-        Console.info("backup \(id) started (\(options.mode.rawValue.lowercased()), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint)")
+        Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
 
         do {
-            try copyAndStop(connection: connection, info: &info)
+            let parentFiles = try parent.map { try Dictionary(repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a } }
+            try copyAndStop(connection: connection, info: &info, parent: parent.map { ($0, parentFiles!) })
         } catch {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
@@ -69,64 +81,47 @@ public struct BackupOperation {
         return info
     }
 
-    private func copyAndStop(connection: Connection, info: inout BackupInfo) throws {
-        _ = try connection.startBackup(label: info.label, fastCheckpoint: !options.smoothCheckpoint)
-        let sources = try DataDirectoryWalker(cluster: cluster).walk()
-        var entries: [FileEntry] = []
-        entries.reserveCapacity(sources.count + 2)
-        var copier = FileCopier(compression: options.compression, level: options.compressLevel)
-        let data = repository.dataDirectory(info.id)
-        var directories: Set<String> = [data]
-
-        for source in sources {
-            let stored = data + "/" + source.relativePath
-            switch source.kind {
-            case .directory, .symlink:
-                // A tablespace link's contents are stored below a real directory of the same name.
-                if source.relativePath != "." {
-                    try FileSystem.makeDirectory(stored)
-                    directories.insert(stored)
-                }
-                entries.append(FileEntry(kind: source.kind, path: source.relativePath, mode: source.status.mode,
-                                         mtime: source.status.mtime, linkTarget: source.linkTarget))
-            case .file:
-                let target = stored + options.compression.fileSuffix
-                let copied = source.relativePath == "global/pg_control"
-                    ? try copier.copyControlFile(from: source.absolutePath, to: target)
-                    : try copier.copy(from: source.absolutePath, to: target, limit: source.status.size)
-                guard let summary = copied else {
-                    Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
-                    continue
-                }
-                info.totalDataBytes += summary.size
-                info.readDataBytes += summary.size
-                info.writeBytes += summary.storedSize
-                entries.append(FileEntry(kind: .file, path: source.relativePath, mode: source.status.mode,
-                                         size: summary.size, mtime: source.status.mtime,
-                                         checksum: summary.checksum, storedSize: summary.storedSize))
-            }
+    /// nil for a full backup. Throws when an incremental has no usable parent, unless -F.
+    private func chooseParent(timeline: TimelineID, startLSN: LSN, pgMajor: Int) throws -> BackupInfo? {
+        guard options.mode == .incremental else { return nil }
+        let loaded = try repository.loadAll()
+        let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
+        let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
+        switch ParentSelector.select(from: loaded.backups, repository: repository, situation: situation) {
+        case .success(let parent):
+            return parent
+        case .failure(let error):
+            guard options.fullOnError else { throw error }
+            Console.warning("\(error); taking a full backup instead (-F)")
+            return nil
         }
+    }
+
+    private func copyAndStop(connection: Connection, info: inout BackupInfo,
+                             parent: (info: BackupInfo, files: [String: FileEntry])?) throws {
+        let sources = try DataDirectoryWalker(cluster: cluster).walk()
+        var copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options,
+                                      parent: parent)
+        for source in sources { try copier.add(source) }
+        copier.reportPageErrors(into: &info)
 
         let stop = try connection.stopBackup()
         let label = try BackupLabel(text: stop.labelFile)
         guard let stopLSN = LSN(stop.stopLSN) else {
             throw EngineError.serverNotReady("pg_backup_stop returned an invalid LSN \(stop.stopLSN)")
         }
-        let segmentSize = UInt64(cluster.control.walSegmentSize)
-        info.timeline = label.startTimeline
-        info.startLSN = label.startLSN
+        guard label.startTimeline == info.timeline, label.startLSN == info.startLSN else {
+            throw EngineError.serverNotReady("the backup label (start \(label.startLSN) on timeline \(label.startTimeline)) does not match what pg_backup_start reported (\(info.startLSN!) on timeline \(info.timeline))")
+        }
         info.stopLSN = stopLSN
         info.startWALFile = label.startWALFile
-        let stopSegment = WALSegmentName(timeline: label.startTimeline, endingAt: stopLSN, segmentSize: segmentSize)
+        let stopSegment = WALSegmentName(timeline: label.startTimeline, endingAt: stopLSN,
+                                         segmentSize: UInt64(cluster.control.walSegmentSize))
         info.stopWALFile = stopSegment.name
 
         // The label and map come from the server, never from the live data directory.
-        let now = Timestamp.now().seconds
         for (name, text) in [("backup_label", stop.labelFile), ("tablespace_map", stop.tablespaceMapFile)] where !text.isEmpty {
-            let summary = try storeText(text, at: data + "/" + name)
-            info.writeBytes += summary.storedSize
-            entries.append(FileEntry(kind: .file, path: name, mode: 0o600, size: summary.size, mtime: now,
-                                     checksum: summary.checksum, storedSize: summary.storedSize))
+            try copier.addText(text, as: name)
         }
         let point = try connection.recoveryPoint()
         info.recoveryXID = UInt64(point.xid)
@@ -134,21 +129,17 @@ public struct BackupOperation {
 
         try waitForArchive(stopSegment, connection: connection)
 
-        for dir in directories.sorted(by: >) { try FileSystem.syncDirectory(dir) }
+        let entries = try copier.finish()
+        info.totalDataBytes = copier.totalBytes
+        info.readDataBytes = copier.readBytes
+        info.writeBytes = copier.writtenBytes
         info.fileCount = entries.count
         info.fileListChecksum = try repository.saveFileList(info.id, entries)
         info.endTime = .now()
         info.status = .done
         info.pid = nil
         try repository.saveBackup(info)
-        Console.info("backup \(info.id) completed: \(entries.count) entries, \(formatBytes(info.readDataBytes)) read, \(formatBytes(info.writeBytes)) written; run pgbk validate to mark it OK")
-    }
-
-    private func storeText(_ text: String, at path: String) throws -> StoredFileSummary {
-        let writer = try StoredFileWriter(path: path + options.compression.fileSuffix, compression: options.compression,
-                                          level: options.compressLevel)
-        try Array(text.utf8).withUnsafeBytes { try writer.write($0) }
-        return try writer.commit()
+        Console.info("backup \(info.id) completed: \(entries.count) entries, \(formatBytes(info.readDataBytes)) of \(formatBytes(info.totalDataBytes)) stored as \(formatBytes(info.writeBytes)); run pgbk validate to mark it OK")
     }
 
     /// Polls the archive for the backup's last segment. pg_backup_stop has already forced the
@@ -169,37 +160,6 @@ public struct BackupOperation {
             }
             usleep(delay)
             delay = min(delay * 2, 500_000)
-        }
-    }
-
-    private func checkCluster() throws {
-        let found = cluster.control.systemIdentifier
-        let expected = repository.identity.systemIdentifier
-        guard found == expected else {
-            throw EngineError.clusterMismatch(what: "data directory \(cluster.path)", found: found, expected: expected,
-                                              repository: repository.path)
-        }
-    }
-
-    private func checkServer(_ s: ServerSettings) throws {
-        guard s.versionNumber >= 120000 else {
-            throw EngineError.serverNotReady("PostgreSQL \(s.versionNumber) is not supported; pgbk needs 12 or later")
-        }
-        if s.systemIdentifier != String(repository.identity.systemIdentifier) {
-            throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: UInt64(s.systemIdentifier) ?? 0,
-                                              expected: repository.identity.systemIdentifier, repository: repository.path)
-        }
-        if FileSystem.realPath(s.dataDirectory) != FileSystem.realPath(cluster.path) {
-            throw EngineError.invalidArgument("the server's data_directory is \(s.dataDirectory), not \(cluster.path) (-D/--pgdata)")
-        }
-        if s.inRecovery {
-            throw EngineError.serverNotReady("the server is a standby (in recovery); pgbk backs up primaries only")
-        }
-        if s.walLevel == "minimal" {
-            throw EngineError.serverNotReady("wal_level is minimal; set wal_level = replica (and restart) to take online backups")
-        }
-        if s.archiveMode == "off" {
-            throw EngineError.serverNotReady("archive_mode is off; set archive_mode = on and archive_command = 'pgbk archive-push -B \(repository.path) %p' (and restart): a backup is only consistent with its WAL")
         }
     }
 }

@@ -12,6 +12,8 @@ struct FileCopier {
     let compression: Compression
     let level: Int32
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    /// Bytes copyRelation read from its last source file.
+    private(set) var lastFileBytesRead: UInt64 = 0
 
     init(compression: Compression, level: Int32) {
         self.compression = compression
@@ -34,6 +36,98 @@ struct FileCopier {
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 remaining -= UInt64(n)
             }
+            input.adviseDontNeed()
+            return try writer.commit()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    enum CopyOutcome { case stored(StoredFileSummary), unchanged(size: UInt64, checksum: UInt32), vanished }
+
+    /// For an incremental: a small file whose content is what the parent recorded (same size
+    /// and checksum) is not stored again. Larger files are copied as usual.
+    mutating func copyUnlessUnchanged(from source: String, to storedPath: String, limit: UInt64,
+                                      previous: FileEntry, scanner: inout PageScanner?) throws -> CopyOutcome {
+        guard limit <= UInt64(buffer.count), previous.kind == .file || previous.kind == .unchanged else {
+            return try copy(from: source, to: storedPath, limit: limit).map { .stored($0) } ?? .vanished
+        }
+        let input: OpenFile
+        do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return .vanished }
+        defer { input.close() }
+        let n = try input.read(into: &buffer, count: Int(limit))
+        if var pageScanner = scanner {
+            // Relation forks stored whole (FSM, VM) are verified like any relation file.
+            let pages = n / pageScanner.blockSize
+            let blockSize = pageScanner.blockSize
+            _ = try buffer.withUnsafeMutableBytes { raw in
+                try pageScanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: 0) { b in
+                    usleep(20_000)
+                    return try input.read(count: blockSize, at: UInt64(b) * UInt64(blockSize))
+                }
+            }
+            scanner = pageScanner
+        }
+        let checksum = buffer.withUnsafeBytes { raw in
+            var crc = CRC32C()
+            crc.update(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+            return crc.value
+        }
+        if UInt64(n) == previous.size && checksum == previous.checksum {
+            return .unchanged(size: UInt64(n), checksum: checksum)
+        }
+        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+        do {
+            try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            return .stored(try writer.commit())
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    /// Copies a relation segment file through a PageScanner: every page verified; all pages
+    /// stored whole (`delta == false`), or only the kept ones as a PageDelta stream.
+    mutating func copyRelation(from source: String, to storedBase: String, limit: UInt64, delta: Bool,
+                               scanner: inout PageScanner) throws -> StoredFileSummary? {
+        let input: OpenFile
+        do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
+        defer { input.close() }
+        input.adviseSequential()
+        let blockSize = scanner.blockSize
+        let target = storedBase + (delta ? PageDelta.fileSuffix : "") + compression.fileSuffix
+        let writer = try StoredFileWriter(path: target, compression: compression, level: level)
+        do {
+            if delta { try writer.write(PageDelta.header(blockSize: UInt32(blockSize))) }
+            var remaining = limit
+            var block: UInt32 = 0
+            // Whole pages only: a chunk is a multiple of the block size.
+            let chunkSize = buffer.count / blockSize * blockSize
+            while remaining > 0 {
+                let n = try input.read(into: &buffer, count: Int(min(UInt64(chunkSize), remaining)))
+                if n == 0 { break }
+                let pages = n / blockSize
+                let kept = try buffer.withUnsafeMutableBytes { raw in
+                    try scanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: block) { b in
+                        usleep(20_000)
+                        return try input.read(count: blockSize, at: UInt64(b) * UInt64(blockSize))
+                    }
+                }
+                if delta {
+                    for index in kept {
+                        try writer.write(PageDelta.littleEndian(block + UInt32(index)))
+                        try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[index * blockSize..<(index + 1) * blockSize])) }
+                    }
+                } else {
+                    // A partial trailing page (a file caught mid-extension) is kept as read.
+                    try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+                block += UInt32(pages)
+                remaining -= UInt64(n)
+                if n % blockSize != 0 { break }
+            }
+            lastFileBytesRead = limit - remaining
             input.adviseDontNeed()
             return try writer.commit()
         } catch {

@@ -28,7 +28,10 @@ public struct RestoreOperation {
     }
 
     public func run() throws -> BackupInfo {
-        let info = try chooseBackup()
+        let (info, chainInfos) = try chooseBackup()
+        let chain = try chainInfos.map { member in
+            ChainMember(info: member, files: Dictionary(try repository.loadFileList(member).map { ($0.path, $0) }) { a, _ in a })
+        }
         let entries = try repository.loadFileList(info)
         let target = FileSystem.absolute(options.target)
         let tablespaces = entries.filter { $0.kind == .symlink }.map { entry in
@@ -40,7 +43,7 @@ public struct RestoreOperation {
         try RestoreTarget.checkEmpty(target, isDataDirectory: true)
         for ts in tablespaces { try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false) }
         let owner = try RestoreTarget.owner(for: target)
-        Console.info("restoring backup \(info.id) into \(target)")
+        Console.info("restoring backup \(info.id)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
         try writer.makeDirectory(target, mode: 0o700)
@@ -63,6 +66,10 @@ public struct RestoreOperation {
                     continue
                 }
                 try writer.restoreFile(entry, to: path)
+            case .pageDelta:
+                try writer.assembleRelation(entry, to: path, chain: chain)
+            case .unchanged:
+                try restoreUnchanged(entry, to: path, chain: chain, writer: &writer)
             }
         }
 
@@ -83,21 +90,52 @@ public struct RestoreOperation {
         return info
     }
 
-    private func chooseBackup() throws -> BackupInfo {
+    /// An entry whose content is the same as in the parent: restored from the nearest older
+    /// member that stored it, whole or as a page delta.
+    private func restoreUnchanged(_ entry: FileEntry, to path: String, chain: [ChainMember], writer: inout RestoreWriter) throws {
+        for (index, member) in chain.enumerated().dropFirst() {
+            guard let stored = member.files[entry.path] else { break }
+            switch stored.kind {
+            case .unchanged:
+                continue
+            case .file:
+                guard stored.checksum == entry.checksum && stored.size == entry.size else { break }
+                try writer.restoreFile(stored, to: path, from: member.info)
+                return
+            case .pageDelta:
+                try writer.assembleRelation(stored, to: path, chain: Array(chain[index...]))
+                return
+            case .directory, .symlink:
+                break
+            }
+            break
+        }
+        throw EngineError.corruptFile(path: repository.fileListPath(chain[0].info.id),
+                                      reason: "\(entry.path) is marked unchanged, but no older backup of the chain stored that content")
+    }
+
+    /// The backup to restore and its chain (newest first). Without --backup-id: the newest OK
+    /// backup whose chain is intact.
+    private func chooseBackup() throws -> (BackupInfo, [BackupInfo]) {
+        let loaded = try repository.loadAll()
         if let id = options.backupID {
             let info = try repository.loadBackup(id)
             guard info.isUsable else {
                 throw EngineError.backupNotUsable(id: id, status: info.status.rawValue, reason: info.statusReason)
             }
-            return info
+            return (info, try repository.chain(for: info, among: loaded.backups))
         }
-        let loaded = try repository.loadAll()
         for (id, error) in loaded.unreadable { Console.warning("skipping backup \(id): \(error)") }
-        if let newest = loaded.backups.last(where: { $0.status == .ok && $0.mode == .full }) {
-            if let newer = loaded.backups.last(where: { $0.status == .done }), newer.id > newest.id {
-                Console.warning("backup \(newer.id) is newer but not validated; restoring \(newest.id) (run pgbk validate, or name it with --backup-id)")
+        for candidate in loaded.backups.reversed() where candidate.status == .ok {
+            do {
+                let chain = try repository.chain(for: candidate, among: loaded.backups)
+                if let newer = loaded.backups.last(where: { $0.status == .done }), newer.id > candidate.id {
+                    Console.warning("backup \(newer.id) is newer but not validated; restoring \(candidate.id) (run pgbk validate, or name it with --backup-id)")
+                }
+                return (candidate, chain)
+            } catch {
+                Console.warning("skipping backup \(candidate.id): \(error)")
             }
-            return newest
         }
         if let done = loaded.backups.last(where: { $0.status == .done }) {
             throw EngineError.noUsableBackup("no validated (OK) backup in \(repository.path); run pgbk validate, or restore \(done.id) with --backup-id")

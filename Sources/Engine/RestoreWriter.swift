@@ -39,9 +39,12 @@ struct RestoreWriter {
         try chown(link)
     }
 
-    mutating func restoreFile(_ entry: FileEntry, to path: String) throws {
-        let stored = repository.storedPath(info.id, entry, compression: info.compression)
-        let reader = try StoredFileReader(path: stored, compression: info.compression)
+    /// A whole stored file, from `source` (the restored backup itself, or for an entry marked
+    /// unchanged, the chain member that stored it).
+    mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws {
+        let origin = source ?? info
+        let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
+        let reader = try StoredFileReader(path: stored, compression: origin.compression)
         defer { reader.close() }
         let output = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
         defer { output.close() }
@@ -59,6 +62,19 @@ struct RestoreWriter {
         try chown(path)
         filesWritten += 1
         bytesWritten += reader.size
+    }
+
+    /// A page-delta entry: rebuilt from the chain.
+    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember]) throws {
+        let output = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        defer { output.close() }
+        var assembler = ChainAssembler(repository: repository)
+        bytesWritten += try assembler.assemble(entry, into: output, chain: chain)
+        try output.sync()
+        try output.closeChecked()
+        try FileSystem.setModificationTime(path, entry.mtime)
+        try chown(path)
+        filesWritten += 1
     }
 
     mutating func writeText(_ text: String, to path: String) throws {

@@ -28,7 +28,14 @@ public struct ValidateOperation {
             guard info.status != .error else {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
             }
-            targets = [info]
+            // An incremental is only as good as its chain: check every member that is there.
+            let all = try repository.loadAll().backups
+            var members = [info]
+            while let last = members.last, last.mode == .incremental, let parentID = last.parentID,
+                  let parent = all.first(where: { $0.id == parentID }), members.count < 10_000 {
+                members.append(parent)
+            }
+            targets = members.reversed().filter { $0.status != .error && $0.status != .deleted && $0.status != .deleting }
         } else {
             let loaded = try repository.loadAll()
             for (id, error) in loaded.unreadable {
@@ -48,6 +55,15 @@ public struct ValidateOperation {
             for problem in problems { Console.warning("backup \(info.id): \(problem)") }
             outcomes.append(Outcome(id: info.id, status: info.status, problems: problems))
         }
+        if let backupID {
+            let all = try repository.loadAll().backups
+            if let named = all.first(where: { $0.id == backupID }), named.status == .ok {
+                do { _ = try repository.chain(for: named, among: all) } catch {
+                    Console.warning("\(error)")
+                    outcomes.append(Outcome(id: backupID, status: .corrupt, problems: ["\(error)"]))
+                }
+            }
+        }
         return outcomes
     }
 
@@ -57,15 +73,29 @@ public struct ValidateOperation {
         do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
         var problems: [String] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        for entry in entries where entry.kind == .file {
+        for entry in entries where FileList.isStored(entry) {
             let path = repository.storedPath(info.id, entry, compression: info.compression)
-            if let reason = StoredFileReader.verify(path: path, compression: info.compression, size: entry.size,
-                                                    checksum: entry.checksum ?? 0, buffer: &buffer) {
-                problems.append("file \(entry.path) (\(path)): \(reason)")
-            }
+            let reason = entry.kind == .pageDelta
+                ? verifyDelta(path: path, info: info, checksum: entry.checksum ?? 0)
+                : StoredFileReader.verify(path: path, compression: info.compression, size: entry.size,
+                                          checksum: entry.checksum ?? 0, buffer: &buffer)
+            if let reason { problems.append("file \(entry.path) (\(path)): \(reason)") }
         }
         problems += checkWAL(info, buffer: &buffer)
         return problems
+    }
+
+    private func verifyDelta(path: String, info: BackupInfo, checksum: UInt32) -> String? {
+        do {
+            let reader = try StoredFileReader(path: path, compression: info.compression)
+            defer { reader.close() }
+            try PageDelta.readPages(reader, blockSize: Int(info.blockSize)) { _, _ in }
+            return reader.checksum == checksum ? nil : "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
+        } catch let error as SystemError where error.isNotFound {
+            return "missing"
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// The segments from the backup's start to its stop location must be archived and intact.

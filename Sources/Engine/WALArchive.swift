@@ -97,6 +97,24 @@ public struct WALArchive {
         }
     }
 
+    /// The archived history of `timeline` (verified against its checksum), nil if not archived.
+    public func history(of timeline: TimelineID) throws -> TimelineHistory? {
+        guard let archived = try repository.wal.find(TimelineHistory.fileName(timeline)) else { return nil }
+        let reader = try StoredFileReader(path: archived.path, compression: archived.compression)
+        defer { reader.close() }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = try reader.read(into: &buffer)
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        guard reader.checksum == archived.checksum else {
+            throw EngineError.corruptFile(path: archived.path, reason: "checksum does not match the one in its name")
+        }
+        return try TimelineHistory(timeline: timeline, text: String(decoding: bytes, as: UTF8.self))
+    }
+
     public enum GetResult: Sendable, Equatable { case restored, notArchived }
 
     /// Writes the archived `walName` to `destination`, checking its checksum on the way.

@@ -46,6 +46,9 @@ public struct BackupInfo: Sendable, Equatable {
     public var fileListChecksum: UInt32?
     /// The process writing a RUNNING backup, to tell a live one from an orphan.
     public var pid: Int32?
+    /// Pages that failed verification while being read (they are stored as read).
+    public var pageErrorCount = 0
+    public var pageErrorDetail: String?
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -88,6 +91,8 @@ public struct BackupInfo: Sendable, Equatable {
         f["COMPRESS_LEVEL"] = String(compressLevel)
         f["FILE_LIST_CHECKSUM"] = fileListChecksum.map { "crc32c:" + CRC32C.hex($0) }
         f["PID"] = pid.map { String($0) }
+        f["PAGE_ERRORS"] = String(pageErrorCount)
+        f["PAGE_ERROR_DETAIL"] = pageErrorDetail
         return f
     }
 
@@ -149,5 +154,7 @@ public struct BackupInfo: Sendable, Equatable {
             fileListChecksum = v
         }
         pid = f["PID"].flatMap { Int32($0) }
+        pageErrorCount = Int(f["PAGE_ERRORS"] ?? "0") ?? 0
+        pageErrorDetail = f["PAGE_ERROR_DETAIL"]
     }
 }

@@ -3,7 +3,13 @@ import PostgresFormat
 /// One entry of a backup: a directory, a symbolic link (tablespaces) or a file with the
 /// checksum of its original content.
 public struct FileEntry: Sendable, Equatable {
-    public enum Kind: String, Sendable { case file = "f", directory = "d", symlink = "l" }
+    /// `p`: a relation file of an incremental backup stored as its changed pages only (see
+    /// PageDelta); `size` is then the file's full size, `checksum` that of the stored stream.
+    /// `u`: a file of an incremental backup whose content (size and checksum) is the same as
+    /// in the parent backup; nothing is stored, restore takes it from up the chain.
+    public enum Kind: String, Sendable {
+        case file = "f", directory = "d", symlink = "l", pageDelta = "p", unchanged = "u"
+    }
 
     public var kind: Kind
     /// Relative to the data directory, "/"-separated; tablespace contents live under
@@ -33,6 +39,9 @@ public struct FileEntry: Sendable, Equatable {
 /// (tab, newline, backslash and control characters become `\t`, `\n`, `\\`, `\xHH`).
 public enum FileList {
     public static let header = "# pgbk file list 1\n# type\tmode\tsize\tmtime\tcrc32c\tstored_size\tpath\tlink_target\n"
+
+    /// Whether an entry has stored content (a whole file or a page delta).
+    public static func isStored(_ entry: FileEntry) -> Bool { entry.kind == .file || entry.kind == .pageDelta }
 
     public static func encode(_ entries: [FileEntry]) -> String {
         var out = header
@@ -70,7 +79,7 @@ public enum FileList {
                 guard let t = unescape(f[7]) else { throw bad("invalid link target") }
                 target = t
             }
-            if kind == .file && crc == nil { throw bad("file without checksum") }
+            if (kind == .file || kind == .pageDelta || kind == .unchanged) && crc == nil { throw bad("file without checksum") }
             if kind == .symlink && target == nil { throw bad("link without target") }
             entries.append(FileEntry(kind: kind, path: entryPath, mode: mode, size: size, mtime: mtime,
                                      checksum: crc, storedSize: stored, linkTarget: target))

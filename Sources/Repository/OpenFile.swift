@@ -43,6 +43,14 @@ public final class OpenFile {
         return total
     }
 
+    /// Reads `count` bytes at `offset` without moving the file position (nil past the end).
+    public func read(count: Int, at offset: UInt64) throws -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(offset)) }
+        guard n >= 0 else { throw SystemError("read file", path) }
+        return n == count ? bytes : nil
+    }
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
@@ -57,6 +65,23 @@ public final class OpenFile {
 
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Writes all of `bytes` at `offset`, leaving the file position alone.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write file", path)
+            }
+            done += n
+        }
+    }
+
+    public func truncate(to size: UInt64) throws {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw SystemError("truncate file", path) }
     }
 
     public func sync() throws {

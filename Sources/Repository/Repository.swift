@@ -154,8 +154,39 @@ public struct Repository: Sendable {
 
     /// Where a file of a backup is stored.
     public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression) -> String {
-        dataDirectory(id) + "/" + entry.path + compression.fileSuffix
+        dataDirectory(id) + "/" + entry.path + (entry.kind == .pageDelta ? PageDelta.fileSuffix : "") + compression.fileSuffix
     }
+
+    /// The backups a restore of `id` reads, newest first, ending with a full backup. Throws
+    /// naming the first member that is missing or not usable: such a chain cannot be restored.
+    public func chain(for info: BackupInfo, among backups: [BackupInfo]) throws -> [BackupInfo] {
+        var chain = [info]
+        var current = info
+        while current.mode == .incremental {
+            guard let parentID = current.parentID else {
+                throw CatalogError.corrupt(backupInfoPath(current.id), "incremental backup without PARENT_BACKUP_ID")
+            }
+            guard let parent = backups.first(where: { $0.id == parentID }) else {
+                throw ChainError(id: info.id, reason: "its parent \(parentID) is missing")
+            }
+            guard parent.isUsable else {
+                throw ChainError(id: info.id, reason: "its parent \(parentID) is \(parent.status.rawValue)")
+            }
+            guard chain.count < 10_000, !chain.contains(where: { $0.id == parent.id }) else {
+                throw CatalogError.corrupt(backupInfoPath(current.id), "parent chain loops at \(parent.id)")
+            }
+            chain.append(parent)
+            current = parent
+        }
+        return chain
+    }
+}
+
+/// A backup whose chain back to its full backup is broken.
+public struct ChainError: Error, Sendable, CustomStringConvertible {
+    public let id: String
+    public let reason: String
+    public var description: String { "backup \(id) cannot be restored: \(reason)" }
 }
 
 func sleepSeconds(_ seconds: UInt32) {

@@ -17,6 +17,9 @@ public final class StoredFileWriter {
     private var crc = CRC32C()
     private var size: UInt64 = 0
     private var storedSize: UInt64 = 0
+    /// Small writes (page records, headers) are gathered so that the file sees large writes.
+    private var pending: [UInt8] = []
+    private static let pendingLimit = 1 << 20
 
     /// `path` is the final name including the compression suffix.
     public init(path: String, compression: Compression, level: Int32) throws {
@@ -36,6 +39,26 @@ public final class StoredFileWriter {
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         crc.update(chunk)
         size += UInt64(chunk.count)
+        if chunk.count < 64 << 10 {
+            pending.append(contentsOf: chunk)
+            if pending.count >= Self.pendingLimit { try flushPending() }
+            return
+        }
+        try flushPending()
+        try emit(chunk)
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    private func flushPending() throws {
+        guard !pending.isEmpty else { return }
+        try pending.withUnsafeBytes { try emit($0) }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private func emit(_ chunk: UnsafeRawBufferPointer) throws {
         if let compressor {
             try compressor.compress(chunk, finish: false) { try writeStored($0) }
         } else {
@@ -52,6 +75,7 @@ public final class StoredFileWriter {
     /// per directory, not once per file).
     public func commit() throws -> StoredFileSummary {
         do {
+            try flushPending()
             if let compressor {
                 try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
             }

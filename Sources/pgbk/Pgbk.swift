@@ -80,6 +80,8 @@ struct Backup: ParsableCommand {
     var mode: String = "full"
     @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
     var smoothCheckpoint = false
+    @Flag(name: [.customShort("F"), .customLong("full-backup-on-error")], help: "Take a full backup when an incremental has no usable parent.")
+    var fullOnError = false
     @Option(name: .customLong("archive-timeout"), help: "Seconds to wait for the last WAL segment to be archived (default 600).")
     var archiveTimeout: Int?
 
@@ -95,13 +97,21 @@ struct Backup: ParsableCommand {
         default: throw EngineError.invalidArgument("-b/--backup-mode must be full or incremental, not \(mode)")
         }
         options.smoothCheckpoint = smoothCheckpoint
+        options.fullOnError = fullOnError
         (options.compression, options.compressLevel) = try compression.resolve(repo.config)
         options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
         guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be positive") }
         options.connection = connection.parameters(config: repo.config)
         let cluster = try DataDirectory(pgdata)
-        _ = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
+        let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
+        if info.pageErrorCount > 0 {
+            Console.error("backup \(info.id) completed, but \(info.pageErrorCount) page(s) failed verification (see pgbk show \(info.id)); the cluster has corrupt pages")
+            throw ExitCode(Self.pageErrorExitCode)
+        }
     }
+
+    /// Distinct from 1 (failure) so that cron notices a backup that worked on a damaged cluster.
+    static let pageErrorExitCode: Int32 = 3
 }
 
 struct ArchivePush: ParsableCommand {

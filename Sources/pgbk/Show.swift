@@ -33,6 +33,14 @@ struct Show: ParsableCommand {
         } else {
             Console.output(BackupTable.render(backups.reversed(), detail: detail), terminator: "")
         }
+        if !json && id == nil {
+            for b in backups where b.isUsable && b.mode == .incremental {
+                do { _ = try repo.chain(for: b, among: backups) } catch { Console.output("note: \(describe(error))") }
+            }
+            for b in backups where b.pageErrorCount > 0 {
+                Console.output("note: backup \(b.id) found \(b.pageErrorCount) page(s) failing verification in the cluster")
+            }
+        }
         for (id, error) in unreadable { Console.error("backup \(id): \(describe(error))") }
         if !unreadable.isEmpty { throw ExitCode(1) }
     }
@@ -41,7 +49,7 @@ struct Show: ParsableCommand {
 enum BackupTable {
     static func render(_ backups: [BackupInfo], detail: Bool) -> String {
         var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
-        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "Parent", "StartLSN", "StopLSN", "Read", "Written", "TLI", "Status", "Reason"] }
+        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "Parent", "StartLSN", "StopLSN", "Read", "Written", "TLI", "PageErr", "Status", "Reason"] }
         var rows: [[String]] = [header]
         for b in backups {
             let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
@@ -49,7 +57,7 @@ enum BackupTable {
                 rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.mode.rawValue,
                              b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
                              formatSize(b.readDataBytes), formatSize(b.writeBytes), String(b.timeline),
-                             b.status.rawValue, b.statusReason ?? ""])
+                             String(b.pageErrorCount), b.status.rawValue, b.statusReason ?? ""])
             } else {
                 rows.append([b.id, b.startTime.description, b.mode.rawValue, duration, formatSize(b.writeBytes),
                              String(b.timeline), b.status.rawValue])
@@ -111,6 +119,7 @@ enum BackupJSON {
             ("pg_version_num", String(b.pgVersionNum)),
             ("system_identifier", string(String(b.systemIdentifier))),
             ("data_checksums", b.dataChecksums ? "true" : "false"),
+            ("page_errors", String(b.pageErrorCount)),
         ]
         return "{" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }

@@ -10,4 +10,8 @@ uint32_t pgbk_crc32c_update(uint32_t crc, const void *data, size_t length);
 /* 1 when the SSE4.2 instruction is in use on this CPU, for diagnostics and benchmarks. */
 int pgbk_crc32c_hardware(void);
 
+/* PostgreSQL's data page checksum of one page (block_size a multiple of 128), as stored in
+ * pd_checksum, for the page's block number within its relation fork. */
+uint16_t pgbk_page_checksum(const void *page, size_t block_size, uint32_t block_number);
+
 #endif

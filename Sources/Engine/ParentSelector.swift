@@ -1,0 +1,57 @@
+import PostgresFormat
+import Repository
+
+/// Chooses the parent of an incremental backup: the newest OK backup whose chain back to a
+/// full backup is intact, from the same major version, on the current timeline or on an
+/// ancestor timeline before the point where the current history left it, and ending before
+/// the new backup starts.
+public enum ParentSelector {
+    public struct Situation: Sendable {
+        public var timeline: TimelineID
+        public var history: TimelineHistory?
+        public var startLSN: LSN
+        public var pgMajor: Int
+
+        public init(timeline: TimelineID, history: TimelineHistory?, startLSN: LSN, pgMajor: Int) {
+            self.timeline = timeline
+            self.history = history
+            self.startLSN = startLSN
+            self.pgMajor = pgMajor
+        }
+    }
+
+    /// The parent, or why there is none (naming the newest candidate's problem).
+    public static func select(from backups: [BackupInfo], repository: Repository,
+                              situation: Situation) -> Result<BackupInfo, EngineError> {
+        var reasons: [String] = []
+        for candidate in backups.reversed() where candidate.status == .ok {
+            if let reason = unsuitable(candidate, backups: backups, repository: repository, situation: situation) {
+                reasons.append("\(candidate.id): \(reason)")
+                continue
+            }
+            return .success(candidate)
+        }
+        let why = reasons.isEmpty ? "there is no OK (validated) backup" : reasons.prefix(3).joined(separator: "; ")
+        return .failure(.noUsableBackup("no usable parent for an incremental backup (\(why)); take a full backup, or use -F/--full-backup-on-error"))
+    }
+
+    static func unsuitable(_ b: BackupInfo, backups: [BackupInfo], repository: Repository, situation: Situation) -> String? {
+        guard let stop = b.stopLSN else { return "no stop LSN" }
+        if b.pgVersionNum / 10000 != situation.pgMajor {
+            return "taken on PostgreSQL \(b.pgVersionNum / 10000), the server is \(situation.pgMajor)"
+        }
+        do { _ = try repository.chain(for: b, among: backups) } catch { return "\(error)" }
+        if b.timeline != situation.timeline {
+            guard let history = situation.history else {
+                return "on timeline \(b.timeline), and the history of timeline \(situation.timeline) is not in the archive"
+            }
+            guard history.contains(stop, on: b.timeline) else {
+                return "on timeline \(b.timeline), which is not an ancestor of timeline \(situation.timeline) at \(stop)"
+            }
+        }
+        if stop > situation.startLSN {
+            return "it ends at \(stop), after the new backup's start \(situation.startLSN) (was the cluster reset or restored?)"
+        }
+        return nil
+    }
+}

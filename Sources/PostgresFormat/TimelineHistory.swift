@@ -1,0 +1,45 @@
+/// A `<TLI>.history` file: for each ancestor timeline, the LSN where the history branched
+/// off it ("parentTLI <tab> switchpoint <tab> reason").
+public struct TimelineHistory: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public let timeline: TimelineID
+        public let switchLSN: LSN
+    }
+
+    public let timeline: TimelineID
+    /// Oldest ancestor first.
+    public let ancestors: [Entry]
+
+    public init(timeline: TimelineID, text: String) throws {
+        var entries: [Entry] = []
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingSpaces()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let fields = trimmed.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            guard fields.count >= 2, let tli = TimelineID(fields[0]), let lsn = LSN(fields[1]) else {
+                throw FormatError("\(hex8(UInt64(timeline))).history", "invalid line \"\(trimmed)\"")
+            }
+            if let last = entries.last, tli <= last.timeline || lsn < last.switchLSN {
+                throw FormatError("\(hex8(UInt64(timeline))).history", "timelines out of order at \"\(trimmed)\"")
+            }
+            entries.append(Entry(timeline: tli, switchLSN: lsn))
+        }
+        self.timeline = timeline
+        ancestors = entries
+    }
+
+    public init(timeline: TimelineID, ancestors: [Entry]) {
+        self.timeline = timeline
+        self.ancestors = ancestors
+    }
+
+    public static func fileName(_ timeline: TimelineID) -> String { hex8(UInt64(timeline)) + ".history" }
+
+    /// Whether a position `lsn` on `tli` is part of this timeline's past: either this
+    /// timeline, or an ancestor before the point where the history left it.
+    public func contains(_ lsn: LSN, on tli: TimelineID) -> Bool {
+        if tli == timeline { return true }
+        guard let entry = ancestors.first(where: { $0.timeline == tli }) else { return false }
+        return lsn <= entry.switchLSN
+    }
+}
