@@ -55,10 +55,22 @@ enum Command {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Children start with no blocked signals and default handlers: the test runner's
+        // threads block some (pgbench's -T timer is SIGALRM), and posix_spawn passes the mask on.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var cArgs = full.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, full[0], &actions, nil, &cArgs, environ)
+        let rc = posix_spawn(&pid, full[0], &actions, &attributes, &cArgs, environ)
         guard rc == 0 else { throw SystemError("spawn", full[0], code: rc) }
         return SpawnedProcess(pid: pid, command: full.joined(separator: " "), outPath: outPath, errPath: errPath)
     }
