@@ -27,9 +27,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .target(name: "TestSupport", dependencies: ["Repository"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,11 @@ public struct TimelineHistory: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public let timeline: TimelineID
         public let switchLSN: LSN
+
+        public init(timeline: TimelineID, switchLSN: LSN) {
+            self.timeline = timeline
+            self.switchLSN = switchLSN
+        }
     }
 
     public let timeline: TimelineID

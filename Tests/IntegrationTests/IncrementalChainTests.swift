@@ -183,6 +183,33 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         #expect(restore.status != 0 && restore.stderr.contains(parentID), "\(restore)")
     }
 
+    /// A page that fails its checksum on disk: the backup completes, records file and block,
+    /// says so on stderr, and exits 3 so that cron notices.
+    @Test func aCorruptPageInTheClusterIsReportedAndTheBackupExitsThree() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let source = try TestCluster.create(s, name: "src", checksums: true, repository: repo)
+        defer { source.stopIfRunning() }
+        #expect(try s.pgbk(["init", "-B", repo, "-D", source.dataDir]).succeeded)
+        try source.start()
+        try source.execute("CREATE TABLE victim AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g")
+        let file = try #require(try source.scalar("SELECT pg_relation_filepath('victim')"))
+        try source.stop()
+        try flipByte(source.dataDir + "/" + file, at: 3 * 8192 + 5000)
+        try source.start()
+
+        let r = try s.pgbk(["backup", "-B", repo, "-D", source.dataDir] + source.connectionArgs)
+        #expect(r.status == 3, "\(r)")
+        #expect(r.stderr.contains("\(file) block 3") && r.stderr.contains("checksum"), "\(r)")
+        let info = try latestBackup(s, repo)
+        #expect(info["status"] as? String == "DONE")
+        #expect(info["page_errors"] as? Int == 1)
+        let detail = try s.pgbk(["show", "-B", repo, try #require(info["id"] as? String)])
+        #expect(detail.stdout.contains("PAGE_ERROR_DETAIL=") && detail.stdout.contains(file), "\(detail)")
+        let table = try s.pgbk(["show", "-B", repo])
+        #expect(table.stdout.contains("failing verification"), "\(table)")
+    }
+
     @Test func aClusterWithMinimalWALIsRefused() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

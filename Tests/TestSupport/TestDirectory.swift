@@ -4,10 +4,10 @@
 import Repository
 
 /// A private temporary directory, removed when the test is done.
-final class TestDirectory {
-    let path: String
+public final class TestDirectory {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         var template = Array("/tmp/pgbk-unit.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("create temp directory", "/tmp") }
         path = String(cString: made)
@@ -15,13 +15,13 @@ final class TestDirectory {
 
     deinit { try? FileSystem.removeTree(path) }
 
-    func write(_ name: String, _ bytes: [UInt8]) throws {
+    public func write(_ name: String, _ bytes: [UInt8]) throws {
         try AtomicFile.write(path + "/" + name, bytes)
     }
 }
 
 /// Deterministic, poorly compressible bytes.
-func pseudoRandomBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+public func pseudoRandomBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
     var state = seed
     var out = [UInt8](repeating: 0, count: count)
     for i in out.indices {
