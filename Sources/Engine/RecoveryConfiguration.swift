@@ -2,9 +2,11 @@
 /// there are removed, so a restored cluster never sees two restore_command lines.
 public struct RecoveryConfiguration: Sendable, Equatable {
     public var restoreCommand: String
+    public var target: RecoveryTarget
 
-    public init(pgbkExecutable: String, repositoryPath: String) {
+    public init(pgbkExecutable: String, repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
         restoreCommand = shellQuote(pgbkExecutable) + " archive-get -B " + shellQuote(repositoryPath) + " %f %p"
+        self.target = target
     }
 
     static let marker = "# pgbk restore:"
@@ -24,6 +26,7 @@ public struct RecoveryConfiguration: Sendable, Equatable {
         if !out.isEmpty { out += "\n" }
         out += "\(Self.marker) recovery settings for backup \(backupID)\n"
         out += "restore_command = " + configQuote(restoreCommand) + "\n"
+        for (key, value) in target.settings { out += key + " = " + configQuote(value) + "\n" }
         return out
     }
 }

@@ -8,6 +8,7 @@ public struct RestoreOptions: Sendable {
     public var tablespaceMapping: [String: String] = [:]
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
+    public var recoveryTarget = RecoveryTarget()
 
     public init(target: String, pgbkExecutable: String) {
         self.target = target
@@ -28,7 +29,9 @@ public struct RestoreOperation {
     }
 
     public func run() throws -> BackupInfo {
-        let (info, chainInfos) = try chooseBackup()
+        let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget).plan(backupID: options.backupID)
+        let (info, chainInfos) = (plan.backup, plan.chain)
+        Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived")
         let chain = try chainInfos.map { member in
             ChainMember(info: member, files: Dictionary(try repository.loadFileList(member).map { ($0.path, $0) }) { a, _ in a })
         }
@@ -75,7 +78,8 @@ public struct RestoreOperation {
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
-        let recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, repositoryPath: repository.path)
+        let recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, repositoryPath: repository.path,
+                                             target: options.recoveryTarget)
         try FileSystem.remove(autoConf)
         try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)
         try writer.writeText("", to: target + "/recovery.signal")
@@ -86,7 +90,7 @@ public struct RestoreOperation {
         }
         try writer.restoreFile(controlFile, to: target + "/global/pg_control")
         try FileSystem.syncDirectory(target + "/global")
-        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); start PostgreSQL on \(target) to recover to the end of the archived WAL")
+        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)")
         return info
     }
 
@@ -112,34 +116,5 @@ public struct RestoreOperation {
         }
         throw EngineError.corruptFile(path: repository.fileListPath(chain[0].info.id),
                                       reason: "\(entry.path) is marked unchanged, but no older backup of the chain stored that content")
-    }
-
-    /// The backup to restore and its chain (newest first). Without --backup-id: the newest OK
-    /// backup whose chain is intact.
-    private func chooseBackup() throws -> (BackupInfo, [BackupInfo]) {
-        let loaded = try repository.loadAll()
-        if let id = options.backupID {
-            let info = try repository.loadBackup(id)
-            guard info.isUsable else {
-                throw EngineError.backupNotUsable(id: id, status: info.status.rawValue, reason: info.statusReason)
-            }
-            return (info, try repository.chain(for: info, among: loaded.backups))
-        }
-        for (id, error) in loaded.unreadable { Console.warning("skipping backup \(id): \(error)") }
-        for candidate in loaded.backups.reversed() where candidate.status == .ok {
-            do {
-                let chain = try repository.chain(for: candidate, among: loaded.backups)
-                if let newer = loaded.backups.last(where: { $0.status == .done }), newer.id > candidate.id {
-                    Console.warning("backup \(newer.id) is newer but not validated; restoring \(candidate.id) (run pgbk validate, or name it with --backup-id)")
-                }
-                return (candidate, chain)
-            } catch {
-                Console.warning("skipping backup \(candidate.id): \(error)")
-            }
-        }
-        if let done = loaded.backups.last(where: { $0.status == .done }) {
-            throw EngineError.noUsableBackup("no validated (OK) backup in \(repository.path); run pgbk validate, or restore \(done.id) with --backup-id")
-        }
-        throw EngineError.noUsableBackup("no usable backup in \(repository.path)")
     }
 }

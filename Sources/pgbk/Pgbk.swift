@@ -38,6 +38,15 @@ struct Pgbk: ParsableCommand {
     }
 }
 
+func describe(_ event: WALEvent) -> String {
+    switch event {
+    case .transactionEnd(let lsn, let xid, let commit, let time):
+        return "the \(commit ? "commit" : "abort") of xid \(xid) at \(formatMicros(time)) (LSN \(lsn))"
+    case .restorePoint(let lsn, let name, let time):
+        return "restore point \"\(name)\" made at \(formatMicros(time)) (LSN \(lsn))"
+    }
+}
+
 func describe(_ error: Error) -> String {
     String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
 }
@@ -167,9 +176,22 @@ struct Validate: ParsableCommand {
         abstract: "Check backups against their checksums and the archive; DONE becomes OK or CORRUPT.", helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
 
     func run() throws {
+        if !recoveryTarget.isEmpty {
+            // Only answers whether a restore to that target would work; changes nothing.
+            let repo = try repository.open()
+            let target = try recoveryTarget.target()
+            let plan = try RecoveryPlanner(repository: repo, target: target).plan(backupID: backupID)
+            var line = "recovery to \(target.description) on timeline \(plan.timeline) is possible from backup \(plan.backup.id)"
+            if plan.chain.count > 1 { line += " (chain of \(plan.chain.count))" }
+            line += ": WAL \(plan.firstSegment) to \(plan.lastSegment) is archived"
+            if let event = plan.stopEvent { line += "; recovery stops at \(describe(event))" }
+            Console.output(line)
+            return
+        }
         let repo = try repository.openForWriting()
         let outcomes = try ValidateOperation(repository: repo).run(backupID: backupID)
         for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
@@ -190,6 +212,7 @@ struct Restore: ParsableCommand {
     var backupID: String?
     @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []
+    @OptionGroup var recoveryTarget: RecoveryTargetOptions
 
     func run() throws {
         let repo = try repository.open()
@@ -198,6 +221,7 @@ struct Restore: ParsableCommand {
         }
         var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
         options.backupID = backupID
+        options.recoveryTarget = try recoveryTarget.target()
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {

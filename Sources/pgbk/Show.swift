@@ -15,6 +15,10 @@ struct Show: ParsableCommand {
         let repo = try repository.open()
         var detail = false
         var id: String?
+        if words == ["timeline"] || words == ["timelines"] {
+            Console.output(TimelineTable.render(try TimelineReport(repository: repo)), terminator: "")
+            return
+        }
         for word in words {
             if word == "detail" { detail = true } else if id == nil { id = word } else {
                 throw EngineError.invalidArgument("show takes at most one backup ID and 'detail', not \(word)")
@@ -43,6 +47,37 @@ struct Show: ParsableCommand {
         }
         for (id, error) in unreadable { Console.error("backup \(id): \(describe(error))") }
         if !unreadable.isEmpty { throw ExitCode(1) }
+    }
+}
+
+enum TimelineTable {
+    static func render(_ report: TimelineReport) -> String {
+        var rows = [["TLI", "Parent", "SwitchLSN", "FirstWAL", "LastWAL", "Segments", "Missing"]]
+        for r in report.rows {
+            rows.append([String(r.timeline), r.parent.map { String($0) } ?? "-", r.switchLSN?.description ?? "-",
+                         r.firstSegment ?? "-", r.lastSegment ?? "-", String(r.segments),
+                         r.missing.isEmpty ? "0" : "\(r.missing.count) (first \(r.missing[0]))"])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let line = String(repeating: "=", count: widths.reduce(0, +) + 2 * widths.count)
+        var out = line + "\n"
+        for (i, row) in rows.enumerated() {
+            out += " " + row.enumerated().map { c, cell in
+                c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
+            }.joined(separator: "  ") + "\n"
+            if i == 0 { out += line + "\n" }
+        }
+        out += "latest timeline: \(report.latest)\n"
+        var until = "the end of the archived WAL"
+        if case .transactionEnd(let lsn, _, _, let time)? = report.lastTransaction {
+            until = "\(formatMicros(time)) (last archived transaction, LSN \(lsn))"
+        }
+        if let start = report.windowStart {
+            out += "recoverable: from \(start) (oldest OK backup) to \(until)\n"
+        } else {
+            out += "recoverable: nothing (no OK backup)\n"
+        }
+        return out
     }
 }
 

@@ -80,4 +80,14 @@ func syntheticPage(lsn: LSN, block: UInt32, checksum: Bool = true, fill: UInt8 =
         #expect(throws: FormatError.self) { try TimelineHistory(timeline: 2, text: "one\t0/3000000\n") }
         #expect(throws: FormatError.self) { try TimelineHistory(timeline: 3, text: "2\t0/5000000\n1\t0/3000000\n") }
     }
+
+    /// Recovery that followed timeline 2 but stopped before 2 branched from 1 writes this
+    /// (seen from PostgreSQL 15): timeline 2 is then no part of timeline 3's past.
+    @Test func aLaterLowerSwitchPointCutsTheEarlierTimelinesShort() throws {
+        let h = try TimelineHistory(timeline: 3, text: "1\t0/5000100\tbefore x\n2\t0/3004408\tbefore y\n")
+        #expect(h.effectiveAncestors == [.init(timeline: 1, switchLSN: LSN("0/3004408")!), .init(timeline: 2, switchLSN: LSN("0/3004408")!)])
+        #expect(h.contains(LSN("0/3000000")!, on: 1))
+        #expect(!h.contains(LSN("0/4000000")!, on: 1))
+        #expect(!h.contains(LSN("0/5000000")!, on: 2))
+    }
 }

@@ -1,0 +1,63 @@
+import PostgresFormat
+import Repository
+
+/// Reads archived WAL along a timeline path, from a backup's start onwards, for the events
+/// that decide whether a recovery target can be reached.
+struct ArchiveWALReader {
+    let repository: Repository
+    let catalog: TimelineCatalog
+    let pageSize: Int
+
+    enum Outcome {
+        case found(WALEvent)
+        case missing(segment: String)
+        case endOfArchive(lastEvent: WALEvent?)
+    }
+
+    /// Scans from `start` (events before `reportFrom` are ignored) until `stop` accepts one.
+    func scan(from start: LSN, reportFrom: LSN, along target: TimelineID, stop: (WALEvent) -> Bool) throws -> Outcome {
+        let size = catalog.segmentSize
+        var segno = start.value / size
+        let last = catalog.lastSegment(along: target, from: segno)
+        var scanner = WALRecordScanner(pageSize: pageSize, startLSN: reportFrom)
+        var lastEvent: WALEvent?
+        var found: WALEvent?
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let tli = catalog.timeline(forSegment: segno, along: target)
+            let name = WALSegmentName(timeline: tli, segmentNumber: segno, segmentSize: size)
+            guard let archived = try repository.wal.find(name.name) else {
+                if let last, segno <= last { return .missing(segment: name.name) }
+                return .endOfArchive(lastEvent: lastEvent)
+            }
+            let reader = try StoredFileReader(path: archived.path, compression: archived.compression)
+            defer { reader.close() }
+            var offset: UInt64 = 0
+            var result = WALRecordScanner.PageResult.more
+            reading: while true {
+                let n = try reader.read(into: &buffer)
+                if n == 0 { break }
+                for pageStart in stride(from: 0, to: n - pageSize + 1, by: pageSize) {
+                    let pageLSN = LSN(segno * size + offset + UInt64(pageStart))
+                    if pageLSN.value + UInt64(pageSize) <= start.value - start.value % UInt64(pageSize) { continue }
+                    result = buffer.withUnsafeBytes { raw in
+                        scanner.feed(UnsafeRawBufferPointer(rebasing: raw[pageStart..<pageStart + pageSize]), at: pageLSN) { event in
+                            guard found == nil else { return }
+                            lastEvent = event
+                            if stop(event) { found = event }
+                        }
+                    }
+                    if let found { return .found(found) }
+                    if result != .more { break reading }
+                }
+                offset += UInt64(n)
+            }
+            while try reader.read(into: &buffer) > 0 {}
+            guard reader.checksum == archived.checksum else {
+                throw EngineError.corruptFile(path: archived.path, reason: "checksum does not match the one in its name")
+            }
+            if result == .end { return .endOfArchive(lastEvent: lastEvent) }
+            segno += 1
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import PostgresFormat
+import Repository
+
+/// A restore that is known to be able to reach its target.
+public struct RecoveryPlan: Sendable {
+    public let backup: BackupInfo
+    public let chain: [BackupInfo]
+    public let timeline: TimelineID
+    public let firstSegment: String
+    public let lastSegment: String
+    /// The record recovery will stop at, when the target names one.
+    public let stopEvent: WALEvent?
+}
+
+/// Chooses the backup for a recovery target and proves, before anything is written, that
+/// the archive holds every WAL segment from the backup's start to the target (or to the end
+/// of the archive), along the target timeline's history.
+public struct RecoveryPlanner {
+    let repository: Repository
+    let target: RecoveryTarget
+
+    public init(repository: Repository, target: RecoveryTarget) {
+        self.repository = repository
+        self.target = target
+    }
+
+    public func plan(backupID: String?) throws -> RecoveryPlan {
+        let loaded = try repository.loadAll()
+        for (id, error) in loaded.unreadable { Console.warning("skipping backup \(id): \(error)") }
+        let catalog = try TimelineCatalog(repository: repository)
+
+        let candidates: [BackupInfo]
+        if let backupID {
+            let info = try repository.loadBackup(backupID)
+            guard info.isUsable else {
+                throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
+            }
+            candidates = [info]
+        } else {
+            candidates = loaded.backups.reversed().filter { $0.status == .ok }
+        }
+        guard !candidates.isEmpty else {
+            throw EngineError.noUsableBackup("no validated (OK) backup in \(repository.path); run pgbk validate, or name one with --backup-id")
+        }
+
+        var refusals: [String] = []
+        for backup in candidates {
+            let chain: [BackupInfo]
+            do { chain = try repository.chain(for: backup, among: loaded.backups) } catch {
+                refusals.append("\(error)")
+                continue
+            }
+            let timeline = targetTimeline(for: backup, catalog: catalog)
+            guard let stop = backup.stopLSN, let start = backup.startLSN else { continue }
+            guard backup.timeline == timeline || catalog.isAncestor(backup.timeline, at: stop, of: timeline) else {
+                refusals.append("backup \(backup.id) (timeline \(backup.timeline)) is not in the history of timeline \(timeline)")
+                continue
+            }
+            if let reason = endsAfterTarget(backup) {
+                refusals.append("backup \(backup.id) \(reason)")
+                continue
+            }
+            let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: Int(backup.walBlockSize))
+            switch try proveReachable(backup: backup, start: start, stop: stop, timeline: timeline, catalog: catalog, reader: reader) {
+            case .success(let plan):
+                return RecoveryPlan(backup: backup, chain: chain, timeline: timeline, firstSegment: plan.first,
+                                    lastSegment: plan.last, stopEvent: plan.event)
+            case .failure(let refusal):
+                // A gap or an unreachable target is final for this backup; an older one may
+                // still reach a named restore point created before this backup ended.
+                if case .name = target.point, backupID == nil, refusal.retryOlder {
+                    refusals.append(refusal.message)
+                    continue
+                }
+                throw EngineError.noUsableBackup(refusal.message)
+            }
+        }
+        let oldest = loaded.backups.first { $0.status == .ok }
+        let hint = oldest.map { " (the oldest OK backup, \($0.id), is consistent from \($0.recoveryTime ?? "?"), LSN \($0.stopLSN?.description ?? "?"))" } ?? ""
+        throw EngineError.noUsableBackup("no backup can reach \(target.description)\(hint): \(refusals.prefix(3).joined(separator: "; "))")
+    }
+
+    private func targetTimeline(for backup: BackupInfo, catalog: TimelineCatalog) -> TimelineID {
+        switch target.timeline {
+        case .number(let n): return n
+        case .current: return backup.timeline
+        case .latest, nil: return catalog.latest
+        }
+    }
+
+    /// Why the backup cannot be a starting point for this target: it became consistent after it.
+    private func endsAfterTarget(_ b: BackupInfo) -> String? {
+        switch target.point {
+        case .time(let text, let micros):
+            guard let recovery = b.recoveryTime.flatMap({ parseTimestampMicros($0)?.micros }) else { return nil }
+            return recovery > micros ? "is consistent only from \(b.recoveryTime ?? "?"), after \(text)" : nil
+        case .xid(let xid):
+            guard let recovery = b.recoveryXID else { return nil }
+            return recovery > UInt64(xid) ? "ended after xid \(xid) was assigned (next xid \(recovery))" : nil
+        case .lsn(let lsn):
+            guard let stop = b.stopLSN else { return nil }
+            return stop > lsn ? "is consistent only from \(stop), after \(lsn)" : nil
+        case .name, .immediate, nil:
+            return nil
+        }
+    }
+
+    struct Refusal: Error {
+        let message: String
+        let retryOlder: Bool
+    }
+
+    private func proveReachable(backup: BackupInfo, start: LSN, stop: LSN, timeline: TimelineID, catalog: TimelineCatalog,
+                                reader: ArchiveWALReader) throws -> Result<(first: String, last: String, event: WALEvent?), Refusal> {
+        let size = catalog.segmentSize
+        let firstSegno = start.value / size
+        func name(_ segno: UInt64) -> String {
+            WALSegmentName(timeline: catalog.timeline(forSegment: segno, along: timeline), segmentNumber: segno, segmentSize: size).name
+        }
+        /// Every segment in [from, to] must be archived.
+        func contiguous(_ from: UInt64, _ to: UInt64) throws -> String? {
+            var segno = from
+            while segno <= to {
+                if try repository.wal.find(name(segno)) == nil { return name(segno) }
+                segno += 1
+            }
+            return nil
+        }
+        let consistentSegno = (stop.value - 1) / size
+        if let missing = try contiguous(firstSegno, consistentSegno) {
+            return .failure(Refusal(message: "WAL segment \(missing), needed to make backup \(backup.id) consistent, is not in the archive", retryOlder: false))
+        }
+
+        let inclusive = target.inclusive ?? true
+        let stopCondition: ((WALEvent) -> Bool)?
+        switch target.point {
+        case .immediate:
+            return .success((name(firstSegno), name(consistentSegno), nil))
+        case nil:
+            // To the end of the archive: a gap would silently end recovery early.
+            let last = catalog.lastSegment(along: timeline, from: firstSegno) ?? consistentSegno
+            if let missing = try contiguous(firstSegno, last) {
+                return .failure(Refusal(message: "WAL segment \(missing) is missing from the archive, but later WAL on timeline \(timeline) exists: recovery would stop at the gap; restore to a target before it", retryOlder: false))
+            }
+            return .success((name(firstSegno), name(max(last, consistentSegno)), nil))
+        case .lsn(let lsn):
+            let lastSegno = lsn.value / size
+            if let missing = try contiguous(firstSegno, lastSegno) {
+                return .failure(Refusal(message: "WAL segment \(missing), needed to reach LSN \(lsn), is not in the archive", retryOlder: false))
+            }
+            return .success((name(firstSegno), name(lastSegno), nil))
+        case .time(_, let micros):
+            stopCondition = { event in
+                guard case .transactionEnd(_, _, _, let time) = event else { return false }
+                return inclusive ? time > micros : time >= micros
+            }
+        case .xid(let xid):
+            stopCondition = { event in
+                guard case .transactionEnd(_, let x, _, _) = event else { return false }
+                return x == xid
+            }
+        case .name(let wanted):
+            stopCondition = { event in
+                guard case .restorePoint(_, let n, _) = event else { return false }
+                return n == wanted
+            }
+        }
+        switch try reader.scan(from: start, reportFrom: stop, along: timeline, stop: stopCondition!) {
+        case .found(let event):
+            return .success((name(firstSegno), name(event.lsn.value / size), event))
+        case .missing(let segment):
+            return .failure(Refusal(message: "WAL segment \(segment), needed to reach \(target.description), is not in the archive", retryOlder: false))
+        case .endOfArchive(let last):
+            let lastText: String
+            if case .transactionEnd(let lsn, _, _, let time)? = last {
+                lastText = "; the last transaction in the archive ended at \(formatMicros(time)) (LSN \(lsn))"
+            } else {
+                lastText = ""
+            }
+            if case .time = target.point {
+                return .failure(Refusal(message: "\(target.description) is after the end of the archived WAL\(lastText): recovery would end before reaching it", retryOlder: false))
+            }
+            return .failure(Refusal(message: "\(target.description) is not in the archived WAL after backup \(backup.id)\(lastText)", retryOlder: true))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import PostgresFormat
+import Repository
+
+/// What the archive knows about timelines: every archived `.history` file, and which
+/// segments are archived on which timeline.
+public struct TimelineCatalog {
+    public let histories: [TimelineID: TimelineHistory]
+    /// Archived segment numbers per timeline.
+    public let segments: [TimelineID: Set<UInt64>]
+    public let segmentSize: UInt64
+
+    public init(repository: Repository) throws {
+        segmentSize = UInt64(repository.identity.walSegmentSize)
+        let archive = WALArchive(repository: repository)
+        var histories: [TimelineID: TimelineHistory] = [:]
+        var segments: [TimelineID: Set<UInt64>] = [:]
+        let store = repository.wal
+        for file in try store.list(directory: store.root) where file.walName.hasSuffix(".history") {
+            guard let tli = TimelineID(file.walName.prefix(8), radix: 16), let h = try archive.history(of: tli) else { continue }
+            histories[tli] = h
+        }
+        for dir in try FileSystem.list(store.root) where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
+            for file in try store.list(directory: store.root + "/" + dir) {
+                guard WALFileKind(fileName: file.walName) == .segment,
+                      let name = WALSegmentName(file.walName, segmentSize: segmentSize) else { continue }
+                segments[name.timeline, default: []].insert(name.segmentNumber)
+            }
+        }
+        self.histories = histories
+        self.segments = segments
+    }
+
+    /// The newest timeline the archive knows of.
+    public var latest: TimelineID {
+        max(histories.keys.max() ?? 1, segments.keys.max() ?? 1)
+    }
+
+    /// The history of `tli` (a timeline without a history file has no ancestors).
+    public func history(of tli: TimelineID) -> TimelineHistory {
+        histories[tli] ?? TimelineHistory(timeline: tli, ancestors: [])
+    }
+
+    /// Whether `lsn` on `tli` is in the past of `target`.
+    public func isAncestor(_ tli: TimelineID, at lsn: LSN, of target: TimelineID) -> Bool {
+        history(of: target).contains(lsn, on: tli)
+    }
+
+    /// The timeline whose file holds segment `segno` when recovering along `target`'s history:
+    /// the newest one that had begun by that segment (PostgreSQL's XLogFileReadAnyTLI order).
+    public func timeline(forSegment segno: UInt64, along target: TimelineID) -> TimelineID {
+        let h = history(of: target)
+        let ancestors = h.effectiveAncestors
+        var chosen = ancestors.first?.timeline ?? target
+        var begin: UInt64 = 0
+        for entry in ancestors {
+            if begin <= segno { chosen = entry.timeline }
+            begin = entry.switchLSN.value / segmentSize
+        }
+        if begin <= segno { chosen = target }
+        return chosen
+    }
+
+    /// The last archived segment on the path to `target` at or after `from`, if any.
+    public func lastSegment(along target: TimelineID, from: UInt64) -> UInt64? {
+        var last: UInt64? = nil
+        for (tli, numbers) in segments {
+            for n in numbers where n >= from && timeline(forSegment: n, along: target) == tli {
+                if last == nil || n > last! { last = n }
+            }
+        }
+        return last
+    }
+}

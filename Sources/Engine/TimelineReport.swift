@@ -1,0 +1,57 @@
+import PostgresFormat
+import Repository
+
+/// `pgbk show timeline`: each timeline, where it branched, its archived WAL and its gaps,
+/// and the window of time a restore can reach.
+public struct TimelineReport: Sendable {
+    public struct Row: Sendable {
+        public let timeline: TimelineID
+        public let parent: TimelineID?
+        public let switchLSN: LSN?
+        public let firstSegment: String?
+        public let lastSegment: String?
+        public let segments: Int
+        public let missing: [String]
+    }
+
+    public let rows: [Row]
+    public let latest: TimelineID
+    public let windowStart: String?
+    public let lastTransaction: WALEvent?
+
+    public init(repository: Repository) throws {
+        let catalog = try TimelineCatalog(repository: repository)
+        let size = catalog.segmentSize
+        var rows: [Row] = []
+        for tli in Set(catalog.histories.keys).union(catalog.segments.keys).sorted() {
+            let numbers = catalog.segments[tli] ?? []
+            var missing: [String] = []
+            if let lo = numbers.min(), let hi = numbers.max() {
+                var n = lo
+                while n <= hi {
+                    if !numbers.contains(n) { missing.append(WALSegmentName(timeline: tli, segmentNumber: n, segmentSize: size).name) }
+                    n += 1
+                }
+            }
+            let parent = catalog.histories[tli]?.ancestors.last
+            rows.append(Row(timeline: tli, parent: parent?.timeline, switchLSN: parent?.switchLSN,
+                            firstSegment: numbers.min().map { WALSegmentName(timeline: tli, segmentNumber: $0, segmentSize: size).name },
+                            lastSegment: numbers.max().map { WALSegmentName(timeline: tli, segmentNumber: $0, segmentSize: size).name },
+                            segments: numbers.count, missing: missing))
+        }
+        self.rows = rows
+        latest = catalog.latest
+        let backups = try repository.loadAll().backups.filter { $0.status == .ok }
+        windowStart = backups.first?.recoveryTime
+        // The newest transaction: read the last two archived segments of the latest timeline.
+        var last: WALEvent? = nil
+        if let lastSegno = catalog.lastSegment(along: latest, from: 0) {
+            let from = LSN((lastSegno > 0 ? lastSegno - 1 : 0) * size)
+            let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: 8192)
+            if case .endOfArchive(let event) = try reader.scan(from: from, reportFrom: from, along: latest, stop: { _ in false }) {
+                last = event
+            }
+        }
+        lastTransaction = last
+    }
+}
