@@ -29,23 +29,24 @@ public struct RestoreOperation {
     }
 
     public func run() throws -> BackupInfo {
+        // Cheap checks first; the plan reads WAL.
+        let target = FileSystem.absolute(options.target)
+        try RestoreTarget.checkEmpty(target, isDataDirectory: true)
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget).plan(backupID: options.backupID)
         let (info, chainInfos) = (plan.backup, plan.chain)
-        Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived")
         let chain = try chainInfos.map { member in
             ChainMember(info: member, files: Dictionary(try repository.loadFileList(member).map { ($0.path, $0) }) { a, _ in a })
         }
         let entries = try repository.loadFileList(info)
-        let target = FileSystem.absolute(options.target)
         let tablespaces = entries.filter { $0.kind == .symlink }.map { entry in
             (entry: entry, location: FileSystem.absolute(options.tablespaceMapping[entry.linkTarget ?? ""] ?? entry.linkTarget ?? ""))
         }
         for old in options.tablespaceMapping.keys where !tablespaces.contains(where: { $0.entry.linkTarget == old }) {
             throw EngineError.invalidArgument("--tablespace-mapping \(old): backup \(info.id) has no tablespace at that location")
         }
-        try RestoreTarget.checkEmpty(target, isDataDirectory: true)
         for ts in tablespaces { try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false) }
         let owner = try RestoreTarget.owner(for: target)
+        Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived")
         Console.info("restoring backup \(info.id)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
