@@ -15,6 +15,10 @@ public struct BackupOptions: Sendable {
     public var compressLevel: Int32 = 1
     public var archiveTimeoutSeconds = 600
     public var connection = ConnectionParameters()
+    public var lockTimeoutSeconds = 0
+    /// Applied after a successful backup, under the same lock.
+    public var retention: RetentionPlanner.Policy?
+    public var walRetention = WALRetention()
 
     public init() {}
 }
@@ -34,7 +38,7 @@ public struct BackupOperation {
     }
 
     public func run() throws -> BackupInfo {
-        let lock = try RepositoryLock(repository: repository, command: "backup")
+        let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
         try Catalog.markOrphans(repository)
         try BackupChecks.cluster(cluster, repository: repository)
@@ -77,6 +81,12 @@ public struct BackupOperation {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
             throw error
+        }
+        if let policy = options.retention {
+            // The new backup is DONE, not yet OK: it counts as a generation, and the older
+            // OK backups it may build on stay (they are its parents).
+            let report = try ExpireOperation(repository: repository, dryRun: false).run(.policy(policy), wal: options.walRetention)
+            if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
         }
         return info
     }

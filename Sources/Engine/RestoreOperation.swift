@@ -9,6 +9,7 @@ public struct RestoreOptions: Sendable {
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
     public var recoveryTarget = RecoveryTarget()
+    public var lockTimeoutSeconds = 0
 
     public init(target: String, pgbkExecutable: String) {
         self.target = target
@@ -29,6 +30,10 @@ public struct RestoreOperation {
     }
 
     public func run() throws -> BackupInfo {
+        // Shared: other restores may read too, but nothing may expire the chain meanwhile.
+        let lock = try RepositoryLock(repository: repository, command: "restore", shared: true,
+                                      timeoutSeconds: options.lockTimeoutSeconds)
+        defer { lock.release() }
         // Cheap checks first; the plan reads WAL.
         let target = FileSystem.absolute(options.target)
         try RestoreTarget.checkEmpty(target, isDataDirectory: true)

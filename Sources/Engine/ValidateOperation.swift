@@ -5,8 +5,12 @@ import Repository
 /// DONE backups become OK or CORRUPT; a RUNNING one whose writer is gone becomes ERROR.
 public struct ValidateOperation {
     let repository: Repository
+    let lockTimeoutSeconds: Int
 
-    public init(repository: Repository) { self.repository = repository }
+    public init(repository: Repository, lockTimeoutSeconds: Int = 0) {
+        self.repository = repository
+        self.lockTimeoutSeconds = lockTimeoutSeconds
+    }
 
     public struct Outcome: Sendable {
         public let id: String
@@ -15,7 +19,7 @@ public struct ValidateOperation {
     }
 
     public func run(backupID: String?) throws -> [Outcome] {
-        let lock = try RepositoryLock(repository: repository, command: "validate")
+        let lock = try RepositoryLock(repository: repository, command: "validate", timeoutSeconds: lockTimeoutSeconds)
         defer { lock.release() }
         try Catalog.markOrphans(repository)
 

@@ -119,13 +119,17 @@ public struct Repository: Sendable {
         try AtomicFile.write(backupInfoPath(info.id), text: info.text())
     }
 
-    /// Reserves a new backup directory; a clash within the same second is resolved by waiting.
+    /// Reserves a new backup directory. IDs order backups in time (restore, parent choice and
+    /// retention rely on it), so a new one waits while any backup of the same second exists:
+    /// a full (F) made in the second of an incremental (I) would otherwise sort before it.
     public func createBackupDirectory(mode: BackupMode) throws -> (id: String, start: Timestamp) {
         while true {
             let now = Timestamp.now()
             let id = now.compact + (mode == .full ? "F" : "I")
             let dir = backupDirectory(id)
-            if FileSystem.exists(dir) {
+            let newest = try backupIDs().last
+            if FileSystem.exists(backupDirectory(now.compact + "F")) || FileSystem.exists(backupDirectory(now.compact + "I"))
+                || newest.map({ $0 > id }) == true {
                 sleepSeconds(1)
                 continue
             }

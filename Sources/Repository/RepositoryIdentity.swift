@@ -61,6 +61,7 @@ public struct RepositoryIdentity: Sendable, Equatable {
 public struct RepositoryConfig: Sendable, Equatable {
     public static let knownKeys: [String] = [
         "PGDATA", "COMPRESS", "COMPRESS_LEVEL", "ARCHIVE_TIMEOUT", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE",
+        "KEEP_DATA_GENERATIONS", "KEEP_DATA_DAYS", "KEEP_ARCLOG_FILES", "KEEP_ARCLOG_DAYS", "LOCK_TIMEOUT",
     ]
 
     public var values: [String: String]
@@ -83,8 +84,10 @@ public struct RepositoryConfig: Sendable, Equatable {
         if let l = self["COMPRESS_LEVEL"], Int32(l).map({ (0...9).contains($0) }) != true {
             throw CatalogError.invalid(path, "COMPRESS_LEVEL must be 0 to 9, not \(l)")
         }
-        if let t = self["ARCHIVE_TIMEOUT"], UInt32(t) == nil {
-            throw CatalogError.invalid(path, "ARCHIVE_TIMEOUT must be a number of seconds, not \(t)")
+        for key in ["ARCHIVE_TIMEOUT", "KEEP_DATA_GENERATIONS", "KEEP_DATA_DAYS", "KEEP_ARCLOG_FILES", "KEEP_ARCLOG_DAYS", "LOCK_TIMEOUT"] {
+            if let t = self[key], UInt32(t) == nil {
+                throw CatalogError.invalid(path, "\(key) must be a whole number, not \(t)")
+            }
         }
     }
 
@@ -101,6 +104,11 @@ public struct RepositoryConfig: Sendable, Equatable {
         # COMPRESS=zlib          # none | zlib: how backups and archived WAL are stored
         # COMPRESS_LEVEL=1       # 0-9 for zlib
         # ARCHIVE_TIMEOUT=600    # seconds backup waits for its last WAL segment to be archived
+        # KEEP_DATA_GENERATIONS=2  # retention, applied by expire and after each backup
+        # KEEP_DATA_DAYS=14
+        # KEEP_ARCLOG_FILES=0    # keep at least this many more archived WAL files
+        # KEEP_ARCLOG_DAYS=0
+        # LOCK_TIMEOUT=0         # seconds a command waits for another one's repository lock
 
         """
         return out

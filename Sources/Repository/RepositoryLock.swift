@@ -12,33 +12,46 @@ public final class RepositoryLock {
     public struct Busy: Error, Sendable, CustomStringConvertible {
         public let path: String
         public let holder: String
+        public var waited = 0
         public var description: String {
-            "repository is locked by another pgbk (\(holder.isEmpty ? "holder unknown" : holder)); lock file \(path)"
+            "repository is locked by another pgbk (\(holder.isEmpty ? "a restore, or a holder that left no name" : holder))\(waited > 0 ? " for more than \(waited) s" : ""); lock file \(path); use --lock-timeout to wait"
         }
     }
 
-    public init(repository: Repository, command: String) throws {
+    /// Exclusive for commands that change the catalog; shared for those that only read a
+    /// chain (restore), so that nothing expires it meanwhile. Waits up to `timeoutSeconds`.
+    public init(repository: Repository, command: String, shared: Bool = false, timeoutSeconds: Int = 0) throws {
         path = repository.lockPath
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError("open lock file", path) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        let deadline = Timestamp.now().seconds + Int64(timeoutSeconds)
+        while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
             let code = errno
+            if code == EWOULDBLOCK && Timestamp.now().seconds < deadline {
+                usleep(100_000)
+                continue
+            }
             close(fd)
             fd = -1
             guard code == EWOULDBLOCK else { throw SystemError("lock", path, code: code) }
             let holder = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
-            throw Busy(path: path, holder: holder)
+            throw Busy(path: path, holder: holder, waited: timeoutSeconds)
         }
-        let text = "PID \(getpid()) (pgbk \(command)) since \(Timestamp.now())\n"
-        _ = ftruncate(fd, 0)
-        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        if !shared {
+            let text = "PID \(getpid()) (pgbk \(command)) since \(Timestamp.now())\n"
+            _ = ftruncate(fd, 0)
+            _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        }
+        self.shared = shared
     }
+
+    private var shared = false
 
     deinit { release() }
 
     public func release() {
         guard fd >= 0 else { return }
-        _ = ftruncate(fd, 0)
+        if !shared { _ = ftruncate(fd, 0) }
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1

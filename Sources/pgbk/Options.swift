@@ -99,3 +99,38 @@ struct CompressionOptions: ParsableArguments {
 func selfExecutablePath() -> String {
     (try? FileSystem.readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
 }
+
+/// --lock-timeout, falling back to LOCK_TIMEOUT in pgbk.ini, then 0 (fail at once).
+struct LockOptions: ParsableArguments {
+    @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for another pgbk's repository lock (default: LOCK_TIMEOUT in pgbk.ini, else 0).")
+    var lockTimeout: Int?
+
+    func seconds(_ config: RepositoryConfig) -> Int {
+        max(0, lockTimeout ?? config["LOCK_TIMEOUT"].flatMap { Int($0) } ?? 0)
+    }
+}
+
+/// Retention options, falling back to pgbk.ini.
+struct RetentionOptions: ParsableArguments {
+    @Option(name: .customLong("keep-data-generations"), help: "Full backups to keep, each with its incrementals.")
+    var generations: Int?
+    @Option(name: .customLong("keep-data-days"), help: "Keep what restores to any moment of the last N days.")
+    var days: Int?
+    @Option(name: .customLong("keep-arclog-files"), help: "Keep at least N more archived WAL files.")
+    var arclogFiles: Int?
+    @Option(name: .customLong("keep-arclog-days"), help: "Keep archived WAL files younger than N days.")
+    var arclogDays: Int?
+
+    func policy(_ config: RepositoryConfig) throws -> RetentionPlanner.Policy? {
+        let g = generations ?? config["KEEP_DATA_GENERATIONS"].flatMap { Int($0) }
+        let d = days ?? config["KEEP_DATA_DAYS"].flatMap { Int($0) }
+        if let g, g < 1 { throw EngineError.invalidArgument("--keep-data-generations must be at least 1") }
+        if let d, d < 0 { throw EngineError.invalidArgument("--keep-data-days must not be negative") }
+        return g == nil && d == nil ? nil : RetentionPlanner.Policy(generations: g, days: d)
+    }
+
+    func wal(_ config: RepositoryConfig) -> WALRetention {
+        WALRetention(keepFiles: max(0, arclogFiles ?? config["KEEP_ARCLOG_FILES"].flatMap { Int($0) } ?? 0),
+                     keepDays: max(0, arclogDays ?? config["KEEP_ARCLOG_DAYS"].flatMap { Int($0) } ?? 0))
+    }
+}

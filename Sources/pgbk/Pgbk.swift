@@ -14,7 +14,8 @@ struct Pgbk: ParsableCommand {
         commandName: "pgbk",
         abstract: "Backup and point-in-time recovery manager for PostgreSQL.",
         version: "0.1.0",
-        subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self],
+        subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self,
+                      Expire.self, Delete.self, Purge.self],
         helpNames: [.long])
 
     /// Errors reach the user as one line on stderr and a non-zero exit code; usage errors keep
@@ -93,6 +94,8 @@ struct Backup: ParsableCommand {
     var fullOnError = false
     @Option(name: .customLong("archive-timeout"), help: "Seconds to wait for the last WAL segment to be archived (default 600).")
     var archiveTimeout: Int?
+    @OptionGroup var lock: LockOptions
+    @OptionGroup var retention: RetentionOptions
 
     func run() throws {
         let repo = try repository.openForWriting()
@@ -111,6 +114,9 @@ struct Backup: ParsableCommand {
         options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
         guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be positive") }
         options.connection = connection.parameters(config: repo.config)
+        options.lockTimeoutSeconds = lock.seconds(repo.config)
+        options.retention = try retention.policy(repo.config)
+        options.walRetention = retention.wal(repo.config)
         let cluster = try DataDirectory(pgdata)
         let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
         if info.pageErrorCount > 0 {
@@ -177,6 +183,7 @@ struct Validate: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
+    @OptionGroup var lock: LockOptions
     @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
 
     func run() throws {
@@ -193,7 +200,7 @@ struct Validate: ParsableCommand {
             return
         }
         let repo = try repository.openForWriting()
-        let outcomes = try ValidateOperation(repository: repo).run(backupID: backupID)
+        let outcomes = try ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config)).run(backupID: backupID)
         for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
         if outcomes.isEmpty { Console.info("no backup to validate") }
         let failed = outcomes.filter { $0.status != .ok }.count
@@ -213,6 +220,7 @@ struct Restore: ParsableCommand {
     @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
         let repo = try repository.open()
@@ -222,6 +230,7 @@ struct Restore: ParsableCommand {
         var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
         options.backupID = backupID
         options.recoveryTarget = try recoveryTarget.target()
+        options.lockTimeoutSeconds = lock.seconds(repo.config)
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
@@ -231,4 +240,77 @@ struct Restore: ParsableCommand {
         }
         _ = try RestoreOperation(repository: repo, options: options).run()
     }
+}
+
+struct Expire: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Expire backups and archived WAL beyond the retention policy.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var retention: RetentionOptions
+    @OptionGroup var lock: LockOptions
+    @Flag(name: .customLong("dry-run"), help: "Print what would go; change nothing.") var dryRun = false
+
+    func run() throws {
+        let repo = try repository.openForWriting()
+        guard let policy = try retention.policy(repo.config) else {
+            throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days, or set them in pgbk.ini")
+        }
+        let held = try RepositoryLock(repository: repo, command: "expire", timeoutSeconds: lock.seconds(repo.config))
+        defer { held.release() }
+        let report = try ExpireOperation(repository: repo, dryRun: dryRun).run(.policy(policy), wal: retention.wal(repo.config))
+        printReport(report, dryRun: dryRun)
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete backups older than DATE, keeping what restores to DATE (pg_rman semantics).", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var lock: LockOptions
+    @Flag(name: [.customShort("f"), .customLong("force")], help: "Also delete the backup needed to restore to DATE.") var force = false
+    @Flag(name: .customLong("dry-run"), help: "Print what would go; change nothing.") var dryRun = false
+    @Argument(help: "YYYY-MM-DD [HH:MM:SS] (UTC unless a zone is given).") var date: [String]
+
+    func run() throws {
+        let repo = try repository.openForWriting()
+        var text = date.joined(separator: " ")
+        if text.count == 10 { text += " 00:00:00" }
+        guard let micros = parseTimestampMicros(text.contains("+") || text.hasSuffix("Z") ? text : text + "+00") else {
+            throw EngineError.invalidArgument("delete needs a date like 2026-11-01 or '2026-11-01 12:00:00', not \(text)")
+        }
+        let held = try RepositoryLock(repository: repo, command: "delete", timeoutSeconds: lock.seconds(repo.config))
+        defer { held.release() }
+        let report = try ExpireOperation(repository: repo, dryRun: dryRun)
+            .run(.before(Timestamp(seconds: micros.micros / 1_000_000), force: force), wal: WALRetention())
+        printReport(report, dryRun: dryRun)
+    }
+}
+
+struct Purge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove what is left of DELETED backups.", helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var lock: LockOptions
+    @Flag(name: .customLong("dry-run"), help: "Print what would go; change nothing.") var dryRun = false
+
+    func run() throws {
+        let repo = try repository.openForWriting()
+        let held = try RepositoryLock(repository: repo, command: "purge", timeoutSeconds: lock.seconds(repo.config))
+        defer { held.release() }
+        let purged = try ExpireOperation(repository: repo, dryRun: dryRun).purge()
+        if dryRun { for id in purged { Console.output("would purge \(id)") } }
+        if purged.isEmpty { Console.info("nothing to purge") }
+    }
+}
+
+func printReport(_ report: ExpireReport, dryRun: Bool) {
+    let verb = dryRun ? "would expire" : "expired"
+    for id in report.expired { Console.output("\(verb) backup \(id)") }
+    if let first = report.walRemoved.first, let last = report.walRemoved.last {
+        Console.output("\(dryRun ? "would remove" : "removed") \(report.walRemoved.count) archived WAL file(s), \(first) to \(last)")
+    }
+    if report.expired.isEmpty && report.walRemoved.isEmpty { Console.info("nothing to expire; kept \(report.kept.count) backup(s)") }
 }

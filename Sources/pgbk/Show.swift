@@ -9,6 +9,7 @@ struct Show: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
+    @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups.") var all = false
     @Argument(help: "A backup ID and/or the word 'detail'.") var words: [String] = []
 
     func run() throws {
@@ -24,11 +25,12 @@ struct Show: ParsableCommand {
                 throw EngineError.invalidArgument("show takes at most one backup ID and 'detail', not \(word)")
             }
         }
-        let (backups, unreadable): ([BackupInfo], [(id: String, error: Error)])
+        var (backups, unreadable): ([BackupInfo], [(id: String, error: Error)])
         if let id {
             (backups, unreadable) = ([try repo.loadBackup(id)], [])
         } else {
             (backups, unreadable) = try repo.loadAll()
+            if !all { backups = backups.filter { $0.status != .deleted } }
         }
         if json {
             Console.output("[" + backups.map { BackupJSON.object($0) }.joined(separator: ",\n ") + "]")

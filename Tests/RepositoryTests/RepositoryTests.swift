@@ -44,6 +44,17 @@ import PostgresFormat
         #expect(throws: CatalogError.self) { try Repository.open(repo.path) }
     }
 
+    /// A full backup in the same second as an incremental must still sort after it.
+    @Test func backupIDsFollowTimeWhateverTheirMode() throws {
+        let dir = try TestDirectory()
+        let repo = try Repository.create(dir.path + "/r", identity: identity, config: RepositoryConfig())
+        let first = try repo.createBackupDirectory(mode: .incremental)
+        let second = try repo.createBackupDirectory(mode: .full)
+        let third = try repo.createBackupDirectory(mode: .incremental)
+        #expect(first.id < second.id && second.id < third.id)
+        #expect(try repo.backupIDs() == [first.id, second.id, third.id])
+    }
+
     @Test func backupIDsAreRecognised() {
         #expect(Repository.isBackupID("20261122-163700F"))
         #expect(Repository.isBackupID("20261122-163700I"))

@@ -1,0 +1,145 @@
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+public struct WALRetention: Sendable, Equatable {
+    /// Keep at least this many of the newest archived WAL files that could otherwise go.
+    public var keepFiles = 0
+    /// Keep archived WAL files archived within this many days.
+    public var keepDays = 0
+    public init(keepFiles: Int = 0, keepDays: Int = 0) {
+        self.keepFiles = keepFiles
+        self.keepDays = keepDays
+    }
+}
+
+/// What expire, delete and purge did (or, with --dry-run, would do).
+public struct ExpireReport: Sendable {
+    public var expired: [String] = []
+    public var kept: [String] = []
+    public var walRemoved: [String] = []
+    public var purged: [String] = []
+}
+
+/// Expiry and deletion. Each backup goes DELETING (committed) -> data removed -> DELETED
+/// (committed), so a kill at any moment leaves a state the next run finishes; WAL goes oldest
+/// first, so what remains is always a contiguous tail.
+public struct ExpireOperation {
+    let repository: Repository
+    let dryRun: Bool
+
+    public init(repository: Repository, dryRun: Bool) {
+        self.repository = repository
+        self.dryRun = dryRun
+    }
+
+    public enum Rule: Sendable {
+        case policy(RetentionPlanner.Policy)
+        case before(Timestamp, force: Bool)
+    }
+
+    /// Call with the repository lock held.
+    public func run(_ rule: Rule, wal: WALRetention, now: Timestamp = .now()) throws -> ExpireReport {
+        var report = ExpireReport()
+        if !dryRun {
+            try finishInterruptedDeletions()
+            try Catalog.markOrphans(repository)
+        }
+        let backups = try repository.loadAll().backups
+        let decision: RetentionPlanner.Decision
+        switch rule {
+        case .policy(let policy): decision = RetentionPlanner.plan(backups, policy: policy, now: now)
+        case .before(let date, let force): decision = RetentionPlanner.planDelete(backups, before: date, force: force)
+        }
+        report.kept = decision.keep
+        report.expired = decision.expire
+        for id in decision.expire {
+            if dryRun { continue }
+            var info = try repository.loadBackup(id)
+            try delete(&info)
+            Console.info("backup \(id) expired (DELETED; pgbk purge removes what is left)")
+        }
+        let keptUsable = backups.filter { decision.keep.contains($0.id) && $0.isUsable }
+        report.walRemoved = try expireWAL(keeping: keptUsable, retention: wal, now: now)
+        return report
+    }
+
+    /// Finishes what a killed expire or delete began.
+    public func finishInterruptedDeletions() throws {
+        for var info in try repository.loadAll().backups where info.status == .deleting {
+            Console.warning("backup \(info.id) was being deleted when pgbk stopped; finishing")
+            try delete(&info)
+        }
+    }
+
+    private func delete(_ info: inout BackupInfo) throws {
+        info.status = .deleting
+        try repository.saveBackup(info)
+        try FileSystem.removeTree(repository.dataDirectory(info.id))
+        try FileSystem.remove(repository.fileListPath(info.id))
+        try FileSystem.syncDirectory(repository.backupDirectory(info.id))
+        info.status = .deleted
+        try repository.saveBackup(info)
+    }
+
+    /// Removes archived WAL older than the start of the oldest kept backup: no kept backup
+    /// and no moment after it can need it. Timeline history files always stay.
+    private func expireWAL(keeping kept: [BackupInfo], retention: WALRetention, now: Timestamp) throws -> [String] {
+        guard let oldest = kept.compactMap({ b in b.startLSN.map { $0.value / UInt64(b.walSegmentSize) } }).min() else {
+            return []  // nothing kept: keep every WAL file rather than guess
+        }
+        let store = repository.wal
+        let segmentSize = UInt64(repository.identity.walSegmentSize)
+        var candidates: [(segno: UInt64, file: ArchivedWAL, directory: String)] = []
+        for dir in try FileSystem.list(store.root) where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
+            for file in try store.list(directory: store.root + "/" + dir) {
+                guard let name = WALSegmentName(String(file.walName.prefix(24)), segmentSize: segmentSize),
+                      name.segmentNumber < oldest else { continue }
+                if retention.keepDays > 0, let mtime = try? FileSystem.status(file.path).mtime,
+                   mtime >= now.seconds - Int64(retention.keepDays) * 86_400 { continue }
+                candidates.append((name.segmentNumber, file, store.root + "/" + dir))
+            }
+        }
+        candidates.sort { ($0.segno, $0.file.walName) < ($1.segno, $1.file.walName) }
+        if retention.keepFiles > 0 { candidates.removeLast(min(retention.keepFiles, candidates.count)) }
+        var removed: [String] = []
+        var touched = Set<String>()
+        for c in candidates {
+            removed.append(c.file.walName)
+            if dryRun { continue }
+            try FileSystem.remove(c.file.path)
+            touched.insert(c.directory)
+        }
+        for dir in touched {
+            try FileSystem.syncDirectory(dir)
+            if try FileSystem.list(dir).isEmpty { _ = rmdir(dir) }
+        }
+        if !touched.isEmpty { try FileSystem.syncDirectory(store.root) }
+        return removed
+    }
+
+    /// Removes what is left of DELETED backups (and directories no backup.ini describes).
+    public func purge() throws -> [String] {
+        if !dryRun { try finishInterruptedDeletions() }
+        var purged: [String] = []
+        for id in try repository.backupIDs() {
+            let info = try? repository.loadBackup(id)
+            let leftover = info == nil && !FileSystem.exists(repository.backupInfoPath(id))
+            guard info?.status == .deleted || leftover else { continue }
+            purged.append(id)
+            if dryRun { continue }
+            let dir = repository.backupDirectory(id)
+            try FileSystem.removeTree(repository.dataDirectory(id))
+            try FileSystem.remove(repository.fileListPath(id))
+            // backup.ini last: until it goes, the next purge knows what this directory was.
+            try FileSystem.remove(repository.backupInfoPath(id))
+            try FileSystem.removeTree(dir)
+            Console.info("backup \(id) purged")
+        }
+        if !purged.isEmpty && !dryRun { try FileSystem.syncDirectory(repository.backupRoot) }
+        return purged
+    }
+}

@@ -1,0 +1,102 @@
+import PostgresFormat
+import Repository
+
+/// Which backups a retention rule keeps. Pure: the catalog and the clock in, a decision out.
+public enum RetentionPlanner {
+    public struct Policy: Sendable, Equatable {
+        /// Full backups to keep, each with its incrementals.
+        public var generations: Int?
+        /// Keep what restores to any moment of the last N days.
+        public var days: Int?
+
+        public init(generations: Int? = nil, days: Int? = nil) {
+            self.generations = generations
+            self.days = days
+        }
+    }
+
+    public struct Decision: Sendable, Equatable {
+        public var keep: [String]
+        public var expire: [String]
+    }
+
+    /// A backup survives when either rule keeps it; the parents of kept incrementals and the
+    /// newest usable full backup always survive; failed backups (ERROR, CORRUPT) older than
+    /// the oldest kept one go. RUNNING, DELETING and DELETED backups are left alone.
+    public static func plan(_ backups: [BackupInfo], policy: Policy, now: Timestamp) -> Decision {
+        let usable = backups.filter(\.isUsable)
+        var keep = Set<String>()
+        if let generations = policy.generations {
+            let fulls = usable.filter { $0.mode == .full }.suffix(max(generations, 0))
+            guard let oldestKeptFull = fulls.first else { return finish(backups, keep: keep) }
+            // The kept fulls and every later backup building on them.
+            _ = oldestKeptFull
+            for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true {
+                keep.insert(b.id)
+            }
+        }
+        if let days = policy.days {
+            let cutoff = Timestamp(seconds: now.seconds - Int64(days) * 86_400)
+            for b in usable where (b.endTime ?? b.startTime) >= cutoff { keep.insert(b.id) }
+            // The newest backup that ended before the cutoff is the base for the window's start.
+            if let base = usable.last(where: { ($0.endTime ?? $0.startTime) < cutoff }) { keep.insert(base.id) }
+        }
+        return finish(backups, keep: keep)
+    }
+
+    /// `pgbk delete DATE` (pg_rman): keep what restores to DATE and everything after it; with
+    /// `force`, only what later kept backups depend on.
+    public static func planDelete(_ backups: [BackupInfo], before date: Timestamp, force: Bool) -> Decision {
+        let usable = backups.filter(\.isUsable)
+        var keep = Set(usable.filter { ($0.endTime ?? $0.startTime) >= date }.map(\.id))
+        if !force, let base = usable.last(where: { ($0.endTime ?? $0.startTime) < date }) { keep.insert(base.id) }
+        return finish(backups, keep: keep, protectNewestFull: !force || !keep.isEmpty)
+    }
+
+    private static func finish(_ backups: [BackupInfo], keep initial: Set<String>, protectNewestFull: Bool = true) -> Decision {
+        var keep = initial
+        // The newest validated full survives even when a newer, not yet validated one counts
+        // as the generation: until validate says OK, the new one may be bad.
+        if protectNewestFull {
+            for b in [backups.last(where: { $0.isUsable && $0.mode == .full }), backups.last(where: { $0.status == .ok && $0.mode == .full })] {
+                if let b { keep.insert(b.id) }
+            }
+        }
+        // Close over parents: a kept incremental needs its whole chain.
+        var changed = true
+        while changed {
+            changed = false
+            for b in backups where keep.contains(b.id) {
+                if let parent = b.parentID, !keep.contains(parent), backups.contains(where: { $0.id == parent }) {
+                    keep.insert(parent)
+                    changed = true
+                }
+            }
+        }
+        let oldestKept = backups.first { keep.contains($0.id) }?.id
+        var expire: [String] = []
+        for b in backups where !keep.contains(b.id) {
+            switch b.status {
+            case .ok, .done:
+                expire.append(b.id)
+            case .error, .corrupt:
+                if let oldestKept, b.id < oldestKept { expire.append(b.id) } else if oldestKept == nil { expire.append(b.id) } else { keep.insert(b.id) }
+            case .running, .deleting, .deleted:
+                continue
+            }
+        }
+        return Decision(keep: backups.map(\.id).filter { keep.contains($0) }, expire: expire)
+    }
+
+    /// The full backup at the root of `b`'s chain, if the chain is whole.
+    static func chainRoot(_ b: BackupInfo, _ backups: [BackupInfo]) -> String? {
+        var current = b
+        var steps = 0
+        while current.mode == .incremental {
+            guard let parentID = current.parentID, let parent = backups.first(where: { $0.id == parentID }), steps < 10_000 else { return nil }
+            current = parent
+            steps += 1
+        }
+        return current.id
+    }
+}

@@ -1,0 +1,80 @@
+import Testing
+import PostgresFormat
+import Repository
+@testable import Engine
+
+@Suite struct RetentionPlannerTests {
+    let now = Timestamp(seconds: 1_800_000_000)
+
+    func at(_ days: Double) -> Timestamp { Timestamp(seconds: now.seconds + Int64(days * 86_400)) }
+
+    func b(_ id: String, _ mode: BackupMode, _ day: Double, parent: String? = nil, status: BackupStatus = .ok, tli: TimelineID = 1) -> BackupInfo {
+        var info = BackupInfo(id: id, mode: mode, status: status, startTime: at(day))
+        info.endTime = Timestamp(seconds: at(day).seconds + 60)
+        info.parentID = parent
+        info.timeline = tli
+        return info
+    }
+
+    /// Two timelines, failed backups in between; IDs sort like real ones (by time).
+    var catalog: [BackupInfo] {
+        [b("01-F1", .full, -20), b("02-I1a", .incremental, -19, parent: "01-F1"), b("03-E1", .full, -18, status: .error),
+         b("04-F2", .full, -10), b("05-I2a", .incremental, -9, parent: "04-F2"), b("06-C2", .full, -8, status: .corrupt),
+         b("07-F3", .full, -3, tli: 2), b("08-I3a", .incremental, -2, parent: "07-F3", tli: 2),
+         b("09-I3b", .incremental, -1, parent: "08-I3a", status: .done, tli: 2)]
+    }
+
+    @Test func generationsKeepTheNewestFullsWithTheirIncrementals() {
+        let d = RetentionPlanner.plan(catalog, policy: .init(generations: 2), now: now)
+        #expect(d.keep == ["04-F2", "05-I2a", "06-C2", "07-F3", "08-I3a", "09-I3b"])
+        #expect(d.expire == ["01-F1", "02-I1a", "03-E1"])
+    }
+
+    @Test func daysKeepTheWindowAndTheBackupItStartsFrom() {
+        let d = RetentionPlanner.plan(catalog, policy: .init(days: 5), now: now)
+        // Window starts at day -5: I2a (day -9) is the base for moments just after it.
+        #expect(d.keep == ["04-F2", "05-I2a", "06-C2", "07-F3", "08-I3a", "09-I3b"])
+        #expect(d.expire == ["01-F1", "02-I1a", "03-E1"])
+        let short = RetentionPlanner.plan(catalog, policy: .init(days: 1), now: now)
+        #expect(short.keep == ["07-F3", "08-I3a", "09-I3b"])
+        #expect(short.expire == ["01-F1", "02-I1a", "03-E1", "04-F2", "05-I2a", "06-C2"])
+    }
+
+    @Test func eitherPolicyKeepingABackupIsEnough() {
+        let generationsOnly = RetentionPlanner.plan(catalog, policy: .init(generations: 1), now: now)
+        #expect(generationsOnly.expire.contains("04-F2"))
+        let both = RetentionPlanner.plan(catalog, policy: .init(generations: 1, days: 7), now: now)
+        #expect(both.keep == ["04-F2", "05-I2a", "06-C2", "07-F3", "08-I3a", "09-I3b"])
+        #expect(both.expire == ["01-F1", "02-I1a", "03-E1"])
+        // A window reaching back past F2 needs I1a (and so F1) as its base.
+        let long = RetentionPlanner.plan(catalog, policy: .init(generations: 1, days: 12), now: now)
+        #expect(long.keep.first == "01-F1" && long.expire.isEmpty)
+    }
+
+    @Test func theNewestValidatedFullSurvivesANewerUnvalidatedOne() {
+        let backups = [b("01-F1", .full, -2), b("02-F2", .full, -1, status: .done)]
+        let d = RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now)
+        #expect(d.keep == ["01-F1", "02-F2"])
+        #expect(d.expire.isEmpty)
+    }
+
+    @Test func runningAndDeletedBackupsAreLeftAlone() {
+        let backups = [b("01-F1", .full, -30, status: .deleted), b("02-F2", .full, -20, status: .deleting),
+                       b("03-F3", .full, -10), b("04-R", .full, -0.1, status: .running)]
+        let d = RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now)
+        #expect(d.keep == ["03-F3"])
+        #expect(d.expire.isEmpty)
+    }
+
+    @Test func deleteKeepsWhatRestoresToTheDateUnlessForced() {
+        // Restoring to day -15 needs I1a, and so F1; E1 is newer than the oldest kept.
+        let d = RetentionPlanner.planDelete(catalog, before: at(-15), force: false)
+        #expect(d.expire.isEmpty)
+        #expect(d.keep.contains("02-I1a") && d.keep.contains("01-F1"))
+        let forced = RetentionPlanner.planDelete(catalog, before: at(-15), force: true)
+        #expect(forced.expire == ["01-F1", "02-I1a", "03-E1"])
+        // A kept incremental still keeps its parent, force or not.
+        let mid = RetentionPlanner.planDelete(catalog, before: at(-9.5), force: true)
+        #expect(mid.keep.contains("04-F2") && mid.keep.contains("05-I2a"))
+    }
+}
