@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what pgbk needs to build and test, when it is missing: libpq and zlib headers,
+# Installs what pgbk needs to build and test, when it is missing: libpq, zlib, zstd and lz4 headers,
 # pkg-config, and the PostgreSQL 15 server binaries (initdb, pg_ctl, pg_amcheck, ...).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
@@ -9,8 +9,13 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+pkg-config --exists libzstd 2>/dev/null || missing+=(libzstd-dev)
+pkg-config --exists liblz4 2>/dev/null || missing+=(liblz4-dev)
 [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# The tests check stored files with the compressors' own command-line tools.
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

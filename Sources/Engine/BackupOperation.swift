@@ -16,6 +16,7 @@ public struct BackupOptions: Sendable {
     public var archiveTimeoutSeconds = 600
     public var connection = ConnectionParameters()
     public var lockTimeoutSeconds = 0
+    public var jobs = WorkerPool.defaultJobs
     /// Applied after a successful backup, under the same lock.
     public var retention: RetentionPlanner.Policy?
     public var walRetention = WALRetention()
@@ -75,8 +76,10 @@ public struct BackupOperation {
         Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
 
         do {
-            let parentFiles = try parent.map { try Dictionary(repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a } }
-            try copyAndStop(connection: connection, info: &info, parent: parent.map { ($0, parentFiles!) })
+            let parentFiles = try parent.map {
+                BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
+            }
+            try copyAndStop(connection: connection, info: &info, parent: parentFiles)
         } catch {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
@@ -107,13 +110,11 @@ public struct BackupOperation {
         }
     }
 
-    private func copyAndStop(connection: Connection, info: inout BackupInfo,
-                             parent: (info: BackupInfo, files: [String: FileEntry])?) throws {
+    private func copyAndStop(connection: Connection, info: inout BackupInfo, parent: BackupFileCopier.ParentFiles?) throws {
         let sources = try DataDirectoryWalker(cluster: cluster).walk()
-        var copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options,
-                                      parent: parent)
-        for source in sources { try copier.add(source) }
-        copier.reportPageErrors(into: &info)
+        let copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parent: parent)
+        var (entries, totals, directories) = try copier.copyAll(sources, jobs: options.jobs)
+        report(totals.pageErrors, into: &info)
 
         let stop = try connection.stopBackup()
         let label = try BackupLabel(text: stop.labelFile)
@@ -131,7 +132,9 @@ public struct BackupOperation {
 
         // The label and map come from the server, never from the live data directory.
         for (name, text) in [("backup_label", stop.labelFile), ("tablespace_map", stop.tablespaceMapFile)] where !text.isEmpty {
-            try copier.addText(text, as: name)
+            let entry = try copier.storeText(text, as: name)
+            totals.writtenBytes += entry.storedSize
+            entries.append(entry)
         }
         let point = try connection.recoveryPoint()
         info.recoveryXID = UInt64(point.xid)
@@ -139,10 +142,10 @@ public struct BackupOperation {
 
         try waitForArchive(stopSegment, connection: connection)
 
-        let entries = try copier.finish()
-        info.totalDataBytes = copier.totalBytes
-        info.readDataBytes = copier.readBytes
-        info.writeBytes = copier.writtenBytes
+        for dir in directories.reversed() { try FileSystem.syncDirectory(dir) }
+        info.totalDataBytes = totals.totalBytes
+        info.readDataBytes = totals.readBytes
+        info.writeBytes = totals.writtenBytes
         info.fileCount = entries.count
         info.fileListChecksum = try repository.saveFileList(info.id, entries)
         info.endTime = .now()

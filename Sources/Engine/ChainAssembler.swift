@@ -2,7 +2,7 @@ import PostgresFormat
 import Repository
 
 /// One member of a restore chain: a backup and its files by path.
-struct ChainMember {
+struct ChainMember: Sendable {
     let info: BackupInfo
     let files: [String: FileEntry]
 }

@@ -10,6 +10,7 @@ public struct RestoreOptions: Sendable {
     public var pgbkExecutable: String
     public var recoveryTarget = RecoveryTarget()
     public var lockTimeoutSeconds = 0
+    public var jobs = WorkerPool.defaultJobs
 
     public init(target: String, pgbkExecutable: String) {
         self.target = target
@@ -20,7 +21,7 @@ public struct RestoreOptions: Sendable {
 /// Rebuilds a data directory from a backup. Everything is checked before the first write;
 /// files are verified against their checksums as they are read; global/pg_control is written
 /// last, so an interrupted restore leaves a directory PostgreSQL refuses to start.
-public struct RestoreOperation {
+public struct RestoreOperation: Sendable {
     let repository: Repository
     let options: RestoreOptions
 
@@ -57,6 +58,7 @@ public struct RestoreOperation {
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
         try writer.makeDirectory(target, mode: 0o700)
         var controlFile: FileEntry?
+        var files: [FileEntry] = []
         for entry in entries {
             let path = target + "/" + entry.path
             switch entry.kind {
@@ -65,7 +67,7 @@ public struct RestoreOperation {
             case .symlink:
                 let location = tablespaces.first { $0.entry.path == entry.path }!.location
                 try writer.makeTablespace(link: path, location: location)
-            case .file:
+            case .file, .pageDelta, .unchanged:
                 if entry.path == "global/pg_control" { controlFile = entry; continue }
                 if entry.path == "tablespace_map" && !options.tablespaceMapping.isEmpty {
                     let map = TablespaceMap(entries: tablespaces.map {
@@ -74,13 +76,25 @@ public struct RestoreOperation {
                     try writer.writeText(map.text, to: path)
                     continue
                 }
-                try writer.restoreFile(entry, to: path)
-            case .pageDelta:
-                try writer.assembleRelation(entry, to: path, chain: chain)
-            case .unchanged:
-                try restoreUnchanged(entry, to: path, chain: chain, writer: &writer)
+                files.append(entry)
             }
         }
+        // File contents on `jobs` workers, largest first, each with its own buffers.
+        files.sort { $0.size > $1.size }
+        let operation = self, jobs = files
+        let results = try WorkerPool.run(count: jobs.count, jobs: options.jobs,
+                                         makeState: { RestoreWriter(repository: operation.repository, info: info, owner: owner) }) { n, worker in
+            let entry = jobs[n]
+            let path = target + "/" + entry.path
+            switch entry.kind {
+            case .file: try worker.restoreFile(entry, to: path)
+            case .pageDelta: try worker.assembleRelation(entry, to: path, chain: chain)
+            case .unchanged: try operation.restoreUnchanged(entry, to: path, chain: chain, writer: &worker)
+            case .directory, .symlink: break
+            }
+            return worker.takeCounts()
+        }
+        for result in results { if let (count, bytes) = result { writer.add(files: count, bytes: bytes) } }
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
@@ -102,7 +116,7 @@ public struct RestoreOperation {
 
     /// An entry whose content is the same as in the parent: restored from the nearest older
     /// member that stored it, whole or as a page delta.
-    private func restoreUnchanged(_ entry: FileEntry, to path: String, chain: [ChainMember], writer: inout RestoreWriter) throws {
+    func restoreUnchanged(_ entry: FileEntry, to path: String, chain: [ChainMember], writer: inout RestoreWriter) throws {
         for (index, member) in chain.enumerated().dropFirst() {
             guard let stored = member.files[entry.path] else { break }
             switch stored.kind {

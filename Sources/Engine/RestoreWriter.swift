@@ -86,6 +86,17 @@ struct RestoreWriter {
         try chown(path)
     }
 
+    /// The counts since the last call (a worker reports them per file).
+    mutating func takeCounts() -> (Int, UInt64) {
+        defer { filesWritten = 0; bytesWritten = 0 }
+        return (filesWritten, bytesWritten)
+    }
+
+    mutating func add(files: Int, bytes: UInt64) {
+        filesWritten += files
+        bytesWritten += bytes
+    }
+
     func syncDirectories() throws {
         for dir in directories.reversed() { try FileSystem.syncDirectory(dir) }
     }

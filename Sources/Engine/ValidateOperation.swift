@@ -3,13 +3,15 @@ import Repository
 
 /// Re-reads backups against their checksums and checks the WAL that makes each consistent.
 /// DONE backups become OK or CORRUPT; a RUNNING one whose writer is gone becomes ERROR.
-public struct ValidateOperation {
+public struct ValidateOperation: Sendable {
     let repository: Repository
     let lockTimeoutSeconds: Int
+    let jobs: Int
 
-    public init(repository: Repository, lockTimeoutSeconds: Int = 0) {
+    public init(repository: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs) {
         self.repository = repository
         self.lockTimeoutSeconds = lockTimeoutSeconds
+        self.jobs = jobs
     }
 
     public struct Outcome: Sendable {
@@ -75,21 +77,25 @@ public struct ValidateOperation {
     func check(_ info: BackupInfo) -> [String] {
         let entries: [FileEntry]
         do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
-        var problems: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        for entry in entries where FileList.isStored(entry) {
-            let path = repository.storedPath(info.id, entry, compression: info.compression)
+        let stored = entries.filter(FileList.isStored).sorted { $0.storedSize > $1.storedSize }
+        let operation = self
+        let found = (try? WorkerPool.run(count: stored.count, jobs: jobs,
+                                         makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
+            let entry = stored[n]
+            let path = operation.repository.storedPath(info.id, entry, compression: info.compression)
             let reason = entry.kind == .pageDelta
-                ? verifyDelta(path: path, info: info, checksum: entry.checksum ?? 0)
+                ? operation.verifyDelta(path: path, info: info, checksum: entry.checksum ?? 0)
                 : StoredFileReader.verify(path: path, compression: info.compression, size: entry.size,
                                           checksum: entry.checksum ?? 0, buffer: &buffer)
-            if let reason { problems.append("file \(entry.path) (\(path)): \(reason)") }
-        }
+            return reason.map { "file \(entry.path) (\(path)): \($0)" }
+        }) ?? []
+        var problems = found.compactMap { $0 ?? nil }.sorted()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         problems += checkWAL(info, buffer: &buffer)
         return problems
     }
 
-    private func verifyDelta(path: String, info: BackupInfo, checksum: UInt32) -> String? {
+    func verifyDelta(path: String, info: BackupInfo, checksum: UInt32) -> String? {
         do {
             let reader = try StoredFileReader(path: path, compression: info.compression)
             defer { reader.close() }

@@ -5,20 +5,64 @@ import CZlib
 public enum Compression: String, Sendable, CaseIterable {
     case none
     case zlib
+    case zstd
+    case lz4
 
-    public var fileSuffix: String { self == .zlib ? ".gz" : "" }
+    public var fileSuffix: String {
+        switch self {
+        case .none: return ""
+        case .zlib: return ".gz"
+        case .zstd: return ".zst"
+        case .lz4: return ".lz4"
+        }
+    }
 
     public init?(configValue: String) {
         switch configValue.lowercased() {
         case "none", "off", "false", "no": self = .none
         case "zlib", "gzip", "gz", "on", "true", "yes": self = .zlib
+        case "zstd", "zst": self = .zstd
+        case "lz4": self = .lz4
         default: return nil
         }
     }
 
+    /// Levels each library accepts, and the default: fast, since backups are I/O bound.
+    public var levels: ClosedRange<Int32> {
+        switch self {
+        case .none: return 0...0
+        case .zlib: return 0...9
+        case .zstd: return -7...19
+        case .lz4: return 0...12
+        }
+    }
+
+    public var defaultLevel: Int32 { self == .none ? 0 : 1 }
+
     /// Recognises a stored file's compression from its name.
     public static func of(storedName name: String) -> Compression {
-        name.hasSuffix(".gz") ? .zlib : .none
+        if name.hasSuffix(".gz") { return .zlib }
+        if name.hasSuffix(".zst") { return .zstd }
+        if name.hasSuffix(".lz4") { return .lz4 }
+        return .none
+    }
+
+    func makeCompressor(level: Int32, path: String) throws -> StreamCompressor? {
+        switch self {
+        case .none: return nil
+        case .zlib: return try GzipCompressor(level: level, path: path)
+        case .zstd: return try ZstdCompressor(level: level, path: path)
+        case .lz4: return try LZ4Compressor(level: level, path: path)
+        }
+    }
+
+    func makeDecompressor(path: String) throws -> StreamDecompressor? {
+        switch self {
+        case .none: return nil
+        case .zlib: return try GzipDecompressor(path: path)
+        case .zstd: return try ZstdDecompressor(path: path)
+        case .lz4: return try LZ4Decompressor(path: path)
+        }
     }
 }
 

@@ -79,10 +79,10 @@ public struct RepositoryConfig: Sendable, Equatable {
         for key in f.keys { values[key] = f[key] }
         self.values = values
         if let c = self["COMPRESS"], Compression(configValue: c) == nil {
-            throw CatalogError.invalid(path, "COMPRESS must be none or zlib, not \(c)")
+            throw CatalogError.invalid(path, "COMPRESS must be none, zlib, zstd or lz4, not \(c)")
         }
-        if let l = self["COMPRESS_LEVEL"], Int32(l).map({ (0...9).contains($0) }) != true {
-            throw CatalogError.invalid(path, "COMPRESS_LEVEL must be 0 to 9, not \(l)")
+        if let l = self["COMPRESS_LEVEL"], Int32(l) == nil {
+            throw CatalogError.invalid(path, "COMPRESS_LEVEL must be a number, not \(l)")
         }
         for key in ["ARCHIVE_TIMEOUT", "KEEP_DATA_GENERATIONS", "KEEP_DATA_DAYS", "KEEP_ARCLOG_FILES", "KEEP_ARCLOG_DAYS", "LOCK_TIMEOUT"] {
             if let t = self[key], UInt32(t) == nil {
@@ -101,8 +101,8 @@ public struct RepositoryConfig: Sendable, Equatable {
             if let v = values[key] { out += key + "=" + IniFile.encodeValue(v) + "\n" }
         }
         out += """
-        # COMPRESS=zlib          # none | zlib: how backups and archived WAL are stored
-        # COMPRESS_LEVEL=1       # 0-9 for zlib
+        # COMPRESS=zstd          # none | zlib | zstd | lz4: how backups and archived WAL are stored
+        # COMPRESS_LEVEL=1       # zlib 0-9, zstd -7-19, lz4 0-12
         # ARCHIVE_TIMEOUT=600    # seconds backup waits for its last WAL segment to be archived
         # KEEP_DATA_GENERATIONS=2  # retention, applied by expire and after each backup
         # KEEP_DATA_DAYS=14

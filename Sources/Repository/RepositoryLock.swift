@@ -34,13 +34,13 @@ public final class RepositoryLock {
             close(fd)
             fd = -1
             guard code == EWOULDBLOCK else { throw SystemError("lock", path, code: code) }
-            let holder = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
-            throw Busy(path: path, holder: holder, waited: timeoutSeconds)
+            throw Busy(path: path, holder: Self.holder(path), waited: timeoutSeconds)
         }
         if !shared {
+            // Written before trimming, so that the file is never empty while it is held.
             let text = "PID \(getpid()) (pgbk \(command)) since \(Timestamp.now())\n"
-            _ = ftruncate(fd, 0)
-            _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+            let length = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+            if length > 0 { _ = ftruncate(fd, off_t(length)) }
         }
         self.shared = shared
     }
@@ -48,6 +48,17 @@ public final class RepositoryLock {
     private var shared = false
 
     deinit { release() }
+
+    /// Who holds the lock. A holder that has just taken it may not have written its name yet:
+    /// look again for a moment before giving up on it.
+    static func holder(_ path: String) -> String {
+        for _ in 0..<20 {
+            let text = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
+            if !text.isEmpty { return text }
+            usleep(20_000)
+        }
+        return ""
+    }
 
     public func release() {
         guard fd >= 0 else { return }

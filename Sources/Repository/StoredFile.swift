@@ -13,7 +13,7 @@ public final class StoredFileWriter {
     public let path: String
     private let tempPath: String
     private let file: OpenFile
-    private let compressor: GzipCompressor?
+    private let compressor: StreamCompressor?
     private var crc = CRC32C()
     private var size: UInt64 = 0
     private var storedSize: UInt64 = 0
@@ -28,7 +28,7 @@ public final class StoredFileWriter {
         try? FileSystem.remove(tempPath)  // a leftover of our own PID from a crash long ago
         file = try OpenFile(creating: tempPath)
         do {
-            compressor = compression == .zlib ? try GzipCompressor(level: level, path: path) : nil
+            compressor = try compression.makeCompressor(level: level, path: path)
         } catch {
             file.close()
             try? FileSystem.remove(tempPath)
@@ -99,7 +99,7 @@ public final class StoredFileWriter {
 public final class StoredFileReader {
     public let path: String
     private let file: OpenFile
-    private let decompressor: GzipDecompressor?
+    private let decompressor: StreamDecompressor?
     private var input: [UInt8]
     private var inputEnded = false
     private var crc = CRC32C()
@@ -109,8 +109,8 @@ public final class StoredFileReader {
         self.path = path
         file = try OpenFile(reading: path)
         file.adviseSequential()
-        decompressor = compression == .zlib ? try GzipDecompressor(path: path) : nil
-        input = compression == .zlib ? [UInt8](repeating: 0, count: 256 << 10) : []
+        decompressor = try compression.makeDecompressor(path: path)
+        input = compression == .none ? [] : [UInt8](repeating: 0, count: 256 << 10)
     }
 
     public var checksum: UInt32 { crc.value }
@@ -128,7 +128,7 @@ public final class StoredFileReader {
         return n
     }
 
-    private func inflate(_ z: GzipDecompressor, into buffer: inout [UInt8]) throws -> Int {
+    private func inflate(_ z: StreamDecompressor, into buffer: inout [UInt8]) throws -> Int {
         var filled = 0
         while filled < buffer.count && !z.finished {
             if !z.hasPendingInput {
@@ -140,7 +140,7 @@ public final class StoredFileReader {
                 input.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
             }
             let produced = try buffer.withUnsafeMutableBytes { out in
-                try z.inflate(into: UnsafeMutableRawBufferPointer(rebasing: out[filled...]))
+                try z.decompress(into: UnsafeMutableRawBufferPointer(rebasing: out[filled...]))
             }
             filled += produced
         }

@@ -74,10 +74,10 @@ struct CompressionOptions: ParsableArguments {
     @Flag(name: [.customShort("Z")], help: "Compress with zlib (same as --compress=zlib).")
     var zlib = false
 
-    @Option(name: .customLong("compress"), help: "none or zlib (default: COMPRESS in pgbk.ini, else none).")
+    @Option(name: .customLong("compress"), help: "none, zlib, zstd or lz4 (default: COMPRESS in pgbk.ini, else none).")
     var compress: String?
 
-    @Option(name: .customLong("compress-level"), help: "zlib level 0-9 (default: COMPRESS_LEVEL in pgbk.ini, else 1).")
+    @Option(name: .customLong("compress-level"), help: "Level for the chosen compression (zlib 0-9, zstd -7-19, lz4 0-12; default: COMPRESS_LEVEL in pgbk.ini, else 1).")
     var level: Int32?
 
     func resolve(_ config: RepositoryConfig) throws -> (Compression, Int32) {
@@ -85,13 +85,15 @@ struct CompressionOptions: ParsableArguments {
         if let c = config["COMPRESS"], let v = Compression(configValue: c) { compression = v }
         if let c = compress {
             guard let v = Compression(configValue: c) else {
-                throw EngineError.invalidArgument("--compress must be none or zlib, not \(c)")
+                throw EngineError.invalidArgument("--compress must be none, zlib, zstd or lz4, not \(c)")
             }
             compression = v
         }
         if zlib { compression = .zlib }
-        let level = level ?? config["COMPRESS_LEVEL"].flatMap { Int32($0) } ?? 1
-        guard (0...9).contains(level) else { throw EngineError.invalidArgument("--compress-level must be 0 to 9") }
+        let level = level ?? config["COMPRESS_LEVEL"].flatMap { Int32($0) } ?? compression.defaultLevel
+        guard compression.levels.contains(level) else {
+            throw EngineError.invalidArgument("--compress-level for \(compression.rawValue) must be \(compression.levels.lowerBound) to \(compression.levels.upperBound), not \(level)")
+        }
         return (compression, level)
     }
 }
@@ -132,5 +134,16 @@ struct RetentionOptions: ParsableArguments {
     func wal(_ config: RepositoryConfig) -> WALRetention {
         WALRetention(keepFiles: max(0, arclogFiles ?? config["KEEP_ARCLOG_FILES"].flatMap { Int($0) } ?? 0),
                      keepDays: max(0, arclogDays ?? config["KEEP_ARCLOG_DAYS"].flatMap { Int($0) } ?? 0))
+    }
+}
+
+/// -j/--jobs: files processed side by side.
+struct JobsOptions: ParsableArguments {
+    @Option(name: [.customShort("j"), .customLong("jobs")], help: "Files processed in parallel (default: the CPUs, at most 8).")
+    var jobs: Int?
+
+    func resolved() throws -> Int? {
+        if let jobs, jobs < 1 || jobs > 64 { throw EngineError.invalidArgument("-j/--jobs must be 1 to 64") }
+        return jobs
     }
 }

@@ -59,7 +59,7 @@ struct Init: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
     var pgdata: String?
-    @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none or zlib.")
+    @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none, zlib, zstd or lz4.")
     var compress: String?
 
     func run() throws {
@@ -69,7 +69,7 @@ struct Init: ParsableCommand {
         }
         var compression: Compression? = nil
         if let compress {
-            guard let c = Compression(configValue: compress) else { throw EngineError.invalidArgument("--compress must be none or zlib") }
+            guard let c = Compression(configValue: compress) else { throw EngineError.invalidArgument("--compress must be none, zlib, zstd or lz4") }
             compression = c
         }
         let repo = try InitOperation.run(backupPath: path, pgdata: pgdata, compression: compression)
@@ -96,6 +96,7 @@ struct Backup: ParsableCommand {
     var archiveTimeout: Int?
     @OptionGroup var lock: LockOptions
     @OptionGroup var retention: RetentionOptions
+    @OptionGroup var parallel: JobsOptions
 
     func run() throws {
         let repo = try repository.openForWriting()
@@ -117,6 +118,7 @@ struct Backup: ParsableCommand {
         options.lockTimeoutSeconds = lock.seconds(repo.config)
         options.retention = try retention.policy(repo.config)
         options.walRetention = retention.wal(repo.config)
+        if let jobs = try parallel.resolved() { options.jobs = jobs }
         let cluster = try DataDirectory(pgdata)
         let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
         if info.pageErrorCount > 0 {
@@ -184,6 +186,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @OptionGroup var lock: LockOptions
+    @OptionGroup var parallel: JobsOptions
     @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
 
     func run() throws {
@@ -200,7 +203,9 @@ struct Validate: ParsableCommand {
             return
         }
         let repo = try repository.openForWriting()
-        let outcomes = try ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config)).run(backupID: backupID)
+        let operation = try parallel.resolved().map { ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config), jobs: $0) }
+            ?? ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config))
+        let outcomes = try operation.run(backupID: backupID)
         for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
         if outcomes.isEmpty { Console.info("no backup to validate") }
         let failed = outcomes.filter { $0.status != .ok }.count
@@ -221,6 +226,7 @@ struct Restore: ParsableCommand {
     var tablespaceMapping: [String] = []
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @OptionGroup var lock: LockOptions
+    @OptionGroup var parallel: JobsOptions
 
     func run() throws {
         let repo = try repository.open()
@@ -231,6 +237,7 @@ struct Restore: ParsableCommand {
         options.backupID = backupID
         options.recoveryTarget = try recoveryTarget.target()
         options.lockTimeoutSeconds = lock.seconds(repo.config)
+        if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {

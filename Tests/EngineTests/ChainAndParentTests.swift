@@ -61,7 +61,7 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         return (try FileSystem.readAll(output.path, limit: 1 << 26), written)
     }
 
-    @Test(arguments: [Compression.none, .zlib])
+    @Test(arguments: Compression.allCases)
     func eachBlockComesFromTheNewestBackupThatHasItAndTheFileIsCutToItsLastCount(_ compression: Compression) throws {
         let dir = try TestDirectory()
         let repo = try makeRepository(dir)

@@ -110,7 +110,7 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
         return dir.path + "/" + name
     }
 
-    @Test(arguments: [Compression.none, .zlib])
+    @Test(arguments: Compression.allCases)
     func aDeltaHoldsTheKeptPagesWithTheirBlockNumbers(_ compression: Compression) throws {
         let dir = try TestDirectory()
         let pages = (0..<300).map { page(lsn: $0 % 50 == 0 ? 0x800_0000 : 0x100, block: UInt32($0)) }
