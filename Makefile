@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps build test unit-test demo clean
+.PHONY: all deps build test unit-test demo bench clean
 
 all: build
 
@@ -22,6 +22,12 @@ unit-test: build
 # The whole backup/restore cycle on a throwaway local cluster.
 demo: build
 	scripts/demo.sh
+
+# pgbk against pg_basebackup and pgBackRest on a generated 1-2 GB cluster (release build;
+# installs pgbackrest and GNU time when root). Takes a while; not part of make test.
+bench: deps
+	$(SWIFT) build -c release
+	scripts/bench.sh
 
 clean:
 	rm -rf .build

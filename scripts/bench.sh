@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# make bench: pgbk against pg_basebackup (plain) and pgBackRest on one generated cluster.
+# Every measurement runs BENCH_RUNS times (default 3); the table shows medians of wall time,
+# throughput (cluster bytes / wall time), bytes written and peak RSS (GNU time).
+# Knobs: BENCH_SCALE (pgbench scale, default 50), BENCH_TEXT_MB (random text, default 300),
+# BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end).
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${BENCH_RUNS:-3}
+SCALE=${BENCH_SCALE:-50}
+TEXT_MB=${BENCH_TEXT_MB:-300}
+JOBS=${BENCH_JOBS:-2}
+PORT=${BENCH_PORT:-54331}
+
+if [ "$(id -u)" = 0 ]; then
+  missing=()
+  command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+  [ -x /usr/bin/time ] || missing+=(time)
+  if [ ${#missing[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+fi
+command -v pgbackrest >/dev/null || { echo "bench: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
+
+W=${BENCH_DIR:-$(mktemp -d /tmp/pgbk-bench.XXXXXX)}
+mkdir -p "$W"/{bin,sock,log,lock,spool}
+cp "$ROOT/.build/release/pgbk" "$W/bin/pgbk"
+PGBK=$W/bin/pgbk
+export PGHOST=$W/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres PGDATABASE=postgres "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown -R postgres: "$W"
+chmod 755 "$W"
+cleanup() {
+  for d in "$W/data"; do [ -f "$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
+}
+trap cleanup EXIT
+
+cat > "$W/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$W/pgbr-repo
+log-path=$W/log
+lock-path=$W/lock
+spool-path=$W/spool
+log-level-console=warn
+log-level-file=off
+start-fast=y
+repo1-retention-full=9999
+[bench]
+pg1-path=$W/data
+pg1-socket-path=$W/sock
+pg1-port=$PORT
+CONF
+PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+
+echo "bench: generating the cluster (pgbench scale $SCALE + ${TEXT_MB} MB of random text) in $W"
+as_pg "$PGBIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
+cat >> "$W/data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$W/sock'
+archive_mode = on
+archive_command = '$PGBK archive-push -B $W/repo %p && $PGBR archive-push %p'
+max_wal_size = 2GB
+shared_buffers = 256MB
+CONF
+as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
+as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+as_pg $PGBR stanza-create >/dev/null
+as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" >/dev/null 2>&1
+as_pg "$PGBIN/psql" -q -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" \
+  -c "CREATE TABLE random_text AS SELECT g AS id, encode(gen_random_bytes(600), 'base64') AS body FROM generate_series(1, $((TEXT_MB * 1024 * 1024 / 850))) g" \
+  -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
+CLUSTER_BYTES=$(du -sb "$W/data" | cut -f1)
+echo "bench: cluster is $((CLUSTER_BYTES / 1048576)) MB"
+
+# measure NAME COMMAND...: runs as postgres under GNU time, records "wall rss" per run.
+declare -A WALL RSS BYTES
+measure() {
+  local name=$1; shift
+  local walls=() rsses=()
+  for _ in $(seq 1 "$RUNS"); do
+    [ -n "${BEFORE:-}" ] && eval "$BEFORE"
+    as_pg /usr/bin/time -f "%e %M" -o "$W/time.out" "$@" >/dev/null 2>"$W/err.out" || { echo "bench: $name failed:"; cat "$W/err.out"; exit 1; }
+    read -r wall rss < "$W/time.out"
+    walls+=("$wall"); rsses+=("$rss")
+  done
+  WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+  RSS[$name]=$(printf '%s\n' "${rsses[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+  [ -n "${AFTER:-}" ] && BYTES[$name]=$(eval "$AFTER") || BYTES[$name]=0
+  printf 'bench: %-34s %8.2f s  %7d MB/s  peak RSS %6d kB\n' "$name" "${WALL[$name]}" \
+    "$(awk -v b="$CLUSTER_BYTES" -v w="${WALL[$name]}" 'BEGIN { printf "%d", (w > 0 ? b / w / 1048576 : 0) }')" "${RSS[$name]}"
+  BEFORE=; AFTER=
+}
+newest_pgbk() { ls "$W/repo/backup" | grep -v '^\.' | tail -1; }
+pgbk_written() { awk -F= '/^WRITE_BYTES=/ {print $2}' "$W/repo/backup/$(newest_pgbk)/backup.ini"; }
+pgbr_written() { as_pg $PGBR info --output=json | python3 -c 'import json,sys; b=json.load(sys.stdin)[0]["backup"][-1]; print(b["info"]["repository"]["delta"])'; }
+fresh() { rm -rf "$W/out"; mkdir -p "$W/out"; chown postgres: "$W/out" 2>/dev/null || true; chmod 700 "$W/out"; }
+
+echo "bench: full backups"
+BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
+measure "pg_basebackup -Fp" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast --no-sync
+AFTER='pgbk_written'
+measure "pgbk full none -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
+AFTER='pgbr_written'
+measure "pgBackRest full none pm$JOBS" $PGBR backup --type=full --compress-type=none --process-max="$JOBS"
+AFTER='pgbk_written'
+measure "pgbk full zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
+AFTER='pgbr_written'
+measure "pgBackRest full zst pm$JOBS" $PGBR backup --type=full --compress-type=zst --process-max="$JOBS"
+AFTER='pgbk_written'
+measure "pgbk full zlib-6 -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zlib --compress-level 6
+AFTER='pgbr_written'
+measure "pgBackRest full gz-6 pm$JOBS" $PGBR backup --type=full --compress-type=gz --compress-level=6 --process-max="$JOBS"
+
+echo "bench: incremental after updating 0.1% of pgbench_accounts"
+as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
+# Fresh parents with the same compression for both tools.
+as_pg "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
+as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
+as_pg $PGBR backup --type=full --compress-type=zst --process-max="$JOBS" >/dev/null
+BEFORE='as_pg "$PGBIN/psql" -q -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 1000 = 7"'
+AFTER='pgbk_written'
+measure "pgbk incremental zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -b incremental -j "$JOBS" -q --compress zstd --compress-level 3
+BEFORE='as_pg "$PGBIN/psql" -q -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 1000 = 7"'
+AFTER='pgbr_written'
+measure "pgBackRest incr zst pm$JOBS" $PGBR backup --type=incr --compress-type=zst --process-max="$JOBS"
+as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
+
+echo "bench: restores and validate"
+FULL_ID=$(as_pg "$PGBK" show -B "$W/repo" --json | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin) if b["mode"]=="FULL" and b["status"]=="OK"][-1])')
+PGBR_FULL=$(as_pg $PGBR info --output=json | python3 -c 'import json,sys; print([b["label"] for b in json.load(sys.stdin)[0]["backup"] if b["type"]=="full"][-1])')
+BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
+measure "pgbk restore full -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" --backup-id "$FULL_ID" -j "$JOBS" -q
+BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
+measure "pgBackRest restore full pm$JOBS" $PGBR restore --pg1-path="$W/out" --set="$PGBR_FULL" --process-max="$JOBS"
+BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
+measure "pgbk restore chain -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" -j "$JOBS" -q
+BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
+measure "pgBackRest restore incr pm$JOBS" $PGBR restore --pg1-path="$W/out" --process-max="$JOBS"
+measure "pgbk validate full -j$JOBS" "$PGBK" validate -B "$W/repo" "$FULL_ID" -j "$JOBS" -q
+measure "pgBackRest verify" $PGBR verify
+
+echo "bench: archive-push of 50 segments, one process per segment"
+mkdir -p "$W/pgbr-push"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pgbr-push"
+as_pg $PGBR --repo1-path="$W/pgbr-push" stanza-create >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null
+# 50 segments of this cluster: the real ones in pg_wal, then copies of them under the next
+# segment numbers (archive-push checks headers, not the page addresses inside).
+REAL=($(ls "$W/data/pg_wal" | grep -E '^[0-9A-F]{24}$'))
+mkdir -p "$W/pushsrc"
+FIRST=$((16#${REAL[0]:16:8}))
+SEGS=""
+for i in $(seq 0 49); do
+  name=$(printf '%s%08X' "${REAL[0]:0:16}" $((FIRST + i)))
+  cp "$W/data/pg_wal/${REAL[$((i % ${#REAL[@]}))]}" "$W/pushsrc/$name"
+  SEGS="$SEGS $name"
+done
+[ "$(id -u)" = 0 ] && chown -R postgres: "$W/pushsrc"
+N=50
+push_all() { for s in $SEGS; do "$@" "$W/pushsrc/$s" || return 1; done; }
+export -f push_all 2>/dev/null || true
+for c in none zst; do
+  pc=$c; [ $c = zst ] && pc=zstd
+  BEFORE="rm -rf $W/push-repo; as_pg $PGBK init -B $W/push-repo -D $W/data -q --compress $pc"
+  measure "pgbk archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBK archive-push -B $W/push-repo $W/pushsrc/\$s || exit 1; done"
+  BEFORE="find $W/pgbr-push/archive/bench -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +"
+  measure "pgBackRest archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBR --repo1-path=$W/pgbr-push --compress-type=$c --archive-check=n archive-push $W/pushsrc/\$s || exit 1; done"
+done
+
+echo
+echo "bench: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs"
+printf '%-36s %9s %9s %14s %12s\n' "measurement" "wall s" "MB/s" "bytes written" "peak RSS kB"
+for k in "${!WALL[@]}"; do echo "$k"; done | sort | while read -r k; do
+  printf '%-36s %9.2f %9d %14s %12s\n' "$k" "${WALL[$k]}" \
+    "$(awk -v b="$CLUSTER_BYTES" -v w="${WALL[$k]}" 'BEGIN { printf "%d", (w > 0 ? b / w / 1048576 : 0) }')" "${BYTES[$k]}" "${RSS[$k]}"
+done
+ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "ratios (pgbk / peer, wall time; lower is better):"
+echo "  full none  vs pg_basebackup:      $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp")"
+echo "  full none  vs pgBackRest:         $(ratio "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS")"
+echo "  full zstd  vs pgBackRest zst:     $(ratio "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS")"
+echo "  full zlib6 vs pgBackRest gz6:     $(ratio "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS")"
+echo "  incremental vs pgBackRest incr:   $(ratio "pgbk incremental zstd -j$JOBS" "pgBackRest incr zst pm$JOBS")  bytes ${BYTES["pgbk incremental zstd -j$JOBS"]} vs ${BYTES["pgBackRest incr zst pm$JOBS"]}"
+echo "  restore full vs pgBackRest:       $(ratio "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS")"
+echo "  restore chain vs pgBackRest:      $(ratio "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS")"
+echo "  archive-push none vs pgBackRest:  $(ratio "pgbk archive-push none x$N" "pgBackRest archive-push none x$N")"
+echo "  archive-push zstd vs pgBackRest:  $(ratio "pgbk archive-push zst x$N" "pgBackRest archive-push zst x$N")"
