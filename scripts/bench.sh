@@ -70,7 +70,7 @@ as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" >/dev/null 2>&1
 as_pg "$PGBIN/psql" -q -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" \
   -c "CREATE TABLE random_text AS SELECT g AS id, encode(gen_random_bytes(600), 'base64') AS body FROM generate_series(1, $((TEXT_MB * 1024 * 1024 / 850))) g" \
   -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
-CLUSTER_BYTES=$(du -sb "$W/data" | cut -f1)
+CLUSTER_BYTES=$(du -sb --exclude=pg_wal "$W/data" | cut -f1)  # what backups copy
 echo "bench: cluster is $((CLUSTER_BYTES / 1048576)) MB"
 
 # measure NAME COMMAND...: runs as postgres under GNU time, records "wall rss" per run.

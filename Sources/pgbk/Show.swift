@@ -52,6 +52,20 @@ struct Show: ParsableCommand {
     }
 }
 
+/// pg_rman's table layout: a rule, the header, a rule, the rows; columns padded to their widest.
+func renderTable(_ rows: [[String]]) -> String {
+    let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+    let line = String(repeating: "=", count: widths.reduce(0, +) + 2 * widths.count)
+    var out = line + "\n"
+    for (i, row) in rows.enumerated() {
+        out += " " + row.enumerated().map { c, cell in
+            c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
+        }.joined(separator: "  ") + "\n"
+        if i == 0 { out += line + "\n" }
+    }
+    return out
+}
+
 enum TimelineTable {
     static func render(_ report: TimelineReport) -> String {
         var rows = [["TLI", "Parent", "SwitchLSN", "FirstWAL", "LastWAL", "Segments", "Missing"]]
@@ -60,15 +74,7 @@ enum TimelineTable {
                          r.firstSegment ?? "-", r.lastSegment ?? "-", String(r.segments),
                          r.missing.isEmpty ? "0" : "\(r.missing.count) (first \(r.missing[0]))"])
         }
-        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        let line = String(repeating: "=", count: widths.reduce(0, +) + 2 * widths.count)
-        var out = line + "\n"
-        for (i, row) in rows.enumerated() {
-            out += " " + row.enumerated().map { c, cell in
-                c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
-            }.joined(separator: "  ") + "\n"
-            if i == 0 { out += line + "\n" }
-        }
+        var out = renderTable(rows)
         out += "latest timeline: \(report.latest)\n"
         var until = "the end of the archived WAL"
         if case .transactionEnd(let lsn, _, _, let time)? = report.lastTransaction {
@@ -100,16 +106,7 @@ enum BackupTable {
                              String(b.timeline), b.status.rawValue])
             }
         }
-        let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        let line = String(repeating: "=", count: widths.reduce(0, +) + 2 * widths.count)
-        var out = line + "\n"
-        for (i, row) in rows.enumerated() {
-            out += " " + row.enumerated().map { c, cell in
-                c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
-            }.joined(separator: "  ") + "\n"
-            if i == 0 { out += line + "\n" }
-        }
-        return out
+        return renderTable(rows)
     }
 
     static func formatDuration(_ seconds: Int64) -> String {
