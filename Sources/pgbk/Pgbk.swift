@@ -32,6 +32,9 @@ struct Pgbk: ParsableCommand {
             try command.run()
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // Help and usage requests (`pgbk`, `pgbk --help`) belong to ArgumentParser.
+            exit(withError: error)
         } catch {
             Console.error(describe(error))
             Glibc.exit(1)
