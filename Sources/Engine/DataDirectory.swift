@@ -20,17 +20,19 @@ public struct DataDirectory: Sendable {
         guard FileSystem.exists(controlPath), FileSystem.exists(path + "/PG_VERSION") else {
             throw EngineError.notADataDirectory(path: path, reason: "global/pg_control or PG_VERSION is missing")
         }
-        control = try Self.readControlFile(controlPath)
+        control = try Self.readControlFile(controlPath).control
         majorVersion = String(try FileSystem.readText(path + "/PG_VERSION").split(separator: "\n").first ?? "")
         self.path = path
     }
 
-    /// A running server rewrites pg_control in place; a read that fails its CRC is retried.
-    static func readControlFile(_ path: String) throws -> ControlFile {
+    /// A running server rewrites pg_control in place, so a read can catch it half written:
+    /// one that fails its CRC is retried. Returns the bytes read and what they say.
+    static func readControlFile(_ path: String) throws -> (bytes: [UInt8], control: ControlFile) {
         var attempt = 0
         while true {
             do {
-                return try ControlFile(bytes: try FileSystem.readAll(path, limit: 64 << 10), path: path)
+                let bytes = try FileSystem.readAll(path, limit: 64 << 10)
+                return (bytes, try ControlFile(bytes: bytes, path: path))
             } catch let error as FormatError where attempt < 10 && error.reason.contains("CRC") {
                 attempt += 1
                 usleep(100_000)

@@ -62,10 +62,8 @@ struct FileCopier {
             let pages = n / pageScanner.blockSize
             let blockSize = pageScanner.blockSize
             _ = try buffer.withUnsafeMutableBytes { raw in
-                try pageScanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: 0) { b in
-                    usleep(20_000)
-                    return try input.read(count: blockSize, at: UInt64(b) * UInt64(blockSize))
-                }
+                try pageScanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: 0,
+                                     reread: Self.rereader(input, blockSize: blockSize))
             }
             scanner = pageScanner
         }
@@ -109,10 +107,8 @@ struct FileCopier {
                 if n == 0 { break }
                 let pages = n / blockSize
                 let kept = try buffer.withUnsafeMutableBytes { raw in
-                    try scanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: block) { b in
-                        usleep(20_000)
-                        return try input.read(count: blockSize, at: UInt64(b) * UInt64(blockSize))
-                    }
+                    try scanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: block,
+                                     reread: Self.rereader(input, blockSize: blockSize))
                 }
                 if delta {
                     for index in kept {
@@ -136,28 +132,24 @@ struct FileCopier {
         }
     }
 
-    /// pg_control is rewritten in place by the running server; a read can catch it half
-    /// written. Read it whole and store it only once its CRC checks out.
+    /// pg_control is stored only as a read whose CRC checks out (see DataDirectory).
     mutating func copyControlFile(from source: String, to storedPath: String) throws -> StoredFileSummary? {
-        var lastError: Error = FormatError(source, "unreadable")
-        for attempt in 0..<10 {
-            if attempt > 0 { usleep(100_000) }
-            let bytes = try FileSystem.readAll(source, limit: 64 << 10)
-            do {
-                _ = try ControlFile(bytes: bytes, path: source)
-            } catch {
-                lastError = error
-                continue
-            }
-            let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
-            do {
-                try bytes.withUnsafeBytes { try writer.write($0) }
-                return try writer.commit()
-            } catch {
-                writer.abandon()
-                throw error
-            }
+        let bytes = try DataDirectory.readControlFile(source).bytes
+        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+        do {
+            try bytes.withUnsafeBytes { try writer.write($0) }
+            return try writer.commit()
+        } catch {
+            writer.abandon()
+            throw error
         }
-        throw lastError
+    }
+
+    /// Reads one page again, a moment later: the server may have been writing it.
+    static func rereader(_ input: OpenFile, blockSize: Int) -> (UInt32) throws -> [UInt8]? {
+        { block in
+            usleep(20_000)
+            return try input.read(count: blockSize, at: UInt64(block) * UInt64(blockSize))
+        }
     }
 }

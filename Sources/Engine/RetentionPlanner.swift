@@ -28,9 +28,8 @@ public enum RetentionPlanner {
         var keep = Set<String>()
         if let generations = policy.generations {
             let fulls = usable.filter { $0.mode == .full }.suffix(max(generations, 0))
-            guard let oldestKeptFull = fulls.first else { return finish(backups, keep: keep) }
+            guard !fulls.isEmpty else { return finish(backups, keep: keep) }
             // The kept fulls and every later backup building on them.
-            _ = oldestKeptFull
             for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true {
                 keep.insert(b.id)
             }

@@ -22,13 +22,6 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
 }
 
 @Suite struct IncrementalChainTests {
-    func backup(_ s: Scratch, _ repo: String, _ c: TestCluster, _ mode: String) throws {
-        let r = try s.pgbk(["backup", "-B", repo, "-D", c.dataDir, "-b", mode] + c.connectionArgs)
-        try #require(r.succeeded, "\(r)")
-        let v = try s.pgbk(["validate", "-B", repo])
-        try #require(v.succeeded, "\(v)")
-    }
-
     /// Three incrementals across the changes that break naive tools, restored exactly.
     @Test func aChainOfIncrementalsAcrossDDLAndTruncationRestoresExactly() throws {
         let s = try Scratch()
@@ -44,7 +37,7 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
             try source.execute("CREATE TABLE \(table) (id int PRIMARY KEY, v text)")
             try source.execute("INSERT INTO \(table) SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
         }
-        try backup(s, repo, source, "full")
+        _ = try backupAndValidate(s, repo, source, "full")
 
         try source.execute("INSERT INTO t_keep SELECT g, 'new' FROM generate_series(20001, 25000) g")
         try source.execute("UPDATE t_upd SET v = upper(v) WHERE id % 3 = 0")
@@ -52,7 +45,7 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         try source.execute("CREATE DATABASE db2")
         try source.execute("CREATE TABLE d (id int, v text)", database: "db2")
         try source.execute("INSERT INTO d SELECT g, md5(g::text) FROM generate_series(1, 3000) g", database: "db2")
-        try backup(s, repo, source, "incremental")
+        _ = try backupAndValidate(s, repo, source, "incremental")
 
         let before = Int(try source.scalar("SELECT pg_relation_size('t_trunc')") ?? "0") ?? 0
         try source.execute("DELETE FROM t_trunc WHERE id > 2000")
@@ -61,13 +54,13 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         try #require(after < before / 2, "VACUUM did not truncate t_trunc (\(before) -> \(after))")
         try source.execute("DROP TABLE t_drop")
         try source.execute("ALTER TABLE t_move SET TABLESPACE ts")
-        try backup(s, repo, source, "incremental")
+        _ = try backupAndValidate(s, repo, source, "incremental")
 
         try source.execute("INSERT INTO t_trunc SELECT g, 'refill' FROM generate_series(30001, 30100) g")
         try source.execute("UPDATE t_move SET v = 'moved ' || v WHERE id % 7 = 0")
         try source.execute("INSERT INTO d SELECT g, 'more' FROM generate_series(3001, 4000) g", database: "db2")
         try source.execute("CREATE TABLE t_new AS SELECT g AS id FROM generate_series(1, 1000) g")
-        try backup(s, repo, source, "incremental")
+        _ = try backupAndValidate(s, repo, source, "incremental")
 
         let shown = try parseBackupsJSON(try s.pgbk(["show", "-B", repo, "--json"]).stdout)
         #expect(shown.map { $0["mode"] as? String } == ["FULL", "INCREMENTAL", "INCREMENTAL", "INCREMENTAL"])
@@ -117,9 +110,9 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         let load = try Command.spawn(pgBin + "/pgbench", source.connectionArgs + ["-n", "-c", "4", "-j", "2", "-T", "15", "postgres"],
                                      asPostgres: true, outputDirectory: s.path)
         try waitUntil("pgbench to start writing") { Int(try source.scalar("SELECT count(*) FROM pgbench_history") ?? "0") ?? 0 > 100 }
-        try backup(s, repo, source, "full")
+        _ = try backupAndValidate(s, repo, source, "full")
         let fullID = try #require(try parseBackupsJSON(try s.pgbk(["show", "-B", repo, "--json"]).stdout).last?["id"] as? String)
-        try backup(s, repo, source, "incremental")
+        _ = try backupAndValidate(s, repo, source, "incremental")
         let bench = load.wait()
         #expect(bench.succeeded, "\(bench)")
 

@@ -33,13 +33,12 @@ import Repository
         let journal2 = Journal(cluster: second)
         try journal2.write(101...103)
         // An incremental on timeline 2 whose parent is the timeline-1 full backup.
-        let incOnTwo = try backupAndValidate(s, repo, second, "incremental")
+        _ = try backupAndValidate(s, repo, second, "incremental")
         let incInfo = try latestBackup(s, repo)
         #expect(incInfo["timeline"] as? Int == 2 && incInfo["mode"] as? String == "INCREMENTAL", "\(incInfo)")
         try journal2.write(104...106)
         _ = try backupAndValidate(s, repo, second, "full")
         try journal2.write(107...110, switchEvery: 2)
-        let _ = incOnTwo
         _ = try backupAndValidate(s, repo, second, "incremental")
         try journal2.write(111...112)
         try second.switchWALAndWaitForArchive(repository: repo)
