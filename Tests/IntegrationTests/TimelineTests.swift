@@ -50,7 +50,7 @@ import Repository
 
         #expect(try restoreJournal(s, repo: repo, as: "on-two", ["--recovery-target-time", onTwo]) == [1, 2, 3] + Array(101...108))
         #expect(try restoreJournal(s, repo: repo, as: "on-one", ["--recovery-target-time", lateOnOne, "--recovery-target-timeline", "1"]) == Array(1...8))
-        // Without naming timeline 1, that time is not on the latest timeline's path.
+        // Two recovery targets at once are refused before anything is read.
         let wrong = try s.pgbk(["validate", "-B", repo, "--recovery-target-time", lateOnOne, "--recovery-target-xid", "1"])
         #expect(wrong.status != 0 && wrong.stderr.contains("at most one"), "\(wrong)")
     }
