@@ -16,7 +16,7 @@ struct ChainAssembler {
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
     /// Returns the bytes written.
-    mutating func assemble(_ entry: FileEntry, into output: OpenFile, chain: [ChainMember]) throws -> UInt64 {
+    mutating func assemble(_ entry: FileEntry, into output: DirectFile, chain: [ChainMember]) throws -> UInt64 {
         let blockSize = Int(chain[0].info.blockSize)
         let blockCount = Int(entry.size / UInt64(blockSize))
         var written = [Bool](repeating: false, count: blockCount)
@@ -58,7 +58,7 @@ struct ChainAssembler {
     }
 
     /// Writes the blocks of a whole stored file that no newer backup supplied, in runs.
-    private mutating func writeBase(_ reader: StoredFileReader, into output: OpenFile, blockSize: Int,
+    private mutating func writeBase(_ reader: StoredFileReader, into output: DirectFile, blockSize: Int,
                                     written: inout [Bool], missing: inout Int) throws -> UInt64 {
         let blockCount = written.count
         var block = 0

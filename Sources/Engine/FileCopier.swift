@@ -27,7 +27,7 @@ struct FileCopier {
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
         input.adviseSequential()
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level, expectedSize: limit)
         do {
             var remaining = limit
             while remaining > 0 {
@@ -36,7 +36,6 @@ struct FileCopier {
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 remaining -= UInt64(n)
             }
-            input.adviseDontNeed()
             return try writer.commit()
         } catch {
             writer.abandon()
@@ -75,7 +74,7 @@ struct FileCopier {
         if UInt64(n) == previous.size && checksum == previous.checksum {
             return .unchanged(size: UInt64(n), checksum: checksum)
         }
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level, expectedSize: UInt64(n))
         do {
             try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             return .stored(try writer.commit())
@@ -95,7 +94,7 @@ struct FileCopier {
         input.adviseSequential()
         let blockSize = scanner.blockSize
         let target = storedBase + (delta ? PageDelta.fileSuffix : "") + compression.fileSuffix
-        let writer = try StoredFileWriter(path: target, compression: compression, level: level)
+        let writer = try StoredFileWriter(path: target, compression: compression, level: level, expectedSize: limit)
         do {
             if delta { try writer.write(PageDelta.header(blockSize: UInt32(blockSize))) }
             var remaining = limit
@@ -124,7 +123,6 @@ struct FileCopier {
                 if n % blockSize != 0 { break }
             }
             lastFileBytesRead = limit - remaining
-            input.adviseDontNeed()
             return try writer.commit()
         } catch {
             writer.abandon()
@@ -135,7 +133,8 @@ struct FileCopier {
     /// pg_control is stored only as a read whose CRC checks out (see DataDirectory).
     mutating func copyControlFile(from source: String, to storedPath: String) throws -> StoredFileSummary? {
         let bytes = try DataDirectory.readControlFile(source).bytes
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level)
+        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level,
+                                          expectedSize: UInt64(bytes.count))
         do {
             try bytes.withUnsafeBytes { try writer.write($0) }
             return try writer.commit()

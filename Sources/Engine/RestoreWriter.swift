@@ -46,18 +46,17 @@ struct RestoreWriter {
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
         let reader = try StoredFileReader(path: stored, compression: origin.compression)
         defer { reader.close() }
-        let output = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        let output = try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
         defer { output.close() }
         while true {
             let n = try reader.read(into: &buffer)
             if n == 0 { break }
-            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            try buffer.withUnsafeBytes { try output.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         guard reader.size == entry.size, reader.checksum == entry.checksum else {
             throw EngineError.corruptFile(path: stored, reason: "\(entry.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(entry.size) and \(entry.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
         }
-        try output.sync()
-        try output.closeChecked()
+        try output.finish()
         try FileSystem.setModificationTime(path, entry.mtime)
         try chown(path)
         filesWritten += 1
@@ -66,12 +65,11 @@ struct RestoreWriter {
 
     /// A page-delta entry: rebuilt from the chain.
     mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember]) throws {
-        let output = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        let output = try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
         defer { output.close() }
         var assembler = ChainAssembler(repository: repository)
         bytesWritten += try assembler.assemble(entry, into: output, chain: chain)
-        try output.sync()
-        try output.closeChecked()
+        try output.finish()
         try FileSystem.setModificationTime(path, entry.mtime)
         try chown(path)
         filesWritten += 1

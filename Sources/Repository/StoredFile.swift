@@ -12,7 +12,7 @@ public struct StoredFileSummary: Sendable, Equatable {
 public final class StoredFileWriter {
     public let path: String
     private let tempPath: String
-    private let file: OpenFile
+    private let file: DirectFile
     private let compressor: StreamCompressor?
     private var crc = CRC32C()
     private var size: UInt64 = 0
@@ -21,12 +21,13 @@ public final class StoredFileWriter {
     private var pending: [UInt8] = []
     private static let pendingLimit = 1 << 20
 
-    /// `path` is the final name including the compression suffix.
-    public init(path: String, compression: Compression, level: Int32) throws {
+    /// `path` is the final name including the compression suffix; `expectedSize` (the
+    /// original's size, when known) lets small files skip O_DIRECT (see DirectFile).
+    public init(path: String, compression: Compression, level: Int32, expectedSize: UInt64? = nil) throws {
         self.path = path
         tempPath = AtomicFile.temporaryName(for: path)
         try? FileSystem.remove(tempPath)  // a leftover of our own PID from a crash long ago
-        file = try OpenFile(creating: tempPath)
+        file = try DirectFile(creating: tempPath, expectedSize: expectedSize)
         do {
             compressor = try compression.makeCompressor(level: level, path: path)
         } catch {
@@ -67,7 +68,7 @@ public final class StoredFileWriter {
     }
 
     private func writeStored(_ bytes: UnsafeRawBufferPointer) throws {
-        try file.write(bytes)
+        try file.append(bytes)
         storedSize += UInt64(bytes.count)
     }
 
@@ -79,8 +80,7 @@ public final class StoredFileWriter {
             if let compressor {
                 try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
             }
-            try file.sync()
-            try file.closeChecked()
+            try file.finish()
             try FileSystem.rename(tempPath, path)
         } catch {
             abandon()

@@ -54,10 +54,10 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
     }
 
     func assemble(_ repo: Repository, _ entry: FileEntry, _ chain: [ChainMember], in dir: TestDirectory) throws -> ([UInt8], UInt64) {
-        let output = try OpenFile(creating: dir.path + "/out-\(chain.count)-\(entry.size)")
+        let output = try DirectFile(creating: dir.path + "/out-\(chain.count)-\(entry.size)")
         var assembler = ChainAssembler(repository: repo)
         let written = try assembler.assemble(entry, into: output, chain: chain)
-        try output.closeChecked()
+        try output.finish()
         return (try FileSystem.readAll(output.path, limit: 1 << 26), written)
     }
 

@@ -14,4 +14,8 @@ int pgbk_crc32c_hardware(void);
  * pd_checksum, for the page's block number within its relation fork. */
 uint16_t pgbk_page_checksum(const void *page, size_t block_size, uint32_t block_number);
 
+/* O_DIRECT for open(2): Swift's Glibc module hides GNU extensions, and the value differs
+ * between architectures, so it comes from the C headers. */
+int pgbk_o_direct(void);
+
 #endif
