@@ -1,26 +1,32 @@
 import PostgresFormat
 import Repository
 
-/// What copying one file produced.
+/// What copying one file, or one part of it, produced.
 struct FileOutcome: Sendable {
     var entry: FileEntry?
     var totalBytes: UInt64 = 0
     var readBytes: UInt64 = 0
     var writtenBytes: UInt64 = 0
     var pageErrors: [PageError] = []
+    /// For a part of a split file: what was stored (nil when the file vanished) and how many
+    /// bytes of the file were read; the parts become one entry once all are done.
+    var part: (kind: FileEntry.Kind, summary: StoredFileSummary?, fileBytes: UInt64)?
 }
 
 /// Stores the files of one backup and builds its file list. Relation files go through a
 /// PageScanner (verified; only changed pages for an incremental whose parent has the file);
 /// FSM/VM forks and other files present in the parent are compared with its content; the
 /// rest is copied whole. Directories first, in order; then files on `jobs` workers, largest
-/// first; the file list keeps the walk's order.
+/// first, files larger than `partSize` in parts so that one big relation does not leave the
+/// other workers idle; the file list keeps the walk's order.
 struct BackupFileCopier: Sendable {
     let repository: Repository
     let cluster: DataDirectory
     let info: BackupInfo
     let options: BackupOptions
     let parent: ParentFiles?
+    /// 64 MiB: a 1 GiB segment becomes 16 parts, enough to keep 8 workers busy to the end.
+    var partSize: UInt64 = 64 << 20
 
     struct ParentFiles: Sendable {
         let info: BackupInfo
@@ -29,11 +35,19 @@ struct BackupFileCopier: Sendable {
 
     private var dataRoot: String { repository.dataDirectory(info.id) }
 
+    /// One unit of work: a whole file, or part `part` of `parts`.
+    private struct Task: Sendable {
+        let source: Int
+        let part: Int
+        let parts: Int
+        let bytes: UInt64
+    }
+
     /// Copies everything; returns the entries and the totals.
     func copyAll(_ sources: [SourceEntry], jobs: Int) throws -> (entries: [FileEntry], outcome: FileOutcome, directories: [String]) {
         var directories = [dataRoot]
         var slots: [FileEntry?] = Array(repeating: nil, count: sources.count)
-        var fileIndexes: [Int] = []
+        var tasks: [Task] = []
         for (i, source) in sources.enumerated() {
             switch source.kind {
             case .directory, .symlink:
@@ -46,35 +60,85 @@ struct BackupFileCopier: Sendable {
                 slots[i] = FileEntry(kind: source.kind, path: source.relativePath, mode: source.status.mode,
                                      mtime: source.status.mtime, linkTarget: source.linkTarget)
             case .file:
-                fileIndexes.append(i)
+                let size = source.status.size
+                let parts = source.relativePath == "global/pg_control" || size <= partSize ? 1 : Int((size + partSize - 1) / partSize)
+                for part in 0..<parts {
+                    tasks.append(Task(source: i, part: part, parts: parts,
+                                      bytes: parts == 1 ? size : min(partSize, size - UInt64(part) * partSize)))
+                }
             case .pageDelta, .unchanged:
                 preconditionFailure("the walker lists files, not stored forms")
             }
         }
-        fileIndexes.sort { sources[$0].status.size > sources[$1].status.size }
-        let order = fileIndexes
+        tasks.sort { $0.bytes > $1.bytes }
+        let order = tasks
         let copier = self
         let compression = options.compression, level = options.compressLevel
         let results = try WorkerPool.run(count: order.count, jobs: jobs,
                                          makeState: { FileCopier(compression: compression, level: level) }) { n, fileCopier in
-            try copier.copyFile(sources[order[n]], with: &fileCopier)
+            let task = order[n]
+            return task.parts == 1
+                ? try copier.copyFile(sources[task.source], with: &fileCopier)
+                : try copier.copyPart(sources[task.source], part: task.part, with: &fileCopier)
         }
         var total = FileOutcome()
+        var partsBySource: [Int: [(Int, FileOutcome)]] = [:]
         for (n, result) in results.enumerated() {
             guard let result else { continue }
-            slots[order[n]] = result.entry
-            total.totalBytes += result.totalBytes
-            total.readBytes += result.readBytes
-            total.writtenBytes += result.writtenBytes
-            total.pageErrors += result.pageErrors
+            let task = order[n]
+            if task.parts > 1 {
+                partsBySource[task.source, default: []].append((task.part, result))
+                continue
+            }
+            slots[task.source] = result.entry
+            total.add(result)
+        }
+        for (index, parts) in partsBySource {
+            let outcome = try joinParts(sources[index], parts.sorted { $0.0 < $1.0 }.map(\.1))
+            slots[index] = outcome.entry
+            total.add(outcome)
         }
         total.pageErrors.sort { ($0.path, $0.block) < ($1.path, $1.block) }
         return (slots.compactMap { $0 }, total, directories)
     }
 
     func copyFile(_ source: SourceEntry, with copier: inout FileCopier) throws -> FileOutcome {
-        let stored = dataRoot + "/" + source.relativePath
-        let suffix = options.compression.fileSuffix
+        if source.relativePath == "global/pg_control" {
+            var outcome = FileOutcome()
+            let stored = repository.storedPath(info.id, path: source.relativePath, delta: false, compression: options.compression)
+            guard let summary = try copier.copyControlFile(from: source.absolutePath, to: stored) else { return outcome }
+            outcome.totalBytes = summary.size
+            outcome.readBytes = summary.size
+            outcome.writtenBytes = summary.storedSize
+            outcome.entry = FileEntry(kind: .file, path: source.relativePath, mode: source.status.mode, size: summary.size,
+                                      mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
+            return outcome
+        }
+        var outcome = try copyRange(source, part: 0, offset: 0, limit: source.status.size, wholeFile: true, with: &copier)
+        if outcome.entry != nil { return outcome }  // unchanged since the parent
+        guard let (kind, summary, fileBytes) = outcome.part, let summary else {
+            Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
+            return outcome
+        }
+        outcome.part = nil
+        outcome.totalBytes = fileBytes
+        outcome.writtenBytes = summary.storedSize
+        // For a delta, the entry's size is what was read of the file (it may have shrunk since
+        // it was listed): its block count decides the restored length.
+        outcome.entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, size: fileBytes,
+                                  mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
+        return outcome
+    }
+
+    func copyPart(_ source: SourceEntry, part: Int, with copier: inout FileCopier) throws -> FileOutcome {
+        let offset = UInt64(part) * partSize
+        return try copyRange(source, part: part, offset: offset, limit: min(partSize, source.status.size - offset),
+                             wholeFile: false, with: &copier)
+    }
+
+    /// Copies `limit` bytes of the file from `offset` into the stored file (or part) `part`.
+    private func copyRange(_ source: SourceEntry, part: Int, offset: UInt64, limit: UInt64, wholeFile: Bool,
+                           with copier: inout FileCopier) throws -> FileOutcome {
         let blockSize = Int(cluster.control.blockSize)
         var outcome = FileOutcome()
         let relation = RelationPath.parse(source.relativePath).flatMap { source.status.size % UInt64(blockSize) == 0 ? $0 : nil }
@@ -84,11 +148,10 @@ struct BackupFileCopier: Sendable {
                         checksums: cluster.control.dataChecksumsEnabled, backupStartLSN: info.startLSN!, parent: nil)
         }
         let previous = parent?.files[source.relativePath]
-        var kind = FileEntry.Kind.file
-        let summary: StoredFileSummary?
-        if source.relativePath == "global/pg_control" {
-            summary = try copier.copyControlFile(from: source.absolutePath, to: stored + suffix)
-        } else if let relation, let base = scanner, relation.fork == .main || relation.fork == .`init` || previous == nil {
+        func target(delta: Bool) -> String {
+            repository.storedPath(info.id, path: source.relativePath, delta: delta, compression: options.compression, part: part)
+        }
+        if let relation, let base = scanner, relation.fork == .main || relation.fork == .`init` || previous == nil {
             // Main and init forks: changed pages only when the parent has the file.
             var relationScanner = base
             var delta = false
@@ -98,16 +161,18 @@ struct BackupFileCopier: Sendable {
                                               parent: (parent.info.startLSN!, UInt32(previous.size / UInt64(blockSize))))
                 delta = true
             }
-            summary = try copier.copyRelation(from: source.absolutePath, to: stored, limit: source.status.size,
-                                              delta: delta, scanner: &relationScanner)
-            scanner = relationScanner
-            if delta {
-                kind = .pageDelta
-                outcome.readBytes = UInt64(relationScanner.keptPages * blockSize)
-            }
-        } else if let previous {
-            switch try copier.copyUnlessUnchanged(from: source.absolutePath, to: stored + suffix,
-                                                  limit: source.status.size, previous: previous, scanner: &scanner) {
+            let summary = try copier.copyRelation(from: source.absolutePath, to: target(delta: delta), offset: offset, limit: limit,
+                                                  delta: delta, scanner: &relationScanner)
+            outcome.pageErrors = relationScanner.errors
+            outcome.readBytes = delta ? UInt64(relationScanner.keptPages * blockSize) : summary?.size ?? 0
+            outcome.writtenBytes = summary?.storedSize ?? 0
+            outcome.part = (delta ? .pageDelta : .file, summary, delta ? copier.lastFileBytesRead : summary?.size ?? 0)
+            return outcome
+        }
+        let summary: StoredFileSummary?
+        if let previous, wholeFile {
+            switch try copier.copyUnlessUnchanged(from: source.absolutePath, to: target(delta: false),
+                                                  limit: limit, previous: previous, scanner: &scanner) {
             case .stored(let s):
                 summary = s
             case .unchanged(let size, let checksum):
@@ -120,21 +185,63 @@ struct BackupFileCopier: Sendable {
                 summary = nil
             }
         } else {
-            summary = try copier.copy(from: source.absolutePath, to: stored + suffix, limit: source.status.size)
+            summary = try copier.copy(from: source.absolutePath, to: target(delta: false), offset: offset, limit: limit)
         }
         outcome.pageErrors = scanner?.errors ?? []
-        guard let summary else {
+        outcome.readBytes = summary?.size ?? 0
+        outcome.writtenBytes = summary?.storedSize ?? 0
+        outcome.part = (.file, summary, summary?.size ?? 0)
+        return outcome
+    }
+
+    /// How many parts make the entry, given the bytes each part read of a file listed at
+    /// `listedSize`: up to and including the first that came back short, and at least one.
+    static func partsKept(fileBytes: [UInt64], listedSize: UInt64, partSize: UInt64) -> Int {
+        for (k, bytes) in fileBytes.enumerated() {
+            if bytes == 0 && k > 0 { return k }
+            if bytes < min(partSize, listedSize - UInt64(k) * partSize) { return k + 1 }
+        }
+        return fileBytes.count
+    }
+
+    /// One entry from the parts of a split file. A part that came back short means the file
+    /// shrank while it was copied (VACUUM truncating it); the entry ends there and later parts
+    /// are removed: whatever the file held beyond is rebuilt by WAL replay, as for any file
+    /// that changes during a backup. A vanished part drops the whole file.
+    private func joinParts(_ source: SourceEntry, _ parts: [FileOutcome]) throws -> FileOutcome {
+        var outcome = FileOutcome()
+        let kind = parts[0].part!.kind
+        func removeParts(from first: Int) {
+            for k in first..<parts.count {
+                try? FileSystem.remove(repository.storedPath(info.id, path: source.relativePath, delta: kind == .pageDelta,
+                                                             compression: options.compression, part: k))
+            }
+        }
+        guard parts.allSatisfy({ $0.part?.summary != nil }) else {
+            removeParts(from: 0)
             Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
             return outcome
         }
-        // For a delta, the entry's size is what was read of the file (it may have shrunk since
-        // it was listed): its block count decides the restored length.
-        let fullSize = kind == .pageDelta ? copier.lastFileBytesRead : summary.size
-        outcome.totalBytes = fullSize
-        if kind != .pageDelta { outcome.readBytes = summary.size }
-        outcome.writtenBytes = summary.storedSize
-        outcome.entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, size: fullSize,
-                                  mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
+        let kept = Self.partsKept(fileBytes: parts.map { $0.part!.fileBytes }, listedSize: source.status.size, partSize: partSize)
+        var size: UInt64 = 0
+        var checksum = CRC32C().value
+        var entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, mtime: source.status.mtime)
+        for result in parts.prefix(kept) {
+            let (_, summary, fileBytes) = result.part!
+            size += fileBytes
+            checksum = CRC32C.combine(checksum, summary!.checksum, lengthOfB: summary!.size)
+            entry.partChecksums.append(summary!.checksum)
+            entry.storedSize += summary!.storedSize
+            outcome.pageErrors += result.pageErrors
+            outcome.readBytes += result.readBytes
+        }
+        removeParts(from: kept)
+        entry.size = size
+        entry.checksum = checksum
+        if kept > 1 { entry.partSize = partSize } else { entry.partChecksums = [] }
+        outcome.entry = entry
+        outcome.totalBytes = size
+        outcome.writtenBytes = entry.storedSize
         return outcome
     }
 
@@ -146,6 +253,15 @@ struct BackupFileCopier: Sendable {
         let summary = try writer.commit()
         return FileEntry(kind: .file, path: name, mode: 0o600, size: summary.size, mtime: Timestamp.now().seconds,
                          checksum: summary.checksum, storedSize: summary.storedSize)
+    }
+}
+
+extension FileOutcome {
+    mutating func add(_ other: FileOutcome) {
+        totalBytes += other.totalBytes
+        readBytes += other.readBytes
+        writtenBytes += other.writtenBytes
+        pageErrors += other.pageErrors
     }
 }
 

@@ -7,92 +7,160 @@ struct ChainMember: Sendable {
     let files: [String: FileEntry]
 }
 
-/// Rebuilds a relation file from an incremental chain (newest first, ending with a full
-/// backup): each block comes from the newest backup that holds it and is written once; the
-/// file is then cut to the block count the newest backup recorded, so blocks VACUUM
-/// truncated away do not come back.
+/// Rebuilds a relation file, or a range of its blocks, from an incremental chain (newest
+/// first, ending with a full backup) in one sequential pass: each chunk of blocks is filled
+/// from the base (the full backup's file), then overlaid with the pages of every delta from
+/// the oldest to the newest, and written once as one large aligned write. The caller sizes
+/// the file to the block count the newest backup recorded, so blocks VACUUM truncated away
+/// do not come back. Every stored file (or part) read is read to its end and checked.
 struct ChainAssembler {
     let repository: Repository
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
-    /// Returns the bytes written.
-    mutating func assemble(_ entry: FileEntry, into output: DirectFile, chain: [ChainMember]) throws -> UInt64 {
+    /// A stored file (or part) to read: where, which block it starts at, what it must hold.
+    private struct Source {
+        let path: String
+        let compression: Compression
+        let firstBlock: Int
+        let size: UInt64?
+        let checksum: UInt32?
+    }
+
+    /// Writes the blocks in `blocks` (all of the file when nil); returns the bytes written.
+    mutating func assemble(_ entry: FileEntry, blocks range: Range<Int>? = nil, into output: DirectFile,
+                           chain: [ChainMember]) throws -> UInt64 {
         let blockSize = Int(chain[0].info.blockSize)
-        let blockCount = Int(entry.size / UInt64(blockSize))
-        var written = [Bool](repeating: false, count: blockCount)
-        var missing = blockCount
-        var bytes: UInt64 = 0
-
-        for member in chain where missing > 0 {
+        let blocks = range ?? 0..<Int(entry.size / UInt64(blockSize))
+        var deltas: [Source] = []  // newest first
+        var base: [Source] = []
+        for member in chain {
             guard let stored = member.files[entry.path] else { break }  // older backups never had it
             if stored.kind == .unchanged { continue }  // same content as further up the chain
-            let path = repository.storedPath(member.info.id, stored, compression: member.info.compression)
-            let reader = try StoredFileReader(path: path, compression: member.info.compression)
-            defer { reader.close() }
-            switch stored.kind {
-            case .pageDelta:
-                try PageDelta.readPages(reader, blockSize: blockSize) { block, page in
-                    let b = Int(block)
-                    guard b < blockCount, !written[b] else { return }
-                    try output.write(page, at: UInt64(b) * UInt64(blockSize))
-                    written[b] = true
-                    missing -= 1
-                    bytes += UInt64(blockSize)
-                }
-                try check(reader, stored, path: path, size: nil)
-            case .file:
-                bytes += try writeBase(reader, into: output, blockSize: blockSize, written: &written, missing: &missing)
-                try check(reader, stored, path: path, size: stored.size)
-            case .directory, .symlink, .unchanged:
+            guard stored.kind == .file || stored.kind == .pageDelta else {
                 throw EngineError.corruptFile(path: repository.fileListPath(member.info.id), reason: "\(entry.path) is not a file in this backup")
+            }
+            let partBlocks = stored.isSplit ? Int(stored.partSize) / blockSize : Int.max
+            for part in 0..<stored.partCount {
+                let first = part * partBlocks
+                guard first < blocks.upperBound else { break }
+                if stored.isSplit && first + partBlocks <= blocks.lowerBound { continue }
+                let source = Source(path: repository.storedPath(member.info.id, stored, compression: member.info.compression, part: part),
+                                    compression: member.info.compression, firstBlock: first,
+                                    size: stored.kind == .pageDelta ? nil
+                                        : stored.isSplit ? min(stored.partSize, stored.size - UInt64(part) * stored.partSize) : stored.size,
+                                    checksum: stored.isSplit ? stored.partChecksums[part] : stored.checksum)
+                if stored.kind == .file { base.append(source) } else { deltas.append(source) }
             }
             if stored.kind == .file { break }  // a whole file is the base of the chain
         }
-        guard missing == 0 else {
-            let first = written.firstIndex(of: false) ?? 0
-            throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
-                                          reason: "\(entry.path): \(missing) block(s), the first \(first), are in no backup of the chain")
-        }
-        try output.truncate(to: UInt64(blockCount) * UInt64(blockSize))
-        return bytes
-    }
 
-    /// Writes the blocks of a whole stored file that no newer backup supplied, in runs.
-    private mutating func writeBase(_ reader: StoredFileReader, into output: DirectFile, blockSize: Int,
-                                    written: inout [Bool], missing: inout Int) throws -> UInt64 {
-        let blockCount = written.count
-        var block = 0
+        let cursors = try deltas.reversed().map { source in
+            (source, try PageDeltaCursor(try StoredFileReader(path: source.path, compression: source.compression), blockSize: blockSize))
+        }
+        defer { for (_, cursor) in cursors { cursor.source.close() } }
+        var baseReader = BaseReader(sources: base, blockSize: blockSize)
+        let chunkBlocks = max(1, (1 << 20) / blockSize)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
+        defer { chunk.deallocate() }
+        var present = [Bool](repeating: false, count: chunkBlocks)
         var bytes: UInt64 = 0
-        while block < blockCount {
-            let n = try reader.read(into: &buffer)
-            if n == 0 { break }
-            let pages = min(n / blockSize, blockCount - block)
-            var i = 0
-            while i < pages {
-                guard !written[block + i] else { i += 1; continue }
-                var j = i
-                while j < pages && !written[block + j] { written[block + j] = true; j += 1 }
-                try buffer.withUnsafeBytes {
-                    try output.write(UnsafeRawBufferPointer(rebasing: $0[i * blockSize..<j * blockSize]),
-                                     at: UInt64(block + i) * UInt64(blockSize))
+        for start in stride(from: blocks.lowerBound, to: blocks.upperBound, by: chunkBlocks) {
+            let count = min(chunkBlocks, blocks.upperBound - start)
+            let fromBase = try baseReader.read(blocks: start..<start + count, into: chunk)
+            for i in 0..<count { present[i] = fromBase.contains(start + i) }
+            for (_, cursor) in cursors {  // oldest first: newer pages overwrite older ones
+                while let block = cursor.block.map(Int.init), block < start + count {
+                    if block >= start {
+                        (chunk.baseAddress! + (block - start) * blockSize).copyMemory(from: cursor.page.baseAddress!, byteCount: blockSize)
+                        present[block - start] = true
+                    }
+                    try cursor.advance()
                 }
-                missing -= j - i
-                bytes += UInt64((j - i) * blockSize)
-                i = j
             }
-            block += n / blockSize
+            if let gap = present[0..<count].firstIndex(of: false) {
+                throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
+                                              reason: "\(entry.path): block \(start + gap) is in no backup of the chain")
+            }
+            try output.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), at: UInt64(start) * UInt64(blockSize))
+            bytes += UInt64(count * blockSize)
         }
-        // Read the rest so that the whole stored file is checked against its checksum.
-        while try reader.read(into: &buffer) > 0 {}
+        // Whatever lies beyond the range is read too, so that every stored file is checked whole.
+        for (source, cursor) in cursors {
+            while cursor.block != nil { try cursor.advance() }
+            try Self.check(cursor.source, source)
+        }
+        try baseReader.finish()
         return bytes
     }
 
-    private func check(_ reader: StoredFileReader, _ stored: FileEntry, path: String, size: UInt64?) throws {
-        if let size, reader.size != size {
-            throw EngineError.corruptFile(path: path, reason: "size \(reader.size), the backup recorded \(size)")
+    private static func check(_ reader: StoredFileReader, _ source: Source) throws {
+        if let size = source.size, reader.size != size {
+            throw EngineError.corruptFile(path: source.path, reason: "size \(reader.size), the backup recorded \(size)")
         }
-        guard reader.checksum == stored.checksum else {
-            throw EngineError.corruptFile(path: path, reason: "checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(stored.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
+        guard reader.checksum == source.checksum else {
+            throw EngineError.corruptFile(path: source.path, reason: "checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(source.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
+        }
+    }
+
+    /// The base's parts read in order as one sequence of blocks.
+    private struct BaseReader {
+        let sources: [Source]
+        let blockSize: Int
+        var index = 0
+        var reader: StoredFileReader?
+        var nextBlock = 0
+        var ended = false
+
+        init(sources: [Source], blockSize: Int) {
+            self.sources = sources
+            self.blockSize = blockSize
+        }
+
+        /// Reads the base's blocks of `blocks` into `chunk` (block `blocks.lowerBound` at its
+        /// start); returns the blocks it had.
+        mutating func read(blocks: Range<Int>, into chunk: UnsafeMutableRawBufferPointer) throws -> Range<Int> {
+            var filled = blocks.lowerBound
+            while filled < blocks.upperBound {
+                guard try open(), nextBlock <= filled else { break }  // no base for the rest
+                if nextBlock < filled {
+                    // A part starting before the range (parts of another size): skip to it.
+                    let skip = min(filled - nextBlock, blocks.count)
+                    let n = try reader!.read(into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<skip * blockSize]))
+                    nextBlock += n / blockSize
+                    if n < skip * blockSize { try close() }
+                    continue
+                }
+                let offset = (filled - blocks.lowerBound) * blockSize
+                let wanted = (blocks.upperBound - filled) * blockSize
+                let n = try reader!.read(into: UnsafeMutableRawBufferPointer(rebasing: chunk[offset..<offset + wanted]))
+                filled += n / blockSize
+                nextBlock = filled
+                if n < wanted { try close() }  // this part ended (a partial last page is not a block)
+            }
+            return blocks.lowerBound..<filled
+        }
+
+        /// Reads the rest of the current part, so that it is checked whole.
+        mutating func finish() throws {
+            guard let reader else { return }
+            var scratch = [UInt8](repeating: 0, count: 1 << 16)
+            while try reader.read(into: &scratch) > 0 {}
+            try close()
+        }
+
+        private mutating func open() throws -> Bool {
+            if reader != nil { return true }
+            guard index < sources.count else { return false }
+            reader = try StoredFileReader(path: sources[index].path, compression: sources[index].compression)
+            nextBlock = sources[index].firstBlock
+            return true
+        }
+
+        private mutating func close() throws {
+            guard let current = reader else { return }
+            defer { current.close() }
+            try ChainAssembler.check(current, sources[index])
+            reader = nil
+            index += 1
         }
     }
 }

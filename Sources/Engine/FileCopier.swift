@@ -11,7 +11,7 @@ import Repository
 struct FileCopier {
     let compression: Compression
     let level: Int32
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    let buffer = AlignedBuffer(count: 1 << 20)
     /// Bytes copyRelation read from its last source file.
     private(set) var lastFileBytesRead: UInt64 = 0
 
@@ -22,16 +22,18 @@ struct FileCopier {
 
     /// Copies up to `limit` bytes (the size seen when the file was listed: anything written
     /// later is in the WAL the backup requires). Returns nil when the file vanished first.
-    mutating func copy(from source: String, to storedPath: String, limit: UInt64) throws -> StoredFileSummary? {
+    /// `offset` > 0 copies a part of the file from there.
+    mutating func copy(from source: String, to storedPath: String, offset: UInt64 = 0, limit: UInt64) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
         input.adviseSequential()
+        if offset > 0 { try input.seek(to: offset) }
         let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level, expectedSize: limit)
         do {
             var remaining = limit
             while remaining > 0 {
-                let n = try input.read(into: &buffer, count: Int(min(UInt64(buffer.count), remaining)))
+                let n = try buffer.read(from: input, count: Int(min(UInt64(buffer.count), remaining)))
                 if n == 0 { break }  // the file shrank while we read it: WAL replay restores the rest
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 remaining -= UInt64(n)
@@ -55,7 +57,7 @@ struct FileCopier {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return .vanished }
         defer { input.close() }
-        let n = try input.read(into: &buffer, count: Int(limit))
+        let n = try buffer.read(from: input, count: Int(limit))
         if var pageScanner = scanner {
             // Relation forks stored whole (FSM, VM) are verified like any relation file.
             let pages = n / pageScanner.blockSize
@@ -84,25 +86,27 @@ struct FileCopier {
         }
     }
 
-    /// Copies a relation segment file through a PageScanner: every page verified; all pages
-    /// stored whole (`delta == false`), or only the kept ones as a PageDelta stream.
-    mutating func copyRelation(from source: String, to storedBase: String, limit: UInt64, delta: Bool,
+    /// Copies a relation segment file (or `limit` bytes of it from `offset`, a multiple of the
+    /// block size) through a PageScanner: every page verified; all pages stored whole
+    /// (`delta == false`), or only the kept ones as a PageDelta stream.
+    mutating func copyRelation(from source: String, to target: String, offset: UInt64 = 0, limit: UInt64, delta: Bool,
                                scanner: inout PageScanner) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
         input.adviseSequential()
         let blockSize = scanner.blockSize
-        let target = storedBase + (delta ? PageDelta.fileSuffix : "") + compression.fileSuffix
+        precondition(offset % UInt64(blockSize) == 0, "parts start on a page boundary")
+        if offset > 0 { try input.seek(to: offset) }
         let writer = try StoredFileWriter(path: target, compression: compression, level: level, expectedSize: limit)
         do {
             if delta { try writer.write(PageDelta.header(blockSize: UInt32(blockSize))) }
             var remaining = limit
-            var block: UInt32 = 0
+            var block = UInt32(offset / UInt64(blockSize))
             // Whole pages only: a chunk is a multiple of the block size.
             let chunkSize = buffer.count / blockSize * blockSize
             while remaining > 0 {
-                let n = try input.read(into: &buffer, count: Int(min(UInt64(chunkSize), remaining)))
+                let n = try buffer.read(from: input, count: Int(min(UInt64(chunkSize), remaining)))
                 if n == 0 { break }
                 let pages = n / blockSize
                 let kept = try buffer.withUnsafeMutableBytes { raw in

@@ -55,6 +55,7 @@ public struct RestoreOperation: Sendable {
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived")
         Console.info("restoring backup \(info.id)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
+        let operation = self
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
         try writer.makeDirectory(target, mode: 0o700)
         var controlFile: FileEntry?
@@ -79,22 +80,28 @@ public struct RestoreOperation: Sendable {
                 files.append(entry)
             }
         }
-        // File contents on `jobs` workers, largest first, each with its own buffers.
-        files.sort { $0.size > $1.size }
-        let operation = self, jobs = files
-        let results = try WorkerPool.run(count: jobs.count, jobs: options.jobs,
-                                         makeState: { RestoreWriter(repository: operation.repository, info: info, owner: owner) }) { n, worker in
-            let entry = jobs[n]
+        // File contents on `jobs` workers, largest first, each with its own buffers; split
+        // files part by part, into files created here at their final size.
+        var units: [RestoreUnit] = []
+        var prepared: [FileEntry] = []
+        for entry in files {
             let path = target + "/" + entry.path
-            switch entry.kind {
-            case .file: try worker.restoreFile(entry, to: path)
-            case .pageDelta: try worker.assembleRelation(entry, to: path, chain: chain)
-            case .unchanged: try operation.restoreUnchanged(entry, to: path, chain: chain, writer: &worker)
-            case .directory, .symlink: break
+            let units1 = try RestoreUnit.units(for: entry, path: path, chain: chain, repository: repository)
+            if units1.count > 1 {
+                try writer.prepare(entry, at: path, size: entry.size)
+                prepared.append(entry)
             }
+            units += units1
+        }
+        units.sort { $0.bytes > $1.bytes }
+        let work = units
+        let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
+                                         makeState: { RestoreWriter(repository: operation.repository, info: info, owner: owner) }) { n, worker in
+            try work[n].run(with: &worker)
             return worker.takeCounts()
         }
         for result in results { if let (count, bytes) = result { writer.add(files: count, bytes: bytes) } }
+        for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
@@ -112,29 +119,5 @@ public struct RestoreOperation: Sendable {
         try FileSystem.syncDirectory(target + "/global")
         Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)")
         return info
-    }
-
-    /// An entry whose content is the same as in the parent: restored from the nearest older
-    /// member that stored it, whole or as a page delta.
-    func restoreUnchanged(_ entry: FileEntry, to path: String, chain: [ChainMember], writer: inout RestoreWriter) throws {
-        for (index, member) in chain.enumerated().dropFirst() {
-            guard let stored = member.files[entry.path] else { break }
-            switch stored.kind {
-            case .unchanged:
-                continue
-            case .file:
-                guard stored.checksum == entry.checksum && stored.size == entry.size else { break }
-                try writer.restoreFile(stored, to: path, from: member.info)
-                return
-            case .pageDelta:
-                try writer.assembleRelation(stored, to: path, chain: Array(chain[index...]))
-                return
-            case .directory, .symlink:
-                break
-            }
-            break
-        }
-        throw EngineError.corruptFile(path: repository.fileListPath(chain[0].info.id),
-                                      reason: "\(entry.path) is marked unchanged, but no older backup of the chain stored that content")
     }
 }

@@ -8,7 +8,7 @@ struct RestoreWriter {
     let info: BackupInfo
     let owner: (uid: UInt32, gid: UInt32)?
     private var directories: [String] = []
-    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private let buffer = AlignedBuffer(count: 1 << 20)
     private(set) var filesWritten = 0
     private(set) var bytesWritten: UInt64 = 0
 
@@ -49,7 +49,7 @@ struct RestoreWriter {
         let output = try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
         defer { output.close() }
         while true {
-            let n = try reader.read(into: &buffer)
+            let n = try buffer.read(from: reader)
             if n == 0 { break }
             try buffer.withUnsafeBytes { try output.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
@@ -63,15 +63,59 @@ struct RestoreWriter {
         bytesWritten += reader.size
     }
 
-    /// A page-delta entry: rebuilt from the chain.
-    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember]) throws {
-        let output = try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
+    /// Part `part` of a split stored file, into the file `prepare` created.
+    mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws {
+        let storedPath = repository.storedPath(source.id, stored, compression: source.compression, part: part)
+        let reader = try StoredFileReader(path: storedPath, compression: source.compression)
+        defer { reader.close() }
+        let offset = UInt64(part) * stored.partSize
+        let expected = min(stored.partSize, stored.size - offset)
+        let output = try DirectFile(existing: path, expectedSize: expected)
         defer { output.close() }
-        var assembler = ChainAssembler(repository: repository)
-        bytesWritten += try assembler.assemble(entry, into: output, chain: chain)
+        var at = offset
+        while true {
+            let n = try buffer.read(from: reader)
+            if n == 0 { break }
+            guard reader.size <= expected else { break }  // reported below, never written past the part
+            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: at) }
+            at += UInt64(n)
+        }
+        guard reader.size == expected, reader.checksum == stored.partChecksums[part] else {
+            throw EngineError.corruptFile(path: storedPath, reason: "part \(part) of \(stored.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(expected) and \(CRC32C.hex(stored.partChecksums[part])); restore stopped (the target is incomplete and will not start)")
+        }
         try output.finish()
+        bytesWritten += reader.size
+    }
+
+    /// A page-delta entry: rebuilt from the chain, whole (`blocks` nil) or one range of the
+    /// file `prepare` created.
+    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws {
+        let output = blocks == nil
+            ? try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
+            : try DirectFile(existing: path, expectedSize: entry.size)
+        defer { output.close() }
+        if blocks == nil { try output.truncate(to: entry.size) }
+        var assembler = ChainAssembler(repository: repository)
+        bytesWritten += try assembler.assemble(entry, blocks: blocks, into: output, chain: chain)
+        try output.finish()
+        guard blocks == nil else { return }
         try FileSystem.setModificationTime(path, entry.mtime)
         try chown(path)
+        filesWritten += 1
+    }
+
+    /// Creates a file that several workers then fill range by range, at its final size.
+    mutating func prepare(_ entry: FileEntry, at path: String, size: UInt64) throws {
+        let file = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        defer { file.close() }
+        try file.truncate(to: size)
+        try file.closeChecked()
+        try chown(path)
+    }
+
+    /// After the workers: the time stamp of a file filled in ranges.
+    mutating func completePrepared(_ entry: FileEntry, at path: String) throws {
+        try FileSystem.setModificationTime(path, entry.mtime)
         filesWritten += 1
     }
 

@@ -77,16 +77,27 @@ public struct ValidateOperation: Sendable {
     func check(_ info: BackupInfo) -> [String] {
         let entries: [FileEntry]
         do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
-        let stored = entries.filter(FileList.isStored).sorted { $0.storedSize > $1.storedSize }
+        // One unit per stored file: a whole entry, or one part of a split one.
+        var units: [(entry: FileEntry, part: Int)] = []
+        for entry in entries where FileList.isStored(entry) {
+            for part in 0..<entry.partCount { units.append((entry, part)) }
+        }
+        func weight(_ unit: (entry: FileEntry, part: Int)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
+        units.sort { weight($0) > weight($1) }
+        let work = units
         let operation = self
-        let found = (try? WorkerPool.run(count: stored.count, jobs: jobs,
+        let found = (try? WorkerPool.run(count: work.count, jobs: jobs,
                                          makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
-            let entry = stored[n]
-            let path = operation.repository.storedPath(info.id, entry, compression: info.compression)
-            let reason = entry.kind == .pageDelta
-                ? operation.verifyDelta(path: path, info: info, checksum: entry.checksum ?? 0)
-                : StoredFileReader.verify(path: path, compression: info.compression, size: entry.size,
-                                          checksum: entry.checksum ?? 0, buffer: &buffer)
+            let (entry, part) = work[n]
+            let path = operation.repository.storedPath(info.id, entry, compression: info.compression, part: part)
+            let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
+            let reason: String?
+            if entry.kind == .pageDelta {
+                reason = operation.verifyDelta(path: path, info: info, checksum: checksum)
+            } else {
+                let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
+                reason = StoredFileReader.verify(path: path, compression: info.compression, size: size, checksum: checksum, buffer: &buffer)
+            }
             return reason.map { "file \(entry.path) (\(path)): \($0)" }
         }) ?? []
         var problems = found.compactMap { $0 ?? nil }.sorted()

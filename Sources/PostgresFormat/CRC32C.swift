@@ -26,6 +26,36 @@ public struct CRC32C: Sendable, Equatable {
         checksum(Array(string.utf8))
     }
 
+    /// The CRC of `a` followed by `b`, from the CRCs of each and the length of `b`: parts of
+    /// one file checksummed on different workers give the checksum of the whole file.
+    /// CRC arithmetic is linear over GF(2): appending n bytes multiplies the first CRC by
+    /// x^(8n) modulo the (reflected) Castagnoli polynomial.
+    public static func combine(_ a: UInt32, _ b: UInt32, lengthOfB: UInt64) -> UInt32 {
+        var result: UInt32 = 1 << 31  // x^0 in reflected bit order
+        var power: UInt32 = 1 << 23   // x^8: one byte
+        var n = lengthOfB
+        while n > 0 {
+            if n & 1 != 0 { result = multiplyModP(result, power) }
+            power = multiplyModP(power, power)
+            n >>= 1
+        }
+        return multiplyModP(result, a) ^ b
+    }
+
+    /// a * b modulo the polynomial, both in reflected bit order (bit 31 is x^0).
+    static func multiplyModP(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        let polynomial: UInt32 = 0x82F6_3B78
+        var product: UInt32 = 0
+        var b = b
+        var bit: UInt32 = 1 << 31
+        while bit != 0 {
+            if a & bit != 0 { product ^= b }
+            b = b & 1 != 0 ? (b >> 1) ^ polynomial : b >> 1
+            bit >>= 1
+        }
+        return product
+    }
+
     /// Eight lower-case hex digits: the form pgbk writes into manifests and file names.
     public var hex: String { Self.hex(value) }
 

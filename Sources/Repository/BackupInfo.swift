@@ -14,7 +14,8 @@ public enum BackupStatus: String, Sendable, CaseIterable {
 
 /// The contents of a backup's `backup.ini`.
 public struct BackupInfo: Sendable, Equatable {
-    public static let formatVersion = 1
+    /// 2: file.list version 2 (files stored in parts). Version 1 backups are read as before.
+    public static let formatVersion = 2
 
     public var id: String
     public var mode: BackupMode

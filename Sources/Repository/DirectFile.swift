@@ -29,18 +29,28 @@ public final class DirectFile {
 
     /// Creates `path` (O_EXCL: nothing is overwritten). `expectedSize` (when known) sizes the
     /// staging buffer and decides whether O_DIRECT is worth it.
-    public init(creating path: String, mode: UInt32 = 0o600, expectedSize: UInt64? = nil) throws {
+    public convenience init(creating path: String, mode: UInt32 = 0o600, expectedSize: UInt64? = nil) throws {
+        try self.init(path: path, flags: O_CREAT | O_EXCL, mode: mode, expectedSize: expectedSize, action: "create file")
+    }
+
+    /// Opens an existing file for positional writes: several workers writing their own
+    /// ranges of one file, each through its own DirectFile.
+    public convenience init(existing path: String, expectedSize: UInt64? = nil) throws {
+        try self.init(path: path, flags: 0, mode: 0, expectedSize: expectedSize, action: "open file")
+    }
+
+    private init(path: String, flags: Int32, mode: UInt32, expectedSize: UInt64?, action: String) throws {
         self.path = path
         let wantDirect = (expectedSize ?? UInt64.max) >= Self.smallFileLimit
         var descriptor: Int32 = -1
         if wantDirect {
-            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | pgbk_o_direct(), mode_t(mode))
-            if descriptor < 0 && errno != EINVAL { throw SystemError("create file", path) }
+            descriptor = open(path, O_WRONLY | O_CLOEXEC | flags | pgbk_o_direct(), mode_t(mode))
+            if descriptor < 0 && errno != EINVAL { throw SystemError(action, path) }
         }
         isDirect = descriptor >= 0
         if descriptor < 0 {
-            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
-            guard descriptor >= 0 else { throw SystemError("create file", path) }
+            descriptor = open(path, O_WRONLY | O_CLOEXEC | flags, mode_t(mode))
+            guard descriptor >= 0 else { throw SystemError(action, path) }
         }
         fd = descriptor
         let wanted = min(UInt64(1 << 20), max(UInt64(Self.alignment), Self.roundUp(expectedSize ?? UInt64(1 << 20))))

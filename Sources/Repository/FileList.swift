@@ -21,6 +21,15 @@ public struct FileEntry: Sendable, Equatable {
     public var checksum: UInt32?
     public var storedSize: UInt64
     public var linkTarget: String?
+    /// Stored content larger than a part is split so that several workers copy, restore and
+    /// verify one file side by side. Part k holds the original bytes (or, for a page delta,
+    /// the blocks) from k * partSize on; each part is a stored file of its own with its own
+    /// CRC-32C here, in order. Empty when the content is one stored file.
+    public var partSize: UInt64 = 0
+    public var partChecksums: [UInt32] = []
+
+    public var partCount: Int { max(1, partChecksums.count) }
+    public var isSplit: Bool { !partChecksums.isEmpty }
 
     public init(kind: Kind, path: String, mode: UInt32, size: UInt64 = 0, mtime: Int64 = 0,
                 checksum: UInt32? = nil, storedSize: UInt64 = 0, linkTarget: String? = nil) {
@@ -38,7 +47,8 @@ public struct FileEntry: Sendable, Equatable {
 /// `file.list`: one tab-separated line per entry, paths escaped so that any name round-trips
 /// (tab, newline, backslash and control characters become `\t`, `\n`, `\\`, `\xHH`).
 public enum FileList {
-    public static let header = "# pgbk file list 1\n# type\tmode\tsize\tmtime\tcrc32c\tstored_size\tpath\tlink_target\n"
+    public static let version = 2
+    public static let header = "# pgbk file list 2\n# type\tmode\tsize\tmtime\tcrc32c\tstored_size\tparts\tpath\tlink_target\n"
 
     /// Whether an entry has stored content (a whole file or a page delta).
     public static func isStored(_ entry: FileEntry) -> Bool { entry.kind == .file || entry.kind == .pageDelta }
@@ -48,7 +58,8 @@ public enum FileList {
         for e in entries {
             let crc = e.checksum.map(CRC32C.hex) ?? "-"
             let mode = String(e.mode, radix: 8)
-            out += "\(e.kind.rawValue)\t\(String(repeating: "0", count: max(0, 4 - mode.count)) + mode)\t\(e.size)\t\(e.mtime)\t\(crc)\t\(e.storedSize)\t\(escape(e.path))"
+            let parts = e.isSplit ? "\(e.partSize):" + e.partChecksums.map(CRC32C.hex).joined(separator: ",") : "-"
+            out += "\(e.kind.rawValue)\t\(String(repeating: "0", count: max(0, 4 - mode.count)) + mode)\t\(e.size)\t\(e.mtime)\t\(crc)\t\(e.storedSize)\t\(parts)\t\(escape(e.path))"
             if let target = e.linkTarget { out += "\t" + escape(target) }
             out += "\n"
         }
@@ -57,13 +68,35 @@ public enum FileList {
 
     public static func decode(_ text: String, path: String) throws -> [FileEntry] {
         let body = try SealedText.open(text, path: path)
+        // Version 1 lists (pgbk before file parts) have no parts column.
+        let version: Int
+        switch body.prefix(while: { $0 != "\n" }) {
+        case "# pgbk file list 1": version = 1
+        case "# pgbk file list 2": version = 2
+        case let first: throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: \(first.prefix(60)))")
+        }
         var entries: [FileEntry] = []
         var lineNumber = 0
         for line in body.split(separator: "\n") {
             lineNumber += 1
             if line.hasPrefix("#") { continue }
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            var f = line.split(separator: "\t", omittingEmptySubsequences: false)
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
+            var partSize: UInt64 = 0
+            var partChecksums: [UInt32] = []
+            if version >= 2 {
+                guard f.count == 8 || f.count == 9 else { throw bad("expected 8 or 9 fields, found \(f.count)") }
+                let parts = f.remove(at: 6)
+                if parts != "-" {
+                    let halves = parts.split(separator: ":", omittingEmptySubsequences: false)
+                    guard halves.count == 2, let size = UInt64(halves[0]), size > 0 else { throw bad("invalid parts \(parts.prefix(40))") }
+                    partSize = size
+                    for hex in halves[1].split(separator: ",", omittingEmptySubsequences: false) {
+                        guard let crc = CRC32C.parseHex(hex) else { throw bad("invalid part checksum \(hex.prefix(20))") }
+                        partChecksums.append(crc)
+                    }
+                }
+            }
             guard f.count == 7 || f.count == 8 else { throw bad("expected 7 or 8 fields, found \(f.count)") }
             guard let kind = FileEntry.Kind(rawValue: String(f[0])) else { throw bad("unknown type \(f[0])") }
             guard let mode = UInt32(f[1], radix: 8), let size = UInt64(f[2]), let mtime = Int64(f[3]),
@@ -81,8 +114,17 @@ public enum FileList {
             }
             if (kind == .file || kind == .pageDelta || kind == .unchanged) && crc == nil { throw bad("file without checksum") }
             if kind == .symlink && target == nil { throw bad("link without target") }
-            entries.append(FileEntry(kind: kind, path: entryPath, mode: mode, size: size, mtime: mtime,
-                                     checksum: crc, storedSize: stored, linkTarget: target))
+            if !partChecksums.isEmpty {
+                guard kind == .file || kind == .pageDelta else { throw bad("parts for an entry that stores nothing") }
+                guard UInt64(partChecksums.count) == (size + partSize - 1) / partSize else {
+                    throw bad("\(partChecksums.count) parts of \(partSize) bytes for \(size) bytes")
+                }
+            }
+            var entry = FileEntry(kind: kind, path: entryPath, mode: mode, size: size, mtime: mtime,
+                                  checksum: crc, storedSize: stored, linkTarget: target)
+            entry.partSize = partSize
+            entry.partChecksums = partChecksums
+            entries.append(entry)
         }
         return entries
     }

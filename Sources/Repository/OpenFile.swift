@@ -28,19 +28,26 @@ public final class OpenFile {
     /// Reads until the buffer is full or the file ends; returns the byte count (0 at the end).
     public func read(into buffer: inout [UInt8], count: Int? = nil) throws -> Int {
         let wanted = min(count ?? buffer.count, buffer.count)
+        return try buffer.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted])) }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var total = 0
-        try buffer.withUnsafeMutableBytes { raw in
-            while total < wanted {
-                let n = Glibc.read(fd, raw.baseAddress! + total, wanted - total)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SystemError("read file", path)
-                }
-                if n == 0 { break }
-                total += n
+        while total < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("read file", path)
             }
+            if n == 0 { break }
+            total += n
         }
         return total
+    }
+
+    /// Moves the file position, for reading a part of a file.
+    public func seek(to offset: UInt64) throws {
+        guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw SystemError("seek in file", path) }
     }
 
     /// Reads `count` bytes at `offset` without moving the file position (nil past the end).
@@ -91,11 +98,6 @@ public final class OpenFile {
     /// Tells the kernel the file is read once from start to end.
     public func adviseSequential() {
         _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
-    }
-
-    /// Drops the file's pages from the cache: a backup should not evict the database's own.
-    public func adviseDontNeed() {
-        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
     }
 
     public func close() {

@@ -27,36 +27,64 @@ public enum PageDelta {
     @discardableResult
     public static func readPages(_ source: StoredFileReader, blockSize: Int,
                                  _ body: (UInt32, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        var header = [UInt8](repeating: 0, count: headerSize)
-        guard try source.read(into: &header) == headerSize, Array(header[0..<8]) == magic else {
+        let cursor = try PageDeltaCursor(source, blockSize: blockSize, recordsPerRead: 64)
+        var pages = 0
+        while let block = cursor.block {
+            try body(block, cursor.page)
+            pages += 1
+            try cursor.advance()
+        }
+        return pages
+    }
+}
+
+/// A delta stream read one page at a time, in block order, so that a restore can merge
+/// several streams and a base file chunk by chunk. Memory: `recordsPerRead` pages.
+public final class PageDeltaCursor {
+    public let source: StoredFileReader
+    private let record: Int
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var filled = 0
+    private var offset = 0
+    /// The current page's block number; nil once the stream has ended.
+    public private(set) var block: UInt32?
+
+    public init(_ source: StoredFileReader, blockSize: Int, recordsPerRead: Int = 16) throws {
+        self.source = source
+        record = 4 + blockSize
+        var header = [UInt8](repeating: 0, count: PageDelta.headerSize)
+        guard try source.read(into: &header) == PageDelta.headerSize, Array(header[0..<8]) == PageDelta.magic else {
             throw CatalogError.corrupt(source.path, "not a pgbk page delta (bad header)")
         }
         let stored = Int(UInt32(header[8]) | UInt32(header[9]) << 8 | UInt32(header[10]) << 16 | UInt32(header[11]) << 24)
         guard stored == blockSize else {
             throw CatalogError.corrupt(source.path, "page delta block size \(stored), expected \(blockSize)")
         }
-        let record = 4 + blockSize
-        // Reads fill the buffer unless the stream ends, so chunks hold whole records.
-        var buffer = [UInt8](repeating: 0, count: 64 * record)
-        var pages = 0
-        var last: Int64 = -1
-        while true {
-            let n = try source.read(into: &buffer)
-            if n == 0 { break }
-            guard n % record == 0 else { throw CatalogError.corrupt(source.path, "page delta ends inside a page record") }
-            try buffer.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: n, by: record) {
-                    let block = raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-                    guard Int64(block) > last else {
-                        throw CatalogError.corrupt(source.path, "page delta blocks out of order at block \(block)")
-                    }
-                    last = Int64(block)
-                    try body(block, UnsafeRawBufferPointer(rebasing: raw[offset + 4..<offset + record]))
-                    pages += 1
-                }
-            }
-            if n < buffer.count { break }
+        buffer = .allocate(byteCount: recordsPerRead * record, alignment: 16)
+        offset = -record
+        try advance()
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// The current page (valid until the next `advance`).
+    public var page: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: buffer[offset + 4..<offset + record])
+    }
+
+    public func advance() throws {
+        offset += record
+        if offset >= filled {
+            // Reads fill the buffer unless the stream ends, so chunks hold whole records.
+            filled = try source.read(into: buffer)
+            offset = 0
+            guard filled % record == 0 else { throw CatalogError.corrupt(source.path, "page delta ends inside a page record") }
+            if filled == 0 { block = nil; return }
         }
-        return pages
+        let next = UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        if let block, next <= block {
+            throw CatalogError.corrupt(source.path, "page delta blocks out of order at block \(next)")
+        }
+        block = next
     }
 }

@@ -156,9 +156,15 @@ public struct Repository: Sendable {
         return try FileList.decode(text, path: path)
     }
 
-    /// Where a file of a backup is stored.
-    public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression) -> String {
-        dataDirectory(id) + "/" + entry.path + (entry.kind == .pageDelta ? PageDelta.fileSuffix : "") + compression.fileSuffix
+    /// Where a file of a backup is stored; for a split entry, where its part `part` is.
+    public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) -> String {
+        storedPath(id, path: entry.path, delta: entry.kind == .pageDelta, compression: compression, part: part)
+    }
+
+    /// `<path>[.delta][.part<k>][compression suffix]`; part 0 has no part suffix, so an entry
+    /// of one part is stored under the same name as an entry that was never split.
+    public func storedPath(_ id: String, path: String, delta: Bool, compression: Compression, part: Int = 0) -> String {
+        dataDirectory(id) + "/" + path + (delta ? PageDelta.fileSuffix : "") + (part > 0 ? ".part\(part)" : "") + compression.fileSuffix
     }
 
     /// The backups a restore of `id` reads, newest first, ending with a full backup. Throws

@@ -100,7 +100,7 @@ public final class StoredFileReader {
     public let path: String
     private let file: OpenFile
     private let decompressor: StreamDecompressor?
-    private var input: [UInt8]
+    private let input: AlignedBuffer?
     private var inputEnded = false
     private var crc = CRC32C()
     public private(set) var size: UInt64 = 0
@@ -110,39 +110,41 @@ public final class StoredFileReader {
         file = try OpenFile(reading: path)
         file.adviseSequential()
         decompressor = try compression.makeDecompressor(path: path)
-        input = compression == .none ? [] : [UInt8](repeating: 0, count: 256 << 10)
+        input = compression == .none ? nil : AlignedBuffer(count: 256 << 10)
     }
 
     public var checksum: UInt32 { crc.value }
 
     /// Fills `buffer` with original bytes as far as it can; returns the count, 0 at the end.
     public func read(into buffer: inout [UInt8]) throws -> Int {
+        try buffer.withUnsafeMutableBytes { try read(into: $0) }
+    }
+
+    /// The same into memory the caller owns (an aligned chunk of a file being rebuilt).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n: Int
         if let decompressor {
-            n = try inflate(decompressor, into: &buffer)
+            n = try inflate(decompressor, into: buffer)
         } else {
-            n = try file.read(into: &buffer)
+            n = try file.read(into: buffer)
         }
-        buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        crc.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         size += UInt64(n)
         return n
     }
 
-    private func inflate(_ z: StreamDecompressor, into buffer: inout [UInt8]) throws -> Int {
+    private func inflate(_ z: StreamDecompressor, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var filled = 0
         while filled < buffer.count && !z.finished {
             if !z.hasPendingInput {
                 if inputEnded {
                     throw CompressionError(path: path, reason: "compressed data ends early (truncated file)")
                 }
-                let got = try file.read(into: &input)
+                let got = try input!.read(from: file)
                 if got == 0 { inputEnded = true; continue }
-                input.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+                input!.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
             }
-            let produced = try buffer.withUnsafeMutableBytes { out in
-                try z.decompress(into: UnsafeMutableRawBufferPointer(rebasing: out[filled...]))
-            }
-            filled += produced
+            filled += try z.decompress(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
         }
         return filled
     }

@@ -55,10 +55,83 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
 
     func assemble(_ repo: Repository, _ entry: FileEntry, _ chain: [ChainMember], in dir: TestDirectory) throws -> ([UInt8], UInt64) {
         let output = try DirectFile(creating: dir.path + "/out-\(chain.count)-\(entry.size)")
+        try output.truncate(to: entry.size)  // as RestoreWriter sizes it
         var assembler = ChainAssembler(repository: repo)
         let written = try assembler.assemble(entry, into: output, chain: chain)
         try output.finish()
         return (try FileSystem.readAll(output.path, limit: 1 << 26), written)
+    }
+    /// Stores `entry` split into parts of `partBlocks` blocks, as a backup of a large file does.
+    func storeSplit(_ repo: Repository, _ info: BackupInfo, path: String, whole: [[UInt8]]? = nil,
+                    delta: [(Int, [UInt8])]? = nil, blocks: Int, partBlocks: Int) throws -> FileEntry {
+        var entry = FileEntry(kind: whole != nil ? .file : .pageDelta, path: path, mode: 0o600, size: UInt64(blocks * 8192))
+        entry.partSize = UInt64(partBlocks * 8192)
+        var crc = CRC32C().value
+        for part in 0..<(blocks + partBlocks - 1) / partBlocks {
+            let range = part * partBlocks..<min(blocks, (part + 1) * partBlocks)
+            let stored = repo.storedPath(info.id, entry, compression: info.compression, part: part)
+            try FileSystem.makeDirectories(FileSystem.parentDirectory(of: stored))
+            let writer = try StoredFileWriter(path: stored, compression: info.compression, level: 1)
+            if let whole { for p in whole[range] { try writer.write(p) } }
+            if let delta {
+                try writer.write(PageDelta.header(blockSize: 8192))
+                for (block, p) in delta where range.contains(block) { try writer.write(PageDelta.littleEndian(UInt32(block))); try writer.write(p) }
+            }
+            let summary = try writer.commit()
+            entry.partChecksums.append(summary.checksum)
+            crc = CRC32C.combine(crc, summary.checksum, lengthOfB: summary.size)
+            entry.storedSize += summary.storedSize
+        }
+        entry.checksum = crc
+        return entry
+    }
+
+    @Test(arguments: [Compression.none, .zstd])
+    func splitFilesAssembleRangeByRangeEvenWhenPartSizesDiffer(_ compression: Compression) throws {
+        let dir = try TestDirectory()
+        let repo = try makeRepository(dir)
+        var full = backupInfo("20261122-100000F", .full); full.compression = compression
+        var inc1 = backupInfo("20261122-110000I", .incremental, parent: full.id); inc1.compression = compression
+        var inc2 = backupInfo("20261122-120000I", .incremental, parent: inc1.id); inc2.compression = compression
+        let path = "base/5/16384"
+        // Full: 10 blocks in parts of 4; inc1: parts of 4, file extended to 11; inc2: parts of
+        // 3 (another pgbk's part size), file truncated to 10.
+        let f = try storeSplit(repo, full, path: path, whole: (0..<10).map { marked(0xF0, $0) }, blocks: 10, partBlocks: 4)
+        let i1 = try storeSplit(repo, inc1, path: path, delta: [(1, marked(0xA1, 1)), (6, marked(0xA1, 6)), (9, marked(0xA1, 9)),
+                                                                  (10, marked(0xA1, 10))], blocks: 11, partBlocks: 4)
+        let i2 = try storeSplit(repo, inc2, path: path, delta: [(2, marked(0xA2, 2)), (6, marked(0xA2, 6))], blocks: 10, partBlocks: 3)
+        #expect(f.partCount == 3 && i1.partCount == 3 && i2.partCount == 4)
+        let chain = [ChainMember(info: inc2, files: [path: i2]), ChainMember(info: inc1, files: [path: i1]),
+                     ChainMember(info: full, files: [path: f])]
+        var expected = (0..<10).map { marked(0xF0, $0) }
+        expected[1] = marked(0xA1, 1); expected[9] = marked(0xA1, 9)
+        expected[2] = marked(0xA2, 2); expected[6] = marked(0xA2, 6)
+
+        let whole = try assemble(repo, i2, chain, in: dir)
+        #expect(whole.0 == expected.flatMap { $0 })
+        // The ranges a restore hands to its workers, each written into the same sized file.
+        let out = dir.path + "/ranges"
+        let sized = try DirectFile(creating: out)
+        try sized.truncate(to: i2.size)
+        try sized.finish()
+        var written: UInt64 = 0
+        for range in [0..<3, 3..<6, 6..<9, 9..<10] {
+            let output = try DirectFile(existing: out)
+            var assembler = ChainAssembler(repository: repo)
+            written += try assembler.assemble(i2, blocks: range, into: output, chain: chain)
+            try output.finish()
+        }
+        #expect(written == 10 * 8192)
+        #expect(try FileSystem.readAll(out, limit: 1 << 20) == expected.flatMap { $0 })
+
+        // A damaged part is named.
+        try FileSystem.remove(dir.path + "/out-3-\(i2.size)")
+        var damaged = f
+        damaged.partChecksums[1] ^= 1
+        let bad = [chain[0], chain[1], ChainMember(info: full, files: [path: damaged])]
+        #expect { _ = try assemble(repo, i2, bad, in: dir) } throws: {
+            "\($0)".contains(repo.storedPath(full.id, f, compression: compression, part: 1)) && "\($0)".contains("checksum")
+        }
     }
 
     @Test(arguments: Compression.allCases)

@@ -118,11 +118,11 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
         var copier = FileCopier(compression: compression, level: 1)
         var scanner = PageScanner(path: "base/1/16384", blockSize: 8192, firstBlock: 0, checksums: true,
                                   backupStartLSN: LSN(0x9000_0000), parent: (startLSN: LSN(0x500_0000), blockCount: 290))
-        let stored = dir.path + "/stored"
+        let stored = dir.path + "/stored" + PageDelta.fileSuffix + compression.fileSuffix
         let summary = try #require(try copier.copyRelation(from: source, to: stored, limit: UInt64(300 * 8192),
                                                            delta: true, scanner: &scanner))
         #expect(copier.lastFileBytesRead == UInt64(300 * 8192))
-        let reader = try StoredFileReader(path: stored + PageDelta.fileSuffix + compression.fileSuffix, compression: compression)
+        let reader = try StoredFileReader(path: stored, compression: compression)
         var blocks: [UInt32] = []
         try PageDelta.readPages(reader, blockSize: 8192) { block, bytes in
             blocks.append(block)
@@ -131,6 +131,18 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
         // Changed blocks 0, 50, ... 250, plus 290-299 that the parent did not have.
         #expect(blocks == [0, 50, 100, 150, 200, 250] + Array(290..<300))
         #expect(reader.checksum == summary.checksum)
+
+        // A part (blocks 100-279) holds the same records for its range, numbered in the file.
+        let part = dir.path + "/part" + compression.fileSuffix
+        _ = try #require(try copier.copyRelation(from: source, to: part, offset: UInt64(100 * 8192), limit: UInt64(180 * 8192),
+                                                 delta: true, scanner: &scanner))
+        #expect(copier.lastFileBytesRead == UInt64(180 * 8192))
+        var partBlocks: [UInt32] = []
+        try PageDelta.readPages(try StoredFileReader(path: part, compression: compression), blockSize: 8192) { block, bytes in
+            partBlocks.append(block)
+            #expect(Array(bytes) == pages[Int(block)])
+        }
+        #expect(partBlocks == [100, 150, 200, 250])
     }
 
     @Test func aFileThatShrankWhileReadRecordsWhatWasRead() throws {

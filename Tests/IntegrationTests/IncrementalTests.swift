@@ -35,6 +35,7 @@ func latestBackup(_ s: Scratch, _ repo: String) throws -> [String: Any] {
         try source.execute("VACUUM (FREEZE, ANALYZE) big")
         let tableBytes = Int(try source.scalar("SELECT pg_relation_size('big')") ?? "0") ?? 0
         #expect(tableBytes >= 100 << 20)
+        let bigFile = try #require(try source.scalar("SELECT pg_relation_filepath('big')"))
 
         let full = try s.pgbk(["backup", "-B", repo, "-D", source.dataDir, "-b", "full"] + source.connectionArgs)
         #expect(full.succeeded, "\(full)")
@@ -82,5 +83,22 @@ func latestBackup(_ s: Scratch, _ repo: String) throws -> [String: Any] {
         #expect(try dumpFingerprint(restored) == expected)
         let amcheck = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
         #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(amcheck)")
+
+        // The table is larger than a part: the full stored it in parts, the incrementals their
+        // deltas too, and the restore above went range by range. A damaged part is found by
+        // restore itself and by validate, each naming the part.
+        let repository = try Repository.open(repo)
+        let fullBackup = try repository.loadBackup(try #require(fullInfo["id"] as? String))
+        let split = try #require(try repository.loadFileList(fullBackup).first { $0.path == bigFile })
+        #expect(split.kind == .file && split.partCount >= 3 && split.size == UInt64(tableBytes), "\(split)")
+        let inc2Backup = try repository.loadBackup(try #require(inc2Info["id"] as? String))
+        let delta = try #require(try repository.loadFileList(inc2Backup).first { $0.path == bigFile })
+        #expect(delta.kind == .pageDelta && delta.isSplit, "\(delta)")
+        let part = repository.storedPath(fullBackup.id, split, compression: fullBackup.compression, part: 2)
+        try flipByte(part, at: 5000)
+        let broken = try s.pgbk(["restore", "-B", repo, "-D", try s.makeDirectory("from-damaged-part")])
+        #expect(!broken.succeeded && broken.stderr.contains(part), "\(broken)")
+        let validate = try s.pgbk(["validate", "-B", repo, fullBackup.id])
+        #expect(!validate.succeeded && validate.stderr.contains(part) && validate.stderr.contains("CORRUPT"), "\(validate)")
     }
 }

@@ -87,4 +87,18 @@ import Testing
         #expect(crc.value == CRC32C.checksum(bytes))
         #expect(CRC32C.parseHex(Substring(crc.hex)) == crc.value)
     }
+
+    @Test func combiningTheChecksumsOfPartsGivesTheChecksumOfTheWhole() {
+        var bytes = [UInt8](repeating: 0, count: 200_000)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 11) }
+        // Empty parts, one byte, odd lengths, and a long one.
+        let cuts = [0, 0, 1, 9, 8192, 8195, 131_072, 200_000]
+        var combined = CRC32C.checksum([])
+        for (from, to) in zip(cuts, cuts.dropFirst()) {
+            let part = Array(bytes[from..<to])
+            combined = CRC32C.combine(combined, CRC32C.checksum(part), lengthOfB: UInt64(part.count))
+            #expect(combined == CRC32C.checksum(Array(bytes[0..<to])))
+        }
+        #expect(CRC32C.combine(CRC32C.checksum(Array("12345".utf8)), CRC32C.checksum(Array("6789".utf8)), lengthOfB: 4) == 0xE306_9283)
+    }
 }

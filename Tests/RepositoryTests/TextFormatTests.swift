@@ -82,6 +82,35 @@ import PostgresFormat
         }
     }
 
+    @Test func roundTripsSplitEntriesAndChecksTheirPartCount() throws {
+        var whole = FileEntry(kind: .file, path: "base/5/16396", mode: 0o600, size: 150 << 20, checksum: 7, storedSize: 150 << 20)
+        whole.partSize = 64 << 20
+        whole.partChecksums = [1, 0xFFFF_FFFF, 3]
+        var delta = FileEntry(kind: .pageDelta, path: "base/5/16396.1", mode: 0o600, size: 64 << 20, checksum: 9, storedSize: 100)
+        delta.partSize = 32 << 20
+        delta.partChecksums = [4, 5]
+        let text = FileList.encode(entries + [whole, delta])
+        #expect(text.contains("\t67108864:00000001,ffffffff,00000003\tbase/5/16396\n"))
+        #expect(try FileList.decode(text, path: "file.list") == entries + [whole, delta])
+
+        // Three parts of 64 MiB cannot hold 200 MiB; a directory has no parts.
+        var wrong = whole
+        wrong.size = 200 << 20
+        #expect { try FileList.decode(FileList.encode([wrong]), path: "file.list") } throws: { "\($0)".contains("3 parts") }
+        let dirWithParts = FileList.header + "d\t0700\t0\t0\t-\t0\t8192:00000001\tbase\n"
+        #expect(throws: CatalogError.self) { try FileList.decode(SealedText.seal(dirWithParts), path: "file.list") }
+    }
+
+    @Test func readsVersionOneListsWrittenBeforeParts() throws {
+        let v1 = "# pgbk file list 1\n# type\tmode\tsize\tmtime\tcrc32c\tstored_size\tpath\tlink_target\n"
+            + "d\t0700\t0\t5\t-\t0\t.\nf\t0600\t8192\t6\tdeadbeef\t100\tbase/1/1259\nl\t0777\t0\t0\t-\t0\tpg_tblspc/1\t/srv/ts\n"
+        let decoded = try FileList.decode(SealedText.seal(v1), path: "file.list")
+        #expect(decoded.map(\.path) == [".", "base/1/1259", "pg_tblspc/1"])
+        #expect(decoded[1].checksum == 0xDEAD_BEEF && !decoded[1].isSplit && decoded[2].linkTarget == "/srv/ts")
+        let future = v1.replacingFirst("file list 1", with: "file list 3")
+        #expect { try FileList.decode(SealedText.seal(future), path: "file.list") } throws: { "\($0)".contains("known version") }
+    }
+
     @Test(arguments: ["a\\", "a\\q", "a\\x4"])
     func rejectsBrokenEscapes(_ text: String) {
         #expect(FileList.unescape(Substring(text)) == nil)
@@ -118,7 +147,7 @@ import PostgresFormat
 
     @Test func refusesANewerFormat() {
         let info = BackupInfo(id: "20261122-163700F", mode: .full, status: .ok, startTime: .now())
-        let newer = SealedText.seal((try? SealedText.open(info.text(), path: "x"))!.replacingFirst("FORMAT_VERSION=1", with: "FORMAT_VERSION=9"))
+        let newer = SealedText.seal((try? SealedText.open(info.text(), path: "x"))!.replacingFirst("FORMAT_VERSION=2", with: "FORMAT_VERSION=9"))
         #expect(throws: CatalogError.self) { try BackupInfo(text: newer, path: "x") }
     }
 
