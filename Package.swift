@@ -12,7 +12,6 @@ let package = Package(
     ],
     targets: [
         // System libraries: the only C dependencies, installed from Debian packages.
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // zstd and lz4: faster than zlib at similar or better ratios (issue 6's benchmark).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -21,7 +20,10 @@ let package = Package(
         // must be fast even in debug builds (the tests checksum every page of 100 MB tables).
         .target(name: "CShims", cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-O3"])]),
 
-        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        // libpq (libpq-dev's header; libpq.so.5 at run time), loaded on first connection so that
+        // archive-push/archive-get start without it and its TLS/Kerberos/LDAP dependencies.
+        .target(name: "CLibPQLoader"),
+        .target(name: "PostgresClient", dependencies: ["CLibPQLoader"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4"]),
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
-import CLibPQ
+import CLibPQLoader
 
 /// Where and how to connect. Empty fields fall back to libpq's own defaults (the PG*
 /// environment variables, ~/.pgpass, the default socket), as psql does.
@@ -50,6 +50,9 @@ public final class Connection {
     private let handle: OpaquePointer
 
     public init(_ parameters: ConnectionParameters) throws {
+        if let failure = pgbk_libpq_load() {
+            throw PostgresError(kind: .connection, message: String(cString: failure))
+        }
         let pairs = parameters.keywordValues
         let keywords = pairs.map { strdup($0.0) }
         let values = pairs.map { strdup($0.1) }
@@ -59,22 +62,22 @@ public final class Connection {
         }
         var keywordPointers = keywords.map { UnsafePointer<CChar>($0) } + [nil]
         var valuePointers = values.map { UnsafePointer<CChar>($0) } + [nil]
-        guard let conn = PQconnectdbParams(&keywordPointers, &valuePointers, 1) else {
+        guard let conn = pgbk_PQconnectdbParams(&keywordPointers, &valuePointers, 1) else {
             throw PostgresError(kind: .connection, message: "out of memory")
         }
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(conn))
-            PQfinish(conn)
+        guard pgbk_PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: pgbk_PQerrorMessage(conn))
+            pgbk_PQfinish(conn)
             throw PostgresError(kind: .connection, message: message.replacingNewlines())
         }
         handle = conn
-        PQsetNoticeProcessor(conn, { _, message in
+        pgbk_PQsetNoticeProcessor(conn, { _, message in
             guard let message else { return }
             Connection.forwardNotice(String(cString: message))
         }, nil)
     }
 
-    deinit { PQfinish(handle) }
+    deinit { pgbk_PQfinish(handle) }
 
     /// Server notices and warnings (for example from pg_backup_stop) go to stderr, one line each.
     static func forwardNotice(_ text: String) {
@@ -88,39 +91,39 @@ public final class Connection {
         let cParams = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { cParams.forEach { free($0) } }
         var pointers = cParams.map { UnsafePointer<CChar>($0) }
-        guard let result = PQexecParams(handle, sql, Int32(parameters.count), nil, &pointers, nil, nil, 0) else {
-            throw PostgresError(kind: .query, message: String(cString: PQerrorMessage(handle)), query: sql)
+        guard let result = pgbk_PQexecParams(handle, sql, Int32(parameters.count), nil, &pointers, nil, nil, 0) else {
+            throw PostgresError(kind: .query, message: String(cString: pgbk_PQerrorMessage(handle)), query: sql)
         }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
+        defer { pgbk_PQclear(result) }
+        switch pgbk_PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
             break
         default:
             throw Self.error(from: result, connection: handle, query: sql)
         }
-        let columnCount = Int(PQnfields(result))
-        let rowCount = Int(PQntuples(result))
-        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        let columnCount = Int(pgbk_PQnfields(result))
+        let rowCount = Int(pgbk_PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: pgbk_PQfname(result, Int32($0))) }
         var rows: [[String?]] = []
         rows.reserveCapacity(rowCount)
         for r in 0..<rowCount {
             rows.append((0..<columnCount).map { c in
-                PQgetisnull(result, Int32(r), Int32(c)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(r), Int32(c)))
+                pgbk_PQgetisnull(result, Int32(r), Int32(c)) == 1 ? nil : String(cString: pgbk_PQgetvalue(result, Int32(r), Int32(c)))
             })
         }
         return QueryResult(columns: columns, rows: rows)
     }
 
-    public var serverVersionNumber: Int { Int(PQserverVersion(handle)) }
+    public var serverVersionNumber: Int { Int(pgbk_PQserverVersion(handle)) }
 
-    public var isAlive: Bool { PQstatus(handle) == CONNECTION_OK }
+    public var isAlive: Bool { pgbk_PQstatus(handle) == CONNECTION_OK }
 
     private static func error(from result: OpaquePointer, connection: OpaquePointer, query: String) -> PostgresError {
         func field(_ code: Character) -> String? {
-            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            guard let value = pgbk_PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: value)
         }
-        let message = field("M") ?? String(cString: PQerrorMessage(connection))
+        let message = field("M") ?? String(cString: pgbk_PQerrorMessage(connection))
         return PostgresError(kind: .query, sqlState: field("C"), message: message.replacingNewlines(),
                              detail: field("D"), hint: field("H"), query: query)
     }
