@@ -122,6 +122,10 @@ struct BackupFileCopier: Sendable {
         }
         outcome.part = nil
         outcome.totalBytes = fileBytes
+        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: outcome.readBytes, parts: 1) {
+            outcome.entry = unchanged
+            return outcome
+        }
         outcome.writtenBytes = summary.storedSize
         // For a delta, the entry's size is what was read of the file (it may have shrunk since
         // it was listed): its block count decides the restored length.
@@ -155,14 +159,16 @@ struct BackupFileCopier: Sendable {
             // Main and init forks: changed pages only when the parent has the file.
             var relationScanner = base
             var delta = false
-            if let parent, relation.fork == .main || relation.fork == .`init`, let previous, FileList.isStored(previous) {
+            if let parent, relation.fork == .main || relation.fork == .`init`, let previous,
+               FileList.isStored(previous) || previous.kind == .unchanged {
                 relationScanner = PageScanner(path: source.relativePath, blockSize: blockSize, firstBlock: base.firstBlock,
                                               checksums: base.checksums, backupStartLSN: info.startLSN!,
                                               parent: (parent.info.startLSN!, UInt32(previous.size / UInt64(blockSize))))
                 delta = true
             }
             let summary = try copier.copyRelation(from: source.absolutePath, to: target(delta: delta), offset: offset, limit: limit,
-                                                  delta: delta, scanner: &relationScanner)
+                                                  delta: delta, parentSize: delta && wholeFile ? previous?.size : nil,
+                                                  scanner: &relationScanner)
             outcome.pageErrors = relationScanner.errors
             outcome.readBytes = delta ? UInt64(relationScanner.keptPages * blockSize) : summary?.size ?? 0
             outcome.writtenBytes = summary?.storedSize ?? 0
@@ -194,6 +200,22 @@ struct BackupFileCopier: Sendable {
         return outcome
     }
 
+    /// A relation scanned as a delta that kept no page and has the parent's size is the
+    /// parent's content: it becomes a `u` entry (checksum as the parent recorded it) and its
+    /// empty delta stream is removed, so that a backup after a quiet day stores, and a
+    /// restore opens, only the relations that changed.
+    private func unchangedRelation(_ source: SourceEntry, kind: FileEntry.Kind, size: UInt64, keptBytes: UInt64, parts: Int) -> FileEntry? {
+        guard kind == .pageDelta, keptBytes == 0, let previous = parent?.files[source.relativePath], previous.size == size else {
+            return nil
+        }
+        for k in 0..<parts {
+            try? FileSystem.remove(repository.storedPath(info.id, path: source.relativePath, delta: true,
+                                                         compression: options.compression, part: k))
+        }
+        return FileEntry(kind: .unchanged, path: source.relativePath, mode: source.status.mode, size: size,
+                         mtime: source.status.mtime, checksum: previous.checksum)
+    }
+
     /// How many parts make the entry, given the bytes each part read of a file listed at
     /// `listedSize`: up to and including the first that came back short, and at least one.
     static func partsKept(fileBytes: [UInt64], listedSize: UInt64, partSize: UInt64) -> Int {
@@ -223,6 +245,14 @@ struct BackupFileCopier: Sendable {
             return outcome
         }
         let kept = Self.partsKept(fileBytes: parts.map { $0.part!.fileBytes }, listedSize: source.status.size, partSize: partSize)
+        let keptBytes = parts.prefix(kept).reduce(0) { $0 + $1.readBytes }
+        let fileBytes = parts.prefix(kept).reduce(0) { $0 + $1.part!.fileBytes }
+        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: keptBytes, parts: parts.count) {
+            outcome.entry = unchanged
+            outcome.totalBytes = fileBytes
+            outcome.pageErrors = parts.prefix(kept).flatMap(\.pageErrors)
+            return outcome
+        }
         var size: UInt64 = 0
         var checksum = CRC32C().value
         var entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, mtime: source.status.mtime)

@@ -89,8 +89,11 @@ struct FileCopier {
     /// Copies a relation segment file (or `limit` bytes of it from `offset`, a multiple of the
     /// block size) through a PageScanner: every page verified; all pages stored whole
     /// (`delta == false`), or only the kept ones as a PageDelta stream.
+    /// `parentSize`: for a delta, the parent's size of the file; a delta that keeps no page of
+    /// a file of that size is not written at all (the caller records the file as unchanged),
+    /// and the summary is that of the empty stream, with nothing stored.
     mutating func copyRelation(from source: String, to target: String, offset: UInt64 = 0, limit: UInt64, delta: Bool,
-                               scanner: inout PageScanner) throws -> StoredFileSummary? {
+                               parentSize: UInt64? = nil, scanner: inout PageScanner) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
@@ -98,9 +101,17 @@ struct FileCopier {
         let blockSize = scanner.blockSize
         precondition(offset % UInt64(blockSize) == 0, "parts start on a page boundary")
         if offset > 0 { try input.seek(to: offset) }
-        let writer = try StoredFileWriter(path: target, compression: compression, level: level, expectedSize: limit)
+        let header = PageDelta.header(blockSize: UInt32(blockSize))
+        var writer: StoredFileWriter?
+        func output() throws -> StoredFileWriter {
+            if let writer { return writer }
+            let created = try StoredFileWriter(path: target, compression: compression, level: level, expectedSize: limit)
+            writer = created
+            if delta { try created.write(header) }
+            return created
+        }
         do {
-            if delta { try writer.write(PageDelta.header(blockSize: UInt32(blockSize))) }
+            if !delta || parentSize == nil { _ = try output() }
             var remaining = limit
             var block = UInt32(offset / UInt64(blockSize))
             // Whole pages only: a chunk is a multiple of the block size.
@@ -115,21 +126,25 @@ struct FileCopier {
                 }
                 if delta {
                     for index in kept {
-                        try writer.write(PageDelta.littleEndian(block + UInt32(index)))
-                        try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[index * blockSize..<(index + 1) * blockSize])) }
+                        let out = try output()
+                        try out.write(PageDelta.littleEndian(block + UInt32(index)))
+                        try buffer.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[index * blockSize..<(index + 1) * blockSize])) }
                     }
                 } else {
                     // A partial trailing page (a file caught mid-extension) is kept as read.
-                    try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    try buffer.withUnsafeBytes { try output().write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 }
                 block += UInt32(pages)
                 remaining -= UInt64(n)
                 if n % blockSize != 0 { break }
             }
             lastFileBytesRead = limit - remaining
-            return try writer.commit()
+            if writer == nil && lastFileBytesRead == parentSize {
+                return StoredFileSummary(size: UInt64(header.count), storedSize: 0, checksum: CRC32C.checksum(header))
+            }
+            return try output().commit()
         } catch {
-            writer.abandon()
+            writer?.abandon()
             throw error
         }
     }

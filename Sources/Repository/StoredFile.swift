@@ -5,6 +5,12 @@ public struct StoredFileSummary: Sendable, Equatable {
     public let size: UInt64
     public let storedSize: UInt64
     public let checksum: UInt32
+
+    public init(size: UInt64, storedSize: UInt64, checksum: UInt32) {
+        self.size = size
+        self.storedSize = storedSize
+        self.checksum = checksum
+    }
 }
 
 /// Writes one file into the repository: checksum of the original bytes, optional

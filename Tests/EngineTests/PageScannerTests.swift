@@ -145,6 +145,26 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
         #expect(partBlocks == [100, 150, 200, 250])
     }
 
+    @Test func aDeltaWithNoChangedPageOfTheParentsSizeIsNotWritten() throws {
+        let dir = try TestDirectory()
+        let source = try writeFile(dir, "16384", (0..<10).map { page(lsn: 0x100, block: UInt32($0)) })
+        var copier = FileCopier(compression: .zstd, level: 1)
+        func scanner(parentBlocks: UInt32) -> PageScanner {
+            PageScanner(path: "base/1/16384", blockSize: 8192, firstBlock: 0, checksums: true,
+                        backupStartLSN: LSN(0x9000_0000), parent: (startLSN: LSN(0x500_0000), blockCount: parentBlocks))
+        }
+        var same = scanner(parentBlocks: 10)
+        let quiet = try #require(try copier.copyRelation(from: source, to: dir.path + "/quiet", limit: UInt64(10 * 8192), delta: true,
+                                                         parentSize: UInt64(10 * 8192), scanner: &same))
+        #expect(quiet.storedSize == 0 && !FileSystem.exists(dir.path + "/quiet"))
+        // Truncated since the parent (12 blocks then): the empty delta is stored, its size matters.
+        var shrunk = scanner(parentBlocks: 12)
+        let cut = try #require(try copier.copyRelation(from: source, to: dir.path + "/cut", limit: UInt64(10 * 8192), delta: true,
+                                                       parentSize: UInt64(12 * 8192), scanner: &shrunk))
+        #expect(cut.storedSize > 0 && FileSystem.exists(dir.path + "/cut"))
+        #expect(try PageDelta.readPages(try StoredFileReader(path: dir.path + "/cut", compression: .zstd), blockSize: 8192) { _, _ in } == 0)
+    }
+
     @Test func aFileThatShrankWhileReadRecordsWhatWasRead() throws {
         let dir = try TestDirectory()
         let source = try writeFile(dir, "16384", (0..<10).map { page(lsn: 0x100, block: UInt32($0)) })
