@@ -81,27 +81,32 @@ public struct RestoreOperation: Sendable {
             }
         }
         // File contents on `jobs` workers, largest first, each with its own buffers; split
-        // files part by part, into files created here at their final size.
+        // files part by part; into files created here, at their final size.
         var units: [RestoreUnit] = []
         var prepared: [FileEntry] = []
         for entry in files {
             let path = target + "/" + entry.path
-            let units1 = try RestoreUnit.units(for: entry, path: path, chain: chain, repository: repository)
-            if units1.count > 1 {
-                try writer.prepare(entry, at: path, size: entry.size)
-                prepared.append(entry)
-            }
-            units += units1
+            let fileUnits = try RestoreUnit.units(for: entry, path: path, chain: chain, repository: repository)
+            try writer.prepare(entry, at: path, size: entry.size)
+            if fileUnits.count > 1 { prepared.append(entry) }
+            units += fileUnits
         }
         units.sort { $0.bytes > $1.bytes }
         let work = units
         let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
-                                         makeState: { RestoreWriter(repository: operation.repository, info: info, owner: owner) }) { n, worker in
+                                         makeState: {
+            var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
+            worker.syncEachFile = false  // one syncfs per filesystem below
+            worker.createsFiles = false  // created above
+            return worker
+        }) { n, worker in
             try work[n].run(with: &worker)
             return worker.takeCounts()
         }
         for result in results { if let (count, bytes) = result { writer.add(files: count, bytes: bytes) } }
         for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
+        // Everything the workers wrote becomes durable here, before pg_control is written.
+        for location in [target] + tablespaces.map(\.location) { try FileSystem.syncFilesystem(location) }
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""

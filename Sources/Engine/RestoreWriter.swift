@@ -7,6 +7,11 @@ struct RestoreWriter {
     let repository: Repository
     let info: BackupInfo
     let owner: (uid: UInt32, gid: UInt32)?
+    /// false: files are not fsynced one by one; the caller syncs their filesystems at the end.
+    var syncEachFile = true
+    /// false: files exist already (`prepare`, from one thread: ext4 serialises file creation
+    /// in a directory, and workers creating files side by side mostly wait for each other).
+    var createsFiles = true
     private var directories: [String] = []
     private let buffer = AlignedBuffer(count: 1 << 20)
     private(set) var filesWritten = 0
@@ -46,7 +51,9 @@ struct RestoreWriter {
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
         let reader = try StoredFileReader(path: stored, compression: origin.compression)
         defer { reader.close() }
-        let output = try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
+        let output = createsFiles
+            ? try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
+            : try DirectFile(existing: path, expectedSize: entry.size)
         defer { output.close() }
         while true {
             let n = try buffer.read(from: reader)
@@ -56,9 +63,9 @@ struct RestoreWriter {
         guard reader.size == entry.size, reader.checksum == entry.checksum else {
             throw EngineError.corruptFile(path: stored, reason: "\(entry.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(entry.size) and \(entry.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
         }
-        try output.finish()
+        try output.finish(sync: syncEachFile)
         try FileSystem.setModificationTime(path, entry.mtime)
-        try chown(path)
+        if createsFiles { try chown(path) }
         filesWritten += 1
         bytesWritten += reader.size
     }
@@ -83,28 +90,28 @@ struct RestoreWriter {
         guard reader.size == expected, reader.checksum == stored.partChecksums[part] else {
             throw EngineError.corruptFile(path: storedPath, reason: "part \(part) of \(stored.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(expected) and \(CRC32C.hex(stored.partChecksums[part])); restore stopped (the target is incomplete and will not start)")
         }
-        try output.finish()
+        try output.finish(sync: syncEachFile)
         bytesWritten += reader.size
     }
 
     /// A page-delta entry: rebuilt from the chain, whole (`blocks` nil) or one range of the
     /// file `prepare` created.
     mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws {
-        let output = blocks == nil
+        let output = blocks == nil && createsFiles
             ? try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size)
             : try DirectFile(existing: path, expectedSize: entry.size)
         defer { output.close() }
         if blocks == nil { try output.truncate(to: entry.size) }
         var assembler = ChainAssembler(repository: repository)
         bytesWritten += try assembler.assemble(entry, blocks: blocks, into: output, chain: chain)
-        try output.finish()
+        try output.finish(sync: syncEachFile)
         guard blocks == nil else { return }
         try FileSystem.setModificationTime(path, entry.mtime)
-        try chown(path)
+        if createsFiles { try chown(path) }
         filesWritten += 1
     }
 
-    /// Creates a file that several workers then fill range by range, at its final size.
+    /// Creates a file at its final size, for workers to fill (whole, or range by range).
     mutating func prepare(_ entry: FileEntry, at path: String, size: UInt64) throws {
         let file = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
         defer { file.close() }

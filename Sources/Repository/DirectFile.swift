@@ -103,10 +103,11 @@ public final class DirectFile {
         guard ftruncate(fd, off_t(size)) == 0 else { throw SystemError("truncate file", path) }
     }
 
-    /// Writes what is staged, fsyncs and closes. The file is durable once this returns.
-    public func finish() throws {
+    /// Writes what is staged, fsyncs and closes. The file is durable once this returns, or,
+    /// with `sync: false`, once the caller has synced its whole filesystem (FileSystem.syncFilesystem).
+    public func finish(sync: Bool = true) throws {
         try flushStage(final: true)
-        guard fsync(fd) == 0 else { throw SystemError("fsync file", path) }
+        guard !sync || fsync(fd) == 0 else { throw SystemError("fsync file", path) }
         let rc = Glibc.close(fd)
         fd = -1
         guard rc == 0 else { throw SystemError("close file", path) }

@@ -1,3 +1,4 @@
+import CShims
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -125,6 +126,15 @@ public enum FileSystem {
         guard fd >= 0 else { throw SystemError("open directory", path) }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw SystemError("fsync directory", path) }
+    }
+
+    /// Flushes everything written to the filesystem holding `path` (syncfs): one journal
+    /// commit and device flush for a whole restore instead of one per file.
+    public static func syncFilesystem(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw SystemError("open directory", path) }
+        defer { close(fd) }
+        guard pgbk_syncfs(fd) == 0 else { throw SystemError("sync filesystem of", path) }
     }
 
     public static func parentDirectory(of path: String) -> String {

@@ -18,4 +18,7 @@ uint16_t pgbk_page_checksum(const void *page, size_t block_size, uint32_t block_
  * between architectures, so it comes from the C headers. */
 int pgbk_o_direct(void);
 
+/* syncfs(2) (a GNU extension): flushes the whole filesystem holding `fd`. */
+int pgbk_syncfs(int fd);
+
 #endif
