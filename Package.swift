@@ -34,7 +34,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Repository"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport", "CZstd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
     ],

@@ -124,7 +124,7 @@ final class GzipCompressor {
 final class GzipDecompressor {
     private let stream: UnsafeMutablePointer<z_stream>
     private let path: String
-    private(set) var finished = false
+    private(set) var atFrameEnd = false
 
     init(path: String) throws {
         self.path = path
@@ -149,14 +149,19 @@ final class GzipDecompressor {
         stream.pointee.avail_in = uInt(input.count)
     }
 
-    /// Inflates pending input into `out`; returns bytes produced.
+    /// Inflates pending input into `out`; returns bytes produced. Input after the end of a
+    /// gzip member starts the next member, as `zcat` reads concatenated members.
     func inflate(into out: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard !finished else { return 0 }
+        if atFrameEnd {
+            guard hasPendingInput else { return 0 }
+            guard inflateReset(stream) == Z_OK else { throw CompressionError(path: path, reason: "zlib inflateReset failed") }
+            atFrameEnd = false
+        }
         stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_out = uInt(out.count)
         let rc = CZlib.inflate(stream, Z_NO_FLUSH)
         switch rc {
-        case Z_STREAM_END: finished = true
+        case Z_STREAM_END: atFrameEnd = true
         case Z_OK, Z_BUF_ERROR: break
         default:
             throw CompressionError(path: path, reason: "not valid gzip data (zlib error \(rc))")

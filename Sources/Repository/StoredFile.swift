@@ -116,7 +116,7 @@ public final class StoredFileReader {
         file = try OpenFile(reading: path)
         file.adviseSequential()
         decompressor = try compression.makeDecompressor(path: path)
-        input = compression == .none ? nil : AlignedBuffer(count: 256 << 10)
+        input = compression == .none ? nil : AlignedBuffer(count: 512 << 10)
     }
 
     public var checksum: UInt32 { crc.value }
@@ -141,10 +141,13 @@ public final class StoredFileReader {
 
     private func inflate(_ z: StreamDecompressor, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var filled = 0
-        while filled < buffer.count && !z.finished {
+        while filled < buffer.count {
             if !z.hasPendingInput {
                 if inputEnded {
-                    throw CompressionError(path: path, reason: "compressed data ends early (truncated file)")
+                    guard z.atFrameEnd else {
+                        throw CompressionError(path: path, reason: "compressed data ends early (truncated file)")
+                    }
+                    break
                 }
                 let got = try input!.read(from: file)
                 if got == 0 { inputEnded = true; continue }

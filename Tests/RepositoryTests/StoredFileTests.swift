@@ -1,4 +1,5 @@
 import Testing
+import CZstd
 import TestSupport
 import PostgresFormat
 @testable import Repository
@@ -81,5 +82,71 @@ import PostgresFormat
         try AtomicFile.write(dir.path + "/f", text: "new content")
         #expect(try FileSystem.readText(dir.path + "/f") == "new content")
         #expect(try FileSystem.list(dir.path) == ["f"])
+    }
+}
+
+@Suite struct FrameTests {
+    func store(_ bytes: [UInt8], _ compression: Compression, at path: String) throws -> StoredFileSummary {
+        let writer = try StoredFileWriter(path: path, compression: compression, level: 3)
+        try writer.write(bytes)
+        return try writer.commit()
+    }
+
+    func readBack(_ path: String, _ compression: Compression) throws -> [UInt8] {
+        let reader = try StoredFileReader(path: path, compression: compression)
+        defer { reader.close() }
+        var buffer = [UInt8](repeating: 0, count: 300_000)  // not a multiple of a zstd frame
+        var out: [UInt8] = []
+        while true {
+            let n = try reader.read(into: &buffer)
+            if n == 0 { break }
+            out += buffer[0..<n]
+        }
+        return out
+    }
+
+    @Test func zstdDataIsFramesOfKnownSizeThatDecompressInOnePass() throws {
+        let dir = try TestDirectory()
+        let bytes = pseudoRandomBytes(1 << 20) + [UInt8](repeating: 7, count: 300_001)
+        let path = dir.path + "/f.zst"
+        let summary = try store(bytes, .zstd, at: path)
+        let stored = try FileSystem.readAll(path)
+        var offset = 0
+        var sizes: [UInt64] = []
+        try stored.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let frame = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                sizes.append(ZSTD_getFrameContentSize(frame.baseAddress, frame.count))
+                let length = ZSTD_findFrameCompressedSize(frame.baseAddress, frame.count)
+                guard ZSTD_isError(length) == 0 else { throw CompressionError(path: path, reason: "bad frame") }
+                offset += length
+            }
+        }
+        let frame = UInt64(ZstdCompressor.frameSize)
+        #expect(sizes == Array(repeating: frame, count: bytes.count / Int(frame)) + [UInt64(bytes.count) % frame])
+        #expect(try readBack(path, .zstd) == bytes)
+        #expect(summary.checksum == CRC32C.checksum(bytes))
+        // An empty file is one empty frame, still valid zstd data.
+        _ = try store([], .zstd, at: dir.path + "/empty.zst")
+        #expect(try readBack(dir.path + "/empty.zst", .zstd) == [])
+    }
+
+    @Test(arguments: [Compression.zlib, .zstd, .lz4])
+    func concatenatedStreamsReadAsOneAndACutAtAFrameEndIsCaughtBySize(_ compression: Compression) throws {
+        let dir = try TestDirectory()
+        let a = pseudoRandomBytes(200_000, seed: 1), b = pseudoRandomBytes(50_000, seed: 2)
+        _ = try store(a, compression, at: dir.path + "/a")
+        _ = try store(b, compression, at: dir.path + "/b")
+        let first = try FileSystem.readAll(dir.path + "/a")
+        try dir.write("ab", first + (try FileSystem.readAll(dir.path + "/b")))
+        #expect(try readBack(dir.path + "/ab", compression) == a + b)
+        // Garbage after the last frame is an error, not ignored.
+        try dir.write("trailing", first + [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        #expect(throws: CompressionError.self) { _ = try readBack(dir.path + "/trailing", compression) }
+        // Only a's frames of a+b: the data ends cleanly, so the recorded size is what tells.
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let reason = StoredFileReader.verify(path: dir.path + "/a", compression: compression, size: UInt64(a.count + b.count),
+                                             checksum: CRC32C.checksum(a + b), buffer: &buffer)
+        #expect(reason?.contains("size 200000") == true, "\(String(describing: reason))")
     }
 }
