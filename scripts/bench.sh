@@ -91,6 +91,7 @@ measure() {
   WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
   RSS[$name]=$(printf '%s\n' "${rsses[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
   [ -n "${AFTER:-}" ] && BYTES[$name]=$(eval "$AFTER") || BYTES[$name]=0
+  [ -d "$W/trash" ] && settle
   printf 'bench: %-34s %8.2f s  %7d MB/s  peak RSS %6d kB\n' "$name" "${WALL[$name]}" \
     "$(awk -v b="$CLUSTER_BYTES" -v w="${WALL[$name]}" 'BEGIN { printf "%d", (w > 0 ? b / w / 1048576 : 0) }')" "${RSS[$name]}"
   BEFORE=; AFTER=
@@ -98,7 +99,16 @@ measure() {
 newest_pgbk() { ls "$W/repo/backup" | grep -v '^\.' | tail -1; }
 pgbk_written() { awk -F= '/^WRITE_BYTES=/ {print $2}' "$W/repo/backup/$(newest_pgbk)/backup.ini"; }
 pgbr_written() { as_pg $PGBR info --output=json | python3 -c 'import json,sys; b=json.load(sys.stdin)[0]["backup"][-1]; print(b["info"]["repository"]["delta"])'; }
-fresh() { rm -rf "$W/out"; mkdir -p "$W/out"; chown postgres: "$W/out" 2>/dev/null || true; chmod 700 "$W/out"; }
+# A new empty target per run. The previous one is moved aside, not deleted: ext4 skips inodes
+# freed in the last seconds (minutes while their table block is dirty) when it allocates, so
+# creating ~1000 files right after deleting ~1000 costs several times more, and the tool
+# measured later in a sequence would pay more. The moved-aside ones go after each measurement.
+fresh() {
+  mkdir -p "$W/trash"
+  [ -d "$W/out" ] && mv "$W/out" "$W/trash/out.$RANDOM$RANDOM"
+  mkdir -p "$W/out"; chown postgres: "$W/out" 2>/dev/null || true; chmod 700 "$W/out"
+}
+settle() { rm -rf "$W/trash" "$W/out"; sync; sleep 6; }
 
 echo "bench: full backups"
 BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'

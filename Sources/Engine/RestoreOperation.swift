@@ -81,23 +81,26 @@ public struct RestoreOperation: Sendable {
             }
         }
         // File contents on `jobs` workers, largest first, each with its own buffers; split
-        // files part by part; into files created here, at their final size.
+        // files part by part, into files created here at their final size.
         var units: [RestoreUnit] = []
         var prepared: [FileEntry] = []
         for entry in files {
             let path = target + "/" + entry.path
             let fileUnits = try RestoreUnit.units(for: entry, path: path, chain: chain, repository: repository)
-            try writer.prepare(entry, at: path, size: entry.size)
-            if fileUnits.count > 1 { prepared.append(entry) }
+            if fileUnits.count > 1 {
+                try writer.prepare(entry, at: path, size: entry.size)
+                prepared.append(entry)
+            }
             units += fileUnits
         }
         units.sort { $0.bytes > $1.bytes }
         let work = units
+        let creationLock = SerialLock()
         let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
                                          makeState: {
             var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
             worker.syncEachFile = false  // one syncfs per filesystem below
-            worker.createsFiles = false  // created above
+            worker.creationLock = creationLock
             return worker
         }) { n, worker in
             try work[n].run(with: &worker)

@@ -67,3 +67,17 @@ private final class Shared<Result>: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
     }
 }
+
+/// A mutex for the few steps workers must take one at a time.
+final class SerialLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    func run<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}

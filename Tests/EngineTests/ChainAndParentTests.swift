@@ -61,6 +61,14 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         try output.finish()
         return (try FileSystem.readAll(output.path, limit: 1 << 26), written)
     }
+    /// A full backup and two incrementals on top of it, all with `compression`.
+    func chainOfThree(_ compression: Compression) -> (BackupInfo, BackupInfo, BackupInfo) {
+        var full = backupInfo("20261122-100000F", .full); full.compression = compression
+        var inc1 = backupInfo("20261122-110000I", .incremental, parent: full.id); inc1.compression = compression
+        var inc2 = backupInfo("20261122-120000I", .incremental, parent: inc1.id); inc2.compression = compression
+        return (full, inc1, inc2)
+    }
+
     /// Stores `entry` split into parts of `partBlocks` blocks, as a backup of a large file does.
     func storeSplit(_ repo: Repository, _ info: BackupInfo, path: String, whole: [[UInt8]]? = nil,
                     delta: [(Int, [UInt8])]? = nil, blocks: Int, partBlocks: Int) throws -> FileEntry {
@@ -90,9 +98,7 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
     func splitFilesAssembleRangeByRangeEvenWhenPartSizesDiffer(_ compression: Compression) throws {
         let dir = try TestDirectory()
         let repo = try makeRepository(dir)
-        var full = backupInfo("20261122-100000F", .full); full.compression = compression
-        var inc1 = backupInfo("20261122-110000I", .incremental, parent: full.id); inc1.compression = compression
-        var inc2 = backupInfo("20261122-120000I", .incremental, parent: inc1.id); inc2.compression = compression
+        let (full, inc1, inc2) = chainOfThree(compression)
         let path = "base/5/16384"
         // Full: 10 blocks in parts of 4; inc1: parts of 4, file extended to 11; inc2: parts of
         // 3 (another pgbk's part size), file truncated to 10.
@@ -138,9 +144,7 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
     func eachBlockComesFromTheNewestBackupThatHasItAndTheFileIsCutToItsLastCount(_ compression: Compression) throws {
         let dir = try TestDirectory()
         let repo = try makeRepository(dir)
-        var full = backupInfo("20261122-100000F", .full); full.compression = compression
-        var inc1 = backupInfo("20261122-110000I", .incremental, parent: full.id); inc1.compression = compression
-        var inc2 = backupInfo("20261122-120000I", .incremental, parent: inc1.id); inc2.compression = compression
+        let (full, inc1, inc2) = chainOfThree(compression)
         let path = "base/5/16384"
         // Full: 6 blocks. inc1: blocks 1 and 6, 7 (extended to 8). inc2: block 1 again, and
         // the file truncated to 5 blocks (VACUUM): blocks 5-7 must not come back.

@@ -3,18 +3,7 @@ import TestSupport
 @testable import Repository
 
 @Suite struct DirectFileTests {
-    func contents(_ path: String) throws -> [UInt8] {
-        let file = try OpenFile(reading: path)
-        defer { file.close() }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = try file.read(into: &buffer)
-            if n == 0 { break }
-            out += buffer[0..<n]
-        }
-        return out
-    }
+    func contents(_ path: String) throws -> [UInt8] { try FileSystem.readAll(path, limit: 64 << 20) }
 
     /// An aligned copy of `bytes`, as a worker's read buffer would be.
     func withAligned<R>(_ bytes: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
