@@ -77,23 +77,35 @@ as_pg "$PGBIN/psql" -q -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" \
 CLUSTER_BYTES=$(du -sb --exclude=pg_wal "$W/data" | cut -f1)  # what backups copy
 echo "bench: cluster is $((CLUSTER_BYTES / 1048576)) MB"
 
-# measure NAME COMMAND...: runs as postgres under GNU time, records "wall rss" per run.
-declare -A WALL RSS BYTES
-measure() {
+# define NAME COMMAND...: a measurement, with BEFORE (shell code run before each run, untimed)
+# and AFTER (shell code printing the bytes written, run after each run) as they are set now.
+declare -A WALL RSS BYTES CMD PRE POST WALLS RSSES
+define() {
   local name=$1; shift
-  local walls=() rsses=()
-  for _ in $(seq 1 "$RUNS"); do
-    [ -n "${BEFORE:-}" ] && eval "$BEFORE"
-    as_pg /usr/bin/time -f "%e %M" -o "$W/time.out" "$@" >/dev/null 2>"$W/err.out" || { echo "bench: $name failed:"; cat "$W/err.out"; exit 1; }
-    read -r wall rss < "$W/time.out"
-    walls+=("$wall"); rsses+=("$rss")
+  CMD[$name]=$(printf '%q ' "$@"); PRE[$name]=${BEFORE:-}; POST[$name]=${AFTER:-}
+  WALLS[$name]=; RSSES[$name]=
+}
+run_once() {
+  local name=$1 wall rss
+  [ -n "${PRE[$name]}" ] && eval "${PRE[$name]}"
+  eval "as_pg /usr/bin/time -f '%e %M' -o \"\$W/time.out\" ${CMD[$name]}" >/dev/null 2>"$W/err.out" \
+    || { echo "bench: $name failed:"; cat "$W/err.out"; exit 1; }
+  read -r wall rss < "$W/time.out"
+  WALLS[$name]+="$wall "; RSSES[$name]+="$rss "
+  if [ -n "${POST[$name]}" ]; then BYTES[$name]=$(eval "${POST[$name]}"); else BYTES[$name]=0; fi
+}
+median() { tr ' ' '\n' | grep . | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p"; }
+# compare NAME...: RUNS rounds, each running every named measurement once in turn, so that a
+# slow spell of this machine (single runs vary by 20-50% here) falls on every tool alike.
+compare() {
+  local name
+  for _ in $(seq 1 "$RUNS"); do for name in "$@"; do run_once "$name"; done; done
+  for name in "$@"; do
+    WALL[$name]=$(echo "${WALLS[$name]}" | median); RSS[$name]=$(echo "${RSSES[$name]}" | median)
+    printf 'bench: %-34s %8.2f s  %7d MB/s  peak RSS %6d kB\n' "$name" "${WALL[$name]}" \
+      "$(awk -v b="$CLUSTER_BYTES" -v w="${WALL[$name]}" 'BEGIN { printf "%d", (w > 0 ? b / w / 1048576 : 0) }')" "${RSS[$name]}"
   done
-  WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
-  RSS[$name]=$(printf '%s\n' "${rsses[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
-  [ -n "${AFTER:-}" ] && BYTES[$name]=$(eval "$AFTER") || BYTES[$name]=0
   [ -d "$W/trash" ] && settle
-  printf 'bench: %-34s %8.2f s  %7d MB/s  peak RSS %6d kB\n' "$name" "${WALL[$name]}" \
-    "$(awk -v b="$CLUSTER_BYTES" -v w="${WALL[$name]}" 'BEGIN { printf "%d", (w > 0 ? b / w / 1048576 : 0) }')" "${RSS[$name]}"
   BEFORE=; AFTER=
 }
 newest_pgbk() { ls "$W/repo/backup" | grep -v '^\.' | tail -1; }
@@ -112,19 +124,18 @@ settle() { rm -rf "$W/trash" "$W/out"; sync; sleep 6; }
 
 echo "bench: full backups"
 BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-measure "pg_basebackup -Fp" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast --no-sync
-AFTER='pgbk_written'
-measure "pgbk full none -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
+define "pg_basebackup -Fp" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast --no-sync
+BEFORE=; AFTER='pgbk_written'
+define "pgbk full none -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
+define "pgbk full zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
+define "pgbk full zlib-6 -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zlib --compress-level 6
 AFTER='pgbr_written'
-measure "pgBackRest full none pm$JOBS" $PGBR backup --type=full --compress-type=none --process-max="$JOBS"
-AFTER='pgbk_written'
-measure "pgbk full zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
-AFTER='pgbr_written'
-measure "pgBackRest full zst pm$JOBS" $PGBR backup --type=full --compress-type=zst --process-max="$JOBS"
-AFTER='pgbk_written'
-measure "pgbk full zlib-6 -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zlib --compress-level 6
-AFTER='pgbr_written'
-measure "pgBackRest full gz-6 pm$JOBS" $PGBR backup --type=full --compress-type=gz --compress-level=6 --process-max="$JOBS"
+define "pgBackRest full none pm$JOBS" $PGBR backup --type=full --compress-type=none --process-max="$JOBS"
+define "pgBackRest full zst pm$JOBS" $PGBR backup --type=full --compress-type=zst --process-max="$JOBS"
+define "pgBackRest full gz-6 pm$JOBS" $PGBR backup --type=full --compress-type=gz --compress-level=6 --process-max="$JOBS"
+compare "pg_basebackup -Fp" "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
+compare "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS"
+compare "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS"
 
 # Incrementals after updating 0.1% of the rows of a table, scattered over all of it: the largest
 # table (pgbench_accounts, with its primary key) and the random text (no index; the issue's
@@ -139,10 +150,10 @@ incremental() {
   as_pg $PGBR backup --type=full --compress-type=zst --process-max="$JOBS" >/dev/null
   BEFORE="as_pg \"\$PGBIN/psql\" -q -c \"$sql\""
   AFTER='pgbk_written'
-  measure "pgbk incremental $label" "$PGBK" backup -B "$W/repo" -D "$W/data" -b incremental -j "$JOBS" -q --compress zstd --compress-level 3
-  BEFORE="as_pg \"\$PGBIN/psql\" -q -c \"$sql\""
+  define "pgbk incremental $label" "$PGBK" backup -B "$W/repo" -D "$W/data" -b incremental -j "$JOBS" -q --compress zstd --compress-level 3
   AFTER='pgbr_written'
-  measure "pgBackRest incr $label" $PGBR backup --type=incr --compress-type=zst --process-max="$JOBS"
+  define "pgBackRest incr $label" $PGBR backup --type=incr --compress-type=zst --process-max="$JOBS"
+  compare "pgbk incremental $label" "pgBackRest incr $label"
   as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
 }
 incremental "accounts 0.1%" "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 1000 = 7"
@@ -152,15 +163,16 @@ echo "bench: restores and validate"
 FULL_ID=$(as_pg "$PGBK" show -B "$W/repo" --json | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin) if b["mode"]=="FULL" and b["status"]=="OK"][-1])')
 PGBR_FULL=$(as_pg $PGBR info --output=json | python3 -c 'import json,sys; print([b["label"] for b in json.load(sys.stdin)[0]["backup"] if b["type"]=="full"][-1])')
 BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-measure "pgbk restore full -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" --backup-id "$FULL_ID" -j "$JOBS" -q
-BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-measure "pgBackRest restore full pm$JOBS" $PGBR restore --pg1-path="$W/out" --set="$PGBR_FULL" --process-max="$JOBS"
-BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-measure "pgbk restore chain -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" -j "$JOBS" -q
-BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-measure "pgBackRest restore incr pm$JOBS" $PGBR restore --pg1-path="$W/out" --process-max="$JOBS"
-measure "pgbk validate full -j$JOBS" "$PGBK" validate -B "$W/repo" "$FULL_ID" -j "$JOBS" -q
-measure "pgBackRest verify" $PGBR verify
+define "pgbk restore full -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" --backup-id "$FULL_ID" -j "$JOBS" -q
+define "pgBackRest restore full pm$JOBS" $PGBR restore --pg1-path="$W/out" --set="$PGBR_FULL" --process-max="$JOBS"
+define "pgbk restore chain -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" -j "$JOBS" -q
+define "pgBackRest restore incr pm$JOBS" $PGBR restore --pg1-path="$W/out" --process-max="$JOBS"
+compare "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS"
+compare "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS"
+BEFORE=; AFTER=
+define "pgbk validate full -j$JOBS" "$PGBK" validate -B "$W/repo" "$FULL_ID" -j "$JOBS" -q
+define "pgBackRest verify" $PGBR verify
+compare "pgbk validate full -j$JOBS" "pgBackRest verify"
 
 echo "bench: archive-push of 50 segments, one process per segment"
 mkdir -p "$W/pgbr-push"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pgbr-push"
@@ -179,14 +191,13 @@ for i in $(seq 0 49); do
 done
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W/pushsrc"
 N=50
-push_all() { for s in $SEGS; do "$@" "$W/pushsrc/$s" || return 1; done; }
-export -f push_all 2>/dev/null || true
 for c in none zst; do
   pc=$c; [ $c = zst ] && pc=zstd
   BEFORE="rm -rf $W/push-repo; as_pg $PGBK init -B $W/push-repo -D $W/data -q --compress $pc"
-  measure "pgbk archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBK archive-push -B $W/push-repo $W/pushsrc/\$s || exit 1; done"
+  define "pgbk archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBK archive-push -B $W/push-repo $W/pushsrc/\$s || exit 1; done"
   BEFORE="find $W/pgbr-push/archive/bench -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +"
-  measure "pgBackRest archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBR --repo1-path=$W/pgbr-push --compress-type=$c --archive-check=n archive-push $W/pushsrc/\$s || exit 1; done"
+  define "pgBackRest archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBR --repo1-path=$W/pgbr-push --compress-type=$c --archive-check=n archive-push $W/pushsrc/\$s || exit 1; done"
+  compare "pgbk archive-push $c x$N" "pgBackRest archive-push $c x$N"
 done
 
 echo
