@@ -59,8 +59,15 @@ struct ChainAssembler {
         defer { for (_, cursor) in cursors { cursor.source.close() } }
         var baseReader = BaseReader(sources: base, blockSize: blockSize)
         let chunkBlocks = max(1, (1 << 20) / blockSize)
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
-        defer { chunk.deallocate() }
+        // Two chunks: one is written (behind) while the next is filled.
+        var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
+        var nextChunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
+        let writer = WriteBehind()
+        defer {
+            try? writer.wait()
+            chunk.deallocate()
+            nextChunk.deallocate()
+        }
         var present = [Bool](repeating: false, count: chunkBlocks)
         var bytes: UInt64 = 0
         for start in stride(from: blocks.lowerBound, to: blocks.upperBound, by: chunkBlocks) {
@@ -80,9 +87,11 @@ struct ChainAssembler {
                 throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
                                               reason: "\(entry.path): block \(start + gap) is in no backup of the chain")
             }
-            try output.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), at: UInt64(start) * UInt64(blockSize))
+            try writer.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), to: output, at: UInt64(start) * UInt64(blockSize))
             bytes += UInt64(count * blockSize)
+            swap(&chunk, &nextChunk)
         }
+        try writer.wait()
         // Whatever lies beyond the range is read too, so that every stored file is checked whole.
         for (source, cursor) in cursors {
             while cursor.block != nil { try cursor.advance() }

@@ -15,6 +15,9 @@ struct RestoreWriter {
     var creationLock: SerialLock?
     private var directories: [String] = []
     private let buffer = AlignedBuffer(count: 1 << 20)
+    /// The second buffer of the pair WriteBehind alternates between.
+    private let spare = AlignedBuffer(count: 1 << 20)
+    private let writeBehind = WriteBehind()
     private(set) var filesWritten = 0
     private(set) var bytesWritten: UInt64 = 0
 
@@ -54,11 +57,7 @@ struct RestoreWriter {
         defer { reader.close() }
         let output = try create(path, entry)
         defer { output.close() }
-        while true {
-            let n = try buffer.read(from: reader)
-            if n == 0 { break }
-            try buffer.withUnsafeBytes { try output.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
+        try copy(reader, to: output, at: 0, limit: entry.size)
         guard reader.size == entry.size, reader.checksum == entry.checksum else {
             throw EngineError.corruptFile(path: stored, reason: "\(entry.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(entry.size) and \(entry.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
         }
@@ -67,6 +66,23 @@ struct RestoreWriter {
         try chown(path)
         filesWritten += 1
         bytesWritten += reader.size
+    }
+
+    /// Copies the reader's content into `output` from `offset` on, never past `limit` bytes
+    /// (a longer stored file is reported by the caller's size check), reading the next chunk
+    /// while the last one is written.
+    private func copy(_ reader: StoredFileReader, to output: DirectFile, at offset: UInt64, limit: UInt64) throws {
+        var at = offset
+        var current = buffer, next = spare
+        defer { try? writeBehind.wait() }  // nothing may still write into `output` when it closes
+        while true {
+            let n = try current.read(from: reader)
+            if n == 0 || reader.size > limit { break }
+            try current.withUnsafeBytes { try writeBehind.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: output, at: at) }
+            at += UInt64(n)
+            swap(&current, &next)
+        }
+        try writeBehind.wait()
     }
 
     /// Part `part` of a split stored file, into the file `prepare` created.
@@ -78,14 +94,7 @@ struct RestoreWriter {
         let expected = min(stored.partSize, stored.size - offset)
         let output = try DirectFile(existing: path, expectedSize: expected)
         defer { output.close() }
-        var at = offset
-        while true {
-            let n = try buffer.read(from: reader)
-            if n == 0 { break }
-            guard reader.size <= expected else { break }  // reported below, never written past the part
-            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: at) }
-            at += UInt64(n)
-        }
+        try copy(reader, to: output, at: offset, limit: expected)
         guard reader.size == expected, reader.checksum == stored.partChecksums[part] else {
             throw EngineError.corruptFile(path: storedPath, reason: "part \(part) of \(stored.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(expected) and \(CRC32C.hex(stored.partChecksums[part])); restore stopped (the target is incomplete and will not start)")
         }

@@ -1,0 +1,44 @@
+import Dispatch
+import Repository
+
+/// Writes a worker's filled buffer on a thread of its own while the worker fills the next
+/// one. An O_DIRECT write returns only when the device has the data; without this the
+/// worker's CPU sat idle for every one, where the page cache lets pgBackRest's processes
+/// run on. One write in flight at a time: the caller alternates between two buffers, and a
+/// buffer handed to `write` is not touched until the following `write` or `wait` returns.
+final class WriteBehind: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "pgbk.write-behind")
+    private let slot = DispatchSemaphore(value: 1)
+    /// Written by the queue before it signals `slot`, read after waiting on it.
+    private var failure: Error?
+
+    private struct Job: @unchecked Sendable {
+        let file: DirectFile
+        let bytes: UnsafeRawBufferPointer
+        let offset: UInt64
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to file: DirectFile, at offset: UInt64) throws {
+        slot.wait()
+        if let error = failure {
+            failure = nil
+            slot.signal()
+            throw error
+        }
+        let job = Job(file: file, bytes: bytes, offset: offset)
+        queue.async {
+            do { try job.file.write(job.bytes, at: job.offset) } catch { self.failure = error }
+            self.slot.signal()
+        }
+    }
+
+    /// Waits for the write in flight, if any; rethrows its error.
+    func wait() throws {
+        slot.wait()
+        defer { slot.signal() }
+        if let error = failure {
+            failure = nil
+            throw error
+        }
+    }
+}
