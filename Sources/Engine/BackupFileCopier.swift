@@ -114,24 +114,9 @@ struct BackupFileCopier: Sendable {
                                       mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
             return outcome
         }
-        var outcome = try copyRange(source, part: 0, offset: 0, limit: source.status.size, wholeFile: true, with: &copier)
+        let outcome = try copyRange(source, part: 0, offset: 0, limit: source.status.size, wholeFile: true, with: &copier)
         if outcome.entry != nil { return outcome }  // unchanged since the parent
-        guard let (kind, summary, fileBytes) = outcome.part, let summary else {
-            Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
-            return outcome
-        }
-        outcome.part = nil
-        outcome.totalBytes = fileBytes
-        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: outcome.readBytes, parts: 1) {
-            outcome.entry = unchanged
-            return outcome
-        }
-        outcome.writtenBytes = summary.storedSize
-        // For a delta, the entry's size is what was read of the file (it may have shrunk since
-        // it was listed): its block count decides the restored length.
-        outcome.entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, size: fileBytes,
-                                  mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
-        return outcome
+        return try joinParts(source, [outcome])
     }
 
     func copyPart(_ source: SourceEntry, part: Int, with copier: inout FileCopier) throws -> FileOutcome {
@@ -226,10 +211,12 @@ struct BackupFileCopier: Sendable {
         return fileBytes.count
     }
 
-    /// One entry from the parts of a split file. A part that came back short means the file
-    /// shrank while it was copied (VACUUM truncating it); the entry ends there and later parts
-    /// are removed: whatever the file held beyond is rebuilt by WAL replay, as for any file
-    /// that changes during a backup. A vanished part drops the whole file.
+    /// One entry from the parts of a file (one part for a file that was not split). Its size
+    /// is what was read: the file may have shrunk since it was listed (VACUUM truncating it),
+    /// and a delta's block count decides the restored length. The entry ends with the first
+    /// part that came back short; later parts are removed: whatever the file held beyond is
+    /// rebuilt by WAL replay, as for any file that changes during a backup. A vanished part
+    /// drops the whole file.
     private func joinParts(_ source: SourceEntry, _ parts: [FileOutcome]) throws -> FileOutcome {
         var outcome = FileOutcome()
         let kind = parts[0].part!.kind
