@@ -186,16 +186,12 @@ struct BackupFileCopier: Sendable {
     }
 
     /// A relation scanned as a delta that kept no page and has the parent's size is the
-    /// parent's content: it becomes a `u` entry (checksum as the parent recorded it) and its
-    /// empty delta stream is removed, so that a backup after a quiet day stores, and a
+    /// parent's content: it becomes a `u` entry (checksum as the parent recorded it) and the
+    /// caller removes its empty delta parts, so that a backup after a quiet day stores, and a
     /// restore opens, only the relations that changed.
-    private func unchangedRelation(_ source: SourceEntry, kind: FileEntry.Kind, size: UInt64, keptBytes: UInt64, parts: Int) -> FileEntry? {
+    private func unchangedRelation(_ source: SourceEntry, kind: FileEntry.Kind, size: UInt64, keptBytes: UInt64) -> FileEntry? {
         guard kind == .pageDelta, keptBytes == 0, let previous = parent?.files[source.relativePath], previous.size == size else {
             return nil
-        }
-        for k in 0..<parts {
-            try? FileSystem.remove(repository.storedPath(info.id, path: source.relativePath, delta: true,
-                                                         compression: options.compression, part: k))
         }
         return FileEntry(kind: .unchanged, path: source.relativePath, mode: source.status.mode, size: size,
                          mtime: source.status.mtime, checksum: previous.checksum)
@@ -234,7 +230,8 @@ struct BackupFileCopier: Sendable {
         let kept = Self.partsKept(fileBytes: parts.map { $0.part!.fileBytes }, listedSize: source.status.size, partSize: partSize)
         let keptBytes = parts.prefix(kept).reduce(0) { $0 + $1.readBytes }
         let fileBytes = parts.prefix(kept).reduce(0) { $0 + $1.part!.fileBytes }
-        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: keptBytes, parts: parts.count) {
+        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: keptBytes) {
+            removeParts(from: 0)
             outcome.entry = unchanged
             outcome.totalBytes = fileBytes
             outcome.pageErrors = parts.prefix(kept).flatMap(\.pageErrors)
