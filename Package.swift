@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "pgbk",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pgbk", targets: ["pgbk"]),
     ],

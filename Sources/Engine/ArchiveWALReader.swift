@@ -47,8 +47,8 @@ struct ArchiveWALReader {
                             if stop(event) { found = event }
                         }
                     }
-                    if let found { return .found(found) }
-                    if result != .more { break reading }
+                    // A find counts only once the whole segment has passed its checksum.
+                    if found != nil || result != .more { break reading }
                 }
                 offset += UInt64(n)
             }
@@ -56,6 +56,7 @@ struct ArchiveWALReader {
             guard reader.checksum == archived.checksum else {
                 throw EngineError.corruptFile(path: archived.path, reason: "checksum does not match the one in its name")
             }
+            if let found { return .found(found) }
             if result == .end { return .endOfArchive(lastEvent: lastEvent) }
             segno += 1
         }

@@ -77,9 +77,11 @@ struct BackupFileCopier: Sendable {
         let results = try WorkerPool.run(count: order.count, jobs: jobs,
                                          makeState: { FileCopier(compression: compression, level: level) }) { n, fileCopier in
             let task = order[n]
-            return task.parts == 1
+            let outcome = task.parts == 1
                 ? try copier.copyFile(sources[task.source], with: &fileCopier)
                 : try copier.copyPart(sources[task.source], part: task.part, with: &fileCopier)
+            try FaultInjection.point("backup-file-copied")
+            return outcome
         }
         var total = FileOutcome()
         var partsBySource: [Int: [(Int, FileOutcome)]] = [:]

@@ -100,7 +100,9 @@ public struct BackupOperation {
         let loaded = try repository.loadAll()
         let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
         let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
-        switch ParentSelector.select(from: loaded.backups, repository: repository, situation: situation) {
+        for (id, error) in loaded.unreadable { Console.warning("backup \(id) cannot be read: \(error)") }
+        switch ParentSelector.select(from: loaded.backups, unreadable: loaded.unreadable.map(\.id), repository: repository,
+                                     situation: situation) {
         case .success(let parent):
             return parent
         case .failure(let error):
@@ -117,6 +119,7 @@ public struct BackupOperation {
         report(totals.pageErrors, into: &info)
 
         let stop = try connection.stopBackup()
+        try FaultInjection.point("backup-after-stop")
         let label = try BackupLabel(text: stop.labelFile)
         guard let stopLSN = LSN(stop.stopLSN) else {
             throw EngineError.serverNotReady("pg_backup_stop returned an invalid LSN \(stop.stopLSN)")
@@ -147,7 +150,9 @@ public struct BackupOperation {
         info.readDataBytes = totals.readBytes
         info.writeBytes = totals.writtenBytes
         info.fileCount = entries.count
+        try FaultInjection.point("backup-before-manifest")
         info.fileListChecksum = try repository.saveFileList(info.id, entries)
+        try FaultInjection.point("backup-before-done")
         info.endTime = .now()
         info.status = .done
         info.pid = nil

@@ -46,7 +46,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .corruptFile(let path, let reason):
             return "\(path) is corrupt: \(reason)"
         case .validationFailed(let count):
-            return "\(count) backup(s) failed validation"
+            return "validation failed: \(count) backup(s) or archived WAL file(s) are damaged or unreadable (see the warnings above)"
         }
     }
 }

@@ -14,6 +14,14 @@ public struct WALRetention: Sendable, Equatable {
         self.keepFiles = keepFiles
         self.keepDays = keepDays
     }
+
+    /// Whether the age rule keeps a file archived at `mtime`. A file whose age cannot be
+    /// read (nil) is kept: deleting what cannot be checked is how archives lose WAL.
+    public func keepsByAge(mtime: Int64?, now: Timestamp) -> Bool {
+        guard keepDays > 0 else { return false }
+        guard let mtime else { return true }
+        return mtime >= now.seconds - Int64(keepDays) * 86_400
+    }
 }
 
 /// What expire, delete and purge did (or, with --dry-run, would do).
@@ -48,7 +56,13 @@ public struct ExpireOperation {
             try finishInterruptedDeletions()
             try Catalog.markOrphans(repository)
         }
-        let backups = try repository.loadAll().backups
+        let loaded = try repository.loadAll()
+        // Retention decides from the whole catalog: with a backup it cannot read, it could
+        // delete that backup's parents or the WAL it needs. Nothing goes until it is repaired.
+        if let (id, error) = loaded.unreadable.first {
+            throw EngineError.noUsableBackup("expire changes nothing while backup \(id) cannot be read (\(error)); repair it, or remove \(repository.backupDirectory(id)) if it is beyond repair")
+        }
+        let backups = loaded.backups
         let decision: RetentionPlanner.Decision
         switch rule {
         case .policy(let policy): decision = RetentionPlanner.plan(backups, policy: policy, now: now)
@@ -78,6 +92,7 @@ public struct ExpireOperation {
     private func delete(_ info: inout BackupInfo) throws {
         info.status = .deleting
         try repository.saveBackup(info)
+        try FaultInjection.point("expire-after-deleting-mark")
         try FileSystem.removeTree(repository.dataDirectory(info.id))
         try FileSystem.remove(repository.fileListPath(info.id))
         try FileSystem.syncDirectory(repository.backupDirectory(info.id))
@@ -98,8 +113,14 @@ public struct ExpireOperation {
             for file in try store.list(directory: store.root + "/" + dir) {
                 guard let name = WALSegmentName(String(file.walName.prefix(24)), segmentSize: segmentSize),
                       name.segmentNumber < oldest else { continue }
-                if retention.keepDays > 0, let mtime = try? FileSystem.status(file.path).mtime,
-                   mtime >= now.seconds - Int64(retention.keepDays) * 86_400 { continue }
+                if retention.keepDays > 0 {
+                    let mtime: Int64?
+                    do { mtime = try FileSystem.status(file.path).mtime } catch {
+                        Console.warning("keeping \(file.path): \(error)")
+                        mtime = nil
+                    }
+                    if retention.keepsByAge(mtime: mtime, now: now) { continue }
+                }
                 candidates.append((name.segmentNumber, file, store.root + "/" + dir))
             }
         }
@@ -110,6 +131,7 @@ public struct ExpireOperation {
         for c in candidates {
             removed.append(c.file.walName)
             if dryRun { continue }
+            try FaultInjection.point("expire-wal-remove")
             try FileSystem.remove(c.file.path)
             touched.insert(c.directory)
         }
@@ -118,6 +140,18 @@ public struct ExpireOperation {
             if try FileSystem.list(dir).isEmpty { _ = rmdir(dir) }
         }
         if !touched.isEmpty { try FileSystem.syncDirectory(store.root) }
+        return removed
+    }
+
+    /// What killed archive-push processes left in the archive (see WALArchiveStore).
+    @discardableResult
+    public func removeStaleWALTemporaries() -> Int {
+        let store = repository.wal
+        var removed = store.removeStaleTemporaries(in: store.root).count
+        for dir in (try? FileSystem.list(store.root)) ?? [] where dir.count == 16 {
+            removed += store.removeStaleTemporaries(in: store.root + "/" + dir).count
+        }
+        if removed > 0 { Console.info("removed \(removed) temporary file(s) left by interrupted archive-push") }
         return removed
     }
 
@@ -133,6 +167,7 @@ public struct ExpireOperation {
             if dryRun { continue }
             let dir = repository.backupDirectory(id)
             try FileSystem.removeTree(repository.dataDirectory(id))
+            try FaultInjection.point("purge-after-data")
             try FileSystem.remove(repository.fileListPath(id))
             // backup.ini last: until it goes, the next purge knows what this directory was.
             try FileSystem.remove(repository.backupInfoPath(id))
@@ -140,6 +175,7 @@ public struct ExpireOperation {
             Console.info("backup \(id) purged")
         }
         if !purged.isEmpty && !dryRun { try FileSystem.syncDirectory(repository.backupRoot) }
+        if !dryRun { removeStaleWALTemporaries() }
         return purged
     }
 }

@@ -21,13 +21,19 @@ public enum ParentSelector {
     }
 
     /// The parent, or why there is none (naming the newest candidate's problem).
-    public static func select(from backups: [BackupInfo], repository: Repository,
+    /// `unreadable` names backups whose backup.ini cannot be read: one newer than the parent
+    /// found might have been the right parent, so pgbk refuses rather than silently build on
+    /// an older one.
+    public static func select(from backups: [BackupInfo], unreadable: [String] = [], repository: Repository,
                               situation: Situation) -> Result<BackupInfo, EngineError> {
         var reasons: [String] = []
         for candidate in backups.reversed() where candidate.status == .ok {
             if let reason = unsuitable(candidate, backups: backups, repository: repository, situation: situation) {
                 reasons.append("\(candidate.id): \(reason)")
                 continue
+            }
+            if let newer = unreadable.filter({ $0 > candidate.id }).max() {
+                return .failure(.noUsableBackup("backup \(newer) is newer than the parent \(candidate.id) pgbk would choose, but its backup.ini cannot be read (\(repository.backupInfoPath(newer))); repair or delete it, take a full backup, or use -F/--full-backup-on-error"))
             }
             return .success(candidate)
         }

@@ -18,10 +18,12 @@ public struct RecoveryPlan: Sendable {
 public struct RecoveryPlanner {
     let repository: Repository
     let target: RecoveryTarget
+    let jobs: Int
 
-    public init(repository: Repository, target: RecoveryTarget) {
+    public init(repository: Repository, target: RecoveryTarget, jobs: Int = WorkerPool.defaultJobs) {
         self.repository = repository
         self.target = target
+        self.jobs = jobs
     }
 
     public func plan(backupID: String?) throws -> RecoveryPlan {
@@ -61,7 +63,8 @@ public struct RecoveryPlanner {
                 continue
             }
             let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: Int(backup.walBlockSize))
-            switch try proveReachable(backup: backup, start: start, stop: stop, timeline: timeline, catalog: catalog, reader: reader) {
+            switch try proveReachable(backup: backup, start: start, stop: stop, timeline: timeline, catalog: catalog, reader: reader)
+                .flatMap({ plan in verifySegments(plan, start: start, timeline: timeline, catalog: catalog) }) {
             case .success(let plan):
                 return RecoveryPlan(backup: backup, chain: chain, timeline: timeline, firstSegment: plan.first,
                                     lastSegment: plan.last, stopEvent: plan.event)
@@ -108,6 +111,34 @@ public struct RecoveryPlanner {
     struct Refusal: Error {
         let message: String
         let retryOlder: Bool
+    }
+
+    /// Existence is not enough: every segment recovery will read is read here against its
+    /// checksum (on `jobs` workers) before anything is written, and the first bad one named.
+    private func verifySegments(_ plan: (first: String, last: String, event: WALEvent?), start: LSN, timeline: TimelineID,
+                                catalog: TimelineCatalog) -> Result<(first: String, last: String, event: WALEvent?), Refusal> {
+        let size = catalog.segmentSize
+        guard let last = WALSegmentName(plan.last, segmentSize: size) else { return .success(plan) }
+        let first = start.value / size
+        let names = (first...max(first, last.segmentNumber)).map {
+            WALSegmentName(timeline: catalog.timeline(forSegment: $0, along: timeline), segmentNumber: $0, segmentSize: size).name
+        }
+        let store = repository.wal
+        let problems: [String?]
+        do {
+            problems = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
+                try FaultInjection.point("restore-verify-wal")
+                guard let archived = try store.find(names[n]) else { return "is not in the archive" }
+                return StoredFileReader.verify(path: archived.path, compression: archived.compression, size: size,
+                                               checksum: archived.checksum, buffer: &buffer).map { "is damaged in the archive (\(archived.path): \($0))" }
+            }.map { $0 ?? "was not checked" }
+        } catch {
+            return .failure(Refusal(message: "could not check the archived WAL: \(error)", retryOlder: false))
+        }
+        if let bad = problems.firstIndex(where: { $0 != nil }) {
+            return .failure(Refusal(message: "WAL segment \(names[bad]), needed to reach \(target.description), \(problems[bad]!); recovery would stop there", retryOlder: false))
+        }
+        return .success(plan)
     }
 
     private func proveReachable(backup: BackupInfo, start: LSN, stop: LSN, timeline: TimelineID, catalog: TimelineCatalog,

@@ -117,6 +117,20 @@ public func parseTimestampMicros(_ text: String) -> (micros: Int64, hadZone: Boo
     return (seconds * 1_000_000 + Int64(micros), offsetSeconds != nil)
 }
 
+/// `pgbk delete DATE`: `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS[.ffffff]`, with any zone that
+/// --recovery-target-time accepts (Z, UTC, GMT, +HH, -HH:MM ...); UTC when none is given, as
+/// pg_rman's delete reads it. Microseconds since 1970.
+public func parseDeleteDate(_ text: String) -> Int64? {
+    let trimmed = text.trimmingSpacesAround()
+    guard trimmed.count >= 10 else { return nil }
+    let date = trimmed.prefix(10)
+    let rest = trimmed.dropFirst(10).drop { $0 == " " || $0 == "T" }
+    let hasTime = rest.count >= 3 && rest.prefix(2).allSatisfy { $0.isASCII && $0.isNumber } && rest.dropFirst(2).first == ":"
+    let full = hasTime ? trimmed : date + " 00:00:00" + (rest.isEmpty ? "" : " " + rest)
+    guard let parsed = parseTimestampMicros(full) else { return nil }
+    return parsed.hadZone ? parsed.micros : parseTimestampMicros(full + "+00")?.micros
+}
+
 /// Microseconds as `YYYY-MM-DD HH:MM:SS.ffffff+00`.
 public func formatMicros(_ micros: Int64) -> String {
     let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000

@@ -38,7 +38,7 @@ public struct RestoreOperation: Sendable {
         // Cheap checks first; the plan reads WAL.
         let target = FileSystem.absolute(options.target)
         try RestoreTarget.checkEmpty(target, isDataDirectory: true)
-        let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget).plan(backupID: options.backupID)
+        let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let (info, chainInfos) = (plan.backup, plan.chain)
         let chain = try chainInfos.map { member in
             ChainMember(info: member, files: Dictionary(try repository.loadFileList(member).map { ($0.path, $0) }) { a, _ in a })
@@ -52,7 +52,7 @@ public struct RestoreOperation: Sendable {
         }
         for ts in tablespaces { try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false) }
         let owner = try RestoreTarget.owner(for: target)
-        Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived")
+        Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
         Console.info("restoring backup \(info.id)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
         let operation = self
@@ -104,6 +104,7 @@ public struct RestoreOperation: Sendable {
             return worker
         }) { n, worker in
             try work[n].run(with: &worker)
+            try FaultInjection.point("restore-unit-written")
             return worker.takeCounts()
         }
         for result in results { if let (count, bytes) = result { writer.add(files: count, bytes: bytes) } }
@@ -123,6 +124,7 @@ public struct RestoreOperation: Sendable {
         guard let controlFile else {
             throw EngineError.corruptFile(path: repository.fileListPath(info.id), reason: "the backup has no global/pg_control")
         }
+        try FaultInjection.point("restore-before-control")
         try writer.restoreFile(controlFile, to: target + "/global/pg_control")
         try FileSystem.syncDirectory(target + "/global")
         Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)")

@@ -18,6 +18,9 @@ public struct TimelineReport: Sendable {
     public let latest: TimelineID
     public let windowStart: String?
     public let lastTransaction: WALEvent?
+    /// The first segment missing on the way from the oldest OK backup to the end of the
+    /// latest timeline: the recoverable window ends there.
+    public let firstGap: String?
 
     public init(repository: Repository) throws {
         let catalog = try TimelineCatalog(repository: repository)
@@ -26,7 +29,10 @@ public struct TimelineReport: Sendable {
         for tli in Set(catalog.histories.keys).union(catalog.segments.keys).sorted() {
             let numbers = catalog.segments[tli] ?? []
             var missing: [String] = []
-            if let lo = numbers.min(), let hi = numbers.max() {
+            // A timeline begins in the segment holding its switch point: segments it never
+            // archived from there on are gaps, even before its first archived one.
+            let begins = catalog.histories[tli]?.ancestors.last.map { $0.switchLSN.value / size }
+            if let hi = numbers.max(), let lo = begins.map({ min($0, numbers.min()!) }) ?? numbers.min() {
                 var n = lo
                 while n <= hi {
                     if !numbers.contains(n) { missing.append(WALSegmentName(timeline: tli, segmentNumber: n, segmentSize: size).name) }
@@ -43,9 +49,22 @@ public struct TimelineReport: Sendable {
         latest = catalog.latest
         let backups = try repository.loadAll().backups.filter { $0.status == .ok }
         windowStart = backups.first?.recoveryTime
+        // Recovery along the latest timeline stops at the first segment it cannot fetch.
+        var gap: String? = nil
+        if let oldest = backups.first?.startLSN, let lastSegno = catalog.lastSegment(along: latest, from: oldest.value / size) {
+            var segno = oldest.value / size
+            while segno <= lastSegno, gap == nil {
+                let tli = catalog.timeline(forSegment: segno, along: latest)
+                if catalog.segments[tli]?.contains(segno) != true {
+                    gap = WALSegmentName(timeline: tli, segmentNumber: segno, segmentSize: size).name
+                }
+                segno += 1
+            }
+        }
+        firstGap = gap
         // The newest transaction: read the last two archived segments of the latest timeline.
         var last: WALEvent? = nil
-        if let lastSegno = catalog.lastSegment(along: latest, from: 0) {
+        if gap == nil, let lastSegno = catalog.lastSegment(along: latest, from: 0) {
             let from = LSN((lastSegno > 0 ? lastSegno - 1 : 0) * size)
             let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: 8192)
             if case .endOfArchive(let event) = try reader.scan(from: from, reportFrom: from, along: latest, stop: { _ in false }) {

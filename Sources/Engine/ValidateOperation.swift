@@ -20,11 +20,42 @@ public struct ValidateOperation: Sendable {
         public let problems: [String]
     }
 
-    public func run(backupID: String?) throws -> [Outcome] {
+    /// Which backups a validate without an ID reads back.
+    public enum Scope: Sendable, Equatable {
+        /// DONE backups only: the ones never validated (the default, as after each backup).
+        case pending
+        /// Also OK and CORRUPT ones: bit rot in old backups is found now, not at restore.
+        case recheck
+        /// Also OK and CORRUPT ones not read back in the last N days.
+        case recheckOlderThan(days: Int)
+
+        func includes(_ b: BackupInfo, now: Timestamp) -> Bool {
+            switch (self, b.status) {
+            case (_, .done): return true
+            case (.pending, _): return false
+            case (.recheck, .ok), (.recheck, .corrupt): return true
+            case (.recheckOlderThan(let days), .ok), (.recheckOlderThan(let days), .corrupt):
+                let last = b.verifyTime ?? b.endTime ?? b.startTime
+                return last.seconds <= now.seconds - Int64(days) * 86_400
+            default: return false
+            }
+        }
+    }
+
+    public struct Report: Sendable {
+        public var outcomes: [Outcome] = []
+        /// Archived WAL files that fail their checksum (validate without an ID reads them all).
+        public var archiveProblems: [String] = []
+        public var archivedFilesChecked = 0
+        public var failed: Int { outcomes.filter { $0.status != .ok }.count + archiveProblems.count }
+    }
+
+    public func run(backupID: String?, scope: Scope = .pending) throws -> Report {
         let lock = try RepositoryLock(repository: repository, command: "validate", timeoutSeconds: lockTimeoutSeconds)
         defer { lock.release() }
         try Catalog.markOrphans(repository)
 
+        var report = Report()
         let targets: [BackupInfo]
         if let backupID {
             let info = try repository.loadBackup(backupID)
@@ -44,37 +75,69 @@ public struct ValidateOperation: Sendable {
             targets = members.reversed().filter { $0.status != .error && $0.status != .deleted && $0.status != .deleting }
         } else {
             let loaded = try repository.loadAll()
+            // A backup.ini that cannot be read is a failure to report, never a backup to skip.
             for (id, error) in loaded.unreadable {
                 Console.warning("backup \(id) cannot be read: \(error)")
+                report.outcomes.append(Outcome(id: id, status: .corrupt, problems: ["\(error)"]))
             }
-            targets = loaded.backups.filter { $0.status == .done }
+            let now = Timestamp.now()
+            targets = loaded.backups.filter { scope.includes($0, now: now) }
         }
 
-        var outcomes: [Outcome] = []
         for var info in targets {
             Console.info("validating backup \(info.id)")
-            let problems = check(info)
+            let problems = try check(info)
             info.status = problems.isEmpty ? .ok : .corrupt
             info.statusReason = problems.isEmpty ? nil : problems.prefix(3).joined(separator: "; ")
                 + (problems.count > 3 ? "; and \(problems.count - 3) more" : "")
+            info.verifyTime = .now()
+            try FaultInjection.point("validate-before-status")
             try repository.saveBackup(info)
             for problem in problems { Console.warning("backup \(info.id): \(problem)") }
-            outcomes.append(Outcome(id: info.id, status: info.status, problems: problems))
+            report.outcomes.append(Outcome(id: info.id, status: info.status, problems: problems))
         }
         if let backupID {
             let all = try repository.loadAll().backups
             if let named = all.first(where: { $0.id == backupID }), named.status == .ok {
                 do { _ = try repository.chain(for: named, among: all) } catch {
                     Console.warning("\(error)")
-                    outcomes.append(Outcome(id: backupID, status: .corrupt, problems: ["\(error)"]))
+                    report.outcomes.append(Outcome(id: backupID, status: .corrupt, problems: ["\(error)"]))
                 }
             }
+        } else {
+            (report.archivedFilesChecked, report.archiveProblems) = try checkArchive()
+            for problem in report.archiveProblems { Console.warning(problem) }
         }
-        return outcomes
+        return report
+    }
+
+    /// Every archived file (segments, partial segments, backup and timeline history files)
+    /// read back against the checksum in its name, on `jobs` workers: a damaged segment after
+    /// the newest backup would otherwise be found only when a restore needs it.
+    func checkArchive() throws -> (checked: Int, problems: [String]) {
+        let store = repository.wal
+        var files = try store.list(directory: store.root)
+        let directories = (try? FileSystem.list(store.root)) ?? []
+        for dir in directories where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
+            files += try store.list(directory: store.root + "/" + dir)
+        }
+        var problems: [String] = []
+        for (name, copies) in Dictionary(grouping: files, by: \.walName) where copies.count > 1 {
+            problems.append("archived WAL file \(name) has \(copies.count) different copies: \(copies.map { FileSystem.baseName(of: $0.path) }.sorted().joined(separator: ", "))")
+        }
+        let work = files
+        let found = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
+            let file = work[n]
+            try FaultInjection.point("validate-read-wal")
+            return StoredFileReader.verify(path: file.path, compression: file.compression, size: nil, checksum: file.checksum, buffer: &buffer)
+                .map { "archived WAL file \(file.walName) (\(file.path)) is damaged: \($0)" }
+        }
+        problems += found.compactMap { $0 ?? nil }
+        return (work.count, problems.sorted())
     }
 
     /// Every problem found, each naming its file; empty when the backup is intact.
-    func check(_ info: BackupInfo) -> [String] {
+    func check(_ info: BackupInfo) throws -> [String] {
         let entries: [FileEntry]
         do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
         // One unit per stored file: a whole entry, or one part of a split one.
@@ -86,8 +149,11 @@ public struct ValidateOperation: Sendable {
         units.sort { weight($0) > weight($1) }
         let work = units
         let operation = self
-        let found = (try? WorkerPool.run(count: work.count, jobs: jobs,
-                                         makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
+        // A worker's error (an I/O error, not a mismatch) means the backup could not be read
+        // back: it propagates, and the backup keeps its status instead of passing as OK.
+        let found = try WorkerPool.run(count: work.count, jobs: jobs,
+                                       makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
+            try FaultInjection.point("validate-read-file")
             let (entry, part) = work[n]
             let path = operation.repository.storedPath(info.id, entry, compression: info.compression, part: part)
             let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
@@ -99,7 +165,7 @@ public struct ValidateOperation: Sendable {
                 reason = StoredFileReader.verify(path: path, compression: info.compression, size: size, checksum: checksum, buffer: &buffer)
             }
             return reason.map { "file \(entry.path) (\(path)): \($0)" }
-        }) ?? []
+        }
         var problems = found.compactMap { $0 ?? nil }.sorted()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         problems += checkWAL(info, buffer: &buffer)

@@ -15,7 +15,10 @@ public struct WALArchive {
     public enum PushResult: Sendable, Equatable { case stored(String), alreadyArchived }
 
     /// Stores the file PostgreSQL names (`%p`, relative to its data directory) durably, or
-    /// confirms an identical copy is already there.
+    /// confirms an identical copy is already there. Success means the archive holds exactly
+    /// these bytes under this name: the content is checked against the name first, written
+    /// under a name no other writer uses, and published only where no copy exists, under a
+    /// lock; a copy that is there already is re-read and compared.
     public func push(_ sourcePath: String, compression: Compression, level: Int32) throws -> PushResult {
         let walName = FileSystem.baseName(of: sourcePath)
         guard let kind = WALFileKind(fileName: walName) else {
@@ -26,58 +29,77 @@ public struct WALArchive {
         defer { input.close() }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var n = try input.read(into: &buffer)
-        if kind.hasWALHeader {
-            try checkHeader(Array(buffer[0..<min(n, WALLongPageHeader.size)]), path: sourcePath)
-        }
-
-        if let existing = try store.find(walName) {
-            // PostgreSQL retries archive_command after a crash: the same file again is success.
-            input.close()
-            if try sameContent(sourcePath, existing) { return .alreadyArchived }
-            throw EngineError.walConflict(walName: walName, archived: existing.path)
-        }
+        try checkContent(kind, name: walName, first: Array(buffer[0..<n]), input: input, path: sourcePath)
 
         let dir = store.directory(for: walName)
         if !FileSystem.isDirectory(dir) {
             try FileSystem.makeDirectories(dir)
             try FileSystem.syncDirectory(FileSystem.parentDirectory(of: dir))
         }
-        // Written under a temp name, renamed to <name>-<crc> once the checksum is known.
-        let temp = dir + "/" + walName + ".incoming" + compression.fileSuffix
-        let writer = try StoredFileWriter(path: temp, compression: compression, level: level)
+        let temp = store.temporaryName(for: walName, compression: compression)
+        let writer = try StoredFileWriter(path: dir + "/" + walName + compression.fileSuffix, compression: compression,
+                                          level: level, temporaryPath: temp)
         let summary: StoredFileSummary
         do {
             while n > 0 {
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 n = try input.read(into: &buffer)
             }
-            summary = try writer.commit()
+            try FaultInjection.point("archive-push-before-publish")
+            summary = try writer.finishTemporary()
         } catch {
             writer.abandon()
             throw error
         }
+        defer { try? FileSystem.remove(temp) }
         let final = dir + "/" + store.storedName(walName: walName, checksum: summary.checksum, compression: compression)
-        do {
-            try FileSystem.rename(temp, final)
-            try FileSystem.syncDirectory(dir)
-        } catch {
-            try? FileSystem.remove(temp)
-            throw error
+        let lock = try store.lockForPublication()
+        defer { lock.release() }
+        store.removeStaleTemporaries(in: dir)
+        if let existing = try store.find(walName) {
+            // PostgreSQL retries archive_command after a crash: the same content again is success.
+            if try sameContent(sourcePath, existing) { return .alreadyArchived }
+            // A copy that fails its own checksum is bit rot, not history: the good one replaces it.
+            guard !store.isIntact(existing) else { throw EngineError.walConflict(walName: walName, archived: existing.path) }
+            Console.warning("archived \(existing.path) fails its checksum; replacing it with \(sourcePath)")
+            try FileSystem.linkNoReplace(temp, final)
+            try FileSystem.remove(existing.path)
+        } else {
+            try FileSystem.linkNoReplace(temp, final)
         }
+        try FileSystem.remove(temp)
+        try FileSystem.syncDirectory(dir)
+        try FaultInjection.point("archive-push-after-publish")
         return .stored(final)
     }
 
-    private func checkHeader(_ bytes: [UInt8], path: String) throws {
-        let header: WALLongPageHeader
-        do { header = try WALLongPageHeader(bytes: bytes, path: path) } catch let e as FormatError {
-            throw EngineError.invalidWALFile(path: path, reason: e.reason)
-        }
-        let expected = repository.identity.systemIdentifier
-        guard header.systemIdentifier == expected else {
-            throw EngineError.walFromOtherCluster(path: path, found: header.systemIdentifier, expected: expected)
-        }
-        guard header.segmentSize == repository.identity.walSegmentSize else {
-            throw EngineError.invalidWALFile(path: path, reason: "segment size \(header.segmentSize) differs from the repository's \(repository.identity.walSegmentSize)")
+    /// The content must be what the name says (see WALFileContent). History and backup
+    /// history files are small text: they are read whole for the check.
+    private func checkContent(_ kind: WALFileKind, name: String, first: [UInt8], input: OpenFile, path: String) throws {
+        let cluster = WALFileContent.Cluster(systemIdentifier: repository.identity.systemIdentifier,
+                                             segmentSize: UInt64(repository.identity.walSegmentSize))
+        do {
+            switch kind {
+            case .segment, .partial:
+                try WALFileContent.checkSegmentStart(first, name: name, cluster: cluster, path: path)
+            case .timelineHistory, .backupHistory:
+                var rest = [UInt8](repeating: 0, count: 1)
+                guard first.count < 1 << 20, try input.read(into: &rest) == 0 else {
+                    throw WALFileContent.Problem.invalid("larger than 1 MiB: not a \(kind == .timelineHistory ? "timeline" : "backup") history file")
+                }
+                if kind == .timelineHistory {
+                    try WALFileContent.checkTimelineHistory(first, name: name)
+                } else {
+                    try WALFileContent.checkBackupHistory(first, name: name, segmentSize: cluster.segmentSize)
+                }
+            }
+        } catch let problem as WALFileContent.Problem {
+            switch problem {
+            case .otherCluster(let found):
+                throw EngineError.walFromOtherCluster(path: path, found: found, expected: cluster.systemIdentifier)
+            case .invalid(let reason):
+                throw EngineError.invalidWALFile(path: path, reason: reason)
+            }
         }
     }
 

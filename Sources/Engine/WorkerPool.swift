@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
-import Dispatch
 
 /// Runs items on up to `jobs` threads, handing them out in the given order (callers pass
 /// largest first). Each worker builds its own state (buffers) once, so memory is bounded by
@@ -11,15 +10,19 @@ public enum WorkerPool {
                                              work: @Sendable (Int, inout State) throws -> Result) throws -> [Result?] {
         let shared = Shared<Result>(count: count)
         let workers = max(1, min(jobs, count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            var state = makeState()
-            while let index = shared.next() {
-                do {
-                    let result = try work(index, &state)
-                    shared.store(result, at: index)
-                } catch {
-                    shared.fail(error)
-                    return
+        withoutActuallyEscaping(makeState) { makeState in
+            withoutActuallyEscaping(work) { work in
+                runThreads(workers) {
+                    var state = makeState()
+                    while let index = shared.next() {
+                        do {
+                            let result = try work(index, &state)
+                            shared.store(result, at: index)
+                        } catch {
+                            shared.fail(error)
+                            return
+                        }
+                    }
                 }
             }
         }
@@ -27,8 +30,31 @@ public enum WorkerPool {
         return shared.results
     }
 
+    /// Runs `body` on `count` threads of its own and waits for them. Not concurrentPerform:
+    /// that caps itself at one thread per CPU, and -j 8 on 2 CPUs (I/O-bound work) must
+    /// really run 8. A thread that cannot be created leaves its share to the others.
+    static func runThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+        var threads: [pthread_t] = []
+        for _ in 0..<count {
+            let box = Unmanaged.passRetained(ThreadBody(body))
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, box.toOpaque())
+            if rc == 0 { threads.append(thread) } else { box.release() }
+        }
+        if threads.isEmpty { body() }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
     /// The default for -j: the CPUs, at most 8 (I/O, not CPU, is the limit beyond that).
     public static var defaultJobs: Int { max(1, min(8, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
+}
+
+private final class ThreadBody: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }
 
 /// Work handed out under a mutex; results kept by index.

@@ -33,6 +33,8 @@ public struct WALRecordScanner {
     /// Records before this LSN are not reported (the scan may start mid-segment).
     public var startLSN: LSN
     public private(set) var lastRecordLSN = LSN.invalid
+    /// XLOG_PAGE_MAGIC of the page being read: record layouts differ between major versions.
+    private var pageMagic: UInt16 = 0
 
     public init(pageSize: Int, startLSN: LSN) {
         self.pageSize = pageSize
@@ -48,6 +50,7 @@ public struct WALRecordScanner {
         guard page.count == pageSize, page.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == pageLSN.value else {
             return .end
         }
+        pageMagic = page.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
         let info = page.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         let remLen = Int(page.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         var pos = info & 0x0002 != 0 ? 40 : 24
@@ -107,8 +110,19 @@ public struct WALRecordScanner {
         if rmid == Self.xactRmgr, main.count >= 8 {
             let op = info & 0x70
             let time = pgTimeToUnixMicros(main.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-            if op == 0x00 { emit(.transactionEnd(lsn: recordLSN, xid: xid, commit: true, time: time)) }
-            if op == 0x20 { emit(.transactionEnd(lsn: recordLSN, xid: xid, commit: false, time: time)) }
+            switch op {
+            case XactRecord.commit, XactRecord.abort:
+                emit(.transactionEnd(lsn: recordLSN, xid: xid, commit: op == XactRecord.commit, time: time))
+            case XactRecord.commitPrepared, XactRecord.abortPrepared:
+                // Recovery matches these by the prepared transaction's xid and by their time.
+                let isCommit = op == XactRecord.commitPrepared
+                if let prepared = XactRecord.preparedXID(main: main, info: info, isCommit: isCommit,
+                                                         statsItemSize: XactRecord.statsItemSize(pageMagic: pageMagic)) {
+                    emit(.transactionEnd(lsn: recordLSN, xid: prepared, commit: isCommit, time: time))
+                }
+            default:
+                break
+            }
         } else if rmid == Self.xlogRmgr {
             let op = info & 0xF0
             if op == Self.restorePointInfo, main.count >= 8 + 64 {

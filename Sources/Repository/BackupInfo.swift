@@ -50,6 +50,8 @@ public struct BackupInfo: Sendable, Equatable {
     /// Pages that failed verification while being read (they are stored as read).
     public var pageErrorCount = 0
     public var pageErrorDetail: String?
+    /// When validate last read the whole backup back (absent before it first did).
+    public var verifyTime: Timestamp?
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -94,6 +96,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["PID"] = pid.map { String($0) }
         f["PAGE_ERRORS"] = String(pageErrorCount)
         f["PAGE_ERROR_DETAIL"] = pageErrorDetail
+        f["VERIFY_TIME"] = verifyTime?.description
         return f
     }
 
@@ -123,9 +126,14 @@ public struct BackupInfo: Sendable, Equatable {
         guard let mode = BackupMode(rawValue: try required("BACKUP_MODE")) else { throw CatalogError.corrupt(path, "unknown BACKUP_MODE") }
         guard let status = BackupStatus(rawValue: try required("STATUS")) else { throw CatalogError.corrupt(path, "unknown STATUS") }
         guard let start = Timestamp(try required("START_TIME")) else { throw CatalogError.corrupt(path, "START_TIME is not a time") }
-        self.init(id: try required("BACKUP_ID"), mode: mode, status: status, startTime: start)
+        let id = try required("BACKUP_ID")
+        guard Repository.isBackupID(id) else { throw CatalogError.corrupt(path, "BACKUP_ID is not a backup ID") }
+        self.init(id: id, mode: mode, status: status, startTime: start)
         statusReason = f["STATUS_REASON"]
         parentID = f["PARENT_BACKUP_ID"]
+        if let parentID, !Repository.isBackupID(parentID) {
+            throw CatalogError.corrupt(path, "PARENT_BACKUP_ID is not a backup ID")
+        }
         label = f["LABEL"] ?? ""
         timeline = try number("TIMELINEID", TimelineID.self)
         startLSN = try lsn("START_LSN")
@@ -157,5 +165,6 @@ public struct BackupInfo: Sendable, Equatable {
         pid = f["PID"].flatMap { Int32($0) }
         pageErrorCount = Int(f["PAGE_ERRORS"] ?? "0") ?? 0
         pageErrorDetail = f["PAGE_ERROR_DETAIL"]
+        verifyTime = f["VERIFY_TIME"].flatMap { Timestamp($0) }
     }
 }

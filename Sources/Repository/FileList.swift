@@ -126,6 +126,7 @@ public enum FileList {
             entry.partChecksums = partChecksums
             entries.append(entry)
         }
+        if let why = CatalogPath.problem(in: entries) { throw CatalogError.corrupt(path, why) }
         return entries
     }
 

@@ -90,6 +90,16 @@ public enum FileSystem {
         guard Glibc.rename(from, to) == 0 else { throw SystemError("rename to \"\(to)\"", from) }
     }
 
+    /// Publishes `from` under `to` only if nothing has that name (a hard link cannot replace).
+    /// Filesystems without hard links fall back to rename: callers hold a lock there.
+    public static func linkNoReplace(_ from: String, _ to: String) throws {
+        if Glibc.link(from, to) == 0 { return }
+        let code = errno
+        guard code == EPERM || code == EOPNOTSUPP || code == EMLINK else { throw SystemError("publish as \"\(to)\"", from, code: code) }
+        guard !exists(to) else { throw SystemError("publish as \"\(to)\"", from, code: EEXIST) }
+        try rename(from, to)
+    }
+
     public static func remove(_ path: String) throws {
         guard unlink(path) == 0 || errno == ENOENT else { throw SystemError("remove", path) }
     }

@@ -90,18 +90,31 @@ public struct Repository: Sendable {
 
     /// `YYYYMMDD-HHMMSS` followed by F (full) or I (incremental).
     public static func isBackupID(_ name: String) -> Bool {
+        guard name.utf8.count == 16 else { return false }
         let chars = Array(name)
         guard chars.count == 16, chars[8] == "-", chars[15] == "F" || chars[15] == "I" else { return false }
-        return chars[0..<8].allSatisfy(\.isNumber) && chars[9..<15].allSatisfy(\.isNumber)
+        let digit: (Character) -> Bool = { $0.isASCII && $0.isNumber }
+        return chars[0..<8].allSatisfy(digit) && chars[9..<15].allSatisfy(digit)
+    }
+
+    /// IDs come from the command line and from backup.ini files: neither may name a path.
+    public static func checkBackupID(_ id: String) throws {
+        guard isBackupID(id) else {
+            throw CatalogError.invalid(FileList.escape(id), "not a backup ID (YYYYMMDD-HHMMSS followed by F or I, as pgbk show lists them)")
+        }
     }
 
     public func loadBackup(_ id: String) throws -> BackupInfo {
+        try Self.checkBackupID(id)
         let path = backupInfoPath(id)
+        let info: BackupInfo
         do {
-            return try BackupInfo(text: try FileSystem.readText(path), path: path)
+            info = try BackupInfo(text: try FileSystem.readText(path), path: path)
         } catch let error as SystemError where error.isNotFound {
             throw CatalogError.invalid(backupDirectory(id), "no such backup")
         }
+        guard info.id == id else { throw CatalogError.corrupt(path, "it describes backup \(info.id), not \(id)") }
+        return info
     }
 
     /// Every backup, with those whose backup.ini cannot be read reported rather than hidden.
@@ -109,6 +122,9 @@ public struct Repository: Sendable {
         var backups: [BackupInfo] = []
         var unreadable: [(String, Error)] = []
         for id in try backupIDs() {
+            // A directory without backup.ini is what a killed purge or a backup killed in its
+            // first moment leaves: nothing to read, and purge removes it.
+            guard FileSystem.exists(backupInfoPath(id)) else { continue }
             do { backups.append(try loadBackup(id)) } catch { unreadable.append((id, error)) }
         }
         return (backups, unreadable)

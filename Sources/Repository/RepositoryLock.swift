@@ -23,6 +23,16 @@ public final class RepositoryLock {
     public init(repository: Repository, command: String, shared: Bool = false, timeoutSeconds: Int = 0) throws {
         path = repository.lockPath
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM) {
+            // A read-only repository (a read-only mount of the backup share): a shared lock
+            // needs only a readable file, and where there is none, nobody can change the
+            // catalog through this mount anyway.
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 && errno == ENOENT {
+                self.shared = true
+                return
+            }
+        }
         guard fd >= 0 else { throw SystemError("open lock file", path) }
         let deadline = Timestamp.now().seconds + Int64(timeoutSeconds)
         while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {

@@ -29,9 +29,12 @@ public final class StoredFileWriter {
 
     /// `path` is the final name including the compression suffix; `expectedSize` (the
     /// original's size, when known) lets small files skip O_DIRECT (see DirectFile).
-    public init(path: String, compression: Compression, level: Int32, expectedSize: UInt64? = nil) throws {
+    /// `temporaryPath` replaces the default per-process temp name where several hosts may
+    /// write the same name at once (archive-push).
+    public init(path: String, compression: Compression, level: Int32, expectedSize: UInt64? = nil,
+                temporaryPath: String? = nil) throws {
         self.path = path
-        tempPath = AtomicFile.temporaryName(for: path)
+        tempPath = temporaryPath ?? AtomicFile.temporaryName(for: path)
         try? FileSystem.remove(tempPath)  // a leftover of our own PID from a crash long ago
         file = try DirectFile(creating: tempPath, expectedSize: expectedSize)
         do {
@@ -81,19 +84,31 @@ public final class StoredFileWriter {
     /// Makes the file durable under its final name. The caller fsyncs the directory (once
     /// per directory, not once per file).
     public func commit() throws -> StoredFileSummary {
+        let summary = try finishTemporary()
+        do { try FileSystem.rename(tempPath, path) } catch {
+            abandon()
+            throw error
+        }
+        return summary
+    }
+
+    /// Makes the temporary file complete and durable without publishing it: the caller decides
+    /// under which name it appears (archive-push publishes only where no copy exists).
+    public func finishTemporary() throws -> StoredFileSummary {
         do {
             try flushPending()
             if let compressor {
                 try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
             }
             try file.finish()
-            try FileSystem.rename(tempPath, path)
         } catch {
             abandon()
             throw error
         }
         return StoredFileSummary(size: size, storedSize: storedSize, checksum: crc.value)
     }
+
+    public var temporaryPath: String { tempPath }
 
     public func abandon() {
         file.close()
@@ -162,13 +177,13 @@ public final class StoredFileReader {
 
     /// Reads to the end and compares with what the manifest promised; returns a reason when
     /// they differ, nil when the file is intact.
-    public static func verify(path: String, compression: Compression, size: UInt64, checksum: UInt32,
+    public static func verify(path: String, compression: Compression, size: UInt64?, checksum: UInt32,
                               buffer: inout [UInt8]) -> String? {
         do {
             let reader = try StoredFileReader(path: path, compression: compression)
             defer { reader.close() }
             while try reader.read(into: &buffer) > 0 {}
-            if reader.size != size { return "size \(reader.size), expected \(size)" }
+            if let size, reader.size != size { return "size \(reader.size), expected \(size)" }
             if reader.checksum != checksum {
                 return "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
             }

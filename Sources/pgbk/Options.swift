@@ -77,7 +77,7 @@ struct CompressionOptions: ParsableArguments {
     @Option(name: .customLong("compress"), help: "none, zlib, zstd or lz4 (default: COMPRESS in pgbk.ini, else none).")
     var compress: String?
 
-    @Option(name: .customLong("compress-level"), help: "Level for the chosen compression (zlib 0-9, zstd -7-19, lz4 0-12; default: COMPRESS_LEVEL in pgbk.ini, else 1).")
+    @Option(name: .customLong("compress-level"), parsing: .unconditional, help: "Level for the chosen compression (zlib 0-9, zstd -7-19, lz4 0-12; default: COMPRESS_LEVEL in pgbk.ini, else 1).")
     var level: Int32?
 
     func resolve(_ config: RepositoryConfig) throws -> (Compression, Int32) {
@@ -104,46 +104,52 @@ func selfExecutablePath() -> String {
 
 /// --lock-timeout, falling back to LOCK_TIMEOUT in pgbk.ini, then 0 (fail at once).
 struct LockOptions: ParsableArguments {
-    @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for another pgbk's repository lock (default: LOCK_TIMEOUT in pgbk.ini, else 0).")
+    @Option(name: .customLong("lock-timeout"), parsing: .unconditional, help: "Seconds to wait for another pgbk's repository lock (default: LOCK_TIMEOUT in pgbk.ini, else 0).")
     var lockTimeout: Int?
 
-    func seconds(_ config: RepositoryConfig) -> Int {
-        max(0, lockTimeout ?? config["LOCK_TIMEOUT"].flatMap { Int($0) } ?? 0)
+    func seconds(_ config: RepositoryConfig) throws -> Int {
+        if let lockTimeout, lockTimeout < 0 {
+            throw EngineError.invalidArgument("--lock-timeout must be 0 or more seconds, not \(lockTimeout)")
+        }
+        return max(0, lockTimeout ?? config["LOCK_TIMEOUT"].flatMap { Int($0) } ?? 0)
     }
 }
 
 /// Retention options, falling back to pgbk.ini.
 struct RetentionOptions: ParsableArguments {
-    @Option(name: .customLong("keep-data-generations"), help: "Full backups to keep, each with its incrementals.")
+    @Option(name: .customLong("keep-data-generations"), parsing: .unconditional, help: "Full backups to keep, each with its incrementals.")
     var generations: Int?
-    @Option(name: .customLong("keep-data-days"), help: "Keep what restores to any moment of the last N days.")
+    @Option(name: .customLong("keep-data-days"), parsing: .unconditional, help: "Keep what restores to any moment of the last N days.")
     var days: Int?
-    @Option(name: .customLong("keep-arclog-files"), help: "Keep at least N more archived WAL files.")
+    @Option(name: .customLong("keep-arclog-files"), parsing: .unconditional, help: "Keep at least N more archived WAL files.")
     var arclogFiles: Int?
-    @Option(name: .customLong("keep-arclog-days"), help: "Keep archived WAL files younger than N days.")
+    @Option(name: .customLong("keep-arclog-days"), parsing: .unconditional, help: "Keep archived WAL files younger than N days.")
     var arclogDays: Int?
 
     func policy(_ config: RepositoryConfig) throws -> RetentionPlanner.Policy? {
         let g = generations ?? config["KEEP_DATA_GENERATIONS"].flatMap { Int($0) }
         let d = days ?? config["KEEP_DATA_DAYS"].flatMap { Int($0) }
-        if let g, g < 1 { throw EngineError.invalidArgument("--keep-data-generations must be at least 1") }
-        if let d, d < 0 { throw EngineError.invalidArgument("--keep-data-days must not be negative") }
+        if let g, g < 1 { throw EngineError.invalidArgument("--keep-data-generations must be at least 1, not \(g)") }
+        if let d, d < 0 { throw EngineError.invalidArgument("--keep-data-days must not be negative, not \(d)") }
         return g == nil && d == nil ? nil : RetentionPlanner.Policy(generations: g, days: d)
     }
 
-    func wal(_ config: RepositoryConfig) -> WALRetention {
-        WALRetention(keepFiles: max(0, arclogFiles ?? config["KEEP_ARCLOG_FILES"].flatMap { Int($0) } ?? 0),
+    func wal(_ config: RepositoryConfig) throws -> WALRetention {
+        for (name, value) in [("--keep-arclog-files", arclogFiles), ("--keep-arclog-days", arclogDays)] {
+            if let value, value < 0 { throw EngineError.invalidArgument("\(name) must not be negative, not \(value)") }
+        }
+        return WALRetention(keepFiles: max(0, arclogFiles ?? config["KEEP_ARCLOG_FILES"].flatMap { Int($0) } ?? 0),
                      keepDays: max(0, arclogDays ?? config["KEEP_ARCLOG_DAYS"].flatMap { Int($0) } ?? 0))
     }
 }
 
 /// -j/--jobs: files processed side by side.
 struct JobsOptions: ParsableArguments {
-    @Option(name: [.customShort("j"), .customLong("jobs")], help: "Files processed in parallel (default: the CPUs, at most 8).")
+    @Option(name: [.customShort("j"), .customLong("jobs")], parsing: .unconditional, help: "Files processed in parallel (default: the CPUs, at most 8).")
     var jobs: Int?
 
     func resolved() throws -> Int? {
-        if let jobs, jobs < 1 || jobs > 64 { throw EngineError.invalidArgument("-j/--jobs must be 1 to 64") }
+        if let jobs, jobs < 1 || jobs > 64 { throw EngineError.invalidArgument("-j/--jobs must be 1 to 64, not \(jobs)") }
         return jobs
     }
 }

@@ -95,7 +95,7 @@ struct Backup: ParsableCommand {
     var smoothCheckpoint = false
     @Flag(name: [.customShort("F"), .customLong("full-backup-on-error")], help: "Take a full backup when an incremental has no usable parent.")
     var fullOnError = false
-    @Option(name: .customLong("archive-timeout"), help: "Seconds to wait for the last WAL segment to be archived (default 600).")
+    @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the last WAL segment to be archived (default 600).")
     var archiveTimeout: Int?
     @OptionGroup var lock: LockOptions
     @OptionGroup var retention: RetentionOptions
@@ -116,11 +116,11 @@ struct Backup: ParsableCommand {
         options.fullOnError = fullOnError
         (options.compression, options.compressLevel) = try compression.resolve(repo.config)
         options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
-        guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be positive") }
+        guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be a positive number of seconds, not \(options.archiveTimeoutSeconds)") }
         options.connection = connection.parameters(config: repo.config)
-        options.lockTimeoutSeconds = lock.seconds(repo.config)
+        options.lockTimeoutSeconds = try lock.seconds(repo.config)
         options.retention = try retention.policy(repo.config)
-        options.walRetention = retention.wal(repo.config)
+        options.walRetention = try retention.wal(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         let cluster = try DataDirectory(pgdata)
         let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
@@ -190,29 +190,48 @@ struct Validate: ParsableCommand {
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions
-    @Argument(help: "A backup ID (default: every DONE backup).") var backupID: String?
+    @Flag(name: .customLong("recheck"), help: "Also read back OK and CORRUPT backups, not only DONE ones (for a weekly cron job).")
+    var recheck = false
+    @Option(name: .customLong("recheck-days"), parsing: .unconditional,
+            help: "Also read back OK and CORRUPT backups last read back N or more days ago.")
+    var recheckDays: Int?
+    @Argument(help: "A backup ID (default: every DONE backup, then the whole WAL archive).") var backupID: String?
 
     func run() throws {
         if !recoveryTarget.isEmpty {
             // Only answers whether a restore to that target would work; changes nothing.
             let repo = try repository.open()
             let target = try recoveryTarget.target()
-            let plan = try RecoveryPlanner(repository: repo, target: target).plan(backupID: backupID)
+            let plan = try RecoveryPlanner(repository: repo, target: target, jobs: try parallel.resolved() ?? WorkerPool.defaultJobs)
+                .plan(backupID: backupID)
             var line = "recovery to \(target.description) on timeline \(plan.timeline) is possible from backup \(plan.backup.id)"
             if plan.chain.count > 1 { line += " (chain of \(plan.chain.count))" }
-            line += ": WAL \(plan.firstSegment) to \(plan.lastSegment) is archived"
+            line += ": WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact"
             if let event = plan.stopEvent { line += "; recovery stops at \(describe(event))" }
             Console.output(line)
             return
         }
         let repo = try repository.openForWriting()
-        let operation = try parallel.resolved().map { ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config), jobs: $0) }
-            ?? ValidateOperation(repository: repo, lockTimeoutSeconds: lock.seconds(repo.config))
-        let outcomes = try operation.run(backupID: backupID)
-        for o in outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
-        if outcomes.isEmpty { Console.info("no backup to validate") }
-        let failed = outcomes.filter { $0.status != .ok }.count
-        if failed > 0 { throw EngineError.validationFailed(failed) }
+        let scope: ValidateOperation.Scope
+        switch (recheck, recheckDays) {
+        case (_, let days?):
+            guard days >= 0 else { throw EngineError.invalidArgument("--recheck-days must be 0 or more, not \(days)") }
+            scope = .recheckOlderThan(days: days)
+        case (true, nil): scope = .recheck
+        case (false, nil): scope = .pending
+        }
+        if backupID != nil && scope != .pending {
+            throw EngineError.invalidArgument("--recheck and --recheck-days apply to validate without a backup ID (a named backup is always read back)")
+        }
+        let operation = ValidateOperation(repository: repo, lockTimeoutSeconds: try lock.seconds(repo.config),
+                                          jobs: try parallel.resolved() ?? WorkerPool.defaultJobs)
+        let report = try operation.run(backupID: backupID, scope: scope)
+        for o in report.outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
+        if report.outcomes.isEmpty { Console.info("no backup to validate") }
+        if backupID == nil {
+            Console.info("archived WAL: \(report.archivedFilesChecked) file(s) read, \(report.archiveProblems.isEmpty ? "all intact" : "\(report.archiveProblems.count) damaged")")
+        }
+        if report.failed > 0 { throw EngineError.validationFailed(report.failed) }
     }
 }
 
@@ -239,7 +258,7 @@ struct Restore: ParsableCommand {
         var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
         options.backupID = backupID
         options.recoveryTarget = try recoveryTarget.target()
-        options.lockTimeoutSeconds = lock.seconds(repo.config)
+        options.lockTimeoutSeconds = try lock.seconds(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
@@ -266,9 +285,9 @@ struct Expire: ParsableCommand {
         guard let policy = try retention.policy(repo.config) else {
             throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days, or set them in pgbk.ini")
         }
-        let held = try RepositoryLock(repository: repo, command: "expire", timeoutSeconds: lock.seconds(repo.config))
+        let held = try RepositoryLock(repository: repo, command: "expire", timeoutSeconds: try lock.seconds(repo.config))
         defer { held.release() }
-        let report = try ExpireOperation(repository: repo, dryRun: dryRun).run(.policy(policy), wal: retention.wal(repo.config))
+        let report = try ExpireOperation(repository: repo, dryRun: dryRun).run(.policy(policy), wal: try retention.wal(repo.config))
         printReport(report, dryRun: dryRun)
     }
 }
@@ -281,19 +300,18 @@ struct Delete: ParsableCommand {
     @OptionGroup var lock: LockOptions
     @Flag(name: [.customShort("f"), .customLong("force")], help: "Also delete the backup needed to restore to DATE.") var force = false
     @Flag(name: .customLong("dry-run"), help: "Print what would go; change nothing.") var dryRun = false
-    @Argument(help: "YYYY-MM-DD [HH:MM:SS] (UTC unless a zone is given).") var date: [String]
+    @Argument(parsing: .allUnrecognized, help: "YYYY-MM-DD [HH:MM:SS] [ZONE] (UTC unless a zone such as +02, -05 or UTC is given).") var date: [String]
 
     func run() throws {
         let repo = try repository.openForWriting()
-        var text = date.joined(separator: " ")
-        if text.count == 10 { text += " 00:00:00" }
-        guard let micros = parseTimestampMicros(text.contains("+") || text.hasSuffix("Z") ? text : text + "+00") else {
-            throw EngineError.invalidArgument("delete needs a date like 2026-11-01 or '2026-11-01 12:00:00', not \(text)")
+        let text = date.joined(separator: " ")
+        guard let micros = parseDeleteDate(text) else {
+            throw EngineError.invalidArgument("delete needs a date like 2026-11-01 or '2026-11-01 12:00:00' (UTC unless a zone such as +02, -05:00 or UTC follows), not \(text)")
         }
-        let held = try RepositoryLock(repository: repo, command: "delete", timeoutSeconds: lock.seconds(repo.config))
+        let held = try RepositoryLock(repository: repo, command: "delete", timeoutSeconds: try lock.seconds(repo.config))
         defer { held.release() }
         let report = try ExpireOperation(repository: repo, dryRun: dryRun)
-            .run(.before(Timestamp(seconds: micros.micros / 1_000_000), force: force), wal: WALRetention())
+            .run(.before(Timestamp(seconds: micros / 1_000_000), force: force), wal: WALRetention())
         printReport(report, dryRun: dryRun)
     }
 }
@@ -308,7 +326,7 @@ struct Purge: ParsableCommand {
 
     func run() throws {
         let repo = try repository.openForWriting()
-        let held = try RepositoryLock(repository: repo, command: "purge", timeoutSeconds: lock.seconds(repo.config))
+        let held = try RepositoryLock(repository: repo, command: "purge", timeoutSeconds: try lock.seconds(repo.config))
         defer { held.release() }
         let purged = try ExpireOperation(repository: repo, dryRun: dryRun).purge()
         if dryRun { for id in purged { Console.output("would purge \(id)") } }

@@ -80,6 +80,9 @@ enum TimelineTable {
         if case .transactionEnd(let lsn, _, _, let time)? = report.lastTransaction {
             until = "\(formatMicros(time)) (last archived transaction, LSN \(lsn))"
         }
+        if let gap = report.firstGap {
+            until = "just before WAL segment \(gap), which is missing from the archive (recovery stops there)"
+        }
         if let start = report.windowStart {
             out += "recoverable: from \(start) (oldest OK backup) to \(until)\n"
         } else {

@@ -8,10 +8,6 @@ import Repository
 
 /// Bad input gets a one-line error naming what and where, a non-zero exit, and no damage.
 @Suite(.serialized, .sharedClusters) struct FailurePathTests {
-    func oneLine(_ r: CommandResult) -> Bool {
-        r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("pgbk: error: ")
-    }
-
     @Test func restoreRefusesANonEmptyDirectoryAndLeavesItAlone() throws {
         let c = try SharedClusters.get()
         let target = try c.scratch.makeDirectory("nonempty-\(UUID().uuidString.prefix(8))")

@@ -13,6 +13,11 @@ struct CommandResult: CustomStringConvertible {
     var description: String { "`\(command)` exited \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
+/// The brief's form of a failure: one line on stderr, `pgbk: error: ...`.
+func oneLine(_ r: CommandResult) -> Bool {
+    r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("pgbk: error: ")
+}
+
 struct CommandError: Error, CustomStringConvertible {
     let result: CommandResult
     var description: String { "command failed: \(result)" }
