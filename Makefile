@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps build release test unit-test demo bench clean
+.PHONY: all deps build release test unit-test demo bench fuzz clean
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 # installs pgbackrest and GNU time when root). Takes a while; not part of make test.
 bench: release
 	scripts/bench.sh
+
+# libFuzzer over every parser of on-disk and repository formats, FUZZ_SECONDS (60) per target.
+fuzz: deps
+	scripts/fuzz.sh
 
 clean:
 	rm -rf .build

@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pgbk", targets: ["pgbk"]),
+        // For Fuzz/ (a package of its own: libFuzzer builds need -sanitize=fuzzer throughout).
+        .library(name: "ParserHarness", targets: ["ParserHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +29,7 @@ let package = Package(
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4"]),
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
+        .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
             "Engine", "Repository", "PostgresFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -35,6 +38,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Repository"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport", "CZstd"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
     ],

@@ -47,7 +47,10 @@ public struct WALRecordScanner {
 
     /// Feeds one page that starts at `pageLSN`; events go to `emit`.
     public mutating func feed(_ page: UnsafeRawBufferPointer, at pageLSN: LSN, emit: (WALEvent) -> Void) -> PageResult {
-        guard page.count == pageSize, page.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == pageLSN.value else {
+        // A page must sit where its header says, at a page boundary that real WAL can reach
+        // (a crafted address near 2^64 would overflow the record positions).
+        guard page.count == pageSize, pageSize >= 64, page.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == pageLSN.value,
+              pageLSN.value % UInt64(pageSize) == 0, pageLSN.value <= UInt64.max - UInt64(pageSize) else {
             return .end
         }
         pageMagic = page.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
