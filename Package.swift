@@ -36,10 +36,10 @@ let package = Package(
         ]),
 
         .target(name: "TestSupport", dependencies: ["Repository"], path: "Tests/TestSupport"),
-        .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat"]),
+        .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport", "CZstd"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
     ],
     swiftLanguageModes: [.v6]

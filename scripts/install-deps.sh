@@ -13,6 +13,8 @@ pkg-config --exists libzstd 2>/dev/null || missing+=(libzstd-dev)
 pkg-config --exists liblz4 2>/dev/null || missing+=(liblz4-dev)
 [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # The tests check stored files with the compressors' own command-line tools.
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
@@ -32,6 +34,11 @@ fi
 # Tests and the demo run PostgreSQL as 'postgres' when started as root.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+# PostgreSQL 16 and 18 for the version matrix (make test); 15 is Debian's, above.
+if [ "${PGBK_SKIP_FETCH_POSTGRES:-}" = "" ]; then
+  "$(dirname "$0")/fetch-postgres.sh"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ import Repository
 /// online, and WAL that reaches the archive.
 enum BackupChecks {
     static func cluster(_ cluster: DataDirectory, repository: Repository) throws {
+        try sameMajor(cluster.major, as: repository, what: "the data directory \(cluster.path)")
         let found = cluster.control.systemIdentifier
         let expected = repository.identity.systemIdentifier
         guard found == expected else {
@@ -15,9 +16,10 @@ enum BackupChecks {
     }
 
     static func server(_ s: ServerSettings, cluster: DataDirectory, repository: Repository) throws {
-        guard s.versionNumber >= 120000 else {
-            throw EngineError.serverNotReady("PostgreSQL \(s.versionNumber) is not supported; pgbk needs 12 or later")
+        guard let major = PostgresMajor(text: String(s.versionNumber)) else {
+            throw EngineError.serverNotReady("the server is PostgreSQL \(s.versionNumber / 10000) (server_version_num \(s.versionNumber)); pgbk supports \(PostgresMajor.supportedText)")
         }
+        try sameMajor(major, as: repository, what: "the server pgbk connected to")
         if s.systemIdentifier != String(repository.identity.systemIdentifier) {
             throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: UInt64(s.systemIdentifier) ?? 0,
                                               expected: repository.identity.systemIdentifier, repository: repository.path)
@@ -33,6 +35,15 @@ enum BackupChecks {
         }
         if s.archiveMode == "off" {
             throw EngineError.serverNotReady("archive_mode is off; set archive_mode = on and archive_command = 'pgbk archive-push -B \(repository.path) %p' (and restart): a backup is only consistent with its WAL")
+        }
+    }
+
+    /// A repository belongs to one major version: after pg_upgrade nothing else is the same
+    /// either (system identifier, catalog, WAL format), so its backups and WAL cannot mix.
+    static func sameMajor(_ major: PostgresMajor, as repository: Repository, what: String) throws {
+        let expected = repository.identity.pgMajorVersion
+        guard String(major.number) == expected else {
+            throw EngineError.invalidArgument("\(what) is \(major), but the repository \(repository.path) holds PostgreSQL \(expected) backups; a repository serves one major version: create a new one for \(major) (pgbk init -B NEW_PATH -D PGDATA) and keep this one for restores of the old cluster")
         }
     }
 }

@@ -10,6 +10,7 @@ public struct DataDirectory: Sendable {
     public let path: String
     public let control: ControlFile
     public let majorVersion: String
+    public let major: PostgresMajor
 
     public init(_ path: String) throws {
         let path = FileSystem.absolute(path)
@@ -22,6 +23,13 @@ public struct DataDirectory: Sendable {
         }
         control = try Self.readControlFile(controlPath).control
         majorVersion = String(try FileSystem.readText(path + "/PG_VERSION").split(separator: "\n").first ?? "")
+        guard let major = PostgresMajor(text: majorVersion) else {
+            throw EngineError.notADataDirectory(path: path, reason: "PG_VERSION says \(majorVersion.prefix(20)); pgbk supports \(PostgresMajor.supportedText)")
+        }
+        guard major.controlVersion == control.controlVersion else {
+            throw EngineError.notADataDirectory(path: path, reason: "PG_VERSION says \(major), but pg_control has version \(control.controlVersion), which is not \(major)'s \(major.controlVersion)")
+        }
+        self.major = major
         self.path = path
     }
 

@@ -61,10 +61,13 @@ public struct DataDirectoryWalker {
             case .directory:
                 entries.append(SourceEntry(relativePath: rel, absolutePath: abs, kind: .directory, status: status, linkTarget: nil))
                 if isTop && BackupExclusions.directoriesWithoutContents.contains(name) {
-                    // Recovery needs pg_wal/archive_status to exist.
+                    // Recovery needs pg_wal/archive_status to exist, and from 17 the WAL
+                    // summarizer pg_wal/summaries (both empty, as pg_basebackup leaves them).
                     if name == "pg_wal" {
-                        entries.append(SourceEntry(relativePath: "pg_wal/archive_status", absolutePath: abs + "/archive_status",
-                                                   kind: .directory, status: status, linkTarget: nil))
+                        for sub in ["archive_status"] + (cluster.major.hasWALSummaries ? ["summaries"] : []) {
+                            entries.append(SourceEntry(relativePath: "pg_wal/" + sub, absolutePath: abs + "/" + sub,
+                                                       kind: .directory, status: status, linkTarget: nil))
+                        }
                     }
                     continue
                 }

@@ -53,7 +53,7 @@ public struct RestoreOperation: Sendable {
         for ts in tablespaces { try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false) }
         let owner = try RestoreTarget.owner(for: target)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
-        Console.info("restoring backup \(info.id)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
+        Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
         let operation = self
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)

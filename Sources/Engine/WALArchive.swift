@@ -77,7 +77,8 @@ public struct WALArchive {
     /// history files are small text: they are read whole for the check.
     private func checkContent(_ kind: WALFileKind, name: String, first: [UInt8], input: OpenFile, path: String) throws {
         let cluster = WALFileContent.Cluster(systemIdentifier: repository.identity.systemIdentifier,
-                                             segmentSize: UInt64(repository.identity.walSegmentSize))
+                                             segmentSize: UInt64(repository.identity.walSegmentSize),
+                                             major: PostgresMajor(text: repository.identity.pgMajorVersion))
         do {
             switch kind {
             case .segment, .partial:

@@ -44,9 +44,7 @@ extension Connection {
     /// `pg_backup_start` (15+) or `pg_start_backup(..., exclusive => false)` (12-14).
     public func startBackup(label: String, fastCheckpoint: Bool) throws -> BackupStartResult {
         let fast = fastCheckpoint ? "true" : "false"
-        let sql = serverVersionNumber >= 150000
-            ? "SELECT pg_backup_start($1, $2::boolean)::text AS lsn"
-            : "SELECT pg_start_backup($1, $2::boolean, false)::text AS lsn"
+        let sql = BackupFunctions.startSQL(serverVersionNumber: serverVersionNumber)
         let r = try query(sql, [label, fast])
         guard let lsn = r.single else { throw PostgresError(kind: .query, message: "backup start returned no LSN", query: sql) }
         return BackupStartResult(startLSN: lsn)
@@ -54,9 +52,7 @@ extension Connection {
 
     /// Stops without waiting for archiving: pgbk waits itself, with a timeout and a clear message.
     public func stopBackup() throws -> BackupStopResult {
-        let sql = serverVersionNumber >= 150000
-            ? "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"
-            : "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_stop_backup(false, false)"
+        let sql = BackupFunctions.stopSQL(serverVersionNumber: serverVersionNumber)
         let r = try query(sql)
         guard let lsn = r.value(0, "lsn"), let label = r.value(0, "labelfile") else {
             throw PostgresError(kind: .query, message: "backup stop returned no label", query: sql)
@@ -78,5 +74,24 @@ extension Connection {
     public func tablespaces() throws -> [(oid: String, location: String)] {
         let r = try query("SELECT oid::text, pg_tablespace_location(oid) AS location FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')")
         return r.rows.map { ($0[0] ?? "", $0[1] ?? "") }
+    }
+}
+
+/// The backup API by version: `pg_backup_start`/`pg_backup_stop` from 15; before, the same
+/// non-exclusive backup through `pg_start_backup(label, fast, exclusive => false)` and
+/// `pg_stop_backup(exclusive => false, wait_for_archive => false)` (exclusive mode, removed in
+/// 15, is never used: it breaks on a crash mid-backup).
+public enum BackupFunctions {
+    public static func startSQL(serverVersionNumber: Int) -> String {
+        serverVersionNumber >= 150000
+            ? "SELECT pg_backup_start($1, $2::boolean)::text AS lsn"
+            : "SELECT pg_start_backup($1, $2::boolean, false)::text AS lsn"
+    }
+
+    /// pgbk waits for the archive itself, with a timeout and a clear message.
+    public static func stopSQL(serverVersionNumber: Int) -> String {
+        serverVersionNumber >= 150000
+            ? "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"
+            : "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_stop_backup(false, false)"
     }
 }

@@ -1,6 +1,8 @@
 /// The fields of `global/pg_control` that a backup tool needs (catalog/pg_control.h).
-/// Offsets are those of pg_control version 1300 (PostgreSQL 13 to 16); the identity fields at
-/// the start have not moved since 9.x, so a cluster of another version is still recognised.
+/// Versions 1300 (PostgreSQL 13 to 16) and 1700 (17) share one layout: 17's CheckPoint gained
+/// `wal_level` inside what was padding. 1800 (18) adds `default_char_signedness` after
+/// `data_checksum_version`, which moves the CRC from offset 288 to 292. The fields read here
+/// sit at the same offsets in all three.
 public struct ControlFile: Sendable, Equatable {
     public enum State: UInt32, Sendable {
         case startingUp = 0, shutDown, shutDownInRecovery, shuttingDown, inCrashRecovery
@@ -20,8 +22,9 @@ public struct ControlFile: Sendable, Equatable {
     public let walSegmentSize: UInt32
     public let dataChecksumVersion: UInt32
 
-    public static let supportedVersion: UInt32 = 1300
-    static let crcOffset = 288
+    /// PG_CONTROL_VERSION to the offset of the CRC that covers everything before it.
+    static let crcOffsets: [UInt32: Int] = [1300: 288, 1700: 288, 1800: 292]
+    public static let supportedVersions = crcOffsets.keys.sorted()
 
     public var dataChecksumsEnabled: Bool { dataChecksumVersion != 0 }
 
@@ -29,12 +32,12 @@ public struct ControlFile: Sendable, Equatable {
     public init(bytes: [UInt8], path: String = "pg_control") throws {
         guard bytes.count >= 16 else { throw FormatError(path, "too short to be pg_control (\(bytes.count) bytes)") }
         controlVersion = bytes.uint32(at: 8)
-        guard controlVersion == Self.supportedVersion else {
-            throw FormatError(path, "pg_control version \(controlVersion) is not supported (pgbk reads version \(Self.supportedVersion): PostgreSQL 13 to 16)")
+        guard let crcOffset = Self.crcOffsets[controlVersion] else {
+            throw FormatError(path, "pg_control version \(controlVersion) is not supported: pgbk reads versions 1300 (PostgreSQL 13 to 16), 1700 (17) and 1800 (18), that is \(PostgresMajor.supportedText)")
         }
-        guard bytes.count >= Self.crcOffset + 4 else { throw FormatError(path, "truncated (\(bytes.count) bytes)") }
-        let stored = bytes.uint32(at: Self.crcOffset)
-        let computed = CRC32C.checksum(Array(bytes[0..<Self.crcOffset]))
+        guard bytes.count >= crcOffset + 4 else { throw FormatError(path, "truncated (\(bytes.count) bytes)") }
+        let stored = bytes.uint32(at: crcOffset)
+        let computed = CRC32C.checksum(Array(bytes[0..<crcOffset]))
         guard stored == computed else {
             throw FormatError(path, "CRC mismatch (stored \(CRC32C.hex(stored)), computed \(CRC32C.hex(computed))): the file is damaged")
         }

@@ -6,10 +6,13 @@ public enum WALFileContent {
     public struct Cluster: Sendable {
         public let systemIdentifier: UInt64
         public let segmentSize: UInt64
+        /// The repository's major version: its WAL pages carry that version's magic.
+        public let major: PostgresMajor?
 
-        public init(systemIdentifier: UInt64, segmentSize: UInt64) {
+        public init(systemIdentifier: UInt64, segmentSize: UInt64, major: PostgresMajor? = nil) {
             self.systemIdentifier = systemIdentifier
             self.segmentSize = segmentSize
+            self.major = major
         }
     }
 
@@ -25,6 +28,10 @@ public enum WALFileContent {
     public static func checkSegmentStart(_ bytes: [UInt8], name: String, cluster: Cluster, path: String) throws {
         let header: WALLongPageHeader
         do { header = try WALLongPageHeader(bytes: bytes, path: path) } catch { throw Problem.invalid((error as? FormatError)?.reason ?? "\(error)") }
+        if let major = cluster.major, header.magic != major.walPageMagic {
+            let found = PostgresMajor(walPageMagic: header.magic).map { "\($0) WAL" } ?? "not WAL of a supported version"
+            throw Problem.invalid("its page magic 0x\(String(header.magic, radix: 16, uppercase: true)) is \(found), but the repository holds \(major) (0x\(String(major.walPageMagic, radix: 16, uppercase: true))): a repository serves one major version; create a new one after pg_upgrade")
+        }
         guard header.systemIdentifier == cluster.systemIdentifier else { throw Problem.otherCluster(found: header.systemIdentifier) }
         guard UInt64(header.segmentSize) == cluster.segmentSize else {
             throw Problem.invalid("segment size \(header.segmentSize) differs from the repository's \(cluster.segmentSize)")

@@ -163,7 +163,7 @@ public struct WALRecordScanner {
                 if flags & 0x10 != 0 {
                     guard let imageLength = u16(), u16() != nil, let imageInfo = u8() else { return nil }
                     blockData += imageLength
-                    if imageInfo & 0x01 != 0 && imageInfo & 0x1C != 0 { p += 2 }
+                    if imageInfo & 0x01 != 0 && PostgresMajor.imageIsCompressed(UInt8(imageInfo), pageMagic: pageMagic) { p += 2 }
                 }
                 if flags & 0x80 == 0 { p += 12 }
                 p += 4

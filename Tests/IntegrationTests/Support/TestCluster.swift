@@ -12,19 +12,22 @@ struct TestCluster: Sendable {
     let port: Int
     let logFile: String
     let scratch: Scratch
+    /// The server binaries this cluster runs with.
+    var bin: String = pgBin
 
     static let ports = Counter()
 
     static func nextPort() -> Int { 20000 + Int(getpid() % 2000) * 10 + ports.next() % 10 }
 
     /// initdb, plus settings for archiving into `repository` through the scratch's pgbk.
-    static func create(_ scratch: Scratch, name: String, checksums: Bool = true, repository: String?) throws -> TestCluster {
+    static func create(_ scratch: Scratch, name: String, checksums: Bool = true, repository: String?,
+                       bin: String = pgBin) throws -> TestCluster {
         let dataDir = scratch.path + "/" + name
         var args = ["-D", dataDir, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions"]
         if checksums { args.append("-k") }
-        let result = try Command.run(pgBin + "/initdb", args, asPostgres: true, outputDirectory: scratch.path)
+        let result = try Command.run(bin + "/initdb", args, asPostgres: true, outputDirectory: scratch.path)
         guard result.succeeded else { throw CommandError(result: result) }
-        let cluster = try adopt(dataDir, scratch: scratch, name: name)
+        let cluster = try adopt(dataDir, scratch: scratch, name: name, bin: bin)
         var conf = """
         wal_level = replica
         fsync = off
@@ -40,11 +43,11 @@ struct TestCluster: Sendable {
     }
 
     /// Gives an existing (for example restored) data directory this test's port and socket.
-    static func adopt(_ dataDir: String, scratch: Scratch, name: String) throws -> TestCluster {
+    static func adopt(_ dataDir: String, scratch: Scratch, name: String, bin: String = pgBin) throws -> TestCluster {
         let socketDir = scratch.path + "/s-" + name
         if !FileSystem.exists(socketDir) { try scratch.makeDirectory("s-" + name) }
         let cluster = TestCluster(dataDir: dataDir, socketDir: socketDir, port: nextPort(),
-                                  logFile: scratch.path + "/" + name + ".log", scratch: scratch)
+                                  logFile: scratch.path + "/" + name + ".log", scratch: scratch, bin: bin)
         try cluster.appendConfig("""
         listen_addresses = ''
         port = \(cluster.port)
@@ -61,7 +64,7 @@ struct TestCluster: Sendable {
     }
 
     func start() throws {
-        let r = try Command.run(pgBin + "/pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "120", "start"],
+        let r = try Command.run(bin + "/pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "120", "start"],
                                 asPostgres: true, outputDirectory: scratch.path)
         guard r.succeeded else {
             throw TestFailure("pg_ctl start failed: \(r)\nserver log: \((try? FileSystem.readText(logFile)) ?? "")")
@@ -69,7 +72,7 @@ struct TestCluster: Sendable {
     }
 
     func stop(mode: String = "fast") throws {
-        let r = try Command.run(pgBin + "/pg_ctl", ["-D", dataDir, "-m", mode, "-w", "stop"], asPostgres: true,
+        let r = try Command.run(bin + "/pg_ctl", ["-D", dataDir, "-m", mode, "-w", "stop"], asPostgres: true,
                                 outputDirectory: scratch.path)
         guard r.succeeded else { throw CommandError(result: r) }
     }
@@ -110,6 +113,6 @@ struct TestCluster: Sendable {
     }
 
     func runClient(_ tool: String, _ args: [String]) throws -> CommandResult {
-        try Command.run(pgBin + "/" + tool, args, asPostgres: true, outputDirectory: scratch.path)
+        try Command.run(bin + "/" + tool, args, asPostgres: true, outputDirectory: scratch.path)
     }
 }
