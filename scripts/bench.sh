@@ -178,19 +178,13 @@ echo "bench: archive-push of 50 segments, one process per segment"
 mkdir -p "$W/pgbr-push"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pgbr-push"
 as_pg $PGBR --repo1-path="$W/pgbr-push" stanza-create >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null
-# 50 segments of this cluster: the real ones in pg_wal, then copies of them under the next
-# segment numbers (archive-push checks headers, not the page addresses inside).
-REAL=($(ls "$W/data/pg_wal" | grep -E '^[0-9A-F]{24}$'))
-mkdir -p "$W/pushsrc"
-FIRST=$((16#${REAL[0]:16:8}))
-SEGS=""
-for i in $(seq 0 49); do
-  name=$(printf '%s%08X' "${REAL[0]:0:16}" $((FIRST + i)))
-  cp "$W/data/pg_wal/${REAL[$((i % ${#REAL[@]}))]}" "$W/pushsrc/$name"
-  SEGS="$SEGS $name"
-done
+# 50 real segments of this cluster, taken back out of pgbk's archive under their own names
+# (archive-push checks that a segment's first page is where its name says).
+mkdir -p "$W/pushsrc"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pushsrc"
+SEGS=$(ls "$W"/repo/wal/*/ | grep -E '^[0-9A-F]{24}-' | cut -c1-24 | head -50 | tr '\n' ' ')
+for name in $SEGS; do as_pg "$PGBK" archive-get -B "$W/repo" "$name" "$W/pushsrc/$name"; done
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W/pushsrc"
-N=50
+N=$(echo $SEGS | wc -w)
 for c in none zst; do
   pc=$c; [ $c = zst ] && pc=zstd
   BEFORE="rm -rf $W/push-repo; as_pg $PGBK init -B $W/push-repo -D $W/data -q --compress $pc"
@@ -199,6 +193,11 @@ for c in none zst; do
   define "pgBackRest archive-push $c x$N" bash -c "for s in $(echo $SEGS); do $PGBR --repo1-path=$W/pgbr-push --compress-type=$c --archive-check=n archive-push $W/pushsrc/\$s || exit 1; done"
   compare "pgbk archive-push $c x$N" "pgBackRest archive-push $c x$N"
 done
+
+if [ -n "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/pg_combinebackup' 2>/dev/null | head -1)" ]; then
+  echo
+  "$ROOT/scripts/bench-pg18.sh"
+fi
 
 echo
 echo "bench: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs"

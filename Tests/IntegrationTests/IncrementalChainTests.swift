@@ -177,11 +177,12 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
     }
 
     /// A page that fails its checksum on disk: the backup completes, records file and block,
-    /// says so on stderr, and exits 3 so that cron notices.
-    @Test func aCorruptPageInTheClusterIsReportedAndTheBackupExitsThree() throws {
+    /// says so on stderr, and exits 3 so that cron notices. On every major of the matrix.
+    @Test(arguments: PostgresInstall.matrix)
+    func aCorruptPageInTheClusterIsReportedAndTheBackupExitsThree(major: Int) throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let source = try TestCluster.create(s, name: "src", checksums: true, repository: repo)
+        let source = try TestCluster.create(s, name: "src", checksums: true, repository: repo, bin: try PostgresInstall.of(major).bin)
         defer { source.stopIfRunning() }
         #expect(try s.pgbk(["init", "-B", repo, "-D", source.dataDir]).succeeded)
         try source.start()

@@ -17,7 +17,7 @@ import Repository
         let s = try Scratch()
         let repo = s.path + "/repo"
         let src = try TestCluster.create(s, name: "src\(major)", repository: repo, bin: pg.bin)
-        try src.appendConfig("track_commit_timestamp = on\n")
+        try src.appendConfig("track_commit_timestamp = on\nmax_prepared_transactions = 4\n")
         #expect(try s.pgbk(["init", "-B", repo, "-D", src.dataDir]).succeeded)
         try src.start()
         defer { src.stopIfRunning() }
@@ -46,6 +46,16 @@ import Repository
         try src.execute("INSERT INTO a SELECT g, 'late' FROM generate_series(20001, 21000) g")
         let xid = try #require(try src.scalar("SELECT pg_current_xact_id()::text"))  // commits on its own
         let time = try #require(try src.scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"))
+        // A prepared transaction that drops a table: its COMMIT PREPARED record carries
+        // dropped-stats items (12 bytes each until 17, 16 in 18) before the prepared xid.
+        try src.execute("CREATE TABLE dropme (x int)")
+        let session = try src.connect()
+        _ = try session.query("BEGIN")
+        _ = try session.query("DROP TABLE dropme")
+        _ = try session.query("INSERT INTO b VALUES (-1, 'prepared')")
+        let prepared = try #require(try session.query("SELECT pg_current_xact_id()::text").single)
+        _ = try session.query("PREPARE TRANSACTION 'matrix'")
+        try src.execute("COMMIT PREPARED 'matrix'")
         try src.execute("INSERT INTO b SELECT g, 'last' FROM generate_series(30001, 30500) g")
         try backupAndValidate("incremental")
         let atEnd = try src.scalar(state)
@@ -56,6 +66,8 @@ import Repository
             let proof = try s.pgbk(["validate", "-B", repo] + target)
             #expect(proof.succeeded && proof.stdout.contains("is possible"), "\(pg) \(target): \(proof)")
         }
+        let preparedProof = try s.pgbk(["validate", "-B", repo, "--recovery-target-xid", prepared])
+        #expect(preparedProof.succeeded && preparedProof.stdout.contains("the commit of xid \(prepared)"), "\(pg): \(preparedProof)")
 
         // The chain to the end of the archive, the tablespace moved elsewhere.
         let chainTarget = s.path + "/chain\(major)"
