@@ -19,9 +19,10 @@ public enum Catalog {
     /// An incomplete backup is useless: its data goes first (which also frees the space a
     /// full disk needs for the next step), then backup.ini records ERROR and why.
     public static func markFailed(_ repository: Repository, _ info: inout BackupInfo) throws {
-        try FileSystem.removeTree(repository.dataDirectory(info.id))
-        try? FileSystem.remove(repository.fileListPath(info.id))
-        try FileSystem.syncDirectory(repository.backupDirectory(info.id))
+        let storage = repository.storage
+        try storage.removeTree(repository.dataName(info.id))
+        try? storage.remove(repository.fileListName(info.id))
+        try storage.syncDirectory(repository.backupName(info.id))
         info.status = .error
         info.endTime = info.endTime ?? .now()
         info.pid = nil

@@ -93,9 +93,10 @@ public struct ExpireOperation {
         info.status = .deleting
         try repository.saveBackup(info)
         try FaultInjection.point("expire-after-deleting-mark")
-        try FileSystem.removeTree(repository.dataDirectory(info.id))
-        try FileSystem.remove(repository.fileListPath(info.id))
-        try FileSystem.syncDirectory(repository.backupDirectory(info.id))
+        let storage = repository.storage
+        try storage.removeTree(repository.dataName(info.id))
+        try storage.remove(repository.fileListName(info.id))
+        try storage.syncDirectory(repository.backupName(info.id))
         info.status = .deleted
         try repository.saveBackup(info)
     }
@@ -161,20 +162,20 @@ public struct ExpireOperation {
         var purged: [String] = []
         for id in try repository.backupIDs() {
             let info = try? repository.loadBackup(id)
-            let leftover = info == nil && !FileSystem.exists(repository.backupInfoPath(id))
+            let storage = repository.storage
+            let leftover = try info == nil && !storage.exists(repository.backupInfoName(id))
             guard info?.status == .deleted || leftover else { continue }
             purged.append(id)
             if dryRun { continue }
-            let dir = repository.backupDirectory(id)
-            try FileSystem.removeTree(repository.dataDirectory(id))
+            try storage.removeTree(repository.dataName(id))
             try FaultInjection.point("purge-after-data")
-            try FileSystem.remove(repository.fileListPath(id))
+            try storage.remove(repository.fileListName(id))
             // backup.ini last: until it goes, the next purge knows what this directory was.
-            try FileSystem.remove(repository.backupInfoPath(id))
-            try FileSystem.removeTree(dir)
+            try storage.remove(repository.backupInfoName(id))
+            try storage.removeTree(repository.backupName(id))
             Console.info("backup \(id) purged")
         }
-        if !purged.isEmpty && !dryRun { try FileSystem.syncDirectory(repository.backupRoot) }
+        if !purged.isEmpty && !dryRun { try repository.storage.syncDirectory(Repository.backupRootName) }
         if !dryRun { removeStaleWALTemporaries() }
         return purged
     }

@@ -12,35 +12,57 @@ public struct Repository: Sendable {
     public let path: String
     public let identity: RepositoryIdentity
     public let config: RepositoryConfig
+    /// Where the files are: every read and write of the repository goes through it.
+    public let storage: any RepositoryStorage
 
-    public var configPath: String { path + "/pgbk.ini" }
-    public var identityPath: String { path + "/repository.ini" }
-    public var backupRoot: String { path + "/backup" }
-    public var walRoot: String { path + "/wal" }
+    // Repository-relative names: what the code uses to reach a file through `storage`.
+    public static let configName = "pgbk.ini", identityName = "repository.ini"
+    public static let backupRootName = "backup", walRootName = "wal"
+    public func backupName(_ id: String) -> String { Self.backupRootName + "/" + id }
+    public func backupInfoName(_ id: String) -> String { backupName(id) + "/backup.ini" }
+    public func fileListName(_ id: String) -> String { backupName(id) + "/file.list" }
+    public func dataName(_ id: String) -> String { backupName(id) + "/data" }
+
+    // The same as paths (what a user sees in messages; the files themselves for POSIX).
+    public var configPath: String { storage.describe(Self.configName) }
+    public var identityPath: String { storage.describe(Self.identityName) }
+    public var backupRoot: String { storage.describe(Self.backupRootName) }
+    public var walRoot: String { storage.describe(Self.walRootName) }
     public var lockPath: String { path + "/lock" }
 
-    public func backupDirectory(_ id: String) -> String { backupRoot + "/" + id }
-    public func backupInfoPath(_ id: String) -> String { backupDirectory(id) + "/backup.ini" }
-    public func fileListPath(_ id: String) -> String { backupDirectory(id) + "/file.list" }
-    public func dataDirectory(_ id: String) -> String { backupDirectory(id) + "/data" }
+    public func backupDirectory(_ id: String) -> String { storage.describe(backupName(id)) }
+    public func backupInfoPath(_ id: String) -> String { storage.describe(backupInfoName(id)) }
+    public func fileListPath(_ id: String) -> String { storage.describe(fileListName(id)) }
+    public func dataDirectory(_ id: String) -> String { storage.describe(dataName(id)) }
 
     public var wal: WALArchiveStore { WALArchiveStore(root: walRoot, segmentSize: UInt64(identity.walSegmentSize)) }
+
+    public init(path: String, identity: RepositoryIdentity, config: RepositoryConfig, storage: any RepositoryStorage) {
+        self.path = path
+        self.identity = identity
+        self.config = config
+        self.storage = storage
+    }
 
     public static func open(_ path: String) throws -> Repository {
         let path = FileSystem.absolute(path)
         guard FileSystem.isDirectory(path) else {
             throw CatalogError.invalid(path, "backup path does not exist or is not a directory")
         }
-        let identityPath = path + "/repository.ini"
-        guard FileSystem.exists(identityPath) else {
-            throw CatalogError.invalid(path, "not a pgbk repository (no repository.ini); create one with pgbk init")
+        return try open(storage: PosixStorage(root: path))
+    }
+
+    /// The repository a storage holds: repository.ini says which cluster it serves.
+    public static func open(storage: any RepositoryStorage) throws -> Repository {
+        let identityPath = storage.describe(identityName)
+        guard try storage.exists(identityName) else {
+            throw CatalogError.invalid(storage.location, "not a pgbk repository (no repository.ini); create one with pgbk init")
         }
-        let identity = try RepositoryIdentity(text: try FileSystem.readText(identityPath), path: identityPath)
-        let configPath = path + "/pgbk.ini"
-        let config = FileSystem.exists(configPath)
-            ? try RepositoryConfig(text: try FileSystem.readText(configPath), path: configPath)
+        let identity = try RepositoryIdentity(text: try storage.readText(identityName), path: identityPath)
+        let config = try storage.exists(configName)
+            ? try RepositoryConfig(text: try storage.readText(configName), path: storage.describe(configName))
             : RepositoryConfig()
-        return Repository(path: path, identity: identity, config: config)
+        return Repository(path: storage.location, identity: identity, config: config, storage: storage)
     }
 
     /// Creates a repository in an absent or empty directory. The identity file is written last:
@@ -49,22 +71,26 @@ public struct Repository: Sendable {
         let path = FileSystem.absolute(path)
         if FileSystem.exists(path) {
             guard FileSystem.isDirectory(path) else { throw CatalogError.invalid(path, "exists and is not a directory") }
-            if FileSystem.exists(path + "/repository.ini") {
-                throw CatalogError.invalid(path, "a pgbk repository already exists here")
-            }
-            let entries = try FileSystem.list(path)
-            guard entries.isEmpty else {
-                throw CatalogError.invalid(path, "directory is not empty (\(entries.count) entries); choose an empty or new directory")
-            }
         } else {
             try FileSystem.makeDirectories(path)
         }
-        let repo = Repository(path: path, identity: identity, config: config)
-        try FileSystem.makeDirectory(repo.backupRoot)
-        try FileSystem.makeDirectory(repo.walRoot)
-        try AtomicFile.write(repo.configPath, text: config.text())
-        try AtomicFile.write(repo.identityPath, text: identity.text())
-        try FileSystem.syncDirectory(path)
+        return try create(storage: PosixStorage(root: path), identity: identity, config: config)
+    }
+
+    public static func create(storage: any RepositoryStorage, identity: RepositoryIdentity, config: RepositoryConfig) throws -> Repository {
+        if try storage.exists(identityName) {
+            throw CatalogError.invalid(storage.location, "a pgbk repository already exists here")
+        }
+        let entries = try storage.list("")
+        guard entries.isEmpty else {
+            throw CatalogError.invalid(storage.location, "directory is not empty (\(entries.count) entries); choose an empty or new directory")
+        }
+        let repo = Repository(path: storage.location, identity: identity, config: config, storage: storage)
+        try storage.makeDirectories(backupRootName)
+        try storage.makeDirectories(walRootName)
+        try storage.writeAll(configName, Array(config.text().utf8))
+        try storage.writeAll(identityName, Array(identity.text().utf8))
+        try storage.syncDirectory("")
         return repo
     }
 
@@ -85,7 +111,7 @@ public struct Repository: Sendable {
 
     /// Backup IDs in time order (IDs sort chronologically). Skips temp files and strays.
     public func backupIDs() throws -> [String] {
-        try FileSystem.list(backupRoot).filter { Self.isBackupID($0) }
+        try storage.list(Self.backupRootName).filter { $0.kind == .directory && Self.isBackupID($0.name) }.map(\.name)
     }
 
     /// `YYYYMMDD-HHMMSS` followed by F (full) or I (incremental).
@@ -109,7 +135,7 @@ public struct Repository: Sendable {
         let path = backupInfoPath(id)
         let info: BackupInfo
         do {
-            info = try BackupInfo(text: try FileSystem.readText(path), path: path)
+            info = try BackupInfo(text: try storage.readText(backupInfoName(id)), path: path)
         } catch let error as SystemError where error.isNotFound {
             throw CatalogError.invalid(backupDirectory(id), "no such backup")
         }
@@ -124,7 +150,7 @@ public struct Repository: Sendable {
         for id in try backupIDs() {
             // A directory without backup.ini is what a killed purge or a backup killed in its
             // first moment leaves: nothing to read, and purge removes it.
-            guard FileSystem.exists(backupInfoPath(id)) else { continue }
+            guard try storage.exists(backupInfoName(id)) else { continue }
             do { backups.append(try loadBackup(id)) } catch { unreadable.append((id, error)) }
         }
         return (backups, unreadable)
@@ -132,7 +158,7 @@ public struct Repository: Sendable {
 
     /// The commit point of every status change: one atomic rename of backup.ini.
     public func saveBackup(_ info: BackupInfo) throws {
-        try AtomicFile.write(backupInfoPath(info.id), text: info.text())
+        try storage.writeAll(backupInfoName(info.id), Array(info.text().utf8))
     }
 
     /// Reserves a new backup directory. IDs order backups in time (restore, parent choice and
@@ -142,30 +168,28 @@ public struct Repository: Sendable {
         while true {
             let now = Timestamp.now()
             let id = now.compact + (mode == .full ? "F" : "I")
-            let dir = backupDirectory(id)
             let newest = try backupIDs().last
-            if FileSystem.exists(backupDirectory(now.compact + "F")) || FileSystem.exists(backupDirectory(now.compact + "I"))
+            if try storage.exists(backupName(now.compact + "F")) || storage.exists(backupName(now.compact + "I"))
                 || newest.map({ $0 > id }) == true {
                 sleepSeconds(1)
                 continue
             }
-            try FileSystem.makeDirectory(dir)
-            try FileSystem.makeDirectory(dataDirectory(id))
-            try FileSystem.syncDirectory(backupRoot)
+            try storage.makeDirectories(dataName(id))
+            try storage.syncDirectory(Self.backupRootName)
             return (id, now)
         }
     }
 
     public func saveFileList(_ id: String, _ entries: [FileEntry]) throws -> UInt32 {
         let text = FileList.encode(entries)
-        try AtomicFile.write(fileListPath(id), text: text)
+        try storage.writeAll(fileListName(id), Array(text.utf8))
         return CRC32C.checksum(text)
     }
 
     /// Reads a backup's file list and checks it against the checksum backup.ini recorded.
     public func loadFileList(_ info: BackupInfo) throws -> [FileEntry] {
         let path = fileListPath(info.id)
-        let text = try FileSystem.readText(path, limit: 1 << 30)
+        let text = try storage.readText(fileListName(info.id), limit: 1 << 30)
         if let expected = info.fileListChecksum, CRC32C.checksum(text) != expected {
             throw CatalogError.corrupt(path, "does not match the checksum recorded in backup.ini")
         }

@@ -1,0 +1,152 @@
+import Synchronization
+
+/// A repository held in memory, for tests: the second driver that proves the storage seam,
+/// and a way to fail exactly the Nth operation of a kind (a write's publication, a read, a
+/// list, a remove) or to cut a read short, so that tests can show every failure ends in a
+/// clear error with the catalog still consistent.
+public final class MemoryStorage: RepositoryStorage {
+    public enum Operation: String, Sendable, CaseIterable { case read, publish, list, remove }
+
+    struct File { var bytes: [UInt8]; var mtime: Int64 }
+    struct State {
+        var files: [String: File] = [:]
+        var counts: [Operation: Int] = [:]
+        var failures: [Operation: Int] = [:]
+        var shortReadAt: Int?
+    }
+
+    private let state = Mutex(State())
+    public let location: String
+    public var features: StorageFeatures { [] }
+
+    public init(location: String = "memory://test") { self.location = location }
+
+    public func describe(_ name: String) -> String { location + "/" + name }
+
+    /// The `n`th `operation` from now on fails (1 = the next one).
+    public func fail(_ operation: Operation, after n: Int = 1) {
+        state.withLock { $0.failures[operation] = ($0.counts[operation] ?? 0) + n }
+    }
+
+    /// The next read stream ends after `bytes` bytes, as a dropped connection would.
+    public func cutNextRead(after bytes: Int) { state.withLock { $0.shortReadAt = bytes } }
+
+    /// Counts the operation and throws when it is the one set to fail.
+    private func count(_ operation: Operation, _ name: String) throws {
+        let failing = state.withLock { s -> Bool in
+            let n = (s.counts[operation] ?? 0) + 1
+            s.counts[operation] = n
+            if s.failures[operation] == n { s.failures[operation] = nil; return true }
+            return false
+        }
+        if failing { throw StorageError.injected("\(operation.rawValue) of \(describe(name))") }
+    }
+
+    public var names: [String] { state.withLock { $0.files.keys.sorted() } }
+
+    public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
+        try count(.read, name)
+        let (file, cut) = state.withLock { s -> (File?, Int?) in
+            defer { s.shortReadAt = nil }
+            return (s.files[name], s.shortReadAt)
+        }
+        guard let file else { throw SystemError("open file", describe(name), code: 2) }
+        var bytes = file.bytes
+        if let range { bytes = Array(bytes[Int(min(range.lowerBound, UInt64(bytes.count)))..<Int(min(range.upperBound, UInt64(bytes.count)))]) }
+        if let cut { bytes = Array(bytes.prefix(cut)) }
+        return MemoryReadStream(bytes)
+    }
+
+    public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
+        MemoryWriteStream { [self] bytes in
+            try count(.publish, name)
+            try state.withLock { s in
+                if noReplace && s.files[name] != nil { throw StorageError.exists(describe(name)) }
+                s.files[name] = File(bytes: bytes, mtime: Timestamp.now().seconds)
+            }
+        }
+    }
+
+    public func list(_ prefix: String) throws -> [StorageEntry] {
+        try count(.list, prefix)
+        let start = prefix.isEmpty ? "" : prefix + "/"
+        return state.withLock { s in
+            var entries: [String: StorageEntry] = [:]
+            for (name, file) in s.files where name.hasPrefix(start) {
+                let rest = name.dropFirst(start.count)
+                if let slash = rest.firstIndex(of: "/") {
+                    let dir = String(rest[..<slash])
+                    entries[dir] = StorageEntry(name: dir, kind: .directory, size: 0, mtime: 0)
+                } else {
+                    entries[String(rest)] = StorageEntry(name: String(rest), kind: .file, size: UInt64(file.bytes.count), mtime: file.mtime)
+                }
+            }
+            return entries.values.sorted { $0.name < $1.name }
+        }
+    }
+
+    public func info(_ name: String) throws -> StorageEntry? {
+        state.withLock { s in
+            if let file = s.files[name] {
+                return StorageEntry(name: FileSystem.baseName(of: name), kind: .file, size: UInt64(file.bytes.count), mtime: file.mtime)
+            }
+            return s.files.keys.contains { $0.hasPrefix(name + "/") }
+                ? StorageEntry(name: FileSystem.baseName(of: name), kind: .directory, size: 0, mtime: 0) : nil
+        }
+    }
+
+    public func remove(_ name: String) throws {
+        try count(.remove, name)
+        _ = state.withLock { $0.files.removeValue(forKey: name) }
+    }
+
+    public func removeTree(_ prefix: String) throws {
+        try count(.remove, prefix)
+        state.withLock { s in
+            for name in s.files.keys where name == prefix || name.hasPrefix(prefix + "/") { s.files[name] = nil }
+        }
+    }
+
+    public func makeDirectories(_ name: String) throws {}
+    public func syncDirectory(_ name: String) throws {}
+
+    /// Sets a file's age, for retention tests.
+    public func setModificationTime(_ name: String, _ seconds: Int64) {
+        state.withLock { $0.files[name]?.mtime = seconds }
+    }
+}
+
+final class MemoryReadStream: StorageReadStream {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - offset)
+        guard n > 0 else { return 0 }
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + n])) }
+        offset += n
+        return n
+    }
+
+    func close() {}
+}
+
+final class MemoryWriteStream: StorageWriteStream {
+    private var bytes: [UInt8] = []
+    private var done = false
+    private let publish: ([UInt8]) throws -> Void
+
+    init(publish: @escaping ([UInt8]) throws -> Void) { self.publish = publish }
+
+    func write(_ chunk: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: chunk) }
+
+    func commit() throws {
+        guard !done else { return }
+        try publish(bytes)
+        done = true
+    }
+
+    func abandon() { bytes = []; done = true }
+}

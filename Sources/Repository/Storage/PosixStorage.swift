@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A repository in a local (or NFS-mounted) directory. Its guarantees are the ones pgbk has
+/// always given: a file is written under a temp name no other writer uses, fsynced, and
+/// renamed (or, for no-replace, hard-linked) to its final name; callers fsync the directory
+/// once per batch. Large files are written with O_DIRECT where the filesystem allows it.
+public struct PosixStorage: RepositoryStorage {
+    public let root: String
+    public var location: String { root }
+    public var features: StorageFeatures { [.directories, .fsync, .fileLocks] }
+
+    public init(root: String) { self.root = root }
+
+    public func path(_ name: String) -> String { name.isEmpty ? root : root + "/" + name }
+    public func describe(_ name: String) -> String { path(name) }
+
+    public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
+        try PosixReadStream(path: path(name), range: range)
+    }
+
+    public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
+        try PosixWriteStream(path: path(name), expectedSize: expectedSize, noReplace: noReplace)
+    }
+
+    public func list(_ prefix: String) throws -> [StorageEntry] {
+        let dir = path(prefix)
+        let names: [String]
+        do { names = try FileSystem.list(dir) } catch let e as SystemError where e.isNotFound { return [] }
+        return names.compactMap { name in
+            guard let status = try? FileSystem.status(dir + "/" + name, followLinks: true) else { return nil }
+            return StorageEntry(name: name, kind: status.kind == .directory ? .directory : .file, size: status.size, mtime: status.mtime)
+        }
+    }
+
+    public func info(_ name: String) throws -> StorageEntry? {
+        do {
+            let status = try FileSystem.status(path(name), followLinks: true)
+            return StorageEntry(name: FileSystem.baseName(of: name), kind: status.kind == .directory ? .directory : .file,
+                                size: status.size, mtime: status.mtime)
+        } catch let e as SystemError where e.isNotFound {
+            return nil
+        }
+    }
+
+    public func remove(_ name: String) throws { try FileSystem.remove(path(name)) }
+    public func removeTree(_ prefix: String) throws { try FileSystem.removeTree(path(prefix)) }
+    public func makeDirectories(_ name: String) throws { try FileSystem.makeDirectories(path(name)) }
+
+    public func syncDirectory(_ name: String) throws {
+        try FileSystem.syncDirectory(path(name))
+    }
+
+    /// A name in the same directory that no other writer, on this host or another sharing
+    /// the directory, uses: the PID alone repeats across hosts.
+    static func temporaryPath(for path: String) -> String {
+        FileSystem.parentDirectory(of: path) + "/." + FileSystem.baseName(of: path)
+            + ".tmp.\(getpid()).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+    }
+}
+
+final class PosixReadStream: StorageReadStream {
+    private let file: OpenFile
+    private var remaining: UInt64?
+
+    init(path: String, range: Range<UInt64>?) throws {
+        file = try OpenFile(reading: path)
+        if let range {
+            try file.seek(to: range.lowerBound)
+            remaining = range.upperBound - range.lowerBound
+        } else {
+            file.adviseSequential()
+        }
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let left = remaining else { return try file.read(into: buffer) }
+        guard left > 0 else { return 0 }
+        let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(Int(min(UInt64(buffer.count), left)))))
+        remaining = left - UInt64(n)
+        return n
+    }
+
+    func close() { file.close() }
+}
+
+final class PosixWriteStream: StorageWriteStream {
+    let path: String
+    let tempPath: String
+    private let file: DirectFile
+    private let noReplace: Bool
+
+    init(path: String, expectedSize: UInt64?, noReplace: Bool) throws {
+        self.path = path
+        self.noReplace = noReplace
+        tempPath = PosixStorage.temporaryPath(for: path)
+        file = try DirectFile(creating: tempPath, expectedSize: expectedSize)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try file.append(bytes) }
+
+    func commit() throws {
+        do {
+            try file.finish()
+            if noReplace {
+                do { try FileSystem.linkNoReplace(tempPath, path) } catch let e as SystemError where e.code == EEXIST {
+                    throw StorageError.exists(path)
+                }
+                try FileSystem.remove(tempPath)
+            } else {
+                try FileSystem.rename(tempPath, path)
+            }
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    func abandon() {
+        file.close()
+        try? FileSystem.remove(tempPath)
+    }
+}
