@@ -30,7 +30,7 @@ struct ArchiveWALReader {
                 if let last, segno <= last { return .missing(segment: name.name) }
                 return .endOfArchive(lastEvent: lastEvent)
             }
-            let reader = try StoredFileReader(path: archived.path, compression: archived.compression)
+            let reader = try repository.wal.reader(archived)
             defer { reader.close() }
             var offset: UInt64 = 0
             var result = WALRecordScanner.PageResult.more

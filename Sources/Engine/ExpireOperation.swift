@@ -110,19 +110,18 @@ public struct ExpireOperation {
         let store = repository.wal
         let segmentSize = UInt64(repository.identity.walSegmentSize)
         var candidates: [(segno: UInt64, file: ArchivedWAL, directory: String)] = []
-        for dir in try FileSystem.list(store.root) where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
-            for file in try store.list(directory: store.root + "/" + dir) {
+        for dir in try store.segmentDirectories() {
+            for file in try store.list(directory: dir) {
                 guard let name = WALSegmentName(String(file.walName.prefix(24)), segmentSize: segmentSize),
                       name.segmentNumber < oldest else { continue }
                 if retention.keepDays > 0 {
-                    let mtime: Int64?
-                    do { mtime = try FileSystem.status(file.path).mtime } catch {
-                        Console.warning("keeping \(file.path): \(error)")
-                        mtime = nil
-                    }
+                    // The listing's time, unless it has none (a store that cannot say): then
+                    // the age cannot be read, and the file stays.
+                    let mtime: Int64? = file.mtime > 0 ? file.mtime : nil
+                    if mtime == nil { Console.warning("keeping \(file.path): its age is unknown") }
                     if retention.keepsByAge(mtime: mtime, now: now) { continue }
                 }
-                candidates.append((name.segmentNumber, file, store.root + "/" + dir))
+                candidates.append((name.segmentNumber, file, dir))
             }
         }
         candidates.sort { ($0.segno, $0.file.walName) < ($1.segno, $1.file.walName) }
@@ -133,14 +132,14 @@ public struct ExpireOperation {
             removed.append(c.file.walName)
             if dryRun { continue }
             try FaultInjection.point("expire-wal-remove")
-            try FileSystem.remove(c.file.path)
+            try repository.storage.remove(c.file.name)
             touched.insert(c.directory)
         }
         for dir in touched {
-            try FileSystem.syncDirectory(dir)
-            if try FileSystem.list(dir).isEmpty { _ = rmdir(dir) }
+            try repository.storage.syncDirectory(dir)
+            try repository.storage.removeEmptyDirectory(dir)
         }
-        if !touched.isEmpty { try FileSystem.syncDirectory(store.root) }
+        if !touched.isEmpty { try repository.storage.syncDirectory(WALArchiveStore.rootName) }
         return removed
     }
 
@@ -148,9 +147,9 @@ public struct ExpireOperation {
     @discardableResult
     public func removeStaleWALTemporaries() -> Int {
         let store = repository.wal
-        var removed = store.removeStaleTemporaries(in: store.root).count
-        for dir in (try? FileSystem.list(store.root)) ?? [] where dir.count == 16 {
-            removed += store.removeStaleTemporaries(in: store.root + "/" + dir).count
+        var removed = store.removeStaleTemporaries(in: WALArchiveStore.rootName).count
+        for dir in (try? store.segmentDirectories()) ?? [] {
+            removed += store.removeStaleTemporaries(in: dir).count
         }
         if removed > 0 { Console.info("removed \(removed) temporary file(s) left by interrupted archive-push") }
         return removed

@@ -129,7 +129,7 @@ public struct RecoveryPlanner {
             problems = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
                 try FaultInjection.point("restore-verify-wal")
                 guard let archived = try store.find(names[n]) else { return "is not in the archive" }
-                return StoredFileReader.verify(path: archived.path, compression: archived.compression, size: size,
+                return StoredFileReader.verify(storage: store.storage, name: archived.name, compression: archived.compression, size: size,
                                                checksum: archived.checksum, buffer: &buffer).map { "is damaged in the archive (\(archived.path): \($0))" }
             }.map { $0 ?? "was not checked" }
         } catch {

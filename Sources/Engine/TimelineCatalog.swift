@@ -15,12 +15,12 @@ public struct TimelineCatalog {
         var histories: [TimelineID: TimelineHistory] = [:]
         var segments: [TimelineID: Set<UInt64>] = [:]
         let store = repository.wal
-        for file in try store.list(directory: store.root) where file.walName.hasSuffix(".history") {
+        for file in try store.list(directory: WALArchiveStore.rootName) where file.walName.hasSuffix(".history") {
             guard let tli = TimelineID(file.walName.prefix(8), radix: 16), let h = try archive.history(of: tli) else { continue }
             histories[tli] = h
         }
-        for dir in try FileSystem.list(store.root) where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
-            for file in try store.list(directory: store.root + "/" + dir) {
+        for dir in try store.segmentDirectories() {
+            for file in try store.list(directory: dir) {
                 guard WALFileKind(fileName: file.walName) == .segment,
                       let name = WALSegmentName(file.walName, segmentSize: segmentSize) else { continue }
                 segments[name.timeline, default: []].insert(name.segmentNumber)

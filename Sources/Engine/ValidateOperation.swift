@@ -116,11 +116,7 @@ public struct ValidateOperation: Sendable {
     /// the newest backup would otherwise be found only when a restore needs it.
     func checkArchive() throws -> (checked: Int, problems: [String]) {
         let store = repository.wal
-        var files = try store.list(directory: store.root)
-        let directories = (try? FileSystem.list(store.root)) ?? []
-        for dir in directories where dir.count == 16 && FileSystem.isDirectory(store.root + "/" + dir) {
-            files += try store.list(directory: store.root + "/" + dir)
-        }
+        let files = try store.listAll()
         var problems: [String] = []
         for (name, copies) in Dictionary(grouping: files, by: \.walName) where copies.count > 1 {
             problems.append("archived WAL file \(name) has \(copies.count) different copies: \(copies.map { FileSystem.baseName(of: $0.path) }.sorted().joined(separator: ", "))")
@@ -129,7 +125,8 @@ public struct ValidateOperation: Sendable {
         let found = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             let file = work[n]
             try FaultInjection.point("validate-read-wal")
-            return StoredFileReader.verify(path: file.path, compression: file.compression, size: nil, checksum: file.checksum, buffer: &buffer)
+            return StoredFileReader.verify(storage: store.storage, name: file.name, compression: file.compression, size: nil,
+                                           checksum: file.checksum, buffer: &buffer)
                 .map { "archived WAL file \(file.walName) (\(file.path)) is damaged: \($0)" }
         }
         problems += found.compactMap { $0 ?? nil }
@@ -195,7 +192,7 @@ public struct ValidateOperation: Sendable {
         while segment <= last {
             do {
                 if let archived = try repository.wal.find(segment.name) {
-                    if let reason = StoredFileReader.verify(path: archived.path, compression: archived.compression,
+                    if let reason = StoredFileReader.verify(storage: repository.storage, name: archived.name, compression: archived.compression,
                                                             size: size, checksum: archived.checksum, buffer: &buffer) {
                         problems.append("WAL segment \(segment.name) (\(archived.path)): \(reason)")
                     }

@@ -16,61 +16,87 @@ public struct WALArchive {
 
     /// Stores the file PostgreSQL names (`%p`, relative to its data directory) durably, or
     /// confirms an identical copy is already there. Success means the archive holds exactly
-    /// these bytes under this name: the content is checked against the name first, written
-    /// under a name no other writer uses, and published only where no copy exists, under a
-    /// lock; a copy that is there already is re-read and compared.
+    /// these bytes under this name. The content is checked against the name and its checksum
+    /// taken in a first pass (the stored name carries it, and an object store must know a
+    /// key before it writes); the second pass writes it, unpublished; then, under the
+    /// publication lock, it is published only where no copy exists, and a copy that is there
+    /// already is re-read and compared.
     public func push(_ sourcePath: String, compression: Compression, level: Int32) throws -> PushResult {
         let walName = FileSystem.baseName(of: sourcePath)
         guard let kind = WALFileKind(fileName: walName) else {
             throw EngineError.invalidWALFile(path: sourcePath, reason: "not a WAL segment, .partial, .backup or .history file name")
         }
         let store = repository.wal
-        let input = try OpenFile(reading: sourcePath)
-        defer { input.close() }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var n = try input.read(into: &buffer)
-        try checkContent(kind, name: walName, first: Array(buffer[0..<n]), input: input, path: sourcePath)
+        let (checksum, size) = try firstPass(sourcePath, kind: kind, name: walName, buffer: &buffer)
 
         let dir = store.directory(for: walName)
-        if !FileSystem.isDirectory(dir) {
-            try FileSystem.makeDirectories(dir)
-            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: dir))
-        }
-        let temp = store.temporaryName(for: walName, compression: compression)
-        let writer = try StoredFileWriter(path: dir + "/" + walName + compression.fileSuffix, compression: compression,
-                                          level: level, temporaryPath: temp)
+        try repository.storage.makeDirectories(dir)
+        let final = dir + "/" + store.storedName(walName: walName, checksum: checksum, compression: compression)
+        let writer = try StoredFileWriter(storage: repository.storage, name: final, compression: compression, level: level,
+                                          expectedSize: size, noReplace: true)
         let summary: StoredFileSummary
         do {
-            while n > 0 {
+            let input = try OpenFile(reading: sourcePath)
+            defer { input.close() }
+            while true {
+                let n = try input.read(into: &buffer)
+                if n == 0 { break }
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                n = try input.read(into: &buffer)
             }
             try FaultInjection.point("archive-push-before-publish")
-            summary = try writer.finishTemporary()
+            summary = try writer.finish()
         } catch {
             writer.abandon()
             throw error
         }
-        defer { try? FileSystem.remove(temp) }
-        let final = dir + "/" + store.storedName(walName: walName, checksum: summary.checksum, compression: compression)
+        guard summary.checksum == checksum, summary.size == size else {
+            writer.abandon()
+            throw EngineError.invalidWALFile(path: sourcePath, reason: "it changed while it was being archived")
+        }
         let lock = try store.lockForPublication()
         defer { lock.release() }
         store.removeStaleTemporaries(in: dir)
         if let existing = try store.find(walName) {
             // PostgreSQL retries archive_command after a crash: the same content again is success.
-            if try sameContent(sourcePath, existing) { return .alreadyArchived }
+            if try sameContent(sourcePath, existing) {
+                writer.abandon()
+                return .alreadyArchived
+            }
             // A copy that fails its own checksum is bit rot, not history: the good one replaces it.
-            guard !store.isIntact(existing) else { throw EngineError.walConflict(walName: walName, archived: existing.path) }
+            guard !store.isIntact(existing) else {
+                writer.abandon()
+                throw EngineError.walConflict(walName: walName, archived: existing.path)
+            }
             Console.warning("archived \(existing.path) fails its checksum; replacing it with \(sourcePath)")
-            try FileSystem.linkNoReplace(temp, final)
-            try FileSystem.remove(existing.path)
+            try writer.publish()
+            try repository.storage.remove(existing.name)
         } else {
-            try FileSystem.linkNoReplace(temp, final)
+            try writer.publish()
         }
-        try FileSystem.remove(temp)
-        try FileSystem.syncDirectory(dir)
+        try repository.storage.syncDirectory(dir)
         try FaultInjection.point("archive-push-after-publish")
-        return .stored(final)
+        return .stored(repository.storage.describe(final))
+    }
+
+    /// Checks the content against the name and returns its checksum and size.
+    private func firstPass(_ path: String, kind: WALFileKind, name: String, buffer: inout [UInt8]) throws -> (UInt32, UInt64) {
+        let input = try OpenFile(reading: path)
+        defer { input.close() }
+        var crc = CRC32C()
+        var size: UInt64 = 0
+        var first = true
+        while true {
+            let n = try input.read(into: &buffer)
+            if first {
+                try checkContent(kind, name: name, first: Array(buffer[0..<n]), input: input, path: path)
+                first = false
+            }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            size += UInt64(n)
+        }
+        return (crc.value, size)
     }
 
     /// The content must be what the name says (see WALFileContent). History and backup
@@ -108,7 +134,7 @@ public struct WALArchive {
     private func sameContent(_ path: String, _ archived: ArchivedWAL) throws -> Bool {
         let source = try OpenFile(reading: path)
         defer { source.close() }
-        let stored = try StoredFileReader(path: archived.path, compression: archived.compression)
+        let stored = try repository.wal.reader(archived)
         defer { stored.close() }
         var a = [UInt8](repeating: 0, count: 1 << 20)
         var b = [UInt8](repeating: 0, count: 1 << 20)
@@ -123,7 +149,7 @@ public struct WALArchive {
     /// The archived history of `timeline` (verified against its checksum), nil if not archived.
     public func history(of timeline: TimelineID) throws -> TimelineHistory? {
         guard let archived = try repository.wal.find(TimelineHistory.fileName(timeline)) else { return nil }
-        let reader = try StoredFileReader(path: archived.path, compression: archived.compression)
+        let reader = try repository.wal.reader(archived)
         defer { reader.close() }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
@@ -146,7 +172,7 @@ public struct WALArchive {
             throw EngineError.invalidWALFile(path: walName, reason: "not a WAL file name")
         }
         guard let archived = try repository.wal.find(walName) else { return .notArchived }
-        let reader = try StoredFileReader(path: archived.path, compression: archived.compression)
+        let reader = try repository.wal.reader(archived)
         defer { reader.close() }
         let temp = AtomicFile.temporaryName(for: destination)
         try? FileSystem.remove(temp)

@@ -35,7 +35,7 @@ public struct Repository: Sendable {
     public func fileListPath(_ id: String) -> String { storage.describe(fileListName(id)) }
     public func dataDirectory(_ id: String) -> String { storage.describe(dataName(id)) }
 
-    public var wal: WALArchiveStore { WALArchiveStore(root: walRoot, segmentSize: UInt64(identity.walSegmentSize)) }
+    public var wal: WALArchiveStore { WALArchiveStore(storage: storage, segmentSize: UInt64(identity.walSegmentSize)) }
 
     public init(path: String, identity: RepositoryIdentity, config: RepositoryConfig, storage: any RepositoryStorage) {
         self.path = path
@@ -111,7 +111,7 @@ public struct Repository: Sendable {
 
     /// Backup IDs in time order (IDs sort chronologically). Skips temp files and strays.
     public func backupIDs() throws -> [String] {
-        try storage.list(Self.backupRootName).filter { $0.kind == .directory && Self.isBackupID($0.name) }.map(\.name)
+        try storage.list(Self.backupRootName).map(\.name).filter { Self.isBackupID($0) }
     }
 
     /// `YYYYMMDD-HHMMSS` followed by F (full) or I (incremental).

@@ -14,11 +14,14 @@ public struct StoredFileSummary: Sendable, Equatable {
 }
 
 /// Writes one file into the repository: checksum of the original bytes, optional
-/// compression, temp name, fsync, rename. Memory: the compressor's fixed buffers.
+/// compression, then the storage's atomic write (on POSIX: temp name, fsync, rename). The
+/// checksum and compression are stages in front of the storage stream, as pgBackRest's io
+/// filters are, so that another stage (encryption) slots in the same way. Memory: the
+/// compressor's fixed buffers.
 public final class StoredFileWriter {
+    /// What a user sees in messages: the full path of a POSIX file.
     public let path: String
-    private let tempPath: String
-    private let file: DirectFile
+    private let stream: any StorageWriteStream
     private let compressor: StreamCompressor?
     private var crc = CRC32C()
     private var size: UInt64 = 0
@@ -27,23 +30,25 @@ public final class StoredFileWriter {
     private var pending: [UInt8] = []
     private static let pendingLimit = 1 << 20
 
-    /// `path` is the final name including the compression suffix; `expectedSize` (the
-    /// original's size, when known) lets small files skip O_DIRECT (see DirectFile).
-    /// `temporaryPath` replaces the default per-process temp name where several hosts may
-    /// write the same name at once (archive-push).
-    public init(path: String, compression: Compression, level: Int32, expectedSize: UInt64? = nil,
-                temporaryPath: String? = nil) throws {
-        self.path = path
-        tempPath = temporaryPath ?? AtomicFile.temporaryName(for: path)
-        try? FileSystem.remove(tempPath)  // a leftover of our own PID from a crash long ago
-        file = try DirectFile(creating: tempPath, expectedSize: expectedSize)
+    /// `name` is the final repository-relative name including the compression suffix;
+    /// `expectedSize` (the original's size, when known) lets small files skip O_DIRECT (see
+    /// DirectFile). With `noReplace`, `commit` fails rather than replace an existing file.
+    public init(storage: any RepositoryStorage, name: String, compression: Compression, level: Int32,
+                expectedSize: UInt64? = nil, noReplace: Bool = false) throws {
+        path = storage.describe(name)
+        stream = try storage.openWrite(name, expectedSize: expectedSize, noReplace: noReplace)
         do {
             compressor = try compression.makeCompressor(level: level, path: path)
         } catch {
-            file.close()
-            try? FileSystem.remove(tempPath)
+            stream.abandon()
             throw error
         }
+    }
+
+    /// The same for a file given by its path (the POSIX driver on its directory).
+    public convenience init(path: String, compression: Compression, level: Int32, expectedSize: UInt64? = nil) throws {
+        try self.init(storage: PosixStorage(root: FileSystem.parentDirectory(of: path)), name: FileSystem.baseName(of: path),
+                      compression: compression, level: level, expectedSize: expectedSize)
     }
 
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
@@ -77,30 +82,25 @@ public final class StoredFileWriter {
     }
 
     private func writeStored(_ bytes: UnsafeRawBufferPointer) throws {
-        try file.append(bytes)
+        try stream.write(bytes)
         storedSize += UInt64(bytes.count)
     }
 
     /// Makes the file durable under its final name. The caller fsyncs the directory (once
     /// per directory, not once per file).
     public func commit() throws -> StoredFileSummary {
-        let summary = try finishTemporary()
-        do { try FileSystem.rename(tempPath, path) } catch {
-            abandon()
-            throw error
-        }
+        let summary = try finish()
+        try publish()
         return summary
     }
 
-    /// Makes the temporary file complete and durable without publishing it: the caller decides
-    /// under which name it appears (archive-push publishes only where no copy exists).
-    public func finishTemporary() throws -> StoredFileSummary {
+    /// Ends the compressed stream: everything is written, nothing is published yet.
+    public func finish() throws -> StoredFileSummary {
         do {
             try flushPending()
             if let compressor {
                 try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
             }
-            try file.finish()
         } catch {
             abandon()
             throw error
@@ -108,30 +108,46 @@ public final class StoredFileWriter {
         return StoredFileSummary(size: size, storedSize: storedSize, checksum: crc.value)
     }
 
-    public var temporaryPath: String { tempPath }
+    /// Publishes what `finish` ended, durably and all at once (StorageError.exists for a
+    /// no-replace write whose name was taken meanwhile).
+    public func publish() throws {
+        do { try stream.commit() } catch {
+            abandon()
+            throw error
+        }
+    }
 
     public func abandon() {
-        file.close()
-        try? FileSystem.remove(tempPath)
+        stream.abandon()
     }
 }
 
 /// Reads a stored file back as its original bytes, computing size and checksum on the way.
 public final class StoredFileReader {
     public let path: String
-    private let file: OpenFile
+    private let file: any StorageReadStream
     private let decompressor: StreamDecompressor?
     private let input: AlignedBuffer?
     private var inputEnded = false
     private var crc = CRC32C()
     public private(set) var size: UInt64 = 0
 
-    public init(path: String, compression: Compression) throws {
-        self.path = path
-        file = try OpenFile(reading: path)
-        file.adviseSequential()
-        decompressor = try compression.makeDecompressor(path: path)
+    public init(storage: any RepositoryStorage, name: String, compression: Compression) throws {
+        path = storage.describe(name)
+        file = try storage.openRead(name)
+        do {
+            decompressor = try compression.makeDecompressor(path: path)
+        } catch {
+            file.close()
+            throw error
+        }
         input = compression == .none ? nil : AlignedBuffer(count: 512 << 10)
+    }
+
+    /// The same for a file given by its path (the POSIX driver on its directory).
+    public convenience init(path: String, compression: Compression) throws {
+        try self.init(storage: PosixStorage(root: FileSystem.parentDirectory(of: path)), name: FileSystem.baseName(of: path),
+                      compression: compression)
     }
 
     public var checksum: UInt32 { crc.value }
@@ -164,7 +180,7 @@ public final class StoredFileReader {
                     }
                     break
                 }
-                let got = try input!.read(from: file)
+                let got = try input!.withUnsafeMutableBytes { try file.read(into: $0) }
                 if got == 0 { inputEnded = true; continue }
                 input!.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
             }
@@ -179,8 +195,14 @@ public final class StoredFileReader {
     /// they differ, nil when the file is intact.
     public static func verify(path: String, compression: Compression, size: UInt64?, checksum: UInt32,
                               buffer: inout [UInt8]) -> String? {
+        verify(storage: PosixStorage(root: FileSystem.parentDirectory(of: path)), name: FileSystem.baseName(of: path),
+               compression: compression, size: size, checksum: checksum, buffer: &buffer)
+    }
+
+    public static func verify(storage: any RepositoryStorage, name: String, compression: Compression, size: UInt64?,
+                              checksum: UInt32, buffer: inout [UInt8]) -> String? {
         do {
-            let reader = try StoredFileReader(path: path, compression: compression)
+            let reader = try StoredFileReader(storage: storage, name: name, compression: compression)
             defer { reader.close() }
             while try reader.read(into: &buffer) > 0 {}
             if let size, reader.size != size { return "size \(reader.size), expected \(size)" }

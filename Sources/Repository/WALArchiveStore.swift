@@ -5,26 +5,36 @@ import PostgresFormat
 
 /// An archived WAL file: `wal/<first 16 hex digits>/<name>-<crc32c>[.gz]` for segments,
 /// partial segments and backup history files; `wal/<name>-<crc32c>` for timeline history.
-/// The checksum of the original content is part of the name, so one rename stores both.
+/// The checksum of the original content is part of the name, so one publication stores both.
 public struct ArchivedWAL: Sendable, Equatable {
     public let walName: String
+    /// The repository-relative name, for the storage.
+    public let name: String
+    /// The same as a user sees it (the file's path on POSIX).
     public let path: String
     public let checksum: UInt32
     public let compression: Compression
+    /// Seconds since 1970 of the last change, as the storage reports it.
+    public let mtime: Int64
 }
 
 public struct WALArchiveStore: Sendable {
-    public let root: String
+    public static let rootName = Repository.walRootName
+    public let storage: any RepositoryStorage
     public let segmentSize: UInt64
 
-    public init(root: String, segmentSize: UInt64) {
-        self.root = root
+    public init(storage: any RepositoryStorage, segmentSize: UInt64) {
+        self.storage = storage
         self.segmentSize = segmentSize
     }
 
+    /// The archive's top directory as a user sees it.
+    public var root: String { storage.describe(Self.rootName) }
+
+    /// The repository-relative directory of `walName`.
     public func directory(for walName: String) -> String {
         let isSegmentLike = walName.count >= 24 && walName.prefix(24).allSatisfy(\.isHexDigit)
-        return isSegmentLike ? root + "/" + walName.prefix(16) : root
+        return isSegmentLike ? Self.rootName + "/" + walName.prefix(16) : Self.rootName
     }
 
     /// Splits a stored name into WAL name, checksum and compression; nil for anything else.
@@ -40,60 +50,63 @@ public struct WALArchiveStore: Sendable {
     /// with different content: that is reported, never resolved by guessing.
     public func find(_ walName: String) throws -> ArchivedWAL? {
         let dir = directory(for: walName)
-        let names: [String]
-        do { names = try FileSystem.list(dir) } catch let e as SystemError where e.isNotFound { return nil }
-        let matches = names.filter { $0.hasPrefix(walName + "-") }.compactMap { stored -> ArchivedWAL? in
-            guard let parsed = Self.parseStoredName(stored), parsed.walName == walName else { return nil }
-            return ArchivedWAL(walName: walName, path: dir + "/" + stored, checksum: parsed.checksum, compression: parsed.compression)
-        }
+        let matches = try list(directory: dir).filter { $0.walName == walName }
         if matches.count > 1 {
-            throw CatalogError.corrupt(dir, "\(matches.count) different archived copies of \(walName): \(matches.map { FileSystem.baseName(of: $0.path) }.joined(separator: ", "))")
+            throw CatalogError.corrupt(storage.describe(dir), "\(matches.count) different archived copies of \(walName): \(matches.map { FileSystem.baseName(of: $0.name) }.joined(separator: ", "))")
         }
         return matches.first
     }
 
-    /// Every archived file name in one archive directory (WAL names, not stored names).
+    /// Every archived file in one archive directory (repository-relative).
     public func list(directory: String) throws -> [ArchivedWAL] {
-        let names: [String]
-        do { names = try FileSystem.list(directory) } catch let e as SystemError where e.isNotFound { return [] }
-        return names.compactMap { stored in
-            Self.parseStoredName(stored).map {
-                ArchivedWAL(walName: $0.walName, path: directory + "/" + stored, checksum: $0.checksum, compression: $0.compression)
-            }
+        try storage.list(directory).compactMap { entry in
+            guard entry.kind == .file, let parsed = Self.parseStoredName(entry.name) else { return nil }
+            let name = directory + "/" + entry.name
+            return ArchivedWAL(walName: parsed.walName, name: name, path: storage.describe(name), checksum: parsed.checksum,
+                               compression: parsed.compression, mtime: entry.mtime)
         }
+    }
+
+    /// The segment directories (`wal/<16 hex digits>`), oldest first.
+    public func segmentDirectories() throws -> [String] {
+        try storage.list(Self.rootName).filter { $0.kind == .directory && $0.name.count == 16 }.map { Self.rootName + "/" + $0.name }
+    }
+
+    /// Every archived file: timeline history files first, then the segment directories in order.
+    public func listAll() throws -> [ArchivedWAL] {
+        var files = try list(directory: Self.rootName)
+        for dir in try segmentDirectories() { files += try list(directory: dir) }
+        return files
     }
 
     public func storedName(walName: String, checksum: UInt32, compression: Compression) -> String {
         walName + "-" + CRC32C.hex(checksum) + compression.fileSuffix
     }
+
+    /// Opens an archived file for reading its original bytes.
+    public func reader(_ archived: ArchivedWAL) throws -> StoredFileReader {
+        try StoredFileReader(storage: storage, name: archived.name, compression: archived.compression)
+    }
 }
 
 extension WALArchiveStore {
-    /// Publication of an archived file (check for a copy, then link) happens under this lock,
-    /// so two archive-push of one name, from a primary and a standby or a retried
+    /// Publication of an archived file (check for a copy, then publish) happens under this
+    /// lock, so two archive-push of one name, from a primary and a standby or a retried
     /// archive_command, can never both publish. Held for milliseconds: the data is written
     /// before it is taken.
-    public func lockForPublication() throws -> FileLock {
-        try FileLock(path: root + "/.publish.lock")
-    }
-
-    /// A name no other writer of `walName` uses, on this host or another sharing the archive.
-    public func temporaryName(for walName: String, compression: Compression) -> String {
-        let random = UInt64.random(in: 0...UInt64.max)
-        return directory(for: walName) + "/." + walName + compression.fileSuffix + ".tmp.\(getpid()).\(String(random, radix: 16))"
+    public func lockForPublication() throws -> any StorageLock {
+        try storage.lock(Self.rootName + "/.publish.lock")
     }
 
     /// Removes what killed pushes left behind in `directory`: temp files (and the
     /// `NAME.incoming` files of pgbk before 0.2) untouched for an hour. No push takes that long.
     @discardableResult
     public func removeStaleTemporaries(in directory: String, now: Int64 = Timestamp.now().seconds) -> [String] {
-        guard let names = try? FileSystem.list(directory) else { return [] }
+        guard let entries = try? storage.list(directory) else { return [] }
         var removed: [String] = []
-        for name in names where AtomicFile.isTemporaryName(name) || name.contains(".incoming") {
-            let path = directory + "/" + name
-            guard let status = try? FileSystem.status(path), status.kind == .regular,
-                  status.mtime < now - 3600 else { continue }
-            if (try? FileSystem.remove(path)) != nil { removed.append(name) }
+        for entry in entries where entry.kind == .file && (AtomicFile.isTemporaryName(entry.name) || entry.name.contains(".incoming")) {
+            guard entry.mtime < now - 3600 else { continue }
+            if (try? storage.remove(directory + "/" + entry.name)) != nil { removed.append(entry.name) }
         }
         return removed
     }
@@ -101,13 +114,13 @@ extension WALArchiveStore {
     /// Whether an archived copy still matches the checksum in its name.
     public func isIntact(_ archived: ArchivedWAL) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        return StoredFileReader.verify(path: archived.path, compression: archived.compression,
+        return StoredFileReader.verify(storage: storage, name: archived.name, compression: archived.compression,
                                        size: nil, checksum: archived.checksum, buffer: &buffer) == nil
     }
 }
 
 /// An exclusive flock(2) on a file, waited for; released by the kernel if the holder dies.
-public final class FileLock {
+public final class FileLock: StorageLock {
     private var fd: Int32
     public let path: String
 

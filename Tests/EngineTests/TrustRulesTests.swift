@@ -96,8 +96,8 @@ import PostgresFormat
     func archive(_ repo: Repository, _ name: String, _ bytes: [UInt8]) throws {
         let store = repo.wal
         let dir = store.directory(for: name)
-        try FileSystem.makeDirectories(dir)
-        try AtomicFile.write(dir + "/" + store.storedName(walName: name, checksum: CRC32C.checksum(bytes), compression: .none), bytes)
+        try repo.storage.makeDirectories(dir)
+        try repo.storage.writeAll(dir + "/" + store.storedName(walName: name, checksum: CRC32C.checksum(bytes), compression: .none), bytes)
     }
 
     @Test func aTimelineWhoseFirstSegmentsWereNeverArchivedHasGaps() throws {

@@ -22,8 +22,8 @@ func statuses(_ s: Scratch, _ repo: String) throws -> [String: String] {
 
 func archivedSegments(_ repo: Repository) throws -> [UInt64] {
     var out: [UInt64] = []
-    for dir in try FileSystem.list(repo.walRoot) where dir.count == 16 {
-        for f in try repo.wal.list(directory: repo.walRoot + "/" + dir) where WALFileKind(fileName: f.walName) == .segment {
+    for dir in try repo.wal.segmentDirectories() {
+        for f in try repo.wal.list(directory: dir) where WALFileKind(fileName: f.walName) == .segment {
             if let n = WALSegmentName(f.walName, segmentSize: UInt64(repo.identity.walSegmentSize)) { out.append(n.segmentNumber) }
         }
     }

@@ -66,25 +66,25 @@ import PostgresFormat
 @Suite struct WALArchiveHousekeepingTests {
     @Test func removesOnlyStaleTemporaries() throws {
         let dir = try TestDirectory()
-        let store = WALArchiveStore(root: dir.path, segmentSize: 16 << 20)
+        let store = WALArchiveStore(storage: PosixStorage(root: dir.path), segmentSize: 16 << 20)
         let now = Timestamp.now().seconds
+        try FileSystem.makeDirectory(dir.path + "/wal")
         for name in [".000000010000000000000001.tmp.123.abc", "000000010000000000000001.incoming",
                      ".000000010000000000000002.tmp.456.def", "000000010000000000000003-0a0b0c0d"] {
-            try dir.write(name, [1])
+            try dir.write("wal/" + name, [1])
         }
         for name in [".000000010000000000000001.tmp.123.abc", "000000010000000000000001.incoming", "000000010000000000000003-0a0b0c0d"] {
-            try FileSystem.setModificationTime(dir.path + "/" + name, now - 7200)
+            try FileSystem.setModificationTime(dir.path + "/wal/" + name, now - 7200)
         }
-        let removed = store.removeStaleTemporaries(in: dir.path, now: now)
+        let removed = store.removeStaleTemporaries(in: "wal", now: now)
         #expect(removed.sorted() == [".000000010000000000000001.tmp.123.abc", "000000010000000000000001.incoming"])
         // A fresh temp (a push under way) and archived files stay, however old.
-        #expect(try FileSystem.list(dir.path) == [".000000010000000000000002.tmp.456.def", "000000010000000000000003-0a0b0c0d"])
+        #expect(try FileSystem.list(dir.path + "/wal") == [".000000010000000000000002.tmp.456.def", "000000010000000000000003-0a0b0c0d"])
     }
 
     @Test func temporaryNamesDifferBetweenWritersOfOneName() {
-        let store = WALArchiveStore(root: "/r", segmentSize: 16 << 20)
-        let a = store.temporaryName(for: "000000010000000000000001", compression: .zstd)
-        let b = store.temporaryName(for: "000000010000000000000001", compression: .zstd)
+        let a = PosixStorage.temporaryPath(for: "/r/wal/000000010000000000000001.zst")
+        let b = PosixStorage.temporaryPath(for: "/r/wal/000000010000000000000001.zst")
         #expect(a != b && AtomicFile.isTemporaryName(FileSystem.baseName(of: a)))
     }
 }

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 
 /// A repository held in memory, for tests: the second driver that proves the storage seam,
 /// and a way to fail exactly the Nth operation of a kind (a write's publication, a read, a
@@ -13,6 +16,7 @@ public final class MemoryStorage: RepositoryStorage {
         var counts: [Operation: Int] = [:]
         var failures: [Operation: Int] = [:]
         var shortReadAt: Int?
+        var locks: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -107,7 +111,14 @@ public final class MemoryStorage: RepositoryStorage {
         }
     }
 
+    /// In one process only (the tests'), waiting in small steps.
+    public func lock(_ name: String) throws -> any StorageLock {
+        while !state.withLock({ $0.locks.insert(name).inserted }) { usleep(1000) }
+        return MemoryLock { [self] in _ = state.withLock { $0.locks.remove(name) } }
+    }
+
     public func makeDirectories(_ name: String) throws {}
+    public func removeEmptyDirectory(_ name: String) throws {}
     public func syncDirectory(_ name: String) throws {}
 
     /// Sets a file's age, for retention tests.
@@ -149,4 +160,14 @@ final class MemoryWriteStream: StorageWriteStream {
     }
 
     func abandon() { bytes = []; done = true }
+}
+
+final class MemoryLock: StorageLock {
+    private var unlock: (() -> Void)?
+    init(_ unlock: @escaping () -> Void) { self.unlock = unlock }
+    deinit { release() }
+    func release() {
+        unlock?()
+        unlock = nil
+    }
 }

@@ -28,8 +28,12 @@ public struct PosixStorage: RepositoryStorage {
         let dir = path(prefix)
         let names: [String]
         do { names = try FileSystem.list(dir) } catch let e as SystemError where e.isNotFound { return [] }
-        return names.compactMap { name in
-            guard let status = try? FileSystem.status(dir + "/" + name, followLinks: true) else { return nil }
+        return names.map { name in
+            // An entry that cannot be examined is still listed, with an unknown (zero) size
+            // and age: callers keep what they cannot judge.
+            guard let status = try? FileSystem.status(dir + "/" + name, followLinks: true) else {
+                return StorageEntry(name: name, kind: .file, size: 0, mtime: 0)
+            }
             return StorageEntry(name: name, kind: status.kind == .directory ? .directory : .file, size: status.size, mtime: status.mtime)
         }
     }
@@ -48,9 +52,19 @@ public struct PosixStorage: RepositoryStorage {
     public func removeTree(_ prefix: String) throws { try FileSystem.removeTree(path(prefix)) }
     public func makeDirectories(_ name: String) throws { try FileSystem.makeDirectories(path(name)) }
 
+    public func removeEmptyDirectory(_ name: String) throws {
+        guard rmdir(path(name)) == 0 || errno == ENOTEMPTY || errno == EEXIST || errno == ENOENT else {
+            throw SystemError("remove directory", path(name))
+        }
+    }
+
     public func syncDirectory(_ name: String) throws {
         try FileSystem.syncDirectory(path(name))
     }
+
+    /// flock(2) on a file in the repository: it holds across the hosts that share an NFS
+    /// mount, and the kernel drops it when the holder dies.
+    public func lock(_ name: String) throws -> any StorageLock { try FileLock(path: path(name)) }
 
     /// A name in the same directory that no other writer, on this host or another sharing
     /// the directory, uses: the PID alone repeats across hosts.

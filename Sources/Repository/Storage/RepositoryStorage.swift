@@ -31,11 +31,24 @@ public protocol RepositoryStorage: Sendable {
     /// Removes everything at and below `prefix`; a missing one is fine.
     func removeTree(_ prefix: String) throws
 
+    /// Removes a directory if it is empty (a concurrent writer may just have put a file in
+    /// it: then it stays); nothing where directories do not exist on their own.
+    func removeEmptyDirectory(_ name: String) throws
+
     /// Creates a directory and its parents where directories exist (POSIX); else nothing.
     func makeDirectories(_ name: String) throws
 
     /// Makes the creations and removals in a directory durable where that means something.
     func syncDirectory(_ name: String) throws
+
+    /// An exclusive lock named `name`, waited for; released by `release` (and, on POSIX, by
+    /// the kernel when the holder dies). For the few steps that must not interleave between
+    /// writers sharing the repository, such as archive-push's check-then-publish.
+    func lock(_ name: String) throws -> any StorageLock
+}
+
+public protocol StorageLock: AnyObject {
+    func release()
 }
 
 extension RepositoryStorage {
