@@ -33,7 +33,7 @@ struct BackupFileCopier: Sendable {
         let files: [String: FileEntry]
     }
 
-    private var dataRoot: String { repository.dataDirectory(info.id) }
+    private var dataRoot: String { repository.dataName(info.id) }
 
     /// One unit of work: a whole file, or part `part` of `parts`.
     private struct Task: Sendable {
@@ -54,7 +54,7 @@ struct BackupFileCopier: Sendable {
                 // A tablespace link's contents are stored below a real directory of the same name.
                 if source.relativePath != "." {
                     let stored = dataRoot + "/" + source.relativePath
-                    try FileSystem.makeDirectory(stored)
+                    try repository.storage.makeDirectories(stored)
                     directories.append(stored)
                 }
                 slots[i] = FileEntry(kind: source.kind, path: source.relativePath, mode: source.status.mode,
@@ -73,9 +73,9 @@ struct BackupFileCopier: Sendable {
         tasks.sort { $0.bytes > $1.bytes }
         let order = tasks
         let copier = self
-        let compression = options.compression, level = options.compressLevel
+        let compression = options.compression, level = options.compressLevel, storage = repository.storage
         let results = try WorkerPool.run(count: order.count, jobs: jobs,
-                                         makeState: { FileCopier(compression: compression, level: level) }) { n, fileCopier in
+                                         makeState: { FileCopier(storage: storage, compression: compression, level: level) }) { n, fileCopier in
             let task = order[n]
             let outcome = task.parts == 1
                 ? try copier.copyFile(sources[task.source], with: &fileCopier)
@@ -107,7 +107,7 @@ struct BackupFileCopier: Sendable {
     func copyFile(_ source: SourceEntry, with copier: inout FileCopier) throws -> FileOutcome {
         if source.relativePath == "global/pg_control" {
             var outcome = FileOutcome()
-            let stored = repository.storedPath(info.id, path: source.relativePath, delta: false, compression: options.compression)
+            let stored = repository.storedName(info.id, path: source.relativePath, delta: false, compression: options.compression)
             guard let summary = try copier.copyControlFile(from: source.absolutePath, to: stored) else { return outcome }
             outcome.totalBytes = summary.size
             outcome.readBytes = summary.size
@@ -140,7 +140,7 @@ struct BackupFileCopier: Sendable {
         }
         let previous = parent?.files[source.relativePath]
         func target(delta: Bool) -> String {
-            repository.storedPath(info.id, path: source.relativePath, delta: delta, compression: options.compression, part: part)
+            repository.storedName(info.id, path: source.relativePath, delta: delta, compression: options.compression, part: part)
         }
         if let relation, let base = scanner, relation.fork == .main || relation.fork == .`init` || previous == nil {
             // Main and init forks: changed pages only when the parent has the file.
@@ -220,8 +220,8 @@ struct BackupFileCopier: Sendable {
         let kind = parts[0].part!.kind
         func removeParts(from first: Int) {
             for k in first..<parts.count {
-                try? FileSystem.remove(repository.storedPath(info.id, path: source.relativePath, delta: kind == .pageDelta,
-                                                             compression: options.compression, part: k))
+                try? repository.storage.remove(repository.storedName(info.id, path: source.relativePath, delta: kind == .pageDelta,
+                                                                     compression: options.compression, part: k))
             }
         }
         guard parts.allSatisfy({ $0.part?.summary != nil }) else {
@@ -263,7 +263,7 @@ struct BackupFileCopier: Sendable {
 
     /// backup_label and tablespace_map, from the server.
     func storeText(_ text: String, as name: String) throws -> FileEntry {
-        let writer = try StoredFileWriter(path: dataRoot + "/" + name + options.compression.fileSuffix,
+        let writer = try StoredFileWriter(storage: repository.storage, name: dataRoot + "/" + name + options.compression.fileSuffix,
                                           compression: options.compression, level: options.compressLevel)
         try writer.write(Array(text.utf8))
         let summary = try writer.commit()

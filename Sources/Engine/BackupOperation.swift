@@ -88,7 +88,8 @@ public struct BackupOperation {
         if let policy = options.retention {
             // The new backup is DONE, not yet OK: it counts as a generation, and the older
             // OK backups it may build on stay (they are its parents).
-            let report = try ExpireOperation(repository: repository, dryRun: false).run(.policy(policy), wal: options.walRetention)
+            let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
+                .run(.policy(policy), wal: options.walRetention)
             if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
         }
         return info
@@ -145,7 +146,7 @@ public struct BackupOperation {
 
         try waitForArchive(stopSegment, connection: connection)
 
-        for dir in directories.reversed() { try FileSystem.syncDirectory(dir) }
+        for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
         info.totalDataBytes = totals.totalBytes
         info.readDataBytes = totals.readBytes
         info.writeBytes = totals.writtenBytes

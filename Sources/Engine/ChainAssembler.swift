@@ -18,7 +18,9 @@ struct ChainAssembler {
 
     /// A stored file (or part) to read: where, which block it starts at, what it must hold.
     private struct Source {
-        let path: String
+        let storage: any RepositoryStorage
+        let name: String
+        var path: String { storage.describe(name) }
         let compression: Compression
         let firstBlock: Int
         let size: UInt64?
@@ -43,7 +45,8 @@ struct ChainAssembler {
                 let first = part * partBlocks
                 guard first < blocks.upperBound else { break }
                 if stored.isSplit && first + partBlocks <= blocks.lowerBound { continue }
-                let source = Source(path: repository.storedPath(member.info.id, stored, compression: member.info.compression, part: part),
+                let source = Source(storage: repository.storage,
+                                    name: repository.storedName(member.info.id, stored, compression: member.info.compression, part: part),
                                     compression: member.info.compression, firstBlock: first,
                                     size: stored.kind == .pageDelta ? nil
                                         : stored.isSplit ? min(stored.partSize, stored.size - UInt64(part) * stored.partSize) : stored.size,
@@ -54,7 +57,8 @@ struct ChainAssembler {
         }
 
         let cursors = try deltas.reversed().map { source in
-            (source, try PageDeltaCursor(try StoredFileReader(path: source.path, compression: source.compression), blockSize: blockSize))
+            (source, try PageDeltaCursor(try StoredFileReader(storage: source.storage, name: source.name, compression: source.compression),
+                                         blockSize: blockSize))
         }
         defer { for (_, cursor) in cursors { cursor.source.close() } }
         var baseReader = BaseReader(sources: base, blockSize: blockSize)
@@ -159,7 +163,7 @@ struct ChainAssembler {
         private mutating func open() throws -> Bool {
             if reader != nil { return true }
             guard index < sources.count else { return false }
-            reader = try StoredFileReader(path: sources[index].path, compression: sources[index].compression)
+            reader = try StoredFileReader(storage: sources[index].storage, name: sources[index].name, compression: sources[index].compression)
             nextBlock = sources[index].firstBlock
             return true
         }

@@ -38,10 +38,20 @@ public struct ExpireReport: Sendable {
 public struct ExpireOperation {
     let repository: Repository
     let dryRun: Bool
+    /// Seconds to wait for the repository lock, which the operation takes itself; nil when
+    /// the caller already holds it (a backup applying retention after it completed).
+    let lockTimeoutSeconds: Int?
+    let command: String
 
-    public init(repository: Repository, dryRun: Bool) {
+    public init(repository: Repository, dryRun: Bool, command: String = "expire", lockTimeoutSeconds: Int? = 0) {
         self.repository = repository
         self.dryRun = dryRun
+        self.command = command
+        self.lockTimeoutSeconds = lockTimeoutSeconds
+    }
+
+    private func lock() throws -> RepositoryLock? {
+        try lockTimeoutSeconds.map { try RepositoryLock(repository: repository, command: command, timeoutSeconds: $0) }
     }
 
     public enum Rule: Sendable {
@@ -49,8 +59,9 @@ public struct ExpireOperation {
         case before(Timestamp, force: Bool)
     }
 
-    /// Call with the repository lock held.
     public func run(_ rule: Rule, wal: WALRetention, now: Timestamp = .now()) throws -> ExpireReport {
+        let held = try lock()
+        defer { held?.release() }
         var report = ExpireReport()
         if !dryRun {
             try finishInterruptedDeletions()
@@ -157,6 +168,8 @@ public struct ExpireOperation {
 
     /// Removes what is left of DELETED backups (and directories no backup.ini describes).
     public func purge() throws -> [String] {
+        let held = try lock()
+        defer { held?.release() }
         if !dryRun { try finishInterruptedDeletions() }
         var purged: [String] = []
         for id in try repository.backupIDs() {

@@ -9,13 +9,16 @@ import Repository
 /// memory stays constant whatever the file size. Independent per file, so a later `-j N`
 /// can run several copiers side by side, each with its own buffer.
 struct FileCopier {
+    /// The repository's storage; files are given by repository-relative names.
+    let storage: any RepositoryStorage
     let compression: Compression
     let level: Int32
     let buffer = AlignedBuffer(count: 1 << 20)
     /// Bytes copyRelation read from its last source file.
     private(set) var lastFileBytesRead: UInt64 = 0
 
-    init(compression: Compression, level: Int32) {
+    init(storage: any RepositoryStorage, compression: Compression, level: Int32) {
+        self.storage = storage
         self.compression = compression
         self.level = level
     }
@@ -23,13 +26,13 @@ struct FileCopier {
     /// Copies up to `limit` bytes (the size seen when the file was listed: anything written
     /// later is in the WAL the backup requires). Returns nil when the file vanished first.
     /// `offset` > 0 copies a part of the file from there.
-    mutating func copy(from source: String, to storedPath: String, offset: UInt64 = 0, limit: UInt64) throws -> StoredFileSummary? {
+    mutating func copy(from source: String, to storedName: String, offset: UInt64 = 0, limit: UInt64) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
         input.adviseSequential()
         if offset > 0 { try input.seek(to: offset) }
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level, expectedSize: limit)
+        let writer = try StoredFileWriter(storage: storage, name: storedName, compression: compression, level: level, expectedSize: limit)
         do {
             var remaining = limit
             while remaining > 0 {
@@ -49,10 +52,10 @@ struct FileCopier {
 
     /// For an incremental: a small file whose content is what the parent recorded (same size
     /// and checksum) is not stored again. Larger files are copied as usual.
-    mutating func copyUnlessUnchanged(from source: String, to storedPath: String, limit: UInt64,
+    mutating func copyUnlessUnchanged(from source: String, to storedName: String, limit: UInt64,
                                       previous: FileEntry, scanner: inout PageScanner?) throws -> CopyOutcome {
         guard limit <= UInt64(buffer.count), previous.kind == .file || previous.kind == .unchanged else {
-            return try copy(from: source, to: storedPath, limit: limit).map { .stored($0) } ?? .vanished
+            return try copy(from: source, to: storedName, limit: limit).map { .stored($0) } ?? .vanished
         }
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return .vanished }
@@ -76,7 +79,7 @@ struct FileCopier {
         if UInt64(n) == previous.size && checksum == previous.checksum {
             return .unchanged(size: UInt64(n), checksum: checksum)
         }
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level, expectedSize: UInt64(n))
+        let writer = try StoredFileWriter(storage: storage, name: storedName, compression: compression, level: level, expectedSize: UInt64(n))
         do {
             try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             return .stored(try writer.commit())
@@ -92,7 +95,7 @@ struct FileCopier {
     /// `parentSize`: for a delta, the parent's size of the file; a delta that keeps no page of
     /// a file of that size is not written at all (the caller records the file as unchanged),
     /// and the summary is that of the empty stream, with nothing stored.
-    mutating func copyRelation(from source: String, to target: String, offset: UInt64 = 0, limit: UInt64, delta: Bool,
+    mutating func copyRelation(from source: String, to storedName: String, offset: UInt64 = 0, limit: UInt64, delta: Bool,
                                parentSize: UInt64? = nil, scanner: inout PageScanner) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
@@ -105,7 +108,7 @@ struct FileCopier {
         var writer: StoredFileWriter?
         func output() throws -> StoredFileWriter {
             if let writer { return writer }
-            let created = try StoredFileWriter(path: target, compression: compression, level: level, expectedSize: limit)
+            let created = try StoredFileWriter(storage: storage, name: storedName, compression: compression, level: level, expectedSize: limit)
             writer = created
             if delta { try created.write(header) }
             return created
@@ -150,9 +153,9 @@ struct FileCopier {
     }
 
     /// pg_control is stored only as a read whose CRC checks out (see DataDirectory).
-    mutating func copyControlFile(from source: String, to storedPath: String) throws -> StoredFileSummary? {
+    mutating func copyControlFile(from source: String, to storedName: String) throws -> StoredFileSummary? {
         let bytes = try DataDirectory.readControlFile(source).bytes
-        let writer = try StoredFileWriter(path: storedPath, compression: compression, level: level,
+        let writer = try StoredFileWriter(storage: storage, name: storedName, compression: compression, level: level,
                                           expectedSize: UInt64(bytes.count))
         do {
             try bytes.withUnsafeBytes { try writer.write($0) }

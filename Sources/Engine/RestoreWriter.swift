@@ -53,7 +53,7 @@ struct RestoreWriter {
     mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws {
         let origin = source ?? info
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
-        let reader = try StoredFileReader(path: stored, compression: origin.compression)
+        let reader = try repository.storedFileReader(origin.id, entry, compression: origin.compression)
         defer { reader.close() }
         let output = try create(path, entry)
         defer { output.close() }
@@ -88,7 +88,7 @@ struct RestoreWriter {
     /// Part `part` of a split stored file, into the file `prepare` created.
     mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws {
         let storedPath = repository.storedPath(source.id, stored, compression: source.compression, part: part)
-        let reader = try StoredFileReader(path: storedPath, compression: source.compression)
+        let reader = try repository.storedFileReader(source.id, stored, compression: source.compression, part: part)
         defer { reader.close() }
         let offset = UInt64(part) * stored.partSize
         let expected = min(stored.partSize, stored.size - offset)

@@ -152,14 +152,17 @@ public struct ValidateOperation: Sendable {
                                        makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             try FaultInjection.point("validate-read-file")
             let (entry, part) = work[n]
-            let path = operation.repository.storedPath(info.id, entry, compression: info.compression, part: part)
+            let repository = operation.repository
+            let name = repository.storedName(info.id, entry, compression: info.compression, part: part)
+            let path = repository.storage.describe(name)
             let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
             let reason: String?
             if entry.kind == .pageDelta {
-                reason = operation.verifyDelta(path: path, info: info, checksum: checksum)
+                reason = operation.verifyDelta(name: name, info: info, checksum: checksum)
             } else {
                 let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
-                reason = StoredFileReader.verify(path: path, compression: info.compression, size: size, checksum: checksum, buffer: &buffer)
+                reason = StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
+                                                 checksum: checksum, buffer: &buffer)
             }
             return reason.map { "file \(entry.path) (\(path)): \($0)" }
         }
@@ -169,9 +172,9 @@ public struct ValidateOperation: Sendable {
         return problems
     }
 
-    func verifyDelta(path: String, info: BackupInfo, checksum: UInt32) -> String? {
+    func verifyDelta(name: String, info: BackupInfo, checksum: UInt32) -> String? {
         do {
-            let reader = try StoredFileReader(path: path, compression: info.compression)
+            let reader = try StoredFileReader(storage: repository.storage, name: name, compression: info.compression)
             defer { reader.close() }
             try PageDelta.readPages(reader, blockSize: Int(info.blockSize)) { _, _ in }
             return reader.checksum == checksum ? nil : "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"

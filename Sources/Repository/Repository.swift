@@ -28,7 +28,6 @@ public struct Repository: Sendable {
     public var identityPath: String { storage.describe(Self.identityName) }
     public var backupRoot: String { storage.describe(Self.backupRootName) }
     public var walRoot: String { storage.describe(Self.walRootName) }
-    public var lockPath: String { path + "/lock" }
 
     public func backupDirectory(_ id: String) -> String { storage.describe(backupName(id)) }
     public func backupInfoPath(_ id: String) -> String { storage.describe(backupInfoName(id)) }
@@ -196,15 +195,25 @@ public struct Repository: Sendable {
         return try FileList.decode(text, path: path)
     }
 
-    /// Where a file of a backup is stored; for a split entry, where its part `part` is.
-    public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) -> String {
-        storedPath(id, path: entry.path, delta: entry.kind == .pageDelta, compression: compression, part: part)
+    /// The name a file of a backup is stored under; for a split entry, that of its part `part`.
+    public func storedName(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) -> String {
+        storedName(id, path: entry.path, delta: entry.kind == .pageDelta, compression: compression, part: part)
     }
 
     /// `<path>[.delta][.part<k>][compression suffix]`; part 0 has no part suffix, so an entry
     /// of one part is stored under the same name as an entry that was never split.
-    public func storedPath(_ id: String, path: String, delta: Bool, compression: Compression, part: Int = 0) -> String {
-        dataDirectory(id) + "/" + path + (delta ? PageDelta.fileSuffix : "") + (part > 0 ? ".part\(part)" : "") + compression.fileSuffix
+    public func storedName(_ id: String, path: String, delta: Bool, compression: Compression, part: Int = 0) -> String {
+        dataName(id) + "/" + path + (delta ? PageDelta.fileSuffix : "") + (part > 0 ? ".part\(part)" : "") + compression.fileSuffix
+    }
+
+    /// The same as a user sees it (the file's path on POSIX).
+    public func storedPath(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) -> String {
+        storage.describe(storedName(id, entry, compression: compression, part: part))
+    }
+
+    /// Opens a stored file (or part) of a backup for reading its original bytes.
+    public func storedFileReader(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) throws -> StoredFileReader {
+        try StoredFileReader(storage: storage, name: storedName(id, entry, compression: compression, part: part), compression: compression)
     }
 
     /// The backups a restore of `id` reads, newest first, ending with a full backup. Throws

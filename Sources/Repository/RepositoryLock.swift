@@ -2,9 +2,12 @@
 @preconcurrency import Glibc
 #endif
 
-/// The repository-wide lock for commands that change the catalog. It is an flock(2) on
-/// `BACKUP_PATH/lock`: the kernel releases it when the holder dies, even by SIGKILL, so a
-/// stale lock cannot outlive its process. The file's text only names the holder.
+/// The repository-wide lock for commands that change the catalog. It is an flock(2): the
+/// kernel releases it when the holder dies, even by SIGKILL, so a stale lock cannot outlive
+/// its process. The file's text only names the holder. Where it lives is the storage's
+/// call (docs/architecture.md): in the repository (`BACKUP_PATH/lock`) when the storage has
+/// file locks, as a POSIX directory does, also across hosts sharing it over NFS; otherwise on
+/// this host, keyed by the repository's system identifier, as pgBackRest keeps its locks.
 public final class RepositoryLock {
     private var fd: Int32
     public let path: String
@@ -21,7 +24,7 @@ public final class RepositoryLock {
     /// Exclusive for commands that change the catalog; shared for those that only read a
     /// chain (restore), so that nothing expires it meanwhile. Waits up to `timeoutSeconds`.
     public init(repository: Repository, command: String, shared: Bool = false, timeoutSeconds: Int = 0) throws {
-        path = repository.lockPath
+        path = Self.path(for: repository)
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM) {
             // A read-only repository (a read-only mount of the backup share): a shared lock
@@ -56,6 +59,13 @@ public final class RepositoryLock {
     }
 
     private var shared = false
+
+    static func path(for repository: Repository) -> String {
+        if let posix = repository.storage as? PosixStorage, posix.features.contains(.fileLocks) { return posix.path("lock") }
+        let directory = "/tmp/pgbk-locks-\(geteuid())"
+        if !FileSystem.isDirectory(directory) { try? FileSystem.makeDirectory(directory) }
+        return directory + "/\(repository.identity.systemIdentifier).lock"
+    }
 
     deinit { release() }
 

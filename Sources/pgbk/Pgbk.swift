@@ -285,9 +285,8 @@ struct Expire: ParsableCommand {
         guard let policy = try retention.policy(repo.config) else {
             throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days, or set them in pgbk.ini")
         }
-        let held = try RepositoryLock(repository: repo, command: "expire", timeoutSeconds: try lock.seconds(repo.config))
-        defer { held.release() }
-        let report = try ExpireOperation(repository: repo, dryRun: dryRun).run(.policy(policy), wal: try retention.wal(repo.config))
+        let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
+            .run(.policy(policy), wal: try retention.wal(repo.config))
         printReport(report, dryRun: dryRun)
     }
 }
@@ -308,9 +307,7 @@ struct Delete: ParsableCommand {
         guard let micros = parseDeleteDate(text) else {
             throw EngineError.invalidArgument("delete needs a date like 2026-11-01 or '2026-11-01 12:00:00' (UTC unless a zone such as +02, -05:00 or UTC follows), not \(text)")
         }
-        let held = try RepositoryLock(repository: repo, command: "delete", timeoutSeconds: try lock.seconds(repo.config))
-        defer { held.release() }
-        let report = try ExpireOperation(repository: repo, dryRun: dryRun)
+        let report = try ExpireOperation(repository: repo, dryRun: dryRun, command: "delete", lockTimeoutSeconds: try lock.seconds(repo.config))
             .run(.before(Timestamp(seconds: micros / 1_000_000), force: force), wal: WALRetention())
         printReport(report, dryRun: dryRun)
     }
@@ -326,9 +323,8 @@ struct Purge: ParsableCommand {
 
     func run() throws {
         let repo = try repository.openForWriting()
-        let held = try RepositoryLock(repository: repo, command: "purge", timeoutSeconds: try lock.seconds(repo.config))
-        defer { held.release() }
-        let purged = try ExpireOperation(repository: repo, dryRun: dryRun).purge()
+        let purged = try ExpireOperation(repository: repo, dryRun: dryRun, command: "purge", lockTimeoutSeconds: try lock.seconds(repo.config))
+            .purge()
         if dryRun { for id in purged { Console.output("would purge \(id)") } }
         if purged.isEmpty { Console.info("nothing to purge") }
     }

@@ -115,11 +115,11 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
         let dir = try TestDirectory()
         let pages = (0..<300).map { page(lsn: $0 % 50 == 0 ? 0x800_0000 : 0x100, block: UInt32($0)) }
         let source = try writeFile(dir, "16384", pages)
-        var copier = FileCopier(compression: compression, level: 1)
+        var copier = FileCopier(storage: PosixStorage(root: "/"), compression: compression, level: 1)
         var scanner = PageScanner(path: "base/1/16384", blockSize: 8192, firstBlock: 0, checksums: true,
                                   backupStartLSN: LSN(0x9000_0000), parent: (startLSN: LSN(0x500_0000), blockCount: 290))
         let stored = dir.path + "/stored" + PageDelta.fileSuffix + compression.fileSuffix
-        let summary = try #require(try copier.copyRelation(from: source, to: stored, limit: UInt64(300 * 8192),
+        let summary = try #require(try copier.copyRelation(from: source, to: String(stored.dropFirst()), limit: UInt64(300 * 8192),
                                                            delta: true, scanner: &scanner))
         #expect(copier.lastFileBytesRead == UInt64(300 * 8192))
         let reader = try StoredFileReader(path: stored, compression: compression)
@@ -134,7 +134,7 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
 
         // A part (blocks 100-279) holds the same records for its range, numbered in the file.
         let part = dir.path + "/part" + compression.fileSuffix
-        _ = try #require(try copier.copyRelation(from: source, to: part, offset: UInt64(100 * 8192), limit: UInt64(180 * 8192),
+        _ = try #require(try copier.copyRelation(from: source, to: String(part.dropFirst()), offset: UInt64(100 * 8192), limit: UInt64(180 * 8192),
                                                  delta: true, scanner: &scanner))
         #expect(copier.lastFileBytesRead == UInt64(180 * 8192))
         var partBlocks: [UInt32] = []
@@ -148,18 +148,18 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
     @Test func aDeltaWithNoChangedPageOfTheParentsSizeIsNotWritten() throws {
         let dir = try TestDirectory()
         let source = try writeFile(dir, "16384", (0..<10).map { page(lsn: 0x100, block: UInt32($0)) })
-        var copier = FileCopier(compression: .zstd, level: 1)
+        var copier = FileCopier(storage: PosixStorage(root: "/"), compression: .zstd, level: 1)
         func scanner(parentBlocks: UInt32) -> PageScanner {
             PageScanner(path: "base/1/16384", blockSize: 8192, firstBlock: 0, checksums: true,
                         backupStartLSN: LSN(0x9000_0000), parent: (startLSN: LSN(0x500_0000), blockCount: parentBlocks))
         }
         var same = scanner(parentBlocks: 10)
-        let quiet = try #require(try copier.copyRelation(from: source, to: dir.path + "/quiet", limit: UInt64(10 * 8192), delta: true,
+        let quiet = try #require(try copier.copyRelation(from: source, to: String(dir.path.dropFirst()) + "/quiet", limit: UInt64(10 * 8192), delta: true,
                                                          parentSize: UInt64(10 * 8192), scanner: &same))
         #expect(quiet.storedSize == 0 && !FileSystem.exists(dir.path + "/quiet"))
         // Truncated since the parent (12 blocks then): the empty delta is stored, its size matters.
         var shrunk = scanner(parentBlocks: 12)
-        let cut = try #require(try copier.copyRelation(from: source, to: dir.path + "/cut", limit: UInt64(10 * 8192), delta: true,
+        let cut = try #require(try copier.copyRelation(from: source, to: String(dir.path.dropFirst()) + "/cut", limit: UInt64(10 * 8192), delta: true,
                                                        parentSize: UInt64(12 * 8192), scanner: &shrunk))
         #expect(cut.storedSize > 0 && FileSystem.exists(dir.path + "/cut"))
         #expect(try PageDelta.readPages(try StoredFileReader(path: dir.path + "/cut", compression: .zstd), blockSize: 8192) { _, _ in } == 0)
@@ -168,11 +168,11 @@ let zeroPage = [UInt8](repeating: 0, count: 8192)
     @Test func aFileThatShrankWhileReadRecordsWhatWasRead() throws {
         let dir = try TestDirectory()
         let source = try writeFile(dir, "16384", (0..<10).map { page(lsn: 0x100, block: UInt32($0)) })
-        var copier = FileCopier(compression: .none, level: 1)
+        var copier = FileCopier(storage: PosixStorage(root: "/"), compression: .none, level: 1)
         var scanner = PageScanner(path: "base/1/16384", blockSize: 8192, firstBlock: 0, checksums: true,
                                   backupStartLSN: LSN(0x9000_0000), parent: (startLSN: LSN(0x500_0000), blockCount: 10))
         // Listed at 16 blocks, 10 left when read (VACUUM truncated it meanwhile).
-        _ = try copier.copyRelation(from: source, to: dir.path + "/stored", limit: UInt64(16 * 8192), delta: true, scanner: &scanner)
+        _ = try copier.copyRelation(from: source, to: String(dir.path.dropFirst()) + "/stored", limit: UInt64(16 * 8192), delta: true, scanner: &scanner)
         #expect(copier.lastFileBytesRead == UInt64(10 * 8192))
         #expect(try copier.copyRelation(from: dir.path + "/gone", to: dir.path + "/x", limit: 8192, delta: true, scanner: &scanner) == nil)
     }

@@ -14,8 +14,8 @@ public final class MemoryStorage: RepositoryStorage {
     struct State {
         var files: [String: File] = [:]
         var counts: [Operation: Int] = [:]
-        var failures: [Operation: Int] = [:]
-        var shortReadAt: Int?
+        var failures: [Operation: (at: Int, matching: String?)] = [:]
+        var shortRead: (after: Int, matching: String?)?
         var locks: Set<String> = []
     }
 
@@ -27,20 +27,28 @@ public final class MemoryStorage: RepositoryStorage {
 
     public func describe(_ name: String) -> String { location + "/" + name }
 
-    /// The `n`th `operation` from now on fails (1 = the next one).
-    public func fail(_ operation: Operation, after n: Int = 1) {
-        state.withLock { $0.failures[operation] = ($0.counts[operation] ?? 0) + n }
+    /// The `n`th `operation` from now on fails (1 = the next one); with `matching`, the nth
+    /// of those on a name that contains it.
+    public func fail(_ operation: Operation, after n: Int = 1, matching: String? = nil) {
+        state.withLock { s in
+            s.failures[operation] = (n, matching)
+            s.counts[operation] = 0
+        }
     }
 
-    /// The next read stream ends after `bytes` bytes, as a dropped connection would.
-    public func cutNextRead(after bytes: Int) { state.withLock { $0.shortReadAt = bytes } }
+    /// The next read stream (of a name containing `matching`) ends after `bytes` bytes, as a
+    /// dropped connection would.
+    public func cutNextRead(after bytes: Int, matching: String? = nil) {
+        state.withLock { $0.shortRead = (bytes, matching) }
+    }
 
     /// Counts the operation and throws when it is the one set to fail.
     private func count(_ operation: Operation, _ name: String) throws {
         let failing = state.withLock { s -> Bool in
+            guard let failure = s.failures[operation], failure.matching.map({ name.contains($0) }) ?? true else { return false }
             let n = (s.counts[operation] ?? 0) + 1
             s.counts[operation] = n
-            if s.failures[operation] == n { s.failures[operation] = nil; return true }
+            if failure.at == n { s.failures[operation] = nil; return true }
             return false
         }
         if failing { throw StorageError.injected("\(operation.rawValue) of \(describe(name))") }
@@ -51,8 +59,9 @@ public final class MemoryStorage: RepositoryStorage {
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         try count(.read, name)
         let (file, cut) = state.withLock { s -> (File?, Int?) in
-            defer { s.shortReadAt = nil }
-            return (s.files[name], s.shortReadAt)
+            guard let short = s.shortRead, short.matching.map({ name.contains($0) }) ?? true else { return (s.files[name], nil) }
+            s.shortRead = nil
+            return (s.files[name], short.after)
         }
         guard let file else { throw SystemError("open file", describe(name), code: 2) }
         var bytes = file.bytes

@@ -1,0 +1,156 @@
+import Testing
+import TestSupport
+import PostgresFormat
+@testable import Repository
+@testable import Engine
+
+/// The commands driven through the in-memory storage driver, with one storage operation
+/// failing at a time: each failure ends in a clear error, and the catalog stays consistent
+/// (nothing half-published, nothing marked usable that is not, the next run succeeds).
+@Suite struct StorageFaultTests {
+    let segment = "000000010000000000000003"
+
+    /// A repository in memory, with a system identifier of its own (the host-local lock is
+    /// keyed by it, and tests run side by side).
+    func repository() throws -> (MemoryStorage, Repository) {
+        let storage = MemoryStorage()
+        let identity = RepositoryIdentity(systemIdentifier: UInt64.random(in: 1...UInt64(Int64.max)), pgMajorVersion: "15",
+                                          controlVersion: 1300, catalogVersion: 202_209_061, blockSize: 8192,
+                                          walSegmentSize: 16 << 20, created: .now())
+        return (storage, try Repository.create(storage: storage, identity: identity, config: RepositoryConfig()))
+    }
+
+    /// A segment file of that cluster on local disk: a long header where its name says.
+    func segmentFile(_ dir: TestDirectory, _ repo: Repository, name: String, fill: UInt8 = 7) throws -> String {
+        var bytes = [UInt8](repeating: fill, count: 16 << 20)
+        func put(_ v: UInt64, _ at: Int, _ n: Int) { for i in 0..<n { bytes[at + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
+        let segno = WALSegmentName(name, segmentSize: 16 << 20)!.segmentNumber
+        put(0xD110, 0, 2); put(0x0002, 2, 2); put(1, 4, 4); put(segno << 24, 8, 8); put(0, 16, 8)
+        put(repo.identity.systemIdentifier, 24, 8); put(16 << 20, 32, 4); put(8192, 36, 4)
+        try dir.write(name, bytes)
+        return dir.path + "/" + name
+    }
+
+    @Test func archivePushPublishesWholeOrNothing() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        let archive = WALArchive(repository: repo)
+        let source = try segmentFile(dir, repo, name: segment)
+
+        storage.fail(.publish)
+        #expect(throws: StorageError.self) { try archive.push(source, compression: .zstd, level: 1) }
+        #expect(try repo.wal.find(segment) == nil, "a failed publication leaves no copy")
+        storage.fail(.list, matching: "wal/0000000100000000")  // stale-temp cleanup lists first, best effort
+        storage.fail(.list, after: 2, matching: "wal/0000000100000000")
+        #expect(throws: StorageError.self) { try archive.push(source, compression: .zstd, level: 1) }
+        #expect(try repo.wal.find(segment) == nil)
+        #expect(try archive.push(source, compression: .zstd, level: 1) != .alreadyArchived)
+        #expect(try archive.push(source, compression: .lz4, level: 1) == .alreadyArchived)
+
+        // A read cut short while comparing is an error, never a second copy or a false success.
+        storage.cutNextRead(after: 10)
+        #expect(throws: (any Error).self) { try archive.push(source, compression: .zstd, level: 1) }
+        #expect(try archive.push(source, compression: .zstd, level: 1) == .alreadyArchived)
+        #expect(try storage.names.filter { $0.contains(segment) }.count == 1)
+        #expect(try archive.get(segment, to: dir.path + "/back") == .restored)
+        #expect(try FileSystem.readAll(dir.path + "/back") == FileSystem.readAll(source))
+    }
+
+    /// One DONE backup whose file and WAL are in the (memory) repository.
+    func backup(_ dir: TestDirectory, _ repo: Repository, id: String = "20260101-000000F") throws -> BackupInfo {
+        _ = try WALArchive(repository: repo).push(try segmentFile(dir, repo, name: segment), compression: .none, level: 0)
+        var info = BackupInfo(id: id, mode: .full, status: .done, startTime: .now())
+        info.timeline = 1
+        info.startLSN = LSN(3 << 24 + 0x28)
+        info.stopLSN = LSN(3 << 24 + 0x1000)
+        info.startWALFile = segment
+        info.stopWALFile = segment
+        info.endTime = .now()
+        try repo.storage.makeDirectories(repo.dataName(id))
+        let content = pseudoRandomBytes(20_000)
+        let writer = try StoredFileWriter(storage: repo.storage, name: repo.dataName(id) + "/base/1/1", compression: .none, level: 0)
+        try writer.write(content)
+        let summary = try writer.commit()
+        let entries = [FileEntry(kind: .directory, path: ".", mode: 0o700), FileEntry(kind: .directory, path: "base", mode: 0o700),
+                       FileEntry(kind: .directory, path: "base/1", mode: 0o700),
+                       FileEntry(kind: .file, path: "base/1/1", mode: 0o600, size: summary.size, checksum: summary.checksum,
+                                 storedSize: summary.storedSize)]
+        info.fileListChecksum = try repo.saveFileList(id, entries)
+        try repo.saveBackup(info)
+        return info
+    }
+
+    @Test func validateNeverMarksOKWhatItCouldNotReadBack() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        let info = try backup(dir, repo)
+        let validate = ValidateOperation(repository: repo, jobs: 2)
+
+        // The verdict cannot be recorded: the command fails, the backup stays DONE.
+        storage.fail(.publish)
+        #expect(throws: StorageError.self) { try validate.run(backupID: info.id) }
+        #expect(try repo.loadBackup(info.id).status == .done)
+
+        // A stored file cannot be read: CORRUPT, naming it; read back later, OK again.
+        storage.fail(.read, matching: "base/1/1")
+        let failed = try validate.run(backupID: info.id)
+        #expect(failed.outcomes.first?.status == .corrupt)
+        #expect(failed.outcomes.first?.problems.first?.contains("base/1/1") == true)
+        #expect(try repo.loadBackup(info.id).status == .corrupt)
+        #expect(try validate.run(backupID: info.id).outcomes.first?.status == .ok)
+
+        // The archive read back in full: an archived segment that cannot be read is named.
+        #expect(try validate.run(backupID: nil, scope: .recheck).failed == 0)
+        storage.fail(.read, matching: segment)
+        let archive = try validate.checkArchive()
+        #expect(archive.problems.count == 1 && archive.problems[0].contains(segment), "\(archive.problems)")
+        #expect(try validate.checkArchive().problems.isEmpty)
+    }
+
+    @Test func expireAndPurgeInterruptedByTheStorageFinishOnTheNextRun() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        var old = try backup(dir, repo, id: "20260101-000000F")
+        var new = try backup(dir, repo, id: "20260102-000000F")
+        for var b in [old, new] { b.status = .ok; try repo.saveBackup(b) }
+        old = try repo.loadBackup(old.id)
+        new = try repo.loadBackup(new.id)
+        let expire = ExpireOperation(repository: repo, dryRun: false)
+
+        storage.fail(.remove)
+        #expect(throws: StorageError.self) { try expire.run(.policy(.init(generations: 1)), wal: WALRetention()) }
+        #expect(try repo.loadBackup(old.id).status == .deleting, "committed as DELETING before anything was removed")
+        #expect(try repo.loadBackup(new.id).status == .ok)
+        _ = try expire.run(.policy(.init(generations: 1)), wal: WALRetention())
+        #expect(try repo.loadBackup(old.id).status == .deleted)
+
+        storage.fail(.remove, after: 2)
+        #expect(throws: StorageError.self) { try expire.purge() }
+        #expect(try expire.purge() == [old.id])
+        #expect(try repo.backupIDs() == [new.id])
+        #expect(try repo.loadBackup(new.id).status == .ok)
+    }
+
+    @Test func restorePlanningNamesTheSegmentItCouldNotReadBack() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        var info = try backup(dir, repo)
+        info.status = .ok
+        try repo.saveBackup(info)
+        var target = RecoveryTarget()
+        target.point = .immediate
+        let planner = RecoveryPlanner(repository: repo, target: target, jobs: 2)
+        #expect(try planner.plan(backupID: nil).backup.id == info.id)
+
+        for fault in [{ storage.fail(.read, matching: segment) }, { storage.cutNextRead(after: 1 << 20, matching: segment) }] {
+            fault()
+            do {
+                _ = try planner.plan(backupID: nil)
+                Issue.record("a plan was made from WAL that could not be read back")
+            } catch {
+                #expect("\(error)".contains(segment), "\(error)")
+            }
+        }
+        #expect(try planner.plan(backupID: nil).backup.id == info.id)
+    }
+}
