@@ -219,19 +219,29 @@ public struct Repository: Sendable {
     /// The backups a restore of `id` reads, newest first, ending with a full backup. Throws
     /// naming the first member that is missing or not usable: such a chain cannot be restored.
     public func chain(for info: BackupInfo, among backups: [BackupInfo]) throws -> [BackupInfo] {
+        let chain = try ancestry(of: info, among: backups)
+        for parent in chain.dropFirst() where !parent.isUsable {
+            throw ChainError(id: info.id, reason: "its parent \(parent.id) is \(parent.status.rawValue)")
+        }
+        if let last = chain.last, last.mode == .incremental {
+            guard let parentID = last.parentID else {
+                throw CatalogError.corrupt(backupInfoPath(last.id), "incremental backup without PARENT_BACKUP_ID")
+            }
+            throw ChainError(id: info.id, reason: "its parent \(parentID) is missing")
+        }
+        return chain
+    }
+
+    /// The one walk up a chain: the backup and its parents, newest first, as far as they are
+    /// in `backups` (a full backup ends it; a missing parent ends it early). A loop is
+    /// corruption. `chain(for:)` adds what a restore needs on top: every member usable.
+    public func ancestry(of info: BackupInfo, among backups: [BackupInfo]) throws -> [BackupInfo] {
+        let byID = Dictionary(backups.map { ($0.id, $0) }) { a, _ in a }
         var chain = [info]
+        var seen: Set<String> = [info.id]
         var current = info
-        while current.mode == .incremental {
-            guard let parentID = current.parentID else {
-                throw CatalogError.corrupt(backupInfoPath(current.id), "incremental backup without PARENT_BACKUP_ID")
-            }
-            guard let parent = backups.first(where: { $0.id == parentID }) else {
-                throw ChainError(id: info.id, reason: "its parent \(parentID) is missing")
-            }
-            guard parent.isUsable else {
-                throw ChainError(id: info.id, reason: "its parent \(parentID) is \(parent.status.rawValue)")
-            }
-            guard chain.count < 10_000, !chain.contains(where: { $0.id == parent.id }) else {
+        while current.mode == .incremental, let parentID = current.parentID, let parent = byID[parentID] {
+            guard seen.insert(parent.id).inserted else {
                 throw CatalogError.corrupt(backupInfoPath(current.id), "parent chain loops at \(parent.id)")
             }
             chain.append(parent)

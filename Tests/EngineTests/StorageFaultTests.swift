@@ -51,7 +51,7 @@ import PostgresFormat
         storage.cutNextRead(after: 10)
         #expect(throws: (any Error).self) { try archive.push(source, compression: .zstd, level: 1) }
         #expect(try archive.push(source, compression: .zstd, level: 1) == .alreadyArchived)
-        #expect(try storage.names.filter { $0.contains(segment) }.count == 1)
+        #expect(storage.names.filter { $0.contains(segment) }.count == 1)
         #expect(try archive.get(segment, to: dir.path + "/back") == .restored)
         #expect(try FileSystem.readAll(dir.path + "/back") == FileSystem.readAll(source))
     }

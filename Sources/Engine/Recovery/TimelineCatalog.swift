@@ -2,12 +2,15 @@ import PostgresFormat
 import Repository
 
 /// What the archive knows about timelines: every archived `.history` file, and which
-/// segments are archived on which timeline.
-public struct TimelineCatalog {
+/// segments are archived on which timeline. The archive is listed once, here; a command
+/// looks segments up in `files` instead of listing a directory per segment.
+public struct TimelineCatalog: Sendable {
     public let histories: [TimelineID: TimelineHistory]
     /// Archived segment numbers per timeline.
     public let segments: [TimelineID: Set<UInt64>]
     public let segmentSize: UInt64
+    /// Every archived file by WAL name (more than one copy of a name is reported on use).
+    let files: [String: [ArchivedWAL]]
 
     public init(repository: Repository) throws {
         segmentSize = UInt64(repository.identity.walSegmentSize)
@@ -15,19 +18,30 @@ public struct TimelineCatalog {
         var histories: [TimelineID: TimelineHistory] = [:]
         var segments: [TimelineID: Set<UInt64>] = [:]
         let store = repository.wal
-        for file in try store.list(directory: WALArchiveStore.rootName) where file.walName.hasSuffix(".history") {
+        let all = try store.listAll()
+        for file in all where file.walName.hasSuffix(".history") {
             guard let tli = TimelineID(file.walName.prefix(8), radix: 16), let h = try archive.history(of: tli) else { continue }
             histories[tli] = h
         }
-        for dir in try store.segmentDirectories() {
-            for file in try store.list(directory: dir) {
-                guard WALFileKind(fileName: file.walName) == .segment,
-                      let name = WALSegmentName(file.walName, segmentSize: segmentSize) else { continue }
-                segments[name.timeline, default: []].insert(name.segmentNumber)
-            }
+        for file in all {
+            guard WALFileKind(fileName: file.walName) == .segment,
+                  let name = WALSegmentName(file.walName, segmentSize: segmentSize) else { continue }
+            segments[name.timeline, default: []].insert(name.segmentNumber)
         }
         self.histories = histories
         self.segments = segments
+        files = Dictionary(grouping: all, by: \.walName)
+    }
+
+    /// The archived copy of `walName` as listed, nil when there is none; two copies are an
+    /// error, as in WALArchiveStore.find.
+    public func archived(_ walName: String, store: WALArchiveStore) throws -> ArchivedWAL? {
+        guard let copies = files[walName] else { return nil }
+        guard copies.count == 1 else {
+            throw CatalogError.corrupt(store.storage.describe(store.directory(for: walName)),
+                                       "\(copies.count) different archived copies of \(walName): \(copies.map { FileSystem.baseName(of: $0.name) }.sorted().joined(separator: ", "))")
+        }
+        return copies[0]
     }
 
     /// The newest timeline the archive knows of.

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -58,52 +59,44 @@ private final class ThreadBody: Sendable {
 }
 
 /// Work handed out under a mutex; results kept by index.
-private final class Shared<Result>: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var cursor = 0
+private final class Shared<Result: Sendable>: Sendable {
+    private struct State: Sendable {
+        var cursor = 0
+        var results: [Result?]
+        var error: (any Error)?
+    }
+
+    private let state: Mutex<State>
     private let count: Int
-    private(set) var results: [Result?]
-    private(set) var error: Error?
 
     init(count: Int) {
         self.count = count
-        results = Array(repeating: nil, count: count)
-        pthread_mutex_init(&lock, nil)
+        state = Mutex(State(results: Array(repeating: nil, count: count)))
     }
-
-    deinit { pthread_mutex_destroy(&lock) }
 
     func next() -> Int? {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        guard error == nil, cursor < count else { return nil }
-        cursor += 1
-        return cursor - 1
+        state.withLock { s -> Int? in
+            guard s.error == nil, s.cursor < count else { return nil }
+            s.cursor += 1
+            return s.cursor - 1
+        }
     }
 
-    func store(_ result: Result, at index: Int) {
-        pthread_mutex_lock(&lock)
-        results[index] = result
-        pthread_mutex_unlock(&lock)
-    }
+    func store(_ result: Result, at index: Int) { state.withLock { $0.results[index] = result } }
 
-    func fail(_ e: Error) {
-        pthread_mutex_lock(&lock)
-        if error == nil { error = e }
-        pthread_mutex_unlock(&lock)
-    }
+    func fail(_ e: any Error) { state.withLock { if $0.error == nil { $0.error = e } } }
+
+    var results: [Result?] { state.withLock { $0.results } }
+    var error: (any Error)? { state.withLock { $0.error } }
 }
 
 /// A mutex for the few steps workers must take one at a time.
-final class SerialLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
+final class SerialLock: Sendable {
+    private let mutex = Mutex(())
 
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    func run<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
+    func run<T>(_ body: () throws -> T) throws -> T {
+        var outcome: Result<T, any Error>?
+        mutex.withLock { _ in outcome = Result { try body() } }
+        return try outcome!.get()
     }
 }

@@ -128,7 +128,7 @@ public struct RecoveryPlanner {
         do {
             problems = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
                 try FaultInjection.point("restore-verify-wal")
-                guard let archived = try store.find(names[n]) else { return "is not in the archive" }
+                guard let archived = try catalog.archived(names[n], store: store) else { return "is not in the archive" }
                 return StoredFileReader.verify(storage: store.storage, name: archived.name, compression: archived.compression, size: size,
                                                checksum: archived.checksum, buffer: &buffer).map { "is damaged in the archive (\(archived.path): \($0))" }
             }.map { $0 ?? "was not checked" }
@@ -152,7 +152,7 @@ public struct RecoveryPlanner {
         func contiguous(_ from: UInt64, _ to: UInt64) throws -> String? {
             var segno = from
             while segno <= to {
-                if try repository.wal.find(name(segno)) == nil { return name(segno) }
+                if try catalog.archived(name(segno), store: repository.wal) == nil { return name(segno) }
                 segno += 1
             }
             return nil

@@ -66,12 +66,7 @@ public struct ValidateOperation: Sendable {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
             }
             // An incremental is only as good as its chain: check every member that is there.
-            let all = try repository.loadAll().backups
-            var members = [info]
-            while let last = members.last, last.mode == .incremental, let parentID = last.parentID,
-                  let parent = all.first(where: { $0.id == parentID }), members.count < 10_000 {
-                members.append(parent)
-            }
+            let members = try repository.ancestry(of: info, among: repository.loadAll().backups)
             targets = members.reversed().filter { $0.status != .error && $0.status != .deleted && $0.status != .deleting }
         } else {
             let loaded = try repository.loadAll()

@@ -26,7 +26,7 @@ struct ArchiveWALReader {
         while true {
             let tli = catalog.timeline(forSegment: segno, along: target)
             let name = WALSegmentName(timeline: tli, segmentNumber: segno, segmentSize: size)
-            guard let archived = try repository.wal.find(name.name) else {
+            guard let archived = try catalog.archived(name.name, store: repository.wal) else {
                 if let last, segno <= last { return .missing(segment: name.name) }
                 return .endOfArchive(lastEvent: lastEvent)
             }
