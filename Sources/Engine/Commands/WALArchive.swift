@@ -16,31 +16,37 @@ public struct WALArchive {
 
     /// Stores the file PostgreSQL names (`%p`, relative to its data directory) durably, or
     /// confirms an identical copy is already there. Success means the archive holds exactly
-    /// these bytes under this name. The content is checked against the name and its checksum
-    /// taken in a first pass (the stored name carries it, and an object store must know a
-    /// key before it writes); the second pass writes it, unpublished; then, under the
-    /// publication lock, it is published only where no copy exists, and a copy that is there
-    /// already is re-read and compared.
+    /// these bytes under this name. The content is checked against the name, then written
+    /// unpublished; then, under the publication lock, it is published only where no copy
+    /// exists, and a copy that is there already is re-read and compared. The stored name
+    /// carries the checksum: where the storage can rename, the file is read once and named
+    /// when it is published; an object store must know the key before it writes, so there
+    /// the checksum is taken in a first pass.
     public func push(_ sourcePath: String, compression: Compression, level: Int32) throws -> PushResult {
         let walName = FileSystem.baseName(of: sourcePath)
         guard let kind = WALFileKind(fileName: walName) else {
             throw EngineError.invalidWALFile(path: sourcePath, reason: "not a WAL segment, .partial, .backup or .history file name")
         }
         let store = repository.wal
+        let storage = repository.storage
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        let (checksum, size) = try firstPass(sourcePath, kind: kind, name: walName, buffer: &buffer)
+        let onePass = storage.features.contains(.rename)
+        let known = onePass ? nil : try firstPass(sourcePath, kind: kind, name: walName, buffer: &buffer)
 
         let dir = store.directory(for: walName)
-        try repository.storage.makeDirectories(dir)
-        let final = dir + "/" + store.storedName(walName: walName, checksum: checksum, compression: compression)
-        let writer = try StoredFileWriter(storage: repository.storage, name: final, compression: compression, level: level,
-                                          expectedSize: size, noReplace: true)
+        try storage.makeDirectories(dir)
+        func final(_ checksum: UInt32) -> String { dir + "/" + store.storedName(walName: walName, checksum: checksum, compression: compression) }
+        let writer = try StoredFileWriter(storage: storage, name: known.map { final($0.checksum) } ?? dir + "/" + walName + compression.fileSuffix,
+                                          compression: compression, level: level, expectedSize: known?.size, noReplace: true)
         let summary: StoredFileSummary
         do {
             let input = try OpenFile(reading: sourcePath)
             defer { input.close() }
+            var first = true
             while true {
                 let n = try input.read(into: &buffer)
+                if first && onePass { try checkContent(kind, name: walName, first: Array(buffer[0..<n]), input: input, path: sourcePath) }
+                first = false
                 if n == 0 { break }
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
@@ -50,10 +56,11 @@ public struct WALArchive {
             writer.abandon()
             throw error
         }
-        guard summary.checksum == checksum, summary.size == size else {
+        if let known, summary.checksum != known.checksum || summary.size != known.size {
             writer.abandon()
             throw EngineError.invalidWALFile(path: sourcePath, reason: "it changed while it was being archived")
         }
+        let name = final(summary.checksum)
         let lock = try store.lockForPublication()
         defer { lock.release() }
         store.removeStaleTemporaries(in: dir)
@@ -69,18 +76,18 @@ public struct WALArchive {
                 throw EngineError.walConflict(walName: walName, archived: existing.path)
             }
             Console.warning("archived \(existing.path) fails its checksum; replacing it with \(sourcePath)")
-            try writer.publish()
-            try repository.storage.remove(existing.name)
+            try writer.publish(as: onePass ? name : nil)
+            try storage.remove(existing.name)
         } else {
-            try writer.publish()
+            try writer.publish(as: onePass ? name : nil)
         }
-        try repository.storage.syncDirectory(dir)
+        try storage.syncDirectory(dir)
         try FaultInjection.point("archive-push-after-publish")
-        return .stored(repository.storage.describe(final))
+        return .stored(storage.describe(name))
     }
 
     /// Checks the content against the name and returns its checksum and size.
-    private func firstPass(_ path: String, kind: WALFileKind, name: String, buffer: inout [UInt8]) throws -> (UInt32, UInt64) {
+    private func firstPass(_ path: String, kind: WALFileKind, name: String, buffer: inout [UInt8]) throws -> (checksum: UInt32, size: UInt64) {
         let input = try OpenFile(reading: path)
         defer { input.close() }
         var crc = CRC32C()

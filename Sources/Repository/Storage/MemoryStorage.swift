@@ -169,6 +169,9 @@ final class MemoryWriteStream: StorageWriteStream {
     }
 
     func abandon() { bytes = []; done = true }
+
+    /// MemoryStorage stands for an object store: no rename.
+    func commit(as name: String) throws { throw StorageError.injected("rename (memory storage has none)") }
 }
 
 final class MemoryLock: StorageLock {

@@ -9,7 +9,7 @@
 public struct PosixStorage: RepositoryStorage {
     public let root: String
     public var location: String { root }
-    public var features: StorageFeatures { [.directories, .fsync, .fileLocks] }
+    public var features: StorageFeatures { [.directories, .fsync, .fileLocks, .rename] }
 
     public init(root: String) { self.root = root }
 
@@ -21,7 +21,7 @@ public struct PosixStorage: RepositoryStorage {
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
-        try PosixWriteStream(path: path(name), expectedSize: expectedSize, noReplace: noReplace)
+        try PosixWriteStream(storage: self, path: path(name), expectedSize: expectedSize, noReplace: noReplace)
     }
 
     public func list(_ prefix: String) throws -> [StorageEntry] {
@@ -100,12 +100,14 @@ final class PosixReadStream: StorageReadStream {
 }
 
 final class PosixWriteStream: StorageWriteStream {
+    let storage: PosixStorage
     let path: String
     let tempPath: String
     private let file: DirectFile
     private let noReplace: Bool
 
-    init(path: String, expectedSize: UInt64?, noReplace: Bool) throws {
+    init(storage: PosixStorage, path: String, expectedSize: UInt64?, noReplace: Bool) throws {
+        self.storage = storage
         self.path = path
         self.noReplace = noReplace
         tempPath = PosixStorage.temporaryPath(for: path)
@@ -114,16 +116,20 @@ final class PosixWriteStream: StorageWriteStream {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws { try file.append(bytes) }
 
-    func commit() throws {
+    func commit() throws { try publish(at: path) }
+
+    func commit(as name: String) throws { try publish(at: storage.path(name)) }
+
+    private func publish(at target: String) throws {
         do {
             try file.finish()
             if noReplace {
-                do { try FileSystem.linkNoReplace(tempPath, path) } catch let e as SystemError where e.code == EEXIST {
-                    throw StorageError.exists(path)
+                do { try FileSystem.linkNoReplace(tempPath, target) } catch let e as SystemError where e.code == EEXIST {
+                    throw StorageError.exists(target)
                 }
                 try FileSystem.remove(tempPath)
             } else {
-                try FileSystem.rename(tempPath, path)
+                try FileSystem.rename(tempPath, target)
             }
         } catch {
             abandon()

@@ -110,6 +110,9 @@ public struct StorageFeatures: OptionSet, Sendable {
     public static let fsync = StorageFeatures(rawValue: 1 << 1)
     /// flock(2) works on its files, across the hosts that share them.
     public static let fileLocks = StorageFeatures(rawValue: 1 << 2)
+    /// A write can be published under a name chosen after its content was written
+    /// (`StorageWriteStream.commit(as:)`): a rename. An object store knows its key first.
+    public static let rename = StorageFeatures(rawValue: 1 << 3)
 }
 
 public struct StorageEntry: Sendable, Equatable {
@@ -137,6 +140,9 @@ public protocol StorageWriteStream: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) throws
     /// Makes the content durable and visible under the final name, all at once.
     func commit() throws
+    /// The same under another name of the same directory, chosen now (only where the storage
+    /// has the `.rename` feature; others throw).
+    func commit(as name: String) throws
     /// Drops what was written; the final name is untouched.
     func abandon()
 }

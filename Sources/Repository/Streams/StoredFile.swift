@@ -109,9 +109,12 @@ public final class StoredFileWriter {
     }
 
     /// Publishes what `finish` ended, durably and all at once (StorageError.exists for a
-    /// no-replace write whose name was taken meanwhile).
-    public func publish() throws {
-        do { try stream.commit() } catch {
+    /// no-replace write whose name was taken meanwhile); `as` names it now, where the
+    /// storage can rename.
+    public func publish(as name: String? = nil) throws {
+        do {
+            if let name { try stream.commit(as: name) } else { try stream.commit() }
+        } catch {
             abandon()
             throw error
         }
