@@ -43,12 +43,9 @@ public struct Repository: Sendable {
         self.storage = storage
     }
 
+    /// A repository in a local directory (the POSIX driver; see PosixStorage+Repository).
     public static func open(_ path: String) throws -> Repository {
-        let path = FileSystem.absolute(path)
-        guard FileSystem.isDirectory(path) else {
-            throw CatalogError.invalid(path, "backup path does not exist or is not a directory")
-        }
-        return try open(storage: PosixStorage(root: path))
+        try open(storage: try PosixStorage.existing(path))
     }
 
     /// The repository a storage holds: repository.ini says which cluster it serves.
@@ -64,16 +61,10 @@ public struct Repository: Sendable {
         return Repository(path: storage.location, identity: identity, config: config, storage: storage)
     }
 
-    /// Creates a repository in an absent or empty directory. The identity file is written last:
-    /// a repository whose creation was interrupted is not mistaken for a usable one.
+    /// Creates a repository in an absent or empty local directory. The identity file is
+    /// written last: a repository whose creation was interrupted is not mistaken for a usable one.
     public static func create(_ path: String, identity: RepositoryIdentity, config: RepositoryConfig) throws -> Repository {
-        let path = FileSystem.absolute(path)
-        if FileSystem.exists(path) {
-            guard FileSystem.isDirectory(path) else { throw CatalogError.invalid(path, "exists and is not a directory") }
-        } else {
-            try FileSystem.makeDirectories(path)
-        }
-        return try create(storage: PosixStorage(root: path), identity: identity, config: config)
+        try create(storage: try PosixStorage.creating(path), identity: identity, config: config)
     }
 
     public static func create(storage: any RepositoryStorage, identity: RepositoryIdentity, config: RepositoryConfig) throws -> Repository {
@@ -93,17 +84,9 @@ public struct Repository: Sendable {
         return repo
     }
 
-    /// Writing as root into a repository another user owns would leave root-owned files that
-    /// the owner (whom PostgreSQL runs archive_command as) can no longer replace: refuse.
+    /// Refuses what would leave the repository unwritable for its owner (see the driver).
     public func checkWriter() throws {
-        guard geteuid() == 0 else { return }
-        let owner = try FileSystem.status(path).uid
-        guard owner != 0 else { return }
-        var name = "uid \(owner)"
-        if let pw = getpwuid(owner), let n = pw.pointee.pw_name {
-            name = String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self)
-        }
-        throw CatalogError.invalid(path, "the repository belongs to \(name), but pgbk runs as root; run it as \(name) (for example: runuser -u \(name) -- pgbk ...)")
+        try (storage as? PosixStorage)?.checkWriter()
     }
 
     // MARK: backups

@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// An exclusive flock(2) on a file, waited for; released by the kernel if the holder dies.
+public final class FileLock: StorageLock {
+    private var fd: Int32
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("open lock file", path) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let error = SystemError("lock", path)
+                close(fd)
+                fd = -1
+                throw error
+            }
+        }
+    }
+
+    deinit { release() }
+
+    public func release() {
+        guard fd >= 0 else { return }
+        flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+}
