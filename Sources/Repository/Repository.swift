@@ -126,7 +126,8 @@ public struct Repository: Sendable {
     }
 
     /// Every backup, with those whose backup.ini cannot be read reported rather than hidden.
-    public func loadAll() throws -> (backups: [BackupInfo], unreadable: [(id: String, error: Error)]) {
+    /// A command loads this once and keeps it up to date as it changes statuses.
+    public func loadAll() throws -> CatalogSnapshot {
         var backups: [BackupInfo] = []
         var unreadable: [(String, Error)] = []
         for id in try backupIDs() {
@@ -231,6 +232,16 @@ public struct Repository: Sendable {
             current = parent
         }
         return chain
+    }
+}
+
+/// The backups of a repository as one command read them: each backup.ini once.
+public typealias CatalogSnapshot = (backups: [BackupInfo], unreadable: [(id: String, error: any Error)])
+
+extension Array where Element == BackupInfo {
+    /// Replaces the entry of `info.id` after its backup.ini was saved.
+    public mutating func update(_ info: BackupInfo) {
+        if let i = firstIndex(where: { $0.id == info.id }) { self[i] = info }
     }
 }
 

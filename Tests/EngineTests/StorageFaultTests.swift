@@ -153,4 +153,19 @@ import PostgresFormat
         }
         #expect(try planner.plan(backupID: nil).backup.id == info.id)
     }
+
+    @Test func eachCommandReadsEachBackupIniOnce() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        let info = try backup(dir, repo)
+        func reads(_ body: () throws -> Void) rethrows -> Int {
+            let before = storage.reads.count
+            try body()
+            return storage.reads.dropFirst(before).filter { $0 == repo.backupInfoName(info.id) }.count
+        }
+        #expect(try reads { _ = try ValidateOperation(repository: repo, jobs: 1).run(backupID: info.id) } == 1)
+        #expect(try reads { _ = try ValidateOperation(repository: repo, jobs: 1).run(backupID: nil, scope: .recheck) } == 1)
+        #expect(try reads { _ = try ExpireOperation(repository: repo, dryRun: false).run(.policy(.init(generations: 1)), wal: WALRetention()) } == 1)
+        #expect(try reads { _ = try ExpireOperation(repository: repo, dryRun: false).purge() } == 1)
+    }
 }

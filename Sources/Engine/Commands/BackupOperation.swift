@@ -41,7 +41,9 @@ public struct BackupOperation {
     public func run() throws -> BackupInfo {
         let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
-        try Catalog.markOrphans(repository)
+        // Each backup.ini is read once, here, under the lock: nothing else changes them meanwhile.
+        var catalog = try repository.loadAll()
+        try Catalog.markOrphans(repository, in: &catalog)
         try BackupChecks.cluster(cluster, repository: repository)
 
         let connection = try Connection(options.connection)
@@ -54,7 +56,7 @@ public struct BackupOperation {
         }
         // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
         let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
-        let parent = try chooseParent(timeline: timeline, startLSN: startLSN, pgMajor: settings.versionNumber / 10000)
+        let parent = try chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: settings.versionNumber / 10000)
         let mode: BackupMode = parent == nil ? .full : .incremental
 
         let (id, startTime) = try repository.createBackupDirectory(mode: mode)
@@ -96,9 +98,8 @@ public struct BackupOperation {
     }
 
     /// nil for a full backup. Throws when an incremental has no usable parent, unless -F.
-    private func chooseParent(timeline: TimelineID, startLSN: LSN, pgMajor: Int) throws -> BackupInfo? {
+    private func chooseParent(_ loaded: CatalogSnapshot, timeline: TimelineID, startLSN: LSN, pgMajor: Int) throws -> BackupInfo? {
         guard options.mode == .incremental else { return nil }
-        let loaded = try repository.loadAll()
         let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
         let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
         for (id, error) in loaded.unreadable { Console.warning("backup \(id) cannot be read: \(error)") }

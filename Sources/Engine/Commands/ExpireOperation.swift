@@ -63,11 +63,12 @@ public struct ExpireOperation {
         let held = try lock()
         defer { held?.release() }
         var report = ExpireReport()
+        // Each backup.ini is read once; the steps below keep this copy up to date.
+        var loaded = try repository.loadAll()
         if !dryRun {
-            try finishInterruptedDeletions()
-            try Catalog.markOrphans(repository)
+            try finishInterruptedDeletions(in: &loaded)
+            try Catalog.markOrphans(repository, in: &loaded)
         }
-        let loaded = try repository.loadAll()
         // Retention decides from the whole catalog: with a backup it cannot read, it could
         // delete that backup's parents or the WAL it needs. Nothing goes until it is repaired.
         if let (id, error) = loaded.unreadable.first {
@@ -83,7 +84,7 @@ public struct ExpireOperation {
         report.expired = decision.expire
         for id in decision.expire {
             if dryRun { continue }
-            var info = try repository.loadBackup(id)
+            guard var info = backups.first(where: { $0.id == id }) else { continue }
             try delete(&info)
             Console.info("backup \(id) expired (DELETED; pgbk purge removes what is left)")
         }
@@ -93,10 +94,11 @@ public struct ExpireOperation {
     }
 
     /// Finishes what a killed expire or delete began.
-    public func finishInterruptedDeletions() throws {
-        for var info in try repository.loadAll().backups where info.status == .deleting {
+    func finishInterruptedDeletions(in catalog: inout CatalogSnapshot) throws {
+        for var info in catalog.backups where info.status == .deleting {
             Console.warning("backup \(info.id) was being deleted when pgbk stopped; finishing")
             try delete(&info)
+            catalog.backups.update(info)
         }
     }
 
@@ -170,12 +172,15 @@ public struct ExpireOperation {
     public func purge() throws -> [String] {
         let held = try lock()
         defer { held?.release() }
-        if !dryRun { try finishInterruptedDeletions() }
+        var catalog = try repository.loadAll()
+        if !dryRun { try finishInterruptedDeletions(in: &catalog) }
+        let unreadable = Set(catalog.unreadable.map(\.id))
         var purged: [String] = []
         for id in try repository.backupIDs() {
-            let info = try? repository.loadBackup(id)
+            let info = catalog.backups.first { $0.id == id }
             let storage = repository.storage
-            let leftover = try info == nil && !storage.exists(repository.backupInfoName(id))
+            // No backup.ini at all (not one that cannot be read): what a killed purge leaves.
+            let leftover = info == nil && !unreadable.contains(id)
             guard info?.status == .deleted || leftover else { continue }
             purged.append(id)
             if dryRun { continue }

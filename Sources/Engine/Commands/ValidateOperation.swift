@@ -53,12 +53,19 @@ public struct ValidateOperation: Sendable {
     public func run(backupID: String?, scope: Scope = .pending) throws -> Report {
         let lock = try RepositoryLock(repository: repository, command: "validate", timeoutSeconds: lockTimeoutSeconds)
         defer { lock.release() }
-        try Catalog.markOrphans(repository)
+        var catalog = try repository.loadAll()
+        try Catalog.markOrphans(repository, in: &catalog)
 
         var report = Report()
         let targets: [BackupInfo]
         if let backupID {
-            let info = try repository.loadBackup(backupID)
+            try Repository.checkBackupID(backupID)
+            // Its own backup.ini as read with the others; unreadable or absent, the same
+            // error a direct read gives.
+            guard let info = catalog.backups.first(where: { $0.id == backupID }) else {
+                if let (_, error) = catalog.unreadable.first(where: { $0.id == backupID }) { throw error }
+                throw CatalogError.invalid(repository.backupDirectory(backupID), "no such backup")
+            }
             guard info.status != .deleted && info.status != .deleting else {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: "its data was removed")
             }
@@ -66,10 +73,10 @@ public struct ValidateOperation: Sendable {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
             }
             // An incremental is only as good as its chain: check every member that is there.
-            let members = try repository.ancestry(of: info, among: repository.loadAll().backups)
+            let members = try repository.ancestry(of: info, among: catalog.backups)
             targets = members.reversed().filter { $0.status != .error && $0.status != .deleted && $0.status != .deleting }
         } else {
-            let loaded = try repository.loadAll()
+            let loaded = catalog
             // A backup.ini that cannot be read is a failure to report, never a backup to skip.
             for (id, error) in loaded.unreadable {
                 Console.warning("backup \(id) cannot be read: \(error)")
@@ -88,11 +95,12 @@ public struct ValidateOperation: Sendable {
             info.verifyTime = .now()
             try FaultInjection.point("validate-before-status")
             try repository.saveBackup(info)
+            catalog.backups.update(info)
             for problem in problems { Console.warning("backup \(info.id): \(problem)") }
             report.outcomes.append(Outcome(id: info.id, status: info.status, problems: problems))
         }
         if let backupID {
-            let all = try repository.loadAll().backups
+            let all = catalog.backups
             if let named = all.first(where: { $0.id == backupID }), named.status == .ok {
                 do { _ = try repository.chain(for: named, among: all) } catch {
                     Console.warning("\(error)")

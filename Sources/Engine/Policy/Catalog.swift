@@ -4,12 +4,14 @@ import Repository
 public enum Catalog {
     /// A RUNNING backup found while we hold the lock has lost its writer (killed, crashed,
     /// machine restarted): it can never complete, so it becomes ERROR.
+    /// `catalog` (loaded once by the command) is kept up to date.
     @discardableResult
-    public static func markOrphans(_ repository: Repository) throws -> [String] {
+    public static func markOrphans(_ repository: Repository, in catalog: inout CatalogSnapshot) throws -> [String] {
         var marked: [String] = []
-        for var info in try repository.loadAll().backups where info.status == .running {
+        for var info in catalog.backups where info.status == .running {
             info.statusReason = "the backup process\(info.pid.map { " (PID \($0))" } ?? "") ended before the backup completed"
             try markFailed(repository, &info)
+            catalog.backups.update(info)
             Console.warning("backup \(info.id) was left RUNNING by a process that is gone; marked ERROR")
             marked.append(info.id)
         }

@@ -17,6 +17,7 @@ public final class MemoryStorage: RepositoryStorage {
         var failures: [Operation: (at: Int, matching: String?)] = [:]
         var shortRead: (after: Int, matching: String?)?
         var locks: Set<String> = []
+        var opened: [String] = []
     }
 
     private let state = Mutex(State())
@@ -56,9 +57,13 @@ public final class MemoryStorage: RepositoryStorage {
 
     public var names: [String] { state.withLock { $0.files.keys.sorted() } }
 
+    /// Every name opened for reading so far, in order (to count how often a command reads).
+    public var reads: [String] { state.withLock { $0.opened } }
+
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         try count(.read, name)
         let (file, cut) = state.withLock { s -> (File?, Int?) in
+            s.opened.append(name)
             guard let short = s.shortRead, short.matching.map({ name.contains($0) }) ?? true else { return (s.files[name], nil) }
             s.shortRead = nil
             return (s.files[name], short.after)
