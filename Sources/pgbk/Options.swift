@@ -75,7 +75,7 @@ struct CompressionOptions: ParsableArguments {
     var zlib = false
 
     @Option(name: .customLong("compress"), help: "none, zlib, zstd or lz4 (default: COMPRESS in pgbk.ini, else none).")
-    var compress: String?
+    var compress: Compression?
 
     @Option(name: .customLong("compress-level"), parsing: .unconditional, help: "Level for the chosen compression (zlib 0-9, zstd -7-19, lz4 0-12; default: COMPRESS_LEVEL in pgbk.ini, else 1).")
     var level: Int32?
@@ -83,12 +83,7 @@ struct CompressionOptions: ParsableArguments {
     func resolve(_ config: RepositoryConfig) throws -> (Compression, Int32) {
         var compression = Compression.none
         if let c = config["COMPRESS"], let v = Compression(configValue: c) { compression = v }
-        if let c = compress {
-            guard let v = Compression(configValue: c) else {
-                throw EngineError.invalidArgument("--compress must be none, zlib, zstd or lz4, not \(c)")
-            }
-            compression = v
-        }
+        if let compress { compression = compress }
         if zlib { compression = .zlib }
         let level = level ?? config["COMPRESS_LEVEL"].flatMap { Int32($0) } ?? compression.defaultLevel
         guard compression.levels.contains(level) else {

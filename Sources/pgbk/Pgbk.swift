@@ -25,7 +25,12 @@ struct Pgbk: ParsableCommand {
         do {
             command = try parseAsRoot()
         } catch {
-            exit(withError: error)
+            // Help and version requests print as ArgumentParser prints them; a usage error
+            // (an unknown option, a value that is not one of the choices) is one line.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            let text = message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            Console.error(text + " (see pgbk --help)")
+            Glibc.exit(1)
         }
         do {
             var command = command
@@ -63,19 +68,14 @@ struct Init: ParsableCommand {
     @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
     var pgdata: String?
     @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none, zlib, zstd or lz4.")
-    var compress: String?
+    var compress: Compression?
 
     func run() throws {
         let path = try repository.resolvedPath()
         guard let pgdata = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
         }
-        var compression: Compression? = nil
-        if let compress {
-            guard let c = Compression(configValue: compress) else { throw EngineError.invalidArgument("--compress must be none, zlib, zstd or lz4") }
-            compression = c
-        }
-        let repo = try InitOperation.run(backupPath: path, pgdata: pgdata, compression: compression)
+        let repo = try InitOperation.run(backupPath: path, pgdata: pgdata, compression: compress)
         Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         Console.info("set archive_command = '\(selfExecutablePath()) archive-push -B \(repo.path) %p' in postgresql.conf")
     }
@@ -89,8 +89,8 @@ struct Backup: ParsableCommand {
     @OptionGroup var compression: CompressionOptions
     @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory (default: $PGDATA, then PGDATA in pgbk.ini).")
     var pgdata: String?
-    @Option(name: [.customShort("b"), .customLong("backup-mode")], help: "full or incremental.")
-    var mode: String = "full"
+    @Option(name: [.customShort("b"), .customLong("backup-mode")], help: "full or incremental (f, i).")
+    var mode: BackupModeArgument = .full
     @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
     var smoothCheckpoint = false
     @Flag(name: [.customShort("F"), .customLong("full-backup-on-error")], help: "Take a full backup when an incremental has no usable parent.")
@@ -107,11 +107,7 @@ struct Backup: ParsableCommand {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini")
         }
         var options = BackupOptions()
-        switch mode.lowercased() {
-        case "full", "f": options.mode = .full
-        case "incremental", "i": options.mode = .incremental
-        default: throw EngineError.invalidArgument("-b/--backup-mode must be full or incremental, not \(mode)")
-        }
+        options.mode = mode.mode
         options.smoothCheckpoint = smoothCheckpoint
         options.fullOnError = fullOnError
         (options.compression, options.compressLevel) = try compression.resolve(repo.config)

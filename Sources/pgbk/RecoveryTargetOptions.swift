@@ -19,10 +19,10 @@ struct RecoveryTargetOptions: ParsableArguments {
     @Option(name: .customLong("recovery-target-timeline"), help: "latest (default), current, or a timeline number.")
     var timeline: String?
     @Option(name: .customLong("recovery-target-action"), help: "pause, promote or shutdown when the target is reached.")
-    var action: String?
+    var action: RecoveryTarget.Action?
 
     var isEmpty: Bool {
-        [time, xid, lsn, name, immediate, inclusive, timeline, action].allSatisfy { $0 == nil }
+        [time, xid, lsn, name, immediate, inclusive, timeline].allSatisfy { $0 == nil } && action == nil
     }
 
     func target() throws -> RecoveryTarget {
@@ -75,12 +75,7 @@ struct RecoveryTargetOptions: ParsableArguments {
                 target.timeline = .number(n)
             }
         }
-        if let action {
-            guard let a = RecoveryTarget.Action(rawValue: action.lowercased()) else {
-                throw EngineError.invalidArgument("--recovery-target-action must be pause, promote or shutdown")
-            }
-            target.action = a
-        }
+        if let action { target.action = action }
         return target
     }
 }

@@ -19,6 +19,11 @@ import Testing
             (["show", "-B", repo], "not a pgbk repository"),
             (["restore", "-B", repo, "-D", s.path + "/x", "--recovery-target-xid", "abc"], "not a pgbk repository"),
             (["validate", "-B", s.path + "/missing"], "does not exist"),
+            // Values ArgumentParser checks against their choices are one-line errors too.
+            (["backup", "-B", repo, "-b", "sideways"], "'sideways' is invalid for '-b"),
+            (["init", "-B", s.path + "/new", "--compress", "brotli"], "'brotli' is invalid for '--compress"),
+            (["restore", "-B", repo, "--recovery-target-action", "explode"], "'pause', 'promote' or 'shutdown'"),
+            (["frobnicate"], "frobnicate"),
         ]
         for (args, message) in cases {
             let r = try s.pgbk(args)
