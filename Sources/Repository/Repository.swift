@@ -220,18 +220,11 @@ public struct Repository: Sendable {
     /// in `backups` (a full backup ends it; a missing parent ends it early). A loop is
     /// corruption. `chain(for:)` adds what a restore needs on top: every member usable.
     public func ancestry(of info: BackupInfo, among backups: [BackupInfo]) throws -> [BackupInfo] {
-        let byID = Dictionary(backups.map { ($0.id, $0) }) { a, _ in a }
-        var chain = [info]
-        var seen: Set<String> = [info.id]
-        var current = info
-        while current.mode == .incremental, let parentID = current.parentID, let parent = byID[parentID] {
-            guard seen.insert(parent.id).inserted else {
-                throw CatalogError.corrupt(backupInfoPath(current.id), "parent chain loops at \(parent.id)")
-            }
-            chain.append(parent)
-            current = parent
+        let walk = BackupChain.ancestry(of: info, in: backups)
+        if let loop = walk.loopsAt, let last = walk.members.last {
+            throw CatalogError.corrupt(backupInfoPath(last.id), "parent chain loops at \(loop)")
         }
-        return chain
+        return walk.members
     }
 }
 

@@ -247,3 +247,22 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         #expect(chosen(reset) == nil && reason(reset).contains("reset or restored"))
     }
 }
+
+/// The one chain walk everything uses (restore, parent choice, validate, retention).
+@Suite struct BackupChainTests {
+    @Test func walksToTheFullStopsAtAGapAndReportsALoop() {
+        let f = backupInfo("20260101-000000F", .full)
+        let i1 = backupInfo("20260102-000000I", .incremental, parent: f.id)
+        let i2 = backupInfo("20260103-000000I", .incremental, parent: i1.id)
+        #expect(BackupChain.ancestry(of: i2, in: [f, i1, i2]).members.map(\.id) == [i2.id, i1.id, f.id])
+        let gap = BackupChain.ancestry(of: i2, in: [f, i2])
+        #expect(gap.members.map(\.id) == [i2.id] && gap.loopsAt == nil)
+        #expect(RetentionPlanner.chainRoot(i2, [f, i2]) == nil, "a broken chain has no root")
+        #expect(RetentionPlanner.chainRoot(i2, [f, i1, i2]) == f.id)
+        // Two incrementals that name each other as parents.
+        let a = backupInfo("20260104-000000I", .incremental, parent: "20260105-000000I")
+        let b = backupInfo("20260105-000000I", .incremental, parent: a.id)
+        #expect(BackupChain.ancestry(of: a, in: [a, b]).loopsAt == a.id)
+        #expect(RetentionPlanner.chainRoot(a, [a, b]) == nil)
+    }
+}

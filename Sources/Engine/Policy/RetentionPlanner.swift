@@ -89,13 +89,8 @@ public enum RetentionPlanner {
 
     /// The full backup at the root of `b`'s chain, if the chain is whole.
     static func chainRoot(_ b: BackupInfo, _ backups: [BackupInfo]) -> String? {
-        var current = b
-        var steps = 0
-        while current.mode == .incremental {
-            guard let parentID = current.parentID, let parent = backups.first(where: { $0.id == parentID }), steps < 10_000 else { return nil }
-            current = parent
-            steps += 1
-        }
-        return current.id
+        let walk = BackupChain.ancestry(of: b, in: backups)
+        guard walk.loopsAt == nil, let root = walk.members.last, root.mode == .full else { return nil }
+        return root.id
     }
 }
