@@ -11,6 +11,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // FileDescriptor: reads and writes that retry EINTR and finish partial writes, in
+        // place of pgbk's own loops around read(2)/write(2)/pwrite(2) for local files.
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // System libraries: the only C dependencies, installed from Debian packages.
@@ -27,7 +30,8 @@ let package = Package(
         .target(name: "CLibPQLoader"),
         .target(name: "PostgresClient", dependencies: ["CLibPQLoader"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
-        .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4"]),
+        .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
+                                                   .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [

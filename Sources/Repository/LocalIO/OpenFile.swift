@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -34,16 +35,18 @@ public final class OpenFile {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var total = 0
         while total < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("read file", path)
+            let n: Int
+            do { n = try descriptorValue.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...])) } catch let e as Errno {
+                throw SystemError("read file", path, code: e.rawValue)
             }
             if n == 0 { break }
             total += n
         }
         return total
     }
+
+    /// swift-system's view of the descriptor: it retries EINTR and completes partial writes.
+    private var descriptorValue: FileDescriptor { FileDescriptor(rawValue: fd) }
 
     /// Moves the file position, for reading a part of a file.
     public func seek(to offset: UInt64) throws {
@@ -59,15 +62,7 @@ public final class OpenFile {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write file", path)
-            }
-            offset += n
-        }
+        do { _ = try descriptorValue.writeAll(bytes) } catch let e as Errno { throw SystemError("write file", path, code: e.rawValue) }
     }
 
     public func write(_ bytes: [UInt8]) throws {
@@ -76,14 +71,8 @@ public final class OpenFile {
 
     /// Writes all of `bytes` at `offset`, leaving the file position alone.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write file", path)
-            }
-            done += n
+        do { _ = try descriptorValue.writeAll(toAbsoluteOffset: Int64(offset), bytes) } catch let e as Errno {
+            throw SystemError("write file", path, code: e.rawValue)
         }
     }
 
