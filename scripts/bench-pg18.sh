@@ -17,13 +17,7 @@ BIN=${PGBK_PG18_BIN:-$(dirname "$(find "$ROOT/.build/postgres/18" -path '*pginst
 [ -x /usr/bin/time ] || { echo "bench-pg18: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/pgbk-bench18.XXXXXX)
-mkdir -p "$W"/{bin,sock}
-cp "$ROOT/.build/release/pgbk" "$W/bin/pgbk"
-PGBK=$W/bin/pgbk
-export PGHOST=$W/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres PGDATABASE=postgres "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-chmod 755 "$W"
+. "$ROOT/scripts/bench-env.sh"
 cleanup() {
   [ -f "$W/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$W"

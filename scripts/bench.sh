@@ -24,12 +24,7 @@ command -v pgbackrest >/dev/null || { echo "bench: pgbackrest is not installed (
 
 W=${BENCH_DIR:-$(mktemp -d /tmp/pgbk-bench.XXXXXX)}
 mkdir -p "$W"/{bin,sock,log,lock,spool}
-cp "$ROOT/.build/release/pgbk" "$W/bin/pgbk"
-PGBK=$W/bin/pgbk
-export PGHOST=$W/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres PGDATABASE=postgres "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-chmod 755 "$W"
+. "$ROOT/scripts/bench-env.sh"
 cleanup() {
   for d in "$W/data"; do [ -f "$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
   [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
