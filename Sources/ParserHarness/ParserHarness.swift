@@ -37,12 +37,13 @@ public enum ParserHarness {
         }
     }
 
-    /// Stored-file readers read from a path: the input goes through a private temp file.
+    /// Stored-file readers read through a repository storage: the in-memory one, so that the
+    /// fuzzer spends its time in the parsers rather than on the disk.
     static func withStoredFile(_ bytes: [UInt8], _ compression: Compression, _ body: (StoredFileReader) throws -> Void) {
-        let path = "/tmp/pgbk-harness-\(getpid())" + compression.fileSuffix
-        guard (try? AtomicFile.write(path, bytes)) != nil else { return }
-        defer { try? FileSystem.remove(path) }
-        guard let reader = try? StoredFileReader(path: path, compression: compression) else { return }
+        let storage = MemoryStorage()
+        let name = "stored" + compression.fileSuffix
+        guard (try? storage.writeAll(name, bytes)) != nil,
+              let reader = try? StoredFileReader(storage: storage, name: name, compression: compression) else { return }
         defer { reader.close() }
         try? body(reader)
     }

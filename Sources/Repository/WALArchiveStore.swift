@@ -49,12 +49,15 @@ public struct WALArchiveStore: Sendable {
     /// The archived copy of `walName`, if any. More than one copy means two writers raced
     /// with different content: that is reported, never resolved by guessing.
     public func find(_ walName: String) throws -> ArchivedWAL? {
-        let dir = directory(for: walName)
-        let matches = try list(directory: dir).filter { $0.walName == walName }
-        if matches.count > 1 {
-            throw CatalogError.corrupt(storage.describe(dir), "\(matches.count) different archived copies of \(walName): \(matches.map { FileSystem.baseName(of: $0.name) }.joined(separator: ", "))")
-        }
-        return matches.first
+        try single(walName, among: list(directory: directory(for: walName)).filter { $0.walName == walName })
+    }
+
+    /// The one copy of `walName` among `copies` (all of that name), nil for none; two or more
+    /// are reported as corruption, naming them.
+    public func single(_ walName: String, among copies: [ArchivedWAL]) throws -> ArchivedWAL? {
+        guard copies.count > 1 else { return copies.first }
+        throw CatalogError.corrupt(storage.describe(directory(for: walName)),
+                                   "\(copies.count) different archived copies of \(walName): \(copies.map { FileSystem.baseName(of: $0.name) }.sorted().joined(separator: ", "))")
     }
 
     /// Every archived file in one archive directory (repository-relative).

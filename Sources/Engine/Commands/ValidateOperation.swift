@@ -122,7 +122,7 @@ public struct ValidateOperation: Sendable {
         let files = try store.listAll()
         var problems: [String] = []
         for (name, copies) in Dictionary(grouping: files, by: \.walName) where copies.count > 1 {
-            problems.append("archived WAL file \(name) has \(copies.count) different copies: \(copies.map { FileSystem.baseName(of: $0.path) }.sorted().joined(separator: ", "))")
+            do { _ = try store.single(name, among: copies) } catch { problems.append("\(error)") }
         }
         let work = files
         let found = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in

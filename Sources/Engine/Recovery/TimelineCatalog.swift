@@ -36,12 +36,7 @@ public struct TimelineCatalog: Sendable {
     /// The archived copy of `walName` as listed, nil when there is none; two copies are an
     /// error, as in WALArchiveStore.find.
     public func archived(_ walName: String, store: WALArchiveStore) throws -> ArchivedWAL? {
-        guard let copies = files[walName] else { return nil }
-        guard copies.count == 1 else {
-            throw CatalogError.corrupt(store.storage.describe(store.directory(for: walName)),
-                                       "\(copies.count) different archived copies of \(walName): \(copies.map { FileSystem.baseName(of: $0.name) }.sorted().joined(separator: ", "))")
-        }
-        return copies[0]
+        try store.single(walName, among: files[walName] ?? [])
     }
 
     /// The newest timeline the archive knows of.
