@@ -29,13 +29,17 @@ let package = Package(
         // archive-push/archive-get start without it and its TLS/Kerberos/LDAP dependencies.
         .target(name: "CLibPQLoader"),
         .target(name: "PostgresClient", dependencies: ["CLibPQLoader"]),
+        // libcurl, libcrypto and libxml2 (headers from libcurl4-openssl-dev, libssl-dev and
+        // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
+        .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
+        .target(name: "ObjectStorage", dependencies: ["CObjectStoreLoader", "Repository"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
-            "Engine", "Repository", "PostgresFormat",
+            "Engine", "Repository", "PostgresFormat", "ObjectStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what pgbk needs to build and test, when it is missing: libpq, zlib, zstd and lz4 headers,
+# Installs what pgbk needs to build and test, when it is missing: libpq, zlib, zstd, lz4, libcurl,
+# libssl and libxml2 headers,
 # pkg-config, and the PostgreSQL 15 server binaries (initdb, pg_ctl, pg_amcheck, ...).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
@@ -11,6 +12,10 @@ pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 pkg-config --exists libzstd 2>/dev/null || missing+=(libzstd-dev)
 pkg-config --exists liblz4 2>/dev/null || missing+=(liblz4-dev)
+# The S3 driver's libraries (loaded only for s3:// repositories; headers to build).
+pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
 [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)

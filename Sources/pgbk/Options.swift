@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import ObjectStorage
 import PostgresClient
 import Repository
 
@@ -13,10 +14,14 @@ func environment(_ name: String) -> String? {
     return text.isEmpty ? nil : text
 }
 
-/// -B/--backup-path, falling back to $BACKUP_PATH as in pg_rman.
+/// -B/--backup-path, falling back to $BACKUP_PATH as in pg_rman, then to the configuration
+/// file. A directory, or s3://BUCKET[/PREFIX].
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: [.customShort("B"), .customLong("backup-path")], help: "Repository directory (default: $BACKUP_PATH).")
+    @Option(name: [.customShort("B"), .customLong("backup-path")], help: "Repository: a directory or s3://BUCKET[/PREFIX] (default: $BACKUP_PATH, then BACKUP_PATH in the configuration file).")
     var backupPath: String?
+
+    @Option(name: .customLong("config"), help: "Configuration file with BACKUP_PATH and the AWS_*/S3_* settings (default: $PGBK_CONFIG, else /etc/pgbk/pgbk.conf when it exists).")
+    var config: String?
 
     @Flag(name: [.customShort("q"), .long], help: "Print only errors and warnings.")
     var quiet = false
@@ -27,14 +32,32 @@ struct RepositoryOptions: ParsableArguments {
     func resolvedPath() throws -> String {
         Console.quiet = quiet
         Console.verbose = verbose
-        guard let path = backupPath ?? environment("BACKUP_PATH") else {
+        guard let path = try backupPath ?? localConfiguration().value("BACKUP_PATH") else {
             throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
         }
         return path
     }
 
+    func localConfiguration() throws -> LocalConfiguration {
+        try LocalConfiguration(explicitPath: config)
+    }
+
+    /// The driver for the repository's location.
+    func storage(creating: Bool = false) throws -> any RepositoryStorage {
+        let path = try resolvedPath()
+        guard S3Settings.isS3URL(path) else {
+            return creating ? try PosixStorage.creating(path) : try PosixStorage.existing(path)
+        }
+        let local = try localConfiguration()
+        return try S3Storage(settings: S3Settings(url: path, lookup: local.value))
+    }
+
+    /// What to add to a pgbk command line written for PostgreSQL (restore_command): the
+    /// configuration file, when one was named here.
+    var configArguments: [String] { config.map { ["--config", $0] } ?? [] }
+
     func open() throws -> Repository {
-        try Repository.open(try resolvedPath())
+        try Repository.open(storage: try storage())
     }
 
     /// For commands that write into the repository.

@@ -71,13 +71,13 @@ struct Init: ParsableCommand {
     var compress: Compression?
 
     func run() throws {
-        let path = try repository.resolvedPath()
         guard let pgdata = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
         }
-        let repo = try InitOperation.run(backupPath: path, pgdata: pgdata, compression: compress)
+        let repo = try InitOperation.run(storage: try repository.storage(creating: true), pgdata: pgdata, compression: compress)
         Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
-        Console.info("set archive_command = '\(selfExecutablePath()) archive-push -B \(repo.path) %p' in postgresql.conf")
+        let config = repository.configArguments.map { " " + $0 }.joined()
+        Console.info("set archive_command = '\(selfExecutablePath()) archive-push\(config) -B \(repo.path) %p' in postgresql.conf")
     }
 }
 
@@ -252,6 +252,7 @@ struct Restore: ParsableCommand {
             throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
         }
         var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
+        options.pgbkArguments = repository.configArguments
         options.backupID = backupID
         options.recoveryTarget = try recoveryTarget.target()
         options.lockTimeoutSeconds = try lock.seconds(repo.config)

@@ -8,6 +8,8 @@ public struct RestoreOptions: Sendable {
     public var tablespaceMapping: [String: String] = [:]
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
+    /// Options restore_command passes to archive-get (the configuration file).
+    public var pgbkArguments: [String] = []
     public var recoveryTarget = RecoveryTarget()
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
@@ -114,7 +116,7 @@ public struct RestoreOperation: Sendable {
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
-        let recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, repositoryPath: repository.path,
+        let recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
                                              target: options.recoveryTarget)
         try FileSystem.remove(autoConf)
         try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)

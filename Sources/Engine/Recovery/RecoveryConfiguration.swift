@@ -4,8 +4,10 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     public var restoreCommand: String
     public var target: RecoveryTarget
 
-    public init(pgbkExecutable: String, repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
-        restoreCommand = shellQuote(pgbkExecutable) + " archive-get -B " + shellQuote(repositoryPath) + " %f %p"
+    /// `pgbkArguments` are archive-get options (`--config FILE`).
+    public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
+        restoreCommand = shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
+            + "-B " + shellQuote(repositoryPath) + " %f %p"
         self.target = target
     }
 

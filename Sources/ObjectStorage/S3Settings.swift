@@ -1,0 +1,159 @@
+/// Everything the S3 driver needs to reach a repository, resolved from `s3://BUCKET[/PREFIX]`
+/// and settings named as the AWS tools name them (environment variables, and the same keys
+/// in pgbk's configuration file), plus pgbk's own S3_* tuning keys.
+public struct S3Settings: Sendable {
+    public enum Addressing: String, Sendable { case path, host }
+
+    public var bucket: String
+    /// Key prefix of the repository, without leading or trailing slash ("" for the bucket root).
+    public var prefix: String
+    public var endpoint: Endpoint
+    public var region: String
+    public var accessKeyID: String
+    var secretKey: String
+    var sessionToken: String?
+    public var addressing: Addressing
+    public var caBundle: String?
+    /// Bytes per multipart part, and the most one stream buffers (at least 5 MiB, S3's minimum).
+    public var partSize: Int
+    /// Attempts after the first for a request that failed in a way worth retrying.
+    public var retries: Int
+    /// Seconds without progress before a request is abandoned (and retried).
+    public var timeoutSeconds: Int
+
+    public struct Endpoint: Sendable, Equatable {
+        public var secure: Bool
+        public var host: String
+        public var port: Int?
+
+        /// `host[:port]` as the Host header carries it (no port when it is the scheme's default).
+        var authority: String {
+            guard let port, port != (secure ? 443 : 80) else { return host }
+            return "\(host):\(port)"
+        }
+        var scheme: String { secure ? "https" : "http" }
+
+        /// IP literals and localhost have no DNS names below them for buckets.
+        var needsPathStyle: Bool {
+            if host == "localhost" || host.hasPrefix("[") { return true }
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+        }
+    }
+
+    public static let minimumPartSize = 5 << 20
+
+    public static func isS3URL(_ text: String) -> Bool { text.hasPrefix("s3://") }
+
+    /// `lookup` answers a setting's name with its value (environment first, then the
+    /// configuration file: the caller decides); nil when unset.
+    public init(url: String, lookup: (String) -> String?) throws(S3Error) {
+        guard Self.isS3URL(url) else { throw .setup("\(url): not an s3://BUCKET[/PREFIX] URL") }
+        let rest = url.dropFirst(5)
+        let bucketPart = rest.prefix { $0 != "/" }
+        bucket = String(bucketPart)
+        try Self.checkBucket(bucket, url: url)
+        let components = rest.dropFirst(bucketPart.count).split(separator: "/")
+        for component in components where component == "." || component == ".." {
+            throw .setup("\(url): the key prefix must not contain . or .. components")
+        }
+        prefix = components.joined(separator: "/")
+
+        region = lookup("AWS_REGION") ?? lookup("AWS_DEFAULT_REGION") ?? "us-east-1"
+        let endpointText = lookup("AWS_ENDPOINT_URL_S3") ?? lookup("AWS_ENDPOINT_URL") ?? "https://s3.\(region).amazonaws.com"
+        endpoint = try Self.parseEndpoint(endpointText)
+
+        guard let key = lookup("AWS_ACCESS_KEY_ID") else {
+            throw .setup("\(url): no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in the environment or the configuration file)")
+        }
+        guard let secret = lookup("AWS_SECRET_ACCESS_KEY") else {
+            throw .setup("\(url): AWS_ACCESS_KEY_ID \(key) is set but AWS_SECRET_ACCESS_KEY is not")
+        }
+        accessKeyID = key
+        secretKey = secret
+        sessionToken = lookup("AWS_SESSION_TOKEN")
+        caBundle = lookup("AWS_CA_BUNDLE")
+
+        if let style = lookup("S3_URI_STYLE") {
+            guard let value = Addressing(rawValue: style) else {
+                throw .setup("S3_URI_STYLE must be path or host, not \(style)")
+            }
+            addressing = value
+        } else {
+            // Bucket names with dots do not match a wildcard TLS certificate as host names.
+            addressing = endpoint.needsPathStyle || (endpoint.secure && bucket.contains(".")) ? .path : .host
+        }
+        partSize = try Self.integer(lookup, "S3_PART_SIZE", default: 16 << 20, range: Self.minimumPartSize...(5 << 30), suffixes: true)
+        retries = try Self.integer(lookup, "S3_RETRIES", default: 5, range: 0...100, suffixes: false)
+        timeoutSeconds = try Self.integer(lookup, "S3_TIMEOUT", default: 60, range: 1...3600, suffixes: false)
+    }
+
+    /// The repository as a URL, for messages.
+    public var location: String { prefix.isEmpty ? "s3://\(bucket)" : "s3://\(bucket)/\(prefix)" }
+
+    /// The object key of a repository-relative name.
+    func key(_ name: String) -> String {
+        if prefix.isEmpty { return name }
+        return name.isEmpty ? prefix : prefix + "/" + name
+    }
+
+    /// The URL path and Host of a request for `key` (nil: the bucket itself).
+    func target(key: String?) -> (host: String, path: String) {
+        let encodedKey = key.map { SigV4.uriEncode($0, keepSlash: true) }
+        switch addressing {
+        case .path:
+            return (endpoint.authority, "/" + bucket + (encodedKey.map { "/" + $0 } ?? ""))
+        case .host:
+            return (bucket + "." + endpoint.authority, "/" + (encodedKey ?? ""))
+        }
+    }
+
+    static func checkBucket(_ bucket: String, url: String) throws(S3Error) {
+        let valid = (3...63).contains(bucket.utf8.count) && bucket.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+        }
+        guard valid else {
+            throw .setup("\(url): \"\(bucket)\" is not a bucket name (3 to 63 lower-case letters, digits, dots and hyphens)")
+        }
+    }
+
+    static func parseEndpoint(_ text: String) throws(S3Error) -> Endpoint {
+        let secure: Bool
+        var rest: Substring
+        if text.hasPrefix("https://") { secure = true; rest = text.dropFirst(8) }
+        else if text.hasPrefix("http://") { secure = false; rest = text.dropFirst(7) }
+        else { throw .setup("endpoint \(text): must start with http:// or https://") }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains("/"), !rest.contains("@"), !rest.contains("?") else {
+            throw .setup("endpoint \(text): give only scheme, host and port (no path, user or query)")
+        }
+        var host = rest
+        var port: Int?
+        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("]") {
+            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
+                throw .setup("endpoint \(text): the port is not a number from 1 to 65535")
+            }
+            port = p
+            host = rest[..<colon]
+        }
+        guard !host.isEmpty else { throw .setup("endpoint \(text): no host") }
+        return Endpoint(secure: secure, host: String(host), port: port)
+    }
+
+    static func integer(_ lookup: (String) -> String?, _ name: String, default value: Int, range: ClosedRange<Int>,
+                        suffixes: Bool) throws(S3Error) -> Int {
+        guard let text = lookup(name) else { return value }
+        var digits = Substring(text)
+        var unit = 1
+        if suffixes, let last = digits.last, let shift = ["K": 10, "M": 20, "G": 30][String(last).uppercased()] {
+            unit = 1 << shift
+            digits = digits.dropLast()
+        }
+        guard let n = Int(digits), let total = Optional(n.multipliedReportingOverflow(by: unit)), !total.overflow,
+              range.contains(total.partialValue) else {
+            throw .setup("\(name) must be \(suffixes ? "a size (with K, M or G) " : "")from \(range.lowerBound) to \(range.upperBound), not \(text)")
+        }
+        return total.partialValue
+    }
+}

@@ -1,0 +1,103 @@
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A repository in an S3 bucket (under a key prefix): names map to keys one to one, a
+/// "directory" is a key prefix, a write is one PUT or one completed multipart upload, so an
+/// object is visible only whole. See docs/repository-format.md, "Object storage".
+public struct S3Storage: RepositoryStorage {
+    public let client: S3Client
+    public var settings: S3Settings { client.settings }
+
+    public init(settings: S3Settings) throws(S3Error) {
+        client = try S3Client(settings: settings)
+    }
+
+    public var location: String { settings.location }
+    public var features: StorageFeatures { [] }
+
+    public func describe(_ name: String) -> String {
+        name.isEmpty ? location : location + "/" + name
+    }
+
+    public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
+        try S3ReadStream(client: client, key: settings.key(name), described: describe(name), range: range,
+                         chunkSize: settings.partSize)
+    }
+
+    public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
+        S3WriteStream(client: client, key: settings.key(name), described: describe(name), noReplace: noReplace,
+                      partSize: settings.partSize, expectedSize: expectedSize)
+    }
+
+    public func list(_ prefix: String) throws -> [StorageEntry] {
+        let keyPrefix = listPrefix(prefix)
+        let listing = try client.list(prefix: keyPrefix, delimiter: "/")
+        var entries: [StorageEntry] = []
+        for object in listing.objects {
+            let name = String(object.key.dropFirst(keyPrefix.count))
+            guard !name.isEmpty else { continue }
+            entries.append(StorageEntry(name: name, kind: .file, size: object.size, mtime: object.mtime))
+        }
+        for p in listing.prefixes {
+            let name = String(p.dropFirst(keyPrefix.count).dropLast())
+            guard !name.isEmpty else { continue }
+            entries.append(StorageEntry(name: name, kind: .directory, size: 0, mtime: 0))
+        }
+        return entries.sorted { $0.name < $1.name }
+    }
+
+    public func info(_ name: String) throws -> StorageEntry? {
+        let base = String(name.split(separator: "/").last ?? "")
+        if let object = try client.head(settings.key(name)) {
+            return StorageEntry(name: base, kind: .file, size: object.size, mtime: object.mtime)
+        }
+        // A "directory" exists while a key lies below it.
+        let below = try client.list(prefix: listPrefix(name), delimiter: "/")
+        guard !below.objects.isEmpty || !below.prefixes.isEmpty else { return nil }
+        return StorageEntry(name: base, kind: .directory, size: 0, mtime: 0)
+    }
+
+    public func remove(_ name: String) throws {
+        try client.delete(settings.key(name))
+    }
+
+    public func removeTree(_ prefix: String) throws {
+        let keyPrefix = listPrefix(prefix)
+        var keys = try client.list(prefix: keyPrefix, delimiter: nil).objects.map(\.key)
+        if !prefix.isEmpty { keys.append(settings.key(prefix)) }
+        try client.delete(keys: keys)
+    }
+
+    // Prefixes need neither creating nor removing, and a PUT is durable when it returns.
+    public func removeEmptyDirectory(_ name: String) throws {}
+    public func makeDirectories(_ name: String) throws {}
+    public func syncDirectory(_ name: String) throws {}
+
+    /// Locks on this host (docs/architecture.md, "Locks"): S3 has no lock primitive that a
+    /// killed holder releases, so writers of one repository must share a host, as with
+    /// pgBackRest's lock-path.
+    public func lock(_ name: String) throws -> any StorageLock {
+        try FileLock(path: HostLocks.path(for: location + "/" + name))
+    }
+
+    /// The key prefix whose keys are the entries below `name`.
+    private func listPrefix(_ name: String) -> String {
+        let key = settings.key(name)
+        return key.isEmpty ? "" : key + "/"
+    }
+}
+
+/// Where host-local lock files live: one directory per user, one file per locked name.
+public enum HostLocks {
+    public static func path(for name: String) -> String {
+        let directory = "/tmp/pgbk-locks-\(geteuid())"
+        mkdir(directory, 0o700)
+        // FNV-1a of the name: the file name stays short whatever the URL's length.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return directory + "/s3-" + String(hash, radix: 16) + ".lock"
+    }
+}

@@ -1,0 +1,45 @@
+import CObjectStoreLoader
+
+/// S3's LastModified in listings: ISO 8601 in UTC ("2026-11-30T22:29:56.128Z").
+enum ISODate {
+    static func parse(_ text: String) -> Int64? { parseTime(text, format: "%Y-%m-%dT%H:%M:%S") }
+}
+
+/// HTTP's Last-Modified (RFC 9110's IMF-fixdate: "Mon, 30 Nov 2026 22:29:56 GMT").
+enum HTTPDate {
+    static func parse(_ text: String) -> Int64? { parseTime(text, format: "%a, %d %b %Y %H:%M:%S") }
+}
+
+/// strptime with the C locale's names, read as UTC.
+private func parseTime(_ text: String, format: String) -> Int64? {
+    var seconds: Int64 = 0
+    return pgbk_parse_utc_time(text, format, &seconds) == 1 ? seconds : nil
+}
+
+/// Keys in listings asked for with encoding-type=url.
+enum PercentEncoding {
+    static func decode(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let b = iterator.next() {
+            if b == UInt8(ascii: "%") {
+                guard let h = iterator.next().flatMap(hexValue), let l = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(h << 4 | l)
+            } else if b == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
