@@ -1,0 +1,77 @@
+@testable import ObjectStorage
+import Testing
+
+@Suite struct S3SettingsTests {
+    static let credentials = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"]
+
+    func settings(_ url: String, _ extra: [String: String] = [:]) throws -> S3Settings {
+        let values = Self.credentials.merging(extra) { $1 }
+        return try S3Settings(url: url, lookup: { values[$0] })
+    }
+
+    func message(_ body: () throws -> Any) -> String {
+        do { _ = try body(); return "" } catch { return "\(error)" }
+    }
+
+    @Test func bucketAndPrefix() throws {
+        let s = try settings("s3://pgbk-repo/prod/db1/")
+        #expect(s.bucket == "pgbk-repo" && s.prefix == "prod/db1")
+        #expect(s.key("wal/x") == "prod/db1/wal/x" && s.key("") == "prod/db1")
+        #expect(s.location == "s3://pgbk-repo/prod/db1")
+        let root = try settings("s3://pgbk-repo")
+        #expect(root.prefix == "" && root.key("pgbk.ini") == "pgbk.ini")
+    }
+
+    @Test func refusesWhatIsNotABucketOrHasDotDot() {
+        #expect(message { try settings("s3://Bad_Bucket/x") }.contains("not a bucket name"))
+        #expect(message { try settings("s3://ab") }.contains("not a bucket name"))
+        #expect(message { try settings("s3://bucket/a/../b") }.contains(". or .."))
+        #expect(message { try settings("/var/backups") }.contains("not an s3://"))
+    }
+
+    @Test func awsDefaultsAndVirtualHostAddressing() throws {
+        let s = try settings("s3://bucket", ["AWS_REGION": "eu-central-1"])
+        #expect(s.endpoint == .init(secure: true, host: "s3.eu-central-1.amazonaws.com", port: nil))
+        #expect(s.addressing == .host)
+        #expect(s.target(key: "a b/c") == ("bucket.s3.eu-central-1.amazonaws.com", "/a%20b/c"))
+        #expect(try settings("s3://bucket", ["AWS_DEFAULT_REGION": "ap-south-1"]).region == "ap-south-1")
+        #expect(try settings("s3://bucket").region == "us-east-1")
+    }
+
+    @Test func pathStyleForIPAndLocalhostAndWhenForced() throws {
+        for endpoint in ["http://127.0.0.1:7480", "http://localhost:9000", "http://[::1]:9000"] {
+            let s = try settings("s3://bucket/p", ["AWS_ENDPOINT_URL": endpoint])
+            #expect(s.addressing == .path, "\(endpoint)")
+        }
+        let ip = try settings("s3://bucket/p", ["AWS_ENDPOINT_URL": "http://127.0.0.1:7480"])
+        #expect(ip.target(key: "p/k") == ("127.0.0.1:7480", "/bucket/p/k"))
+        let forced = try settings("s3://bucket", ["AWS_ENDPOINT_URL": "https://s3.example.net", "S3_URI_STYLE": "path"])
+        #expect(forced.addressing == .path && forced.target(key: nil) == ("s3.example.net", "/bucket"))
+        let host = try settings("s3://bucket", ["AWS_ENDPOINT_URL": "http://127.0.0.1:80", "S3_URI_STYLE": "host"])
+        #expect(host.addressing == .host && host.endpoint.authority == "127.0.0.1")
+        #expect(message { try settings("s3://bucket", ["S3_URI_STYLE": "virtual"]) }.contains("path or host"))
+    }
+
+    @Test func endpointsAreCheckedAndTheServiceSpecificOneWins() throws {
+        #expect(message { try settings("s3://bucket", ["AWS_ENDPOINT_URL": "ftp://x"]) }.contains("http:// or https://"))
+        #expect(message { try settings("s3://bucket", ["AWS_ENDPOINT_URL": "http://h:99999"]) }.contains("port"))
+        #expect(message { try settings("s3://bucket", ["AWS_ENDPOINT_URL": "http://h/path"]) }.contains("no path"))
+        let s = try settings("s3://bucket", ["AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_S3": "http://b:2"])
+        #expect(s.endpoint.host == "b" && s.endpoint.port == 2)
+    }
+
+    @Test func tuningKeysHaveLimits() throws {
+        #expect(try settings("s3://bucket", ["S3_PART_SIZE": "64M"]).partSize == 64 << 20)
+        #expect(message { try settings("s3://bucket", ["S3_PART_SIZE": "4M"]) }.contains("S3_PART_SIZE"))
+        #expect(try settings("s3://bucket", ["S3_RETRIES": "0"]).retries == 0)
+        #expect(message { try settings("s3://bucket", ["S3_RETRIES": "-1"]) }.contains("S3_RETRIES"))
+        #expect(message { try settings("s3://bucket", ["S3_TIMEOUT": "x"]) }.contains("S3_TIMEOUT"))
+    }
+
+    @Test func missingCredentialsNameTheKeyNeverTheSecret() {
+        let none = message { try S3Settings(url: "s3://bucket", lookup: { _ in nil }) }
+        #expect(none.contains("AWS_ACCESS_KEY_ID"))
+        let noSecret = message { try S3Settings(url: "s3://bucket", lookup: { $0 == "AWS_ACCESS_KEY_ID" ? "AKIDEXAMPLE" : nil }) }
+        #expect(noSecret.contains("AKIDEXAMPLE") && noSecret.contains("AWS_SECRET_ACCESS_KEY"))
+    }
+}
