@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,8 @@
 #
 #   scripts/ceph-rgw.sh start DIR [PORT]   prints ENDPOINT, ACCESS_KEY, SECRET_KEY lines
 #   scripts/ceph-rgw.sh stop DIR
+#   scripts/ceph-rgw.sh stop-gateway DIR    stops only radosgw (the data stays in the OSD)
+#   scripts/ceph-rgw.sh start-gateway DIR   starts it again and waits until it answers
 #
 # Needs root (the daemons run as root here) and Debian's radosgw, ceph-mon and ceph-osd,
 # which it installs when missing.
@@ -27,7 +29,28 @@ stop() {
   rm -f "$dir"/run/*.pid
 }
 
+wait_for_gateway() {
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    sleep 0.2
+  done
+  echo "ceph-rgw: the gateway on port $1 does not answer" >&2
+  return 1
+}
+
 if [ "$cmd" = stop ]; then stop; exit 0; fi
+if [ "$cmd" = stop-gateway ]; then
+  pid=$(cat "$dir/run/client.rgw.pgbk.pid")
+  kill "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  exit 0
+fi
+if [ "$cmd" = start-gateway ]; then
+  radosgw --conf "$dir/ceph.conf" -n client.rgw.pgbk
+  wait_for_gateway "$(cat "$dir/port")"
+  exit 0
+fi
 [ "$cmd" = start ] || { echo "ceph-rgw: start or stop, not $cmd" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "ceph-rgw: needs root" >&2; exit 1; }
 if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null; then
@@ -104,10 +127,8 @@ done
 
 ceph $C auth get-or-create client.rgw.pgbk mon 'allow rw' osd 'allow rwx' -o "$dir/rgw.keyring" >/dev/null
 radosgw $C -n client.rgw.pgbk
-for _ in $(seq 1 200); do
-  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-  sleep 0.2
-done
+echo "$port" > "$dir/port"
+wait_for_gateway "$port"
 access=PGBK$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
 secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=\n')
 radosgw-admin $C -n client.admin user create --uid=pgbk --display-name=pgbk \

@@ -6,12 +6,16 @@ import Synchronization
 /// Named points where tests stop pgbk on purpose, as PostgreSQL's injection points do:
 /// `PGBK_FAULT=NAME[@N][:ACTION]` acts on the Nth time (default the first) that any thread
 /// passes the point NAME. ACTION `kill` (the default) is SIGKILL, a crash at exactly that
-/// moment; `error` throws an I/O error there. Unset, a point costs one comparison.
+/// moment; `error` throws an I/O error there; `stop` is SIGSTOP, so that a test can change
+/// the world (stop a storage server) at that moment and then let pgbk go on with SIGCONT.
+/// Unset, a point costs one comparison.
 public enum FaultInjection {
+    enum Action: Sendable, Equatable { case kill, error, stop }
+
     struct Spec: Sendable, Equatable {
         let name: String
         let count: Int
-        let kill: Bool
+        let action: Action
     }
 
     static let spec: Spec? = getenv("PGBK_FAULT").flatMap { parse(String(cString: $0)) }
@@ -19,11 +23,12 @@ public enum FaultInjection {
 
     static func parse(_ text: String) -> Spec? {
         var rest = Substring(text)
-        var kill = true
+        var action = Action.kill
         if let colon = rest.lastIndex(of: ":") {
             switch rest[rest.index(after: colon)...] {
-            case "kill": kill = true
-            case "error": kill = false
+            case "kill": action = .kill
+            case "error": action = .error
+            case "stop": action = .stop
             default: return nil
             }
             rest = rest[..<colon]
@@ -34,7 +39,7 @@ public enum FaultInjection {
             count = n
             rest = rest[..<at]
         }
-        return rest.isEmpty ? nil : Spec(name: String(rest), count: count, kill: kill)
+        return rest.isEmpty ? nil : Spec(name: String(rest), count: count, action: action)
     }
 
     public struct Injected: Error, CustomStringConvertible {
@@ -49,9 +54,15 @@ public enum FaultInjection {
             return value
         }
         guard pass == spec.count else { return }
-        if spec.kill {
+        switch spec.action {
+        case .kill:
             Glibc.kill(getpid(), SIGKILL)
             pause()
+        case .stop:
+            Glibc.kill(getpid(), SIGSTOP)
+            return
+        case .error:
+            break
         }
         throw Injected(point: name)
     }

@@ -55,8 +55,9 @@ import PostgresFormat
 
 @Suite struct FaultInjectionTests {
     @Test func parsesNameCountAndAction() {
-        #expect(FaultInjection.parse("backup-file-copied") == .init(name: "backup-file-copied", count: 1, kill: true))
-        #expect(FaultInjection.parse("x@3:error") == .init(name: "x", count: 3, kill: false))
+        #expect(FaultInjection.parse("backup-file-copied") == .init(name: "backup-file-copied", count: 1, action: .kill))
+        #expect(FaultInjection.parse("x@3:error") == .init(name: "x", count: 3, action: .error))
+        #expect(FaultInjection.parse("x@2:stop") == .init(name: "x", count: 2, action: .stop))
         #expect(FaultInjection.parse("x@0") == nil)
         #expect(FaultInjection.parse("x:explode") == nil)
         #expect(FaultInjection.parse("") == nil)

@@ -1,0 +1,192 @@
+import Testing
+import Foundation
+import ObjectStorage
+import Repository
+import TestSupport
+
+/// A test's S3 repository on the shared Ceph gateway: its own bucket, a pgbk configuration
+/// file (what archive_command and restore_command read) and the driver to look inside.
+struct S3Fixture {
+    let scratch: Scratch
+    let gateway: CephGateway
+    let storage: S3Storage
+    let url: String
+    let config: String
+
+    init(_ bucket: String, settings: [String: String] = [:]) throws {
+        scratch = try Scratch()
+        gateway = try CephGateway.get()
+        let name = "\(bucket)-\(getpid())"
+        storage = try gateway.makeBucket(name)
+        url = "s3://\(name)/repo"
+        config = scratch.path + "/pgbk.conf"
+        try writeConfig(config, gateway.settings().merging(settings) { $1 })
+    }
+
+    func writeConfig(_ path: String, _ values: [String: String], mode: UInt32 = 0o600) throws {
+        try scratch.writeFile(path, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined(), mode: mode)
+    }
+
+    /// pgbk on this repository (as postgres when root, as PostgreSQL would run it).
+    @discardableResult
+    func pgbk(_ command: String, _ args: [String] = [], config: String? = nil, env: [String: String] = [:]) throws -> CommandResult {
+        try scratch.pgbk([command, "--config", config ?? self.config, "-B", url] + args, env: env)
+    }
+
+    func spawn(_ command: String, _ args: [String], env: [String: String]) throws -> SpawnedProcess {
+        let argv = [command, "--config", config, "-B", url] + args
+        return try Command.spawn(scratch.pgbk, argv, env: env, asPostgres: false, outputDirectory: scratch.path)
+    }
+
+    func repository() throws -> Repository { try Repository.open(storage: storage) }
+
+    func backups() throws -> [[String: Any]] { try parseBackupsJSON(try pgbk("show", ["--json"]).stdout) }
+
+    /// A cluster archiving into this repository, with a journal table (see PITRTests).
+    func journalCluster(_ name: String = "src") throws -> TestCluster {
+        let source = try TestCluster.create(scratch, name: name, repository: nil)
+        try source.appendConfig("""
+        track_commit_timestamp = on
+        archive_mode = on
+        archive_command = '\(scratch.pgbk) archive-push --config \(config) -B \(url) %p'
+
+        """)
+        let r = try pgbk("init", ["-D", source.dataDir])
+        guard r.succeeded else { throw CommandError(result: r) }
+        try source.start()
+        try source.execute("CREATE TABLE journal (n int PRIMARY KEY)")
+        return source
+    }
+
+    func switchWALAndWaitForArchive(_ cluster: TestCluster) throws {
+        let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.execute("SELECT pg_switch_wal()")
+        let repo = try repository()
+        try waitUntil("\(segment) to be archived") { try repo.wal.find(segment) != nil }
+    }
+
+    func backup(_ cluster: TestCluster, _ mode: String, _ extra: [String] = []) throws -> String {
+        let r = try pgbk("backup", ["-D", cluster.dataDir, "-b", mode] + extra + cluster.connectionArgs)
+        guard r.succeeded else { throw CommandError(result: r) }
+        let v = try pgbk("validate")
+        guard v.succeeded else { throw CommandError(result: v) }
+        return try #require(try backups().last?["id"] as? String)
+    }
+
+    func restoreJournal(as name: String, _ args: [String]) throws -> [Int] {
+        let target = try scratch.makeDirectory(name)
+        let r = try pgbk("restore", ["-D", target, "--recovery-target-action", "promote"] + args)
+        guard r.succeeded else { throw CommandError(result: r) }
+        let restored = try TestCluster.adopt(target, scratch: scratch, name: name)
+        try restored.appendConfig("archive_mode = off\n")
+        defer { restored.stopIfRunning() }
+        try restored.start()
+        try restored.waitForPromotion()
+        let rows = try restored.execute("SELECT n FROM journal ORDER BY n").rows.compactMap { $0[0].flatMap { Int($0) } }
+        let check = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
+        #expect(check.succeeded, "pg_amcheck on the restored cluster: \(check)")
+        try restored.stop()
+        return rows
+    }
+
+    /// Every key in the bucket below the repository's prefix.
+    func keys(_ below: String = "") throws -> [String] {
+        var names: [String] = []
+        func walk(_ dir: String) throws {
+            for entry in try storage.list(dir) {
+                let name = dir.isEmpty ? entry.name : dir + "/" + entry.name
+                if entry.kind == .directory { try walk(name) } else { names.append(name) }
+            }
+        }
+        try walk(below)
+        return names.sorted()
+    }
+}
+
+/// The S3 driver against a real Ceph RADOS Gateway (started once for the process). Serialized:
+/// one test stops the gateway.
+@Suite(.serialized) struct S3RepositoryTests {
+    @Test func theStorageContractHoldsOnARealGateway() throws {
+        let gateway = try CephGateway.get()
+        for (index, check) in [StorageContract.contentAppearsWholeOnlyOnCommit, StorageContract.noReplaceNeverOverwrites,
+                               StorageContract.listsDirectChildrenAndRemovesTrees].enumerated() {
+            try check(try gateway.makeBucket("contract\(index)-\(getpid())"))
+        }
+        // Larger than a part (5 MiB here): a multipart upload, visible only when completed,
+        // read back in ranged chunks across part boundaries; an abandoned one leaves nothing.
+        let values = gateway.settings(extra: ["S3_PART_SIZE": "5M"])
+        let bucket = "multipart-\(getpid())"
+        _ = try gateway.makeBucket(bucket)
+        let storage = try S3Storage(settings: S3Settings(url: "s3://\(bucket)/r", lookup: { values[$0] }))
+        let content = (0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        let stream = try storage.openWrite("big", expectedSize: nil, noReplace: true)
+        for start in stride(from: 0, to: content.count, by: 1 << 20) {
+            try content[start..<min(content.count, start + (1 << 20))].withUnsafeBytes { try stream.write($0) }
+        }
+        #expect(try storage.info("big") == nil, "a multipart upload is invisible until completed")
+        try stream.commit()
+        #expect(try storage.info("big")?.size == UInt64(content.count))
+        #expect(try storage.readAll("big", limit: 64 << 20) == content)
+        let ranged = try storage.openRead("big", range: 5_242_000..<5_243_000)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
+        #expect(Array(buffer[0..<n]) == Array(content[5_242_000..<5_243_000]))
+        let again = try storage.openWrite("big", expectedSize: nil, noReplace: true)
+        try content.withUnsafeBytes { try again.write($0) }
+        #expect(throws: StorageError.exists(storage.describe("big"))) { try again.commit() }
+        let abandoned = try storage.openWrite("other", expectedSize: nil, noReplace: false)
+        try content.withUnsafeBytes { try abandoned.write($0) }
+        abandoned.abandon()
+        #expect(try storage.info("other") == nil)
+        #expect(throws: SystemError.self) { try storage.openRead("missing", range: nil) }
+    }
+
+    /// The issue's main scenarios on one repository: a full backup (zstd, -j), an incremental
+    /// chain, WAL after the backup, PITR by time, restores checked by pg_amcheck and queries,
+    /// then expire with WAL pruning.
+    @Test func backupChainPITRAndExpireOnS3() throws {
+        let f = try S3Fixture("chain")
+        let source = try f.journalCluster()
+        defer { source.stopIfRunning() }
+        let journal = Journal(cluster: source)
+        try source.execute("CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g")
+        _ = try f.backup(source, "full", ["--compress=zstd", "-j", "4"])
+        try journal.write(1...6, switchEvery: 3)
+        _ = try f.backup(source, "incremental")
+        try journal.write(7...12, switchEvery: 3)
+        let second = try f.backup(source, "incremental")
+        try journal.write(13...20, switchEvery: 4)
+        try f.switchWALAndWaitForArchive(source)
+        let time9 = try journal.timeBetween(9, 10)
+        let time15 = try journal.timeBetween(15, 16)
+
+        #expect(try f.restoreJournal(as: "latest", []) == Array(1...20))
+        #expect(try f.restoreJournal(as: "t15", ["--recovery-target-time", time15]) == Array(1...15))
+        #expect(try f.restoreJournal(as: "t9", ["--recovery-target-time", time9]) == Array(1...9))
+        let chain = try f.restoreJournal(as: "imm", ["--recovery-target", "immediate", "--backup-id", second])
+        #expect(chain == Array(1...12))
+
+        // A new full backup; expire keeps one generation and drops the WAL before it.
+        let newFull = try f.backup(source, "full", ["--compress=lz4", "-j", "2"])
+        let walBefore = try f.keys("wal").filter { !$0.hasSuffix(".history") }
+        let expire = try f.pgbk("expire", ["--keep-data-generations", "1"])
+        #expect(expire.succeeded, "\(expire)")
+        let left = try f.backups()
+        #expect(left.map { $0["id"] as? String } == [newFull], "\(left)")
+        let startSegment = try #require(left.first?["start_wal_file"] as? String)
+        let walAfter = try f.keys("wal")
+        #expect(walAfter.count < walBefore.count)
+        #expect(walAfter.allSatisfy { FileSystem.baseName(of: $0).prefix(24) >= startSegment.prefix(24) || $0.contains(".history") },
+                "WAL before \(startSegment) is gone: \(walAfter)")
+        // Expired backups keep their backup.ini (DELETED) until purge, as in pg_rman.
+        let expired = try f.keys("backup").filter { !$0.hasPrefix("backup/\(newFull)/") }
+        #expect(expired.count == 3 && expired.allSatisfy { $0.hasSuffix("/backup.ini") }, "\(expired)")
+        #expect(try f.pgbk("purge").succeeded)
+        #expect(try f.keys("backup").allSatisfy { $0.hasPrefix("backup/\(newFull)/") })
+        #expect(try f.pgbk("validate").succeeded)
+        try journal.write(21...22)
+        try f.switchWALAndWaitForArchive(source)
+        try source.stop()
+        #expect(try f.restoreJournal(as: "after-expire", []) == Array(1...22))
+    }
+}

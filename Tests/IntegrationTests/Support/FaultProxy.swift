@@ -1,0 +1,148 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A TCP proxy on loopback in front of the gateway that misbehaves on purpose, per new
+/// connection: answers 503 SlowDown (throttling), closes without an answer (a dropped
+/// connection), or passes the exchange through and cuts it after some bytes of response.
+/// Everything else is passed through untouched, so signatures still reach the real server.
+final class FaultProxy: Sendable {
+    enum Fault: Sendable, Equatable { case throttle, drop, cut(afterBytes: Int) }
+
+    let port: Int
+    private let upstreamPort: Int
+    private let listener: Int32
+    private let state = Mutex<(plan: [Fault], always: Fault?, served: [Fault])>(([], nil, []))
+
+    init(upstreamPort: Int) throws {
+        self.upstreamPort = upstreamPort
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw TestFailure("fault proxy: cannot listen") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        listener = fd
+        Thread.detachNewThread { [self] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { if errno == EINTR { continue } else { return } }
+                let fault = nextFault()
+                Thread.detachNewThread { [self] in handle(client, fault) }
+            }
+        }
+    }
+
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// The next connections get these faults, in order; then `always` (nil: pass through).
+    func plan(_ faults: [Fault], always: Fault? = nil) {
+        state.withLock { $0.plan = faults; $0.always = always; $0.served = [] }
+    }
+
+    var served: [Fault] { state.withLock { $0.served } }
+
+    func close() { shutdown(listener, Int32(SHUT_RDWR)); Glibc.close(listener) }
+
+    private func nextFault() -> Fault? {
+        state.withLock { s in
+            let fault = s.plan.isEmpty ? s.always : s.plan.removeFirst()
+            if let fault { s.served.append(fault) }
+            return fault
+        }
+    }
+
+    private func handle(_ client: Int32, _ fault: Fault?) {
+        defer { Glibc.close(client) }
+        // The first request's head (and body, so that a 503 is read cleanly by the client).
+        var buffered: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var headEnd: Int?
+        while headEnd == nil {
+            let n = read(client, &chunk, chunk.count)
+            if n <= 0 { return }
+            buffered += chunk[0..<n]
+            headEnd = Self.find(Array("\r\n\r\n".utf8), in: buffered).map { $0 + 4 }
+        }
+        switch fault {
+        case .drop:
+            return
+        case .throttle:
+            let head = String(decoding: buffered[0..<headEnd!], as: UTF8.self).lowercased()
+            var bodyLength = 0
+            if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
+                bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+            var remaining = bodyLength - (buffered.count - headEnd!)
+            while remaining > 0 {
+                let n = read(client, &chunk, min(chunk.count, remaining))
+                if n <= 0 { return }
+                remaining -= n
+            }
+            let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            let response = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+            _ = Array(response.utf8).withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+        case .cut(let limit):
+            pass(client, buffered, responseLimit: limit)
+        case nil:
+            pass(client, buffered, responseLimit: nil)
+        }
+    }
+
+    private func pass(_ client: Int32, _ buffered: [UInt8], responseLimit: Int?) {
+        let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(upstream) }
+        var address = Self.loopback(port: upstreamPort)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return }
+        guard buffered.withUnsafeBytes({ write(upstream, $0.baseAddress, $0.count) }) == buffered.count else { return }
+        let done = Mutex(false)
+        Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(client, &chunk, chunk.count)
+                if n <= 0 || write(upstream, chunk, n) != n { break }
+            }
+            shutdown(upstream, Int32(SHUT_WR))
+            done.withLock { $0 = true }
+        }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var sent = 0
+        while true {
+            let n = read(upstream, &chunk, chunk.count)
+            if n <= 0 { break }
+            let allowed = responseLimit.map { min(n, $0 - sent) } ?? n
+            if allowed > 0, write(client, chunk, allowed) != allowed { break }
+            sent += allowed
+            if let responseLimit, sent >= responseLimit { break }
+        }
+        shutdown(client, Int32(SHUT_RDWR))
+        shutdown(upstream, Int32(SHUT_RDWR))
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        return nil
+    }
+}
