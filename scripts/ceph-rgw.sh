@@ -59,9 +59,12 @@ if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! comm
   apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null
 fi
 
-port=${3:-$((20000 + RANDOM % 20000))}
+# Below the kernel's ephemeral range (32768-60999), where a client socket may hold a port.
+port=${3:-$((10000 + RANDOM % 10000))}
 monport=$((port + 1))
 rm -rf "$dir"/{run,log,mon,osd,monmap,ceph.conf,mon.keyring,admin.keyring,rgw.keyring}
+# A start that fails half-way leaves no daemons behind.
+trap 'status=$?; if [ $status -ne 0 ]; then echo "ceph-rgw: start failed; logs in $dir/log" >&2; stop; fi' EXIT
 mkdir -p "$dir"/{run,log,mon,osd}
 fsid=$(cat /proc/sys/kernel/random/uuid)
 conf=$dir/ceph.conf

@@ -36,7 +36,9 @@ final class HTTPConnection {
     /// Performs the request; a transport failure is thrown as its curl reason.
     func perform(_ request: HTTPRequest, caBundle: String?, timeoutSeconds: Int) throws(S3Error) -> HTTPResponse {
         pgbk_curl_easy_reset(handle)
-        let exchange = Exchange(body: request.body, limit: request.responseLimit)
+        // Room for an error document whatever the expected size (a 1-byte GET's 403 says why).
+        let limit = max(request.responseLimit, 64 << 10)
+        let exchange = Exchange(body: request.body, limit: limit)
         let context = Unmanaged.passUnretained(exchange).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
         // curl adds "Expect: 100-continue" to large uploads (a round trip) and a form
@@ -81,7 +83,7 @@ final class HTTPConnection {
 
         let code = withExtendedLifetime(exchange) { pgbk_curl_easy_perform(handle) }
         if exchange.overflow {
-            throw .protocolError(request: "", reason: "response body larger than \(request.responseLimit) bytes")
+            throw .protocolError(request: "", reason: "response body larger than \(limit) bytes")
         }
         guard code == CURLE_OK else {
             throw .transport(request: "", reason: String(cString: pgbk_curl_easy_strerror(code)))

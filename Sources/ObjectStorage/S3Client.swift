@@ -161,7 +161,16 @@ public final class S3Client: Sendable {
     }
 
     func head(_ key: String) throws(S3Error) -> ObjectInfo? {
-        let response = try send(Request(method: "HEAD", key: key, accepted: [404]))
+        let response: HTTPResponse
+        do {
+            response = try send(Request(method: "HEAD", key: key, accepted: [404]))
+        } catch {
+            // A HEAD answer has no body, so no error code: a refused HEAD (403: which key,
+            // which secret?) is asked again as a one-byte GET, whose answer says why.
+            guard let status = error.status, (400..<500).contains(status) else { throw error }
+            _ = try send(Request(method: "GET", key: key, headers: [("range", "bytes=0-0")], responseLimit: 1, accepted: [404, 416]))
+            throw error
+        }
         if response.status == 404 { return nil }
         guard let size = response.headers["content-length"].flatMap({ UInt64($0) }) else {
             throw .protocolError(request: "HEAD s3://\(settings.bucket)/\(key)", reason: "no Content-Length")

@@ -103,9 +103,11 @@ struct S3Fixture {
     }
 }
 
-/// The S3 driver against a real Ceph RADOS Gateway (started once for the process). Serialized:
-/// one test stops the gateway.
-@Suite(.serialized) struct S3RepositoryTests {
+/// Everything that uses the shared Ceph gateway, one test at a time: one of them stops it.
+@Suite(.serialized) enum S3Scenarios {}
+
+/// The S3 driver against a real Ceph RADOS Gateway (started once for the process).
+extension S3Scenarios { @Suite struct S3RepositoryTests {
     @Test func theStorageContractHoldsOnARealGateway() throws {
         let gateway = try CephGateway.get()
         for (index, check) in [StorageContract.contentAppearsWholeOnlyOnCommit, StorageContract.noReplaceNeverOverwrites,
@@ -189,4 +191,4 @@ struct S3Fixture {
         try source.stop()
         #expect(try f.restoreJournal(as: "after-expire", []) == Array(1...22))
     }
-}
+} }

@@ -37,7 +37,8 @@ final class CephGateway: Sendable {
         directory = "/tmp/pgbk-ceph-\(getpid())"
         try? FileSystem.removeTree(directory)
         try FileSystem.makeDirectories(directory)
-        port = 40000 + Int(getpid() % 5000) * 2
+        // Below the ephemeral range (32768-60999) and TestCluster's ports (20000-39999).
+        port = 10000 + Int(getpid() % 4900) * 2
         let r = try Command.run("/bin/bash", [Self.script, "start", directory, String(port)], outputDirectory: directory)
         guard r.succeeded else { throw CommandError(result: r) }
         var values: [String: String] = [:]

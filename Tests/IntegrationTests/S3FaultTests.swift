@@ -1,0 +1,135 @@
+import Testing
+import Foundation
+import ObjectStorage
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Faults of an S3 repository on the real gateway: damage, wrong credentials, an outage in
+/// the middle of a backup, throttling and dropped connections.
+extension S3Scenarios { @Suite struct S3FaultTests {
+    /// A source cluster with one validated full backup in a fresh bucket.
+    func backedUp(_ bucket: String) throws -> (S3Fixture, TestCluster, String) {
+        let f = try S3Fixture(bucket)
+        let source = try f.journalCluster()
+        try source.execute("CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g")
+        let id = try f.backup(source, "full")
+        return (f, source, id)
+    }
+
+    @Test func aFlippedByteInAnObjectFailsValidate() throws {
+        let (f, source, id) = try backedUp("flip")
+        defer { source.stopIfRunning() }
+        let relation = try #require(try source.scalar("SELECT pg_relation_filepath('filler')"))
+        let name = "backup/\(id)/data/\(relation)"
+        var bytes = try f.storage.readAll(name, limit: 64 << 20)
+        bytes[bytes.count / 2] ^= 0x10
+        try f.storage.writeAll(name, bytes)
+
+        let v = try f.pgbk("validate", [id])
+        #expect(v.status != 0, "\(v)")
+        #expect(v.stdout.contains("CORRUPT") || v.stderr.contains("CORRUPT"), "\(v)")
+        #expect((v.stdout + v.stderr).contains(relation), "the damaged object is named: \(v)")
+        #expect(try f.backups().first?["status"] as? String == "CORRUPT")
+        let target = try f.scratch.makeDirectory("restore")
+        let r = try f.pgbk("restore", ["-D", target])
+        #expect(failsWithOneError(r), "\(r)")
+    }
+
+    @Test func wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret() throws {
+        let f = try S3Fixture("creds")
+        let wrongSecret = "WrongSecret0123456789abcdefWXYZ"
+        let wrong = f.scratch.path + "/wrong.conf"
+        try f.writeConfig(wrong, f.gateway.settings(secret: wrongSecret))
+        let cluster = try TestCluster.create(f.scratch, name: "c", repository: nil)
+        for r in [try f.pgbk("init", ["-D", cluster.dataDir], config: wrong), try f.pgbk("show", config: wrong)] {
+            #expect(!r.succeeded && oneLine(r), "\(r)")
+            #expect(r.stderr.contains("SignatureDoesNotMatch") && r.stderr.contains(f.gateway.accessKey), "\(r)")
+            #expect(!(r.stdout + r.stderr).contains(wrongSecret) && !(r.stdout + r.stderr).contains(f.gateway.secretKey))
+        }
+        let unknown = f.scratch.path + "/unknown.conf"
+        try f.writeConfig(unknown, f.gateway.settings().merging(["AWS_ACCESS_KEY_ID": "PGBKNOSUCHKEY000"]) { $1 })
+        let u = try f.pgbk("show", config: unknown)
+        #expect(!u.succeeded && oneLine(u) && u.stderr.contains("PGBKNOSUCHKEY000"), "\(u)")
+        #expect(try f.keys() == [], "nothing was written")
+
+        // A secret in a file every user can read is refused before anything is sent.
+        let open = f.scratch.path + "/open.conf"
+        try f.writeConfig(open, f.gateway.settings(), mode: 0o644)
+        let o = try f.pgbk("init", ["-D", cluster.dataDir], config: open)
+        #expect(!o.succeeded && oneLine(o) && o.stderr.contains("chmod o-rwx"), "\(o)")
+        #expect(!(o.stdout + o.stderr).contains(f.gateway.secretKey))
+        // The same settings from the environment, with no file: fine.
+        let env = try f.scratch.pgbk(["init", "--config", "/dev/null", "-B", f.url, "-D", cluster.dataDir], env: f.gateway.settings())
+        #expect(env.succeeded, "\(env)")
+        // A bucket that does not exist is named as such.
+        let missing = try f.scratch.pgbk(["show", "--config", f.config, "-B", "s3://no-such-bucket-\(getpid())"])
+        #expect(!missing.succeeded && oneLine(missing) && missing.stderr.contains("NoSuchBucket"), "\(missing)")
+    }
+
+    @Test func theGatewayStoppingInTheMiddleOfABackupFailsItCleanly() throws {
+        let (f, source, firstID) = try backedUp("outage")
+        defer { source.stopIfRunning() }
+        try source.execute("CREATE TABLE more AS SELECT g, md5(g::text) AS v FROM generate_series(1, 50000) g")
+        // Stopped (SIGSTOP) after its 200th file; the gateway goes away; then it goes on.
+        let process = try f.spawn("backup", ["-D", source.dataDir, "-b", "full", "-j", "2"] + source.connectionArgs,
+                                  env: ["PGBK_FAULT": "backup-file-copied@200:stop", "S3_RETRIES": "2"])
+        try waitUntil("pgbk to stop at the fault point") {
+            let stat = (try? FileSystem.readText("/proc/\(process.pid)/stat")) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first == "T"
+        }
+        try f.gateway.stopGateway()
+        kill(process.pid, SIGCONT)
+        let failed = process.wait()
+        try f.gateway.startGateway()
+        #expect(failsWithOneError(failed), "\(failed)")
+        #expect(failed.stderr.contains("after 3 attempts"), "retried, then gave up: \(failed)")
+
+        // The next backup marks the orphan ERROR and succeeds; the repository validates.
+        let next = try f.backup(source, "full")
+        let shown = try parseBackupsJSON(try f.pgbk("show", ["--json", "--all"]).stdout)
+        let statuses = Dictionary(uniqueKeysWithValues: shown.compactMap { b in (b["id"] as? String).map { ($0, b["status"] as? String ?? "") } })
+        #expect(statuses[firstID] == "OK" && statuses[next] == "OK", "\(statuses)")
+        #expect(statuses.values.filter { $0 == "ERROR" }.count == 1, "\(statuses)")
+        let failedID = try #require(statuses.first { $0.value == "ERROR" }?.key)
+        #expect(try f.keys("backup/\(failedID)") == ["backup/\(failedID)/backup.ini"], "its data is gone")
+    }
+
+    @Test func throttlingAndDroppedConnectionsAreRetried() throws {
+        let (f, source, _) = try backedUp("proxy")
+        defer { source.stopIfRunning() }
+        let proxy = try FaultProxy(upstreamPort: f.gateway.port)
+        defer { proxy.close() }
+        let viaProxy = f.scratch.path + "/proxy.conf"
+        try f.writeConfig(viaProxy, f.gateway.settings(endpoint: proxy.endpoint))
+
+        let faults: [FaultProxy.Fault] = [.throttle, .drop, .throttle, .cut(afterBytes: 200), .drop]
+        proxy.plan(faults)
+        let b = try f.pgbk("backup", ["-D", source.dataDir, "-b", "incremental", "-j", "3"] + source.connectionArgs, config: viaProxy)
+        #expect(b.succeeded, "\(b)")
+        #expect(proxy.served == faults, "every planned fault was met")
+        proxy.plan([.cut(afterBytes: 100), .throttle])
+        #expect(try f.pgbk("validate", config: viaProxy).succeeded)
+        #expect(try f.backups().allSatisfy { $0["status"] as? String == "OK" })
+
+        // A server that never stops throttling: the command fails in one line, having
+        // tried 1 + S3_RETRIES times.
+        proxy.plan([], always: .throttle)
+        let limited = f.scratch.path + "/limited.conf"
+        try f.writeConfig(limited, f.gateway.settings(endpoint: proxy.endpoint, extra: ["S3_RETRIES": "2"]))
+        let before = try f.keys()
+        let exhausted = try f.pgbk("backup", ["-D", source.dataDir, "-b", "full"] + source.connectionArgs, config: limited)
+        #expect(!exhausted.succeeded && oneLine(exhausted), "\(exhausted)")
+        #expect(exhausted.stderr.contains("HTTP 503") && exhausted.stderr.contains("after 3 attempts"), "\(exhausted)")
+        #expect(proxy.served.count == 3)
+        #expect(try f.keys() == before, "nothing was written")
+    }
+} }
+
+/// A failure that ends with exactly one `pgbk: error:` line (progress lines may come before).
+func failsWithOneError(_ r: CommandResult) -> Bool {
+    let lines = r.stderr.split(separator: "\n")
+    return r.status != 0 && lines.filter { $0.hasPrefix("pgbk: error: ") }.count == 1 && lines.last?.hasPrefix("pgbk: error: ") == true
+}
