@@ -17,6 +17,7 @@ BIN=${PGBK_PG18_BIN:-$(dirname "$(find "$ROOT/.build/postgres/18" -path '*pginst
 [ -x /usr/bin/time ] || { echo "bench-pg18: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/pgbk-bench18.XXXXXX)
+BENCH_NAME=bench-pg18
 . "$ROOT/scripts/bench-env.sh"
 cleanup() {
   [ -f "$W/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
@@ -47,11 +48,6 @@ as_pg "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
 as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
 as_pg "$BIN/pg_basebackup" -D "$W/native-full" -c fast -X none >/dev/null 2>&1
 
-timed() {  # label command...: appends wall seconds to $W/<label>
-  as_pg /usr/bin/time -f '%e' -o "$W/time.out" "$@" >/dev/null 2>"$W/err.out" || { echo "bench-pg18: $1 failed:"; cat "$W/err.out"; exit 1; }
-}
-record() { cat "$W/time.out" >> "$W/m-$1"; }
-median() { sort -g "$W/m-$1" | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 
 # One change, then each tool backs it up RUNS times, every time on top of the full backup
 # (pgbk's incrementals stay DONE, so its parent stays the OK full; PG 18's use the full's

@@ -193,6 +193,11 @@ if [ -n "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/pg_combinebacku
   echo
   "$ROOT/scripts/bench-pg18.sh"
 fi
+# The repository on S3 (a local Ceph gateway, which only root can start here).
+if [ "$(id -u)" = 0 ]; then
+  echo
+  "$ROOT/scripts/bench-s3.sh"
+fi
 
 echo
 echo "bench: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs"

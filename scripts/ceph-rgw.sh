@@ -4,7 +4,10 @@
 # Facts from shared/notes/object-storage.md. Everything lives under one directory; the OSD
 # uses memstore, so the data is gone when it stops.
 #
-#   scripts/ceph-rgw.sh start DIR [PORT]   prints ENDPOINT, ACCESS_KEY, SECRET_KEY lines
+#   scripts/ceph-rgw.sh start DIR [PORT]   prints ENDPOINT (http on PORT), TLS_ENDPOINT (https on
+#                                          PORT+2, a self-signed certificate for 127.0.0.1),
+#                                          CA_BUNDLE (that certificate), ACCESS_KEY, SECRET_KEY
+#                                          CEPH_MEMSTORE_BYTES sizes the OSD (default 2 GiB)
 #   scripts/ceph-rgw.sh stop DIR
 #   scripts/ceph-rgw.sh stop-gateway DIR    stops only radosgw (the data stays in the OSD)
 #   scripts/ceph-rgw.sh start-gateway DIR   starts it again and waits until it answers
@@ -62,12 +65,16 @@ fi
 # Below the kernel's ephemeral range (32768-60999), where a client socket may hold a port.
 port=${3:-$((10000 + RANDOM % 10000))}
 monport=$((port + 1))
+tlsport=$((port + 2))
 rm -rf "$dir"/{run,log,mon,osd,monmap,ceph.conf,mon.keyring,admin.keyring,rgw.keyring}
 # A start that fails half-way leaves no daemons behind.
 trap 'status=$?; if [ $status -ne 0 ]; then echo "ceph-rgw: start failed; logs in $dir/log" >&2; stop; fi' EXIT
 mkdir -p "$dir"/{run,log,mon,osd}
 fsid=$(cat /proc/sys/kernel/random/uuid)
 conf=$dir/ceph.conf
+openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" \
+  -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1
+chmod 644 "$dir/tls.crt"
 cat > "$conf" <<CONF
 [global]
 fsid = $fsid
@@ -97,13 +104,13 @@ mon data = $dir/mon/\$cluster-\$id
 osd data = $dir/osd/\$cluster-\$id
 keyring = $dir/osd/\$cluster-\$id/keyring
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${CEPH_MEMSTORE_BYTES:-2147483648}
 osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw.pgbk]
 # tcp_nodelay: without it a small response waits for a delayed ACK (40 ms per GET of a
 # catalog file, measured); production gateways want it too.
-rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
+rgw frontends = beast endpoint=127.0.0.1:$port ssl_endpoint=127.0.0.1:$tlsport ssl_certificate=$dir/tls.crt ssl_private_key=$dir/tls.key tcp_nodelay=1
 rgw dns name = 127.0.0.1
 keyring = $dir/rgw.keyring
 CONF
@@ -137,5 +144,7 @@ secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=\n')
 radosgw-admin $C -n client.admin user create --uid=pgbk --display-name=pgbk \
   --access-key="$access" --secret-key="$secret" >/dev/null
 echo "ENDPOINT=http://127.0.0.1:$port"
+echo "TLS_ENDPOINT=https://127.0.0.1:$tlsport"
+echo "CA_BUNDLE=$dir/tls.crt"
 echo "ACCESS_KEY=$access"
 echo "SECRET_KEY=$secret"

@@ -33,6 +33,13 @@ final class HTTPConnection {
 
     deinit { pgbk_curl_easy_cleanup(handle) }
 
+    /// Failures worth another attempt: the network or the server's end of it. A certificate
+    /// that does not verify, a bad URL or option is the same the next time.
+    static let transientFailures: Set<CURLcode> = [
+        CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_OPERATION_TIMEDOUT,
+        CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+    ]
+
     /// Performs the request; a transport failure is thrown as its curl reason.
     func perform(_ request: HTTPRequest, caBundle: String?, timeoutSeconds: Int) throws(S3Error) -> HTTPResponse {
         pgbk_curl_easy_reset(handle)
@@ -86,7 +93,8 @@ final class HTTPConnection {
             throw .protocolError(request: "", reason: "response body larger than \(limit) bytes")
         }
         guard code == CURLE_OK else {
-            throw .transport(request: "", reason: String(cString: pgbk_curl_easy_strerror(code)))
+            throw .transport(request: "", reason: String(cString: pgbk_curl_easy_strerror(code)),
+                             retriable: Self.transientFailures.contains(code))
         }
         var status = 0
         _ = pgbk_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

@@ -44,8 +44,8 @@ public final class S3Client: Sendable {
                 let ceiling = min(10_000, 100 << min(attempt, 10))
                 usleep(UInt32(UInt32.random(in: UInt32(ceiling / 4)...UInt32(ceiling)) * 1000))
             } catch {
-                if attempt > 0, case .transport(let what, let reason) = error {
-                    throw .transport(request: what, reason: reason + " (after \(attempt + 1) attempts)")
+                if attempt > 0, case .transport(let what, let reason, let retriable) = error {
+                    throw .transport(request: what, reason: reason + " (after \(attempt + 1) attempts)", retriable: retriable)
                 }
                 if attempt > 0, case .http(let what, let status, let code, let message, let hint) = error, error.isRetriable {
                     throw .http(request: what, status: status, code: code, message: message,
@@ -88,7 +88,7 @@ public final class S3Client: Sendable {
         } catch {
             // A failed connection is dropped with its handle, not reused.
             switch error {
-            case .transport(_, let reason): throw .transport(request: describe(request), reason: reason)
+            case .transport(_, let reason, let retriable): throw .transport(request: describe(request), reason: reason, retriable: retriable)
             case .protocolError(_, let reason): throw .protocolError(request: describe(request), reason: reason)
             default: throw error
             }

@@ -6,7 +6,7 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
     /// The server answered with an error status (S3's error code and message, when it sent them).
     case http(request: String, status: Int, code: String, message: String, hint: String)
     /// The request did not complete: connection refused or dropped, timeout, TLS.
-    case transport(request: String, reason: String)
+    case transport(request: String, reason: String, retriable: Bool)
     /// The response could not be understood.
     case protocolError(request: String, reason: String)
 
@@ -19,7 +19,7 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
             if !message.isEmpty { text += ": \(message)" }
             if !hint.isEmpty { text += " (\(hint))" }
             return text
-        case .transport(let request, let reason): return "\(request): \(reason)"
+        case .transport(let request, let reason, _): return "\(request): \(reason)"
         case .protocolError(let request, let reason): return "\(request): unexpected response: \(reason)"
         }
     }
@@ -29,7 +29,7 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
         switch self {
         case .http(_, let status, let code, _, _):
             return status >= 500 || status == 408 || status == 429 || code == "SlowDown" || code == "RequestTimeout"
-        case .transport: return true
+        case .transport(_, _, let retriable): return retriable
         case .setup, .protocolError: return false
         }
     }

@@ -12,6 +12,9 @@ import Repository
 struct LocalConfiguration {
     static let defaultPath = "/etc/pgbk/pgbk.conf"
     static let secretKeys = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+    static let knownKeys = ["BACKUP_PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+                            "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE",
+                            "S3_PART_SIZE", "S3_RETRIES", "S3_TIMEOUT", "ARCHIVE_GET_QUEUE_MAX"]
 
     let path: String?
     let values: IniFile
@@ -30,6 +33,9 @@ struct LocalConfiguration {
         }
         let text = try FileSystem.readText(candidate)
         let values = try IniFile(text: text, path: candidate)
+        for key in values.keys where !Self.knownKeys.contains(key) {
+            throw EngineError.invalidArgument("configuration file \(candidate): unknown setting \(key) (known: \(Self.knownKeys.joined(separator: ", ")))")
+        }
         if Self.secretKeys.contains(where: { values[$0] != nil }) {
             let mode = try FileSystem.status(candidate, followLinks: true).mode
             // Readable by every user of the host: the secret is not one any more.

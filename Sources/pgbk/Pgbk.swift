@@ -74,7 +74,7 @@ struct Init: ParsableCommand {
         guard let pgdata = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
         }
-        let repo = try InitOperation.run(storage: try repository.storage(creating: true), pgdata: pgdata, compression: compress)
+        let repo = try InitOperation.run(storage: { try repository.storage(creating: true) }, pgdata: pgdata, compression: compress)
         Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         let config = repository.configArguments.map { " " + $0 }.joined()
         Console.info("set archive_command = '\(selfExecutablePath()) archive-push\(config) -B \(repo.path) %p' in postgresql.conf")
@@ -145,35 +145,6 @@ struct ArchivePush: ParsableCommand {
         switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
         case .stored(let stored): Console.detail("archived \(path) as \(stored)")
         case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived with identical content")
-        }
-    }
-}
-
-struct ArchiveGet: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "archive-get",
-        abstract: "Restore one archived WAL file (restore_command = 'pgbk archive-get -B PATH %f %p').",
-        discussion: "Exits 1 silently when the file is not archived (normal at the end of recovery). Any other failure exits 200, which makes PostgreSQL stop recovery instead of ending it early with transactions missing.",
-        helpNames: [.long])
-
-    static let fatalExitCode: Int32 = 200
-
-    @OptionGroup var repository: RepositoryOptions
-    @Argument(help: "The WAL file name (%f).") var walName: String
-    @Argument(help: "Where to write it (%p).") var destination: String
-
-    func run() throws {
-        do {
-            let repo = try repository.open()
-            switch try WALArchive(repository: repo).get(walName, to: destination) {
-            case .restored: Console.detail("restored \(walName)")
-            case .notArchived: throw ExitCode(1)
-            }
-        } catch let code as ExitCode {
-            throw code
-        } catch {
-            Console.error(describe(error))
-            throw ExitCode(Self.fatalExitCode)
         }
     }
 }

@@ -57,6 +57,42 @@ import PostgresFormat
     }
 
     /// One DONE backup whose file and WAL are in the (memory) repository.
+    /// A segment cut short (a copy still being written, a full disk) is refused whole, by
+    /// both the two-pass (object store) and the one-pass (POSIX) push; nothing is stored.
+    @Test func aSegmentCutShortIsRefused() throws {
+        let dir = try TestDirectory()
+        let (memory, memoryRepo) = try repository()
+        let posixDir = try TestDirectory()
+        let posixRepo = try Repository.create(storage: PosixStorage(root: posixDir.path), identity: memoryRepo.identity,
+                                              config: RepositoryConfig())
+        let source = try segmentFile(dir, memoryRepo, name: segment)
+        let bytes = try FileSystem.readAll(source)
+        try dir.write(segment, Array(bytes[0..<(1 << 20)]))
+        for repo in [memoryRepo, posixRepo] {
+            #expect {
+                try WALArchive(repository: repo).push(source, compression: .zstd, level: 1)
+            } throws: { "\($0)".contains("1048576 bytes, but a WAL segment of this cluster is 16777216 bytes") }
+            #expect(try repo.wal.find(segment) == nil)
+        }
+        #expect(!memory.names.contains { $0.contains(segment) })
+        #expect(try FileSystem.list(posixDir.path + "/wal/0000000100000000").isEmpty, "no temp file is left")
+    }
+
+    /// Object storage's publication lock is this host's only: a pusher on another host can
+    /// publish the same name at the same moment. The one that sees the other's copy after
+    /// publishing removes its own and fails; it never reports success beside another copy.
+    @Test func aCopyPublishedByAnotherHostMeanwhileMakesThePushFailAndRemoveItsOwn() throws {
+        let dir = try TestDirectory()
+        let (inner, _) = try repository()
+        let racing = RacingStorage(inner: inner)
+        let repo = try Repository.open(storage: racing)
+        let source = try segmentFile(dir, repo, name: segment)
+        let theirs = "wal/0000000100000000/\(segment)-0badc0de"
+        racing.beforeCommit = { try inner.writeAll(theirs, [1, 2, 3]) }
+        #expect(throws: EngineError.self) { try WALArchive(repository: repo).push(source, compression: .none, level: 0) }
+        #expect(inner.names.filter { $0.contains(segment) } == [theirs], "only the other host's copy is left")
+    }
+
     func backup(_ dir: TestDirectory, _ repo: Repository, id: String = "20260101-000000F") throws -> BackupInfo {
         _ = try WALArchive(repository: repo).push(try segmentFile(dir, repo, name: segment), compression: .none, level: 0)
         var info = BackupInfo(id: id, mode: .full, status: .done, startTime: .now())
@@ -167,5 +203,44 @@ import PostgresFormat
         #expect(try reads { _ = try ValidateOperation(repository: repo, jobs: 1).run(backupID: nil, scope: .recheck) } == 1)
         #expect(try reads { _ = try ExpireOperation(repository: repo, dryRun: false).run(.policy(.init(generations: 1)), wal: WALRetention()) } == 1)
         #expect(try reads { _ = try ExpireOperation(repository: repo, dryRun: false).purge() } == 1)
+    }
+}
+
+/// MemoryStorage with a hook that runs just before a write becomes visible: another host's
+/// pusher, acting in the window the host-local lock cannot close.
+final class RacingStorage: RepositoryStorage, @unchecked Sendable {
+    let inner: MemoryStorage
+    /// Set once by the test before use, read by the one thread that pushes.
+    var beforeCommit: (() throws -> Void)?
+
+    init(inner: MemoryStorage) { self.inner = inner }
+
+    var location: String { inner.location }
+    var features: StorageFeatures { inner.features }
+    func describe(_ name: String) -> String { inner.describe(name) }
+    func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream { try inner.openRead(name, range: range) }
+    func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
+        let stream = try inner.openWrite(name, expectedSize: expectedSize, noReplace: noReplace)
+        guard name.hasPrefix("wal/"), let hook = beforeCommit else { return stream }
+        beforeCommit = nil
+        return HookedWrite(stream, hook)
+    }
+    func list(_ prefix: String) throws -> [StorageEntry] { try inner.list(prefix) }
+    func info(_ name: String) throws -> StorageEntry? { try inner.info(name) }
+    func remove(_ name: String) throws { try inner.remove(name) }
+    func removeTree(_ prefix: String) throws { try inner.removeTree(prefix) }
+    func removeEmptyDirectory(_ name: String) throws { try inner.removeEmptyDirectory(name) }
+    func makeDirectories(_ name: String) throws { try inner.makeDirectories(name) }
+    func syncDirectory(_ name: String) throws { try inner.syncDirectory(name) }
+    func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
+
+    final class HookedWrite: StorageWriteStream {
+        let stream: any StorageWriteStream
+        let hook: () throws -> Void
+        init(_ stream: any StorageWriteStream, _ hook: @escaping () throws -> Void) { self.stream = stream; self.hook = hook }
+        func write(_ bytes: UnsafeRawBufferPointer) throws { try stream.write(bytes) }
+        func commit() throws { try hook(); try stream.commit() }
+        func commit(as name: String) throws { try hook(); try stream.commit(as: name) }
+        func abandon() { stream.abandon() }
     }
 }

@@ -62,11 +62,30 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(!o.succeeded && oneLine(o) && o.stderr.contains("chmod o-rwx"), "\(o)")
         #expect(!(o.stdout + o.stderr).contains(f.gateway.secretKey))
         // The same settings from the environment, with no file: fine.
-        let env = try f.scratch.pgbk(["init", "--config", "/dev/null", "-B", f.url, "-D", cluster.dataDir], env: f.gateway.settings())
+        let env = try f.scratch.pgbk(["init", "--config", "/dev/null", "-B", f.url, "-D", cluster.dataDir],
+                                     env: S3Fixture.clearedEnvironment.merging(f.gateway.settings()) { $1 })
         #expect(env.succeeded, "\(env)")
         // A bucket that does not exist is named as such.
-        let missing = try f.scratch.pgbk(["show", "--config", f.config, "-B", "s3://no-such-bucket-\(getpid())"])
+        let missing = try f.scratch.pgbk(["show", "--config", f.config, "-B", "s3://no-such-bucket-\(getpid())"],
+                                         env: S3Fixture.clearedEnvironment)
         #expect(!missing.succeeded && oneLine(missing) && missing.stderr.contains("NoSuchBucket"), "\(missing)")
+    }
+
+    /// HTTPS: a private CA through AWS_CA_BUNDLE works; without it the certificate is refused.
+    @Test func httpsVerifiesTheServerCertificate() throws {
+        let f = try S3Fixture("tls")
+        let cluster = try TestCluster.create(f.scratch, name: "c", repository: nil)
+        let trusted = f.scratch.path + "/tls.conf"
+        try f.writeConfig(trusted, f.gateway.settings(endpoint: f.gateway.tlsEndpoint, extra: ["AWS_CA_BUNDLE": f.gateway.caBundle]))
+        let untrusted = f.scratch.path + "/untrusted.conf"
+        try f.writeConfig(untrusted, f.gateway.settings(endpoint: f.gateway.tlsEndpoint))
+        let refused = try f.pgbk("init", ["-D", cluster.dataDir], config: untrusted)
+        #expect(!refused.succeeded && oneLine(refused) && refused.stderr.lowercased().contains("certificate"), "\(refused)")
+        #expect(try f.keys() == [])
+        let initialized = try f.pgbk("init", ["-D", cluster.dataDir], config: trusted)
+        #expect(initialized.succeeded, "\(initialized)")
+        #expect(try f.pgbk("show", config: trusted).succeeded)
+        #expect(try f.keys() == ["pgbk.ini", "repository.ini"])
     }
 
     @Test func theGatewayStoppingInTheMiddleOfABackupFailsItCleanly() throws {

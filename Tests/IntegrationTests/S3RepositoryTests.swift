@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import ObjectStorage
+import PostgresFormat
 import Repository
 import TestSupport
 
@@ -27,15 +28,26 @@ struct S3Fixture {
         try scratch.writeFile(path, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined(), mode: mode)
     }
 
+    /// The environment overrides the configuration file (the AWS rule), and the one the tests
+    /// run in may carry AWS_* settings (a CA bundle, say): pgbk gets them emptied, so that
+    /// what a test writes in its file is what pgbk uses.
+    static let clearedEnvironment = Dictionary(uniqueKeysWithValues: [
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE", "S3_PART_SIZE", "S3_RETRIES",
+        "S3_TIMEOUT", "ARCHIVE_GET_QUEUE_MAX", "BACKUP_PATH", "PGBK_CONFIG",
+    ].map { ($0, "") })
+
     /// pgbk on this repository (as postgres when root, as PostgreSQL would run it).
     @discardableResult
     func pgbk(_ command: String, _ args: [String] = [], config: String? = nil, env: [String: String] = [:]) throws -> CommandResult {
-        try scratch.pgbk([command, "--config", config ?? self.config, "-B", url] + args, env: env)
+        try scratch.pgbk([command, "--config", config ?? self.config, "-B", url] + args,
+                         env: Self.clearedEnvironment.merging(env) { $1 })
     }
 
     func spawn(_ command: String, _ args: [String], env: [String: String]) throws -> SpawnedProcess {
         let argv = [command, "--config", config, "-B", url] + args
-        return try Command.spawn(scratch.pgbk, argv, env: env, asPostgres: false, outputDirectory: scratch.path)
+        return try Command.spawn(scratch.pgbk, argv, env: Self.clearedEnvironment.merging(env) { $1 }, asPostgres: false,
+                                 outputDirectory: scratch.path)
     }
 
     func repository() throws -> Repository { try Repository.open(storage: storage) }
@@ -190,5 +202,48 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         try f.switchWALAndWaitForArchive(source)
         try source.stop()
         #expect(try f.restoreJournal(as: "after-expire", []) == Array(1...22))
+    }
+
+    /// Recovery from S3 reads WAL through archive-get's prefetch spool: segments are fetched
+    /// ahead, a damaged queued copy is fetched again rather than handed out, and the spool
+    /// is gone once recovery ends (recovery_end_command).
+    @Test func archiveGetFetchesAheadAndNeverHandsOutADamagedSegment() throws {
+        let f = try S3Fixture("prefetch")
+        let source = try f.journalCluster()
+        defer { source.stopIfRunning() }
+        _ = try f.backup(source, "full")
+        let journal = Journal(cluster: source)
+        try journal.write(1...24, switchEvery: 2)
+        try f.switchWALAndWaitForArchive(source)
+        try source.stop()
+
+        let target = try f.scratch.makeDirectory("restored")
+        let r = try f.pgbk("restore", ["-D", target, "--recovery-target-action", "promote"])
+        #expect(r.succeeded, "\(r)")
+        // Verbose archive-get says which segments came from the spool.
+        let autoConf = target + "/postgresql.auto.conf"
+        let conf = try FileSystem.readText(autoConf)
+        #expect(conf.contains("recovery_end_command"))
+        try f.scratch.writeFile(autoConf, conf.replacingOccurrences(of: " archive-get ", with: " archive-get -v "))
+        // A queued copy whose bytes do not match its checksum, planted where recovery will
+        // look for the second segment after the backup.
+        let repo = try f.repository()
+        let archived = try repo.wal.listAll().filter { $0.walName.count == 24 }.map(\.walName).sorted()
+        let planted = try #require(archived.dropFirst(2).first)
+        let spool = try f.scratch.makeDirectory("restored/pg_wal/pgbk-prefetch")
+        let real = try #require(try repo.wal.find(planted))
+        try f.scratch.writeFile(spool + "/\(planted)-" + CRC32C.hex(real.checksum), String(repeating: "x", count: 8192))
+
+        let restored = try TestCluster.adopt(target, scratch: f.scratch, name: "restored")
+        try restored.appendConfig("archive_mode = off\n")
+        defer { restored.stopIfRunning() }
+        try restored.start()
+        try restored.waitForPromotion()
+        #expect(try restored.execute("SELECT n FROM journal ORDER BY n").rows.compactMap { $0[0].flatMap { Int($0) } } == Array(1...24))
+        let log = try FileSystem.readText(restored.logFile)
+        let ahead = log.components(separatedBy: "(fetched ahead)").count - 1
+        #expect(ahead >= 8, "most segments came from the spool (\(ahead)): \(log)")
+        #expect(log.contains("does not match its checksum"), "the planted copy was refused")
+        #expect(!FileSystem.exists(spool), "recovery_end_command removed the spool")
     }
 } }

@@ -7,8 +7,8 @@ import Repository
 
 /// `archive_command` and `restore_command`. Both are called once per WAL segment, so they do
 /// no more than one pass over the file and take no repository lock.
-public struct WALArchive {
-    let repository: Repository
+public struct WALArchive: Sendable {
+    public let repository: Repository
 
     public init(repository: Repository) { self.repository = repository }
 
@@ -60,6 +60,12 @@ public struct WALArchive {
             writer.abandon()
             throw EngineError.invalidWALFile(path: sourcePath, reason: "it changed while it was being archived")
         }
+        do {
+            try checkSize(kind, summary.size, path: sourcePath)
+        } catch {
+            writer.abandon()
+            throw error
+        }
         let name = final(summary.checksum)
         let lock = try store.lockForPublication()
         defer { lock.release() }
@@ -82,8 +88,23 @@ public struct WALArchive {
             try writer.publish(as: onePass ? name : nil)
         }
         try storage.syncDirectory(dir)
+        try checkNoRacingCopy(of: walName, ours: name, in: dir)
         try FaultInjection.point("archive-push-after-publish")
         return .stored(storage.describe(name))
+    }
+
+    /// Where the publication lock is only this host's (object storage), a pusher on another
+    /// host may have published a copy of the same name meanwhile. Whoever sees another copy
+    /// after publishing its own removes its own and fails (PostgreSQL retries, and the retry
+    /// finds the survivor): two pushers can both fail, never both succeed, and a copy whose
+    /// pusher exited 0 is never removed. See docs/guarantees.md.
+    private func checkNoRacingCopy(of walName: String, ours: String, in dir: String) throws {
+        let storage = repository.storage
+        guard !storage.features.contains(.fileLocks) else { return }
+        let others = try repository.wal.list(directory: dir).filter { $0.walName == walName && $0.name != ours }
+        guard let other = others.first else { return }
+        try storage.remove(ours)
+        throw EngineError.walConflict(walName: walName, archived: other.path)
     }
 
     /// Checks the content against the name and returns its checksum and size.
@@ -103,7 +124,16 @@ public struct WALArchive {
             buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             size += UInt64(n)
         }
+        try checkSize(kind, size, path: path)
         return (crc.value, size)
+    }
+
+    /// A segment is exactly the cluster's segment size: a shorter one is a copy cut short
+    /// (a .partial segment may be shorter, and says so in its name).
+    private func checkSize(_ kind: WALFileKind, _ size: UInt64, path: String) throws {
+        let expected = UInt64(repository.identity.walSegmentSize)
+        guard kind == .segment, size != expected else { return }
+        throw EngineError.invalidWALFile(path: path, reason: "\(size) bytes, but a WAL segment of this cluster is \(expected) bytes (a copy cut short?)")
     }
 
     /// The content must be what the name says (see WALFileContent). History and backup
@@ -179,6 +209,12 @@ public struct WALArchive {
             throw EngineError.invalidWALFile(path: walName, reason: "not a WAL file name")
         }
         guard let archived = try repository.wal.find(walName) else { return .notArchived }
+        try download(archived, to: destination)
+        return .restored
+    }
+
+    /// Writes `archived` to `destination` atomically, its checksum checked before the rename.
+    public func download(_ archived: ArchivedWAL, to destination: String) throws {
         let reader = try repository.wal.reader(archived)
         defer { reader.close() }
         let temp = AtomicFile.temporaryName(for: destination)
@@ -201,6 +237,5 @@ public struct WALArchive {
             try? FileSystem.remove(temp)
             throw error
         }
-        return .restored
     }
 }

@@ -2,12 +2,15 @@
 /// there are removed, so a restored cluster never sees two restore_command lines.
 public struct RecoveryConfiguration: Sendable, Equatable {
     public var restoreCommand: String
+    /// Removes archive-get's prefetch spool once recovery is over.
+    public var recoveryEndCommand: String
     public var target: RecoveryTarget
 
     /// `pgbkArguments` are archive-get options (`--config FILE`).
     public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
         restoreCommand = shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
             + "-B " + shellQuote(repositoryPath) + " %f %p"
+        recoveryEndCommand = shellQuote(pgbkExecutable) + " archive-get --end-of-recovery"
         self.target = target
     }
 
@@ -15,7 +18,7 @@ public struct RecoveryConfiguration: Sendable, Equatable {
 
     static func isRecoverySetting(_ line: Substring) -> Bool {
         let key = line.drop { $0 == " " || $0 == "\t" }.prefix { $0 != "=" && $0 != " " && $0 != "\t" }.lowercased()
-        return key == "restore_command" || key.hasPrefix("recovery_target")
+        return key == "restore_command" || key == "recovery_end_command" || key.hasPrefix("recovery_target")
     }
 
     /// The new content of postgresql.auto.conf given its restored content.
@@ -28,6 +31,7 @@ public struct RecoveryConfiguration: Sendable, Equatable {
         if !out.isEmpty { out += "\n" }
         out += "\(Self.marker) recovery settings for backup \(backupID)\n"
         out += "restore_command = " + configQuote(restoreCommand) + "\n"
+        out += "recovery_end_command = " + configQuote(recoveryEndCommand) + "\n"
         for (key, value) in target.settings { out += key + " = " + configQuote(value) + "\n" }
         return out
     }

@@ -62,6 +62,7 @@ public struct RepositoryConfig: Sendable, Equatable {
     public static let knownKeys: [String] = [
         "PGDATA", "COMPRESS", "COMPRESS_LEVEL", "ARCHIVE_TIMEOUT", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE",
         "KEEP_DATA_GENERATIONS", "KEEP_DATA_DAYS", "KEEP_ARCLOG_FILES", "KEEP_ARCLOG_DAYS", "LOCK_TIMEOUT",
+        "ARCHIVE_GET_QUEUE_MAX",
     ]
 
     public var values: [String: String]
@@ -109,6 +110,7 @@ public struct RepositoryConfig: Sendable, Equatable {
         # KEEP_ARCLOG_FILES=0    # keep at least this many more archived WAL files
         # KEEP_ARCLOG_DAYS=0
         # LOCK_TIMEOUT=0         # seconds a command waits for another one's repository lock
+        # ARCHIVE_GET_QUEUE_MAX=128M  # WAL archive-get fetches ahead (object storage; 0: none)
 
         """
         return out

@@ -11,6 +11,9 @@ final class CephGateway: Sendable {
     let directory: String
     let port: Int
     let endpoint: String
+    /// HTTPS with a self-signed certificate for 127.0.0.1, and that certificate.
+    let tlsEndpoint: String
+    let caBundle: String
     let accessKey: String
     let secretKey: String
 
@@ -37,6 +40,7 @@ final class CephGateway: Sendable {
         directory = "/tmp/pgbk-ceph-\(getpid())"
         try? FileSystem.removeTree(directory)
         try FileSystem.makeDirectories(directory)
+        try FileSystem.setMode(directory, 0o755)  // postgres (archive_command) reads the CA bundle
         // Below the ephemeral range (32768-60999) and TestCluster's ports (20000-39999).
         port = 10000 + Int(getpid() % 4900) * 2
         let r = try Command.run("/bin/bash", [Self.script, "start", directory, String(port)], outputDirectory: directory)
@@ -46,10 +50,11 @@ final class CephGateway: Sendable {
             guard let eq = line.firstIndex(of: "=") else { continue }
             values[String(line[..<eq])] = String(line[line.index(after: eq)...])
         }
-        guard let e = values["ENDPOINT"], let a = values["ACCESS_KEY"], let s = values["SECRET_KEY"] else {
+        guard let e = values["ENDPOINT"], let t = values["TLS_ENDPOINT"], let c = values["CA_BUNDLE"],
+              let a = values["ACCESS_KEY"], let s = values["SECRET_KEY"] else {
             throw TestFailure("ceph-rgw.sh printed no credentials: \(r)")
         }
-        (endpoint, accessKey, secretKey) = (e, a, s)
+        (endpoint, tlsEndpoint, caBundle, accessKey, secretKey) = (e, t, c, a, s)
     }
 
     private static func stopAtExit() {

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Engine
+import ObjectStorage
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct ArchiveGet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive-get",
+        abstract: "Restore one archived WAL file (restore_command = 'pgbk archive-get -B PATH %f %p').",
+        discussion: """
+        Exits 1 silently when the file is not archived (normal at the end of recovery). Any other failure exits 200, which makes PostgreSQL stop recovery instead of ending it early with transactions missing.
+        From object storage, the segments after the one asked for are fetched ahead, in parallel, by one background pgbk into a spool directory (default: pgbk-prefetch beside %p, in pg_wal), at most --queue-max bytes; pgbk restore sets recovery_end_command to remove it (--end-of-recovery).
+        """,
+        helpNames: [.long])
+
+    static let fatalExitCode: Int32 = 200
+    static let defaultObjectStoreQueue: UInt64 = 128 << 20
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "The WAL file name (%f).") var walName: String?
+    @Argument(help: "Where to write it (%p).") var destination: String?
+
+    @Option(name: .customLong("queue-max"), help: "Bytes of WAL to fetch ahead, with K, M or G (default: ARCHIVE_GET_QUEUE_MAX, else 128M from object storage and 0 from a directory).")
+    var queueMax: String?
+    @Option(name: .customLong("spool-path"), help: "Where fetched-ahead segments wait (default: pgbk-prefetch beside %p).")
+    var spoolPath: String?
+    @Option(name: [.customShort("j"), .customLong("jobs")], help: "Segments fetched ahead in parallel (default 4).")
+    var jobs: Int = 4
+    @Flag(name: .customLong("end-of-recovery"), help: "Remove the spool directory (recovery_end_command).")
+    var endOfRecovery = false
+    @Option(name: .customLong("prefetch-after"), help: .hidden)
+    var prefetchAfter: String?
+
+    func validate() throws {
+        guard (1...64).contains(jobs) else { throw ValidationError("-j/--jobs must be 1 to 64, not \(jobs)") }
+        if !endOfRecovery && prefetchAfter == nil && (walName == nil || destination == nil) {
+            throw ValidationError("archive-get needs the WAL file name (%f) and where to write it (%p)")
+        }
+    }
+
+    func run() throws {
+        do {
+            if endOfRecovery {
+                let directory = spoolPath ?? WALPrefetchSpool.defaultDirectory(forDestination: "pg_wal/x")
+                try WALPrefetchSpool(directory: directory, maxBytes: 0, segmentSize: 1).remove()
+                return
+            }
+            let repo = try repository.open()
+            let archive = WALArchive(repository: repo)
+            let queue = try queueBytes(repo)
+            if let after = prefetchAfter {
+                // The background prefetcher: a spool beside the destination it was told of.
+                guard let spool = try spool(repo, queue: queue, destination: destination ?? "pg_wal/x") else { return }
+                try spool.fill(after: after, archive: archive, jobs: jobs)
+                return
+            }
+            guard let walName, let destination else { return }
+            guard let spool = try spool(repo, queue: queue, destination: destination),
+                  WALSegmentName(walName, segmentSize: UInt64(repo.identity.walSegmentSize)) != nil else {
+                try fetch(archive, walName, destination)
+                return
+            }
+            spool.trim(before: walName)
+            var taken = try spool.take(walName, to: destination)
+            if !taken && spool.lockHeld() {
+                spool.waitFor(walName)
+                taken = try spool.take(walName, to: destination)
+            }
+            if taken {
+                Console.detail("restored \(walName) (fetched ahead)")
+            } else {
+                try fetch(archive, walName, destination)
+            }
+            if !spool.lockHeld() { startPrefetcher(after: walName, destination: destination, spool: spool) }
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            Console.error(describe(error))
+            throw ExitCode(Self.fatalExitCode)
+        }
+    }
+
+    private func fetch(_ archive: WALArchive, _ walName: String, _ destination: String) throws {
+        switch try archive.get(walName, to: destination) {
+        case .restored: Console.detail("restored \(walName)")
+        case .notArchived: throw ExitCode(1)
+        }
+    }
+
+    private func queueBytes(_ repo: Repository) throws -> UInt64 {
+        let text = try queueMax ?? repository.localConfiguration().value("ARCHIVE_GET_QUEUE_MAX") ?? repo.config["ARCHIVE_GET_QUEUE_MAX"]
+        guard let text else { return repo.storage is PosixStorage ? 0 : Self.defaultObjectStoreQueue }
+        guard let bytes = parseSize(text) else {
+            throw EngineError.invalidArgument("--queue-max/ARCHIVE_GET_QUEUE_MAX must be a size such as 128M, not \(text)")
+        }
+        return bytes
+    }
+
+    private func spool(_ repo: Repository, queue: UInt64, destination: String) throws -> WALPrefetchSpool? {
+        let segmentSize = UInt64(repo.identity.walSegmentSize)
+        guard queue >= segmentSize else { return nil }
+        let directory = spoolPath ?? WALPrefetchSpool.defaultDirectory(forDestination: destination)
+        if !FileSystem.isDirectory(directory) { try FileSystem.makeDirectories(directory) }
+        return WALPrefetchSpool(directory: directory, maxBytes: queue, segmentSize: segmentSize)
+    }
+
+    /// One detached pgbk (its own session, so that recovery never waits for it) with the
+    /// same repository options; its errors go to PostgreSQL's log through stderr.
+    private func startPrefetcher(after walName: String, destination: String, spool: WALPrefetchSpool) {
+        var args = [selfExecutablePath(), "archive-get"] + repository.configArguments
+        if let path = repository.backupPath { args += ["-B", path] }
+        args += ["--queue-max", String(spool.maxBytes), "--spool-path", spool.directory, "-j", String(jobs),
+                 "--prefetch-after", walName]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not export.
+        posix_spawnattr_setflags(&attributes, 0x80)
+        var cArgs = args.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        if posix_spawn(&pid, args[0], &actions, &attributes, &cArgs, environ) != 0 {
+            Console.warning("cannot start the WAL prefetcher; recovery goes on fetching one segment at a time")
+        }
+    }
+}
+
+/// "128M", "1G", "16777216".
+func parseSize(_ text: String) -> UInt64? {
+    var digits = Substring(text)
+    var shift: UInt64 = 0
+    if let last = digits.last, let s = ["K": 10, "M": 20, "G": 30][String(last).uppercased()] {
+        shift = UInt64(s)
+        digits = digits.dropLast()
+    }
+    guard let n = UInt64(digits), n <= (UInt64.max >> shift) else { return nil }
+    return n << shift
+}
