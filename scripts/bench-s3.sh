@@ -16,6 +16,10 @@ JOBS=${BENCH_JOBS:-2}
 RTT=${BENCH_S3_RTT_MS:-10}
 PORT=${BENCH_S3_PORT:-54351}
 BENCH_NAME=bench-s3
+# The environment overrides pgbk's configuration file: settings this shell may carry (a CA
+# bundle, other credentials) would replace the gateway's.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
+  AWS_ENDPOINT_URL_S3 AWS_CA_BUNDLE S3_URI_STYLE S3_PART_SIZE S3_RETRIES S3_TIMEOUT ARCHIVE_GET_QUEUE_MAX PGBK_CONFIG
 command -v pgbackrest >/dev/null || { echo "bench-s3: pgbackrest is not installed" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-s3: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
@@ -39,7 +43,9 @@ PROXY_PORT=$((TLS_PORT + 1000))
 python3 "$ROOT/scripts/latency-proxy.py" "$PROXY_PORT" "$TLS_PORT" "$RTT" & PROXY_PID=$!
 for b in pgbk pgbr; do
   for _ in $(seq 1 50); do
-    curl -sf --cacert "$CA_BUNDLE" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS_KEY:$SECRET_KEY" -X PUT "$TLS_ENDPOINT/$b" -o /dev/null && break
+    # The gateway wants the payload hash header, which curl's --aws-sigv4 does not add.
+    curl -sf --cacert "$CA_BUNDLE" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS_KEY:$SECRET_KEY" -X PUT \
+      -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$TLS_ENDPOINT/$b" -o /dev/null && break
     sleep 0.2
   done
 done
@@ -60,7 +66,9 @@ repo1-path=/repo
 repo1-s3-bucket=pgbr
 repo1-s3-endpoint=127.0.0.1
 repo1-storage-port=$TLS_PORT
-repo1-storage-ca-file=$CA_BUNDLE
+# pgBackRest 2.45 matches only DNS names, not the IP address in the certificate: it still
+# speaks TLS, without verifying the (self-signed, loopback) certificate.
+repo1-storage-verify-tls=n
 repo1-s3-key=$ACCESS_KEY
 repo1-s3-key-secret=$SECRET_KEY
 repo1-s3-region=us-east-1
@@ -137,7 +145,7 @@ three "restore full -j$JOBS" "fresh" \
   "$PGBR restore --pg1-path=$W/out --set=$PGBR_FULL --process-max=$JOBS"
 
 echo "bench-s3: archive-push of 20 segments, one process per segment"
-mkdir -p "$W/pushsrc"
+mkdir -p "$W/pushsrc"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pushsrc"
 SEGS=$(ls "$W"/repo/wal/*/ | grep -E '^[0-9A-F]{24}-' | cut -c1-24 | head -20 | tr '\n' ' ')
 for name in $SEGS; do as_pg "$PGBK" archive-get -B "$W/repo" "$name" "$W/pushsrc/$name"; done
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W/pushsrc"
@@ -176,10 +184,12 @@ as_pg mkdir -m 700 "$W/base-pgbr"; as_pg $PGBR restore --pg1-path="$W/base-pgbr"
 recover() {
   local label=$1 base=$2 edit=$3 t0 t1
   as_pg rm -rf "$W/out"; as_pg cp -a "$base" "$W/out"
-  [ -n "$edit" ] && as_pg sed -i -e "$edit" "$W/out/postgresql.auto.conf"
+  # pgBackRest's restore_command names the directory restored into: now the copy.
+  as_pg sed -i -e "s|$base|$W/out|g" ${edit:+-e "$edit"} "$W/out/postgresql.auto.conf"
   as_pg sh -c "printf 'port = %s\narchive_mode = off\n' $((PORT + 1)) >> $W/out/postgresql.conf"
   t0=$(date +%s.%N)
-  as_pg "$PGBIN/pg_ctl" -D "$W/out" -l "$W/recovery.log" -w -t 600 start >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$W/out" -l "$W/recovery.log" -w -t 600 start >/dev/null \
+    || { echo "bench-s3: recovery $label did not start:"; tail -20 "$W/recovery.log"; exit 1; }
   until [ "$(as_pg "$PGBIN/psql" -p $((PORT + 1)) -qAt -c 'SELECT NOT pg_is_in_recovery()' 2>/dev/null)" = t ]; do sleep 0.05; done
   t1=$(date +%s.%N)
   as_pg "$PGBIN/pg_ctl" -D "$W/out" -m immediate -w stop >/dev/null

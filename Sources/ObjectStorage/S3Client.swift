@@ -134,7 +134,11 @@ public final class S3Client: Sendable {
         if let etag { headers.append(("if-match", etag)) }
         let request = Request(method: "GET", key: key, headers: headers, responseLimit: Int(range.count), accepted: [404, 416])
         let response = try send(request)
-        if response.status == 404 { return nil }
+        if response.status == 404 {
+            // A missing bucket is an error; only a missing key is "no such object".
+            if let code = XMLElement.parse(response.body)?["Code"], code != "NoSuchKey" { throw failure(request, response) }
+            return nil
+        }
         if response.status == 416 {
             // Past the end: only an empty object (or a range starting at its end) gets here.
             guard let info = try head(key) else { return nil }
@@ -219,11 +223,12 @@ public final class S3Client: Sendable {
 
     /// Every object (and, with a delimiter, every common prefix) under `prefix`, following
     /// continuation tokens.
-    func list(prefix: String, delimiter: String?) throws(S3Error) -> Listing {
+    func list(prefix: String, delimiter: String?, pageSize: Int? = nil) throws(S3Error) -> Listing {
         var listing = Listing()
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix), ("encoding-type", "url")]
+            if let pageSize { query.append(("max-keys", String(pageSize))) }
             if let delimiter { query.append(("delimiter", delimiter)) }
             if let token { query.append(("continuation-token", token)) }
             let request = Request(method: "GET", key: nil, query: query, responseLimit: 16 << 20)

@@ -50,14 +50,20 @@ public struct Repository: Sendable {
 
     /// The repository a storage holds: repository.ini says which cluster it serves.
     public static func open(storage: any RepositoryStorage) throws -> Repository {
+        // Read, not looked up first: on object storage each lookup is a round trip, and
+        // archive-get opens the repository once per WAL segment.
         let identityPath = storage.describe(identityName)
-        guard try storage.exists(identityName) else {
+        let identityText: String
+        do {
+            identityText = try storage.readText(identityName)
+        } catch let error as SystemError where error.isNotFound {
             throw CatalogError.invalid(storage.location, "not a pgbk repository (no repository.ini); create one with pgbk init")
         }
-        let identity = try RepositoryIdentity(text: try storage.readText(identityName), path: identityPath)
-        let config = try storage.exists(configName)
-            ? try RepositoryConfig(text: try storage.readText(configName), path: storage.describe(configName))
-            : RepositoryConfig()
+        let identity = try RepositoryIdentity(text: identityText, path: identityPath)
+        var config = RepositoryConfig()
+        do {
+            config = try RepositoryConfig(text: try storage.readText(configName), path: storage.describe(configName))
+        } catch let error as SystemError where error.isNotFound {}
         return Repository(path: storage.location, identity: identity, config: config, storage: storage)
     }
 

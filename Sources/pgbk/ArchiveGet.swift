@@ -50,6 +50,7 @@ struct ArchiveGet: ParsableCommand {
                 try WALPrefetchSpool(directory: directory, maxBytes: 0, segmentSize: 1).remove()
                 return
             }
+            if try fromSpoolAlone() { return }
             let repo = try repository.open()
             let archive = WALArchive(repository: repo)
             let queue = try queueBytes(repo)
@@ -76,13 +77,34 @@ struct ArchiveGet: ParsableCommand {
             } else {
                 try fetch(archive, walName, destination)
             }
-            if !spool.lockHeld() { startPrefetcher(after: walName, destination: destination, spool: spool) }
+            if !spool.lockHeld() { startPrefetcher(after: walName, spool: spool) }
         } catch let code as ExitCode {
             throw code
         } catch {
             Console.error(describe(error))
             throw ExitCode(Self.fatalExitCode)
         }
+    }
+
+    /// A segment the prefetcher queued from this repository is handed out without opening
+    /// the repository (not one request: most of recovery's calls end here). The prefetcher
+    /// starts again when half the queue is used.
+    private func fromSpoolAlone() throws -> Bool {
+        guard let walName, let destination, queueMax != "0" else { return false }
+        let directory = spoolPath ?? WALPrefetchSpool.defaultDirectory(forDestination: destination)
+        guard let source = WALPrefetchSpool.source(in: directory), source.location == (try repository.resolvedPath()),
+              WALSegmentName(walName, segmentSize: source.segmentSize) != nil else { return false }
+        let spool = WALPrefetchSpool(source: source, directory: directory)
+        spool.trim(before: walName)
+        var taken = try spool.take(walName, to: destination)
+        if !taken && spool.lockHeld() {
+            spool.waitFor(walName)
+            taken = try spool.take(walName, to: destination)
+        }
+        guard taken else { return false }
+        Console.detail("restored \(walName) (fetched ahead)")
+        if !spool.lockHeld() && spool.queuedCount <= spool.capacity / 2 { startPrefetcher(after: walName, spool: spool) }
+        return true
     }
 
     private func fetch(_ archive: WALArchive, _ walName: String, _ destination: String) throws {
@@ -111,7 +133,7 @@ struct ArchiveGet: ParsableCommand {
 
     /// One detached pgbk (its own session, so that recovery never waits for it) with the
     /// same repository options; its errors go to PostgreSQL's log through stderr.
-    private func startPrefetcher(after walName: String, destination: String, spool: WALPrefetchSpool) {
+    private func startPrefetcher(after walName: String, spool: WALPrefetchSpool) {
         var args = [selfExecutablePath(), "archive-get"] + repository.configArguments
         if let path = repository.backupPath { args += ["-B", path] }
         args += ["--queue-max", String(spool.maxBytes), "--spool-path", spool.directory, "-j", String(jobs),

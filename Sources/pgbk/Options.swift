@@ -23,6 +23,9 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "Configuration file with BACKUP_PATH and the AWS_*/S3_* settings (default: $PGBK_CONFIG, else /etc/pgbk/pgbk.conf when it exists).")
     var config: String?
 
+    @Option(name: .customLong("s3-uri-style"), help: "S3 addressing, path or host (default: S3_URI_STYLE, else path for an IP or localhost endpoint, host otherwise).")
+    var s3URIStyle: String?
+
     @Flag(name: [.customShort("q"), .long], help: "Print only errors and warnings.")
     var quiet = false
 
@@ -49,12 +52,17 @@ struct RepositoryOptions: ParsableArguments {
             return creating ? try PosixStorage.creating(path) : try PosixStorage.existing(path)
         }
         let local = try localConfiguration()
-        return try S3Storage(settings: S3Settings(url: path, lookup: local.value))
+        let style = s3URIStyle
+        return try S3Storage(settings: S3Settings(url: path, lookup: { key in
+            key == "S3_URI_STYLE" ? style ?? local.value(key) : local.value(key)
+        }))
     }
 
     /// What to add to a pgbk command line written for PostgreSQL (restore_command): the
     /// configuration file, when one was named here.
-    var configArguments: [String] { config.map { ["--config", $0] } ?? [] }
+    var configArguments: [String] {
+        (config.map { ["--config", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
+    }
 
     func open() throws -> Repository {
         try Repository.open(storage: try storage())

@@ -65,6 +65,8 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         let env = try f.scratch.pgbk(["init", "--config", "/dev/null", "-B", f.url, "-D", cluster.dataDir],
                                      env: S3Fixture.clearedEnvironment.merging(f.gateway.settings()) { $1 })
         #expect(env.succeeded, "\(env)")
+        let style = try f.pgbk("show", ["--s3-uri-style", "virtual"])
+        #expect(!style.succeeded && oneLine(style) && style.stderr.contains("path or host"), "\(style)")
         // A bucket that does not exist is named as such.
         let missing = try f.scratch.pgbk(["show", "--config", f.config, "-B", "s3://no-such-bucket-\(getpid())"],
                                          env: S3Fixture.clearedEnvironment)

@@ -1,6 +1,6 @@
 import Testing
 import Foundation
-import ObjectStorage
+@testable import ObjectStorage
 import PostgresFormat
 import Repository
 import TestSupport
@@ -153,6 +153,17 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         abandoned.abandon()
         #expect(try storage.info("other") == nil)
         #expect(throws: SystemError.self) { try storage.openRead("missing", range: nil) }
+
+        // Listings longer than a page follow continuation tokens (pages of 7 here).
+        for i in 0..<25 { try storage.writeAll("many/f\(i)", [UInt8(i)]) }
+        for i in 0..<9 { try storage.writeAll("many/d\(i)/x", [1]) }
+        let keyPrefix = storage.settings.key("many") + "/"
+        #expect(try storage.client.list(prefix: keyPrefix, delimiter: nil, pageSize: 7).objects.count == 34)
+        let paged = try storage.client.list(prefix: keyPrefix, delimiter: "/", pageSize: 7)
+        #expect(paged.objects.count == 25 && paged.prefixes.count == 9)
+        #expect(try storage.list("many").count == 34)
+        try storage.removeTree("many")
+        #expect(try storage.list("many").isEmpty)
     }
 
     /// The main scenarios on one repository: a full backup (zstd, -j), an incremental

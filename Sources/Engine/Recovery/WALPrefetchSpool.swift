@@ -28,8 +28,31 @@ public struct WALPrefetchSpool: Sendable {
         self.segmentSize = segmentSize
     }
 
-    var capacity: Int { Int(min(maxBytes / max(segmentSize, 1), 1024)) }
+    public var capacity: Int { Int(min(maxBytes / max(segmentSize, 1), 1024)) }
     var lockPath: String { directory + "/prefetch.lock" }
+    var markerPath: String { directory + "/source" }
+
+    /// What the prefetcher records of where its segments come from, so that archive-get can
+    /// hand out a queued segment without opening the repository (no round trip at all):
+    /// the repository's location, the segment size and the spool's capacity in segments.
+    public struct Source: Sendable, Equatable {
+        public let location: String
+        public let segmentSize: UInt64
+        public let capacity: Int
+    }
+
+    public static func source(in directory: String) -> Source? {
+        guard let text = try? FileSystem.readText(directory + "/source") else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 3, let size = UInt64(lines[1]), size > 0, let capacity = Int(lines[2]) else { return nil }
+        return Source(location: String(lines[0]), segmentSize: size, capacity: capacity)
+    }
+
+    public init(source: Source, directory: String) {
+        self.init(directory: directory, maxBytes: UInt64(source.capacity) * source.segmentSize, segmentSize: source.segmentSize)
+    }
+
+    public var queuedCount: Int { queued().count }
 
     /// Hands out the queued copy of `walName` if there is one whose content still matches
     /// its checksum (a damaged one is removed, never handed out).
@@ -82,6 +105,8 @@ public struct WALPrefetchSpool: Sendable {
     public func fill(after walName: String, archive: WALArchive, jobs: Int) throws {
         guard let lock = tryLock() else { return }  // another prefetcher is at it
         defer { lock.release() }
+        let source = "\(archive.repository.path)\n\(segmentSize)\n\(capacity)\n"
+        if (try? FileSystem.readText(markerPath)) != source { try AtomicFile.write(markerPath, Array(source.utf8)) }
         guard let first = WALSegmentName(walName, segmentSize: segmentSize) else { return }
         let present = Set(queued().map(\.name))
         let store = archive.repository.wal
