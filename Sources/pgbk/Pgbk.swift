@@ -214,18 +214,34 @@ struct Restore: ParsableCommand {
     @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
+    @Flag(name: .customLong("as-standby"), help: "Restore a standby: standby.signal, so that it follows the primary (streaming and restore_command) instead of ending recovery.")
+    var asStandby = false
+    @Option(name: .customLong("primary-conninfo"), help: "With --as-standby: the primary to stream from, as libpq's connection string (a password belongs in ~/.pgpass).")
+    var primaryConninfo: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions
 
     func run() throws {
+        let target = try recoveryTarget.target()
+        if primaryConninfo != nil && !asStandby {
+            throw EngineError.invalidArgument("--primary-conninfo is for a standby: add --as-standby")
+        }
+        if asStandby && target != RecoveryTarget() {
+            throw EngineError.invalidArgument("--as-standby follows the primary, so it takes no --recovery-target-* option")
+        }
+        if let primaryConninfo, PrimaryConninfo.hasPassword(primaryConninfo) {
+            Console.warning("the --primary-conninfo password is written into the restored postgresql.auto.conf only (never the repository); ~/.pgpass of the server's user keeps it out of the data directory")
+        }
         let repo = try repository.open()
-        guard let target = pgdata ?? environment("PGDATA") else {
+        guard let directory = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
         }
-        var options = RestoreOptions(target: target, pgbkExecutable: selfExecutablePath())
+        var options = RestoreOptions(target: directory, pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
         options.backupID = backupID
-        options.recoveryTarget = try recoveryTarget.target()
+        options.recoveryTarget = target
+        options.asStandby = asStandby
+        options.primaryConninfo = primaryConninfo
         options.lockTimeoutSeconds = try lock.seconds(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {
@@ -305,4 +321,16 @@ func printReport(_ report: ExpireReport, dryRun: Bool) {
         Console.output("\(dryRun ? "would remove" : "removed") \(report.walRemoved.count) archived WAL file(s), \(first) to \(last)")
     }
     if report.expired.isEmpty && report.walRemoved.isEmpty { Console.info("nothing to expire; kept \(report.kept.count) backup(s)") }
+}
+
+/// libpq connection strings: key=value words, or a postgresql:// URI. Used only to warn, so
+/// a value that merely contains "password=" erring towards a warning is fine.
+enum PrimaryConninfo {
+    static func hasPassword(_ conninfo: String) -> Bool {
+        let squeezed = String(conninfo.lowercased().filter { !$0.isWhitespace })
+        if squeezed.contains("password=") { return true }
+        guard squeezed.hasPrefix("postgresql://") || squeezed.hasPrefix("postgres://") else { return false }
+        let authority = squeezed.drop { $0 != "/" }.dropFirst(2).prefix { $0 != "/" && $0 != "?" }
+        return authority.contains("@") && authority.prefix { $0 != "@" }.contains(":")
+    }
 }

@@ -11,6 +11,10 @@ public struct RestoreOptions: Sendable {
     /// Options restore_command passes to archive-get (the configuration file).
     public var pgbkArguments: [String] = []
     public var recoveryTarget = RecoveryTarget()
+    /// Restore a standby (standby.signal) rather than a server that recovers and ends.
+    public var asStandby = false
+    /// The primary a standby streams from; written to postgresql.auto.conf, never printed.
+    public var primaryConninfo: String?
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
 
@@ -116,11 +120,12 @@ public struct RestoreOperation: Sendable {
 
         let autoConf = target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
-        let recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
+        var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
                                              target: options.recoveryTarget)
+        recovery.primaryConninfo = options.primaryConninfo
         try FileSystem.remove(autoConf)
         try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)
-        try writer.writeText("", to: target + "/recovery.signal")
+        try writer.writeText("", to: target + (options.asStandby ? "/standby.signal" : "/recovery.signal"))
         try writer.syncDirectories()
 
         guard let controlFile else {
@@ -129,7 +134,10 @@ public struct RestoreOperation: Sendable {
         try FaultInjection.point("restore-before-control")
         try writer.restoreFile(controlFile, to: target + "/global/pg_control")
         try FileSystem.syncDirectory(target + "/global")
-        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)")
+        let next = options.asStandby
+            ? "start PostgreSQL on \(target): it runs as a standby, fed by restore_command\(options.primaryConninfo != nil ? " and streaming from the primary in primary_conninfo" : " (and primary_conninfo, if the backup had one)")"
+            : "start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)"
+        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); \(next)")
         return info
     }
 }

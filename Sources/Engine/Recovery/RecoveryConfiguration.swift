@@ -5,6 +5,8 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     /// Removes archive-get's prefetch spool once recovery is over.
     public var recoveryEndCommand: String
     public var target: RecoveryTarget
+    /// For a standby: the primary it streams from (replaces an inherited primary_conninfo).
+    public var primaryConninfo: String?
 
     /// `pgbkArguments` are archive-get options (`--config FILE`).
     public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
@@ -17,14 +19,14 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     static let marker = "# pgbk restore:"
 
     static func isRecoverySetting(_ line: Substring) -> Bool {
-        let key = line.drop { $0 == " " || $0 == "\t" }.prefix { $0 != "=" && $0 != " " && $0 != "\t" }.lowercased()
+        let key = key(of: line)
         return key == "restore_command" || key == "recovery_end_command" || key.hasPrefix("recovery_target")
     }
 
     /// The new content of postgresql.auto.conf given its restored content.
     public func apply(to existing: String, backupID: String) -> String {
         var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).filter {
-            !Self.isRecoverySetting($0) && !$0.hasPrefix(Self.marker)
+            !Self.isRecoverySetting($0) && !$0.hasPrefix(Self.marker) && !(primaryConninfo != nil && Self.key(of: $0) == "primary_conninfo")
         }
         while lines.last == "" { lines.removeLast() }
         var out = lines.joined(separator: "\n")
@@ -33,7 +35,12 @@ public struct RecoveryConfiguration: Sendable, Equatable {
         out += "restore_command = " + configQuote(restoreCommand) + "\n"
         out += "recovery_end_command = " + configQuote(recoveryEndCommand) + "\n"
         for (key, value) in target.settings { out += key + " = " + configQuote(value) + "\n" }
+        if let primaryConninfo { out += "primary_conninfo = " + configQuote(primaryConninfo) + "\n" }
         return out
+    }
+
+    static func key(of line: Substring) -> String {
+        line.drop { $0 == " " || $0 == "\t" }.prefix { $0 != "=" && $0 != " " && $0 != "\t" }.lowercased()
     }
 }
 
