@@ -17,7 +17,7 @@ import Testing
         let repo = try s.makeDirectory("not-a-repo")
         let cases: [([String], String)] = [
             (["show", "-B", repo], "not a pgbk repository"),
-            (["restore", "-B", repo, "-D", s.path + "/x", "--recovery-target-xid", "abc"], "not a pgbk repository"),
+            (["restore", "-B", repo, "-D", s.path + "/x", "--recovery-target-xid", "abc"], "must be a transaction id"),
             (["validate", "-B", s.path + "/missing"], "does not exist"),
             // Values ArgumentParser checks against their choices are one-line errors too.
             (["backup", "-B", repo, "-b", "sideways"], "'sideways' is invalid for '-b"),
