@@ -285,14 +285,36 @@ public final class S3Client: Sendable {
         var headers: [(String, String)] = []
         if ifNoneMatch { headers.append(("if-none-match", "*")) }
         let request = Request(method: "POST", key: key, query: [("uploadId", uploadID)], headers: headers,
-                              accepted: ifNoneMatch ? [412] : [])
+                              accepted: ifNoneMatch ? [404, 412] : [404])
         let response = try send(request, body: body)
         if response.status == 412 { return false }
+        if response.status == 404 {
+            // NoSuchUpload after a retry: the first attempt may have completed it and lost the
+            // answer. It did if the object's ETag is the one S3 gives exactly these parts.
+            guard let info = try head(key), info.etag == Self.multipartETag(etags) else { throw failure(request, response) }
+        }
         // S3 may answer 200 and still fail the completion, in the body.
         if let document = XMLElement.parse(response.body), document.name == "Error" {
             throw .http(request: describe(request), status: response.status, code: document["Code"], message: document["Message"], hint: "")
         }
         return true
+    }
+
+    /// S3's ETag of a completed multipart object: the MD5 of the parts' binary MD5s, then
+    /// "-" and the number of parts.
+    static func multipartETag(_ partETags: [String]) -> String {
+        var digests: [UInt8] = []
+        for etag in partETags {
+            let hex = Array(etag.utf8.filter { $0 != UInt8(ascii: "\"") })
+            guard hex.count == 32 else { return "" }
+            var i = 0
+            while i < 32 {
+                guard let byte = UInt8(String(decoding: hex[i..<(i + 2)], as: UTF8.self), radix: 16) else { return "" }
+                digests.append(byte)
+                i += 2
+            }
+        }
+        return "\"" + Digest.hex(digests.withUnsafeBytes { Digest.md5($0) }) + "-\(partETags.count)\""
     }
 
     func abortMultipartUpload(_ key: String, uploadID: String) {
