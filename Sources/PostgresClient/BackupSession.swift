@@ -18,6 +18,29 @@ public struct ServerSettings: Sendable {
     public let archiveCommand: String
     public let systemIdentifier: String
     public let inRecovery: Bool
+
+    /// The same server's settings with another data directory and recovery state: the
+    /// primary's archiving settings checked against the standby's files.
+    public init(copying other: ServerSettings, dataDirectory: String, inRecovery: Bool) {
+        versionNumber = other.versionNumber
+        self.dataDirectory = dataDirectory
+        walLevel = other.walLevel
+        archiveMode = other.archiveMode
+        archiveCommand = other.archiveCommand
+        systemIdentifier = other.systemIdentifier
+        self.inRecovery = inRecovery
+    }
+
+    init(versionNumber: Int, dataDirectory: String, walLevel: String, archiveMode: String, archiveCommand: String,
+         systemIdentifier: String, inRecovery: Bool) {
+        self.versionNumber = versionNumber
+        self.dataDirectory = dataDirectory
+        self.walLevel = walLevel
+        self.archiveMode = archiveMode
+        self.archiveCommand = archiveCommand
+        self.systemIdentifier = systemIdentifier
+        self.inRecovery = inRecovery
+    }
 }
 
 extension Connection {

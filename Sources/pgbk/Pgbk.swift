@@ -97,6 +97,12 @@ struct Backup: ParsableCommand {
     var fullOnError = false
     @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the last WAL segment to be archived (default 600).")
     var archiveTimeout: Int?
+    @Option(name: .customLong("standby-host"), help: "Back up from this streaming standby (host or socket directory), whose data directory is -D; -h/-p then name the primary.")
+    var standbyHost: String?
+    @Option(name: .customLong("standby-port"), help: "The standby's port (with --standby-host).")
+    var standbyPort: String?
+    @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
+    var maxStandbyLag: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var retention: RetentionOptions
     @OptionGroup var parallel: JobsOptions
@@ -114,6 +120,21 @@ struct Backup: ParsableCommand {
         options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
         guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be a positive number of seconds, not \(options.archiveTimeoutSeconds)") }
         options.connection = connection.parameters(config: repo.config)
+        if standbyPort != nil && standbyHost == nil {
+            throw EngineError.invalidArgument("--standby-port needs --standby-host")
+        }
+        if let standbyHost {
+            var standby = options.connection
+            standby.host = standbyHost
+            standby.port = standbyPort ?? options.connection.port
+            options.standby = standby
+        }
+        if let maxStandbyLag {
+            guard let bytes = parseSize(maxStandbyLag) else {
+                throw EngineError.invalidArgument("--max-standby-lag must be a size such as 1G, not \(maxStandbyLag)")
+            }
+            options.maxStandbyLagBytes = bytes
+        }
         options.lockTimeoutSeconds = try lock.seconds(repo.config)
         options.retention = try retention.policy(repo.config)
         options.walRetention = try retention.wal(repo.config)

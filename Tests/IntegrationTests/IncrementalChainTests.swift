@@ -127,16 +127,7 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
             defer { restored.stopIfRunning() }
             try restored.start()
             try restored.waitForPromotion()
-            let sums = try restored.execute("""
-                SELECT (SELECT sum(abalance) FROM pgbench_accounts)::text AS a, (SELECT sum(tbalance) FROM pgbench_tellers)::text AS t,
-                       (SELECT sum(bbalance) FROM pgbench_branches)::text AS b, (SELECT sum(delta) FROM pgbench_history)::text AS h,
-                       (SELECT count(*) FROM pgbench_history)::text AS n
-                """)
-            let a = sums.value(0, "a"), n = Int(sums.value(0, "n") ?? "0") ?? 0
-            #expect(a != nil && a == sums.value(0, "t") && a == sums.value(0, "b") && a == sums.value(0, "h"), "\(name): \(sums.rows)")
-            #expect(n > 100, "\(name): the transactions run under load are there")
-            let amcheck = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
-            #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(name): \(amcheck)")
+            try expectPgbenchConsistent(restored, name)
             try restored.stop()
         }
     }
@@ -215,4 +206,19 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         let r = try s.pgbk(["backup", "-B", repo, "-D", source.dataDir] + source.connectionArgs)
         #expect(r.status != 0 && r.stderr.contains("wal_level is minimal"), "\(r)")
     }
+}
+
+/// pgbench's balance invariant (accounts, tellers, branches and history sum alike), more
+/// than 100 transactions from the load, and a clean pg_amcheck.
+func expectPgbenchConsistent(_ restored: TestCluster, _ name: String) throws {
+    let sums = try restored.execute("""
+        SELECT (SELECT sum(abalance) FROM pgbench_accounts)::text AS a, (SELECT sum(tbalance) FROM pgbench_tellers)::text AS t,
+               (SELECT sum(bbalance) FROM pgbench_branches)::text AS b, (SELECT sum(delta) FROM pgbench_history)::text AS h,
+               (SELECT count(*) FROM pgbench_history)::text AS n
+        """)
+    let a = sums.value(0, "a"), n = Int(sums.value(0, "n") ?? "0") ?? 0
+    #expect(a != nil && a == sums.value(0, "t") && a == sums.value(0, "b") && a == sums.value(0, "h"), "\(name): \(sums.rows)")
+    #expect(n > 100, "\(name): the transactions run under load are there")
+    let amcheck = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
+    #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(name): \(amcheck)")
 }

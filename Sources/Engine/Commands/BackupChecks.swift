@@ -46,4 +46,35 @@ enum BackupChecks {
             throw EngineError.invalidArgument("\(what) is \(major), but the repository \(repository.path) holds PostgreSQL \(expected) backups; a repository serves one major version: create a new one for \(major) (pgbk init -B NEW_PATH -D PGDATA) and keep this one for restores of the old cluster")
         }
     }
+
+    /// Backing up from a standby: `-h/-p` name the primary (it archives, and switches WAL at
+    /// the end), the standby streams from it on the same timeline, not too far behind, and
+    /// its data directory is -D.
+    static func standby(_ standby: ServerSettings, primary: ServerSettings, standbyConnection: Connection,
+                        primaryConnection: Connection, cluster: DataDirectory, repository: Repository, maxLagBytes: UInt64) throws {
+        if primary.inRecovery {
+            throw EngineError.serverNotReady("the server named by -h/-p is in recovery; with --standby-host, -h/-p name the primary")
+        }
+        guard standby.inRecovery else {
+            throw EngineError.serverNotReady("--standby-host names a server that is not in recovery: it is not a standby (promoted?)")
+        }
+        try server(ServerSettings(copying: primary, dataDirectory: standby.dataDirectory, inRecovery: false), cluster: cluster, repository: repository)
+        if standby.systemIdentifier != primary.systemIdentifier {
+            throw EngineError.clusterMismatch(what: "the standby", found: UInt64(standby.systemIdentifier) ?? 0,
+                                              expected: UInt64(primary.systemIdentifier) ?? 0, repository: repository.path)
+        }
+        let receiver = try standbyConnection.query("SELECT status, received_tli::text AS tli FROM pg_stat_wal_receiver")
+        guard let status = receiver.value(0, "status"), status == "streaming" else {
+            throw EngineError.serverNotReady("the standby is not streaming from the primary (WAL receiver: \(receiver.value(0, "status") ?? "not running")); a backup from it could not keep up")
+        }
+        let primaryTimeline = try primaryConnection.query("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text AS tli").single ?? ""
+        guard let standbyTimeline = receiver.value(0, "tli"), standbyTimeline == primaryTimeline else {
+            throw EngineError.serverNotReady("the standby is on timeline \(receiver.value(0, "tli") ?? "?"), the primary on timeline \(primaryTimeline): it does not follow this primary")
+        }
+        let replayed = try standbyConnection.query("SELECT pg_last_wal_replay_lsn()::text").single ?? "0/0"
+        let lag = try primaryConnection.query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint::text", [replayed]).single
+        if let lag = lag.flatMap({ Int64($0) }), lag > Int64(maxLagBytes) {
+            throw EngineError.serverNotReady("the standby has replayed \(lag) bytes less WAL than the primary has written, more than --max-standby-lag (\(maxLagBytes) bytes)")
+        }
+    }
 }

@@ -15,6 +15,11 @@ public struct BackupOptions: Sendable {
     public var compressLevel: Int32 = 1
     public var archiveTimeoutSeconds = 600
     public var connection = ConnectionParameters()
+    /// Back up from this streaming standby (its data directory is -D); `connection` is then
+    /// the primary, which must archive and which switches WAL at the end.
+    public var standby: ConnectionParameters?
+    /// The most the standby may be behind the primary when the backup starts.
+    public var maxStandbyLagBytes: UInt64 = 1 << 30
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
     /// Applied after a successful backup, under the same lock.
@@ -46,11 +51,25 @@ public struct BackupOperation {
         try Catalog.markOrphans(repository, in: &catalog)
         try BackupChecks.cluster(cluster, repository: repository)
 
-        let connection = try Connection(options.connection)
-        let settings = try connection.serverSettings()
-        try BackupChecks.server(settings, cluster: cluster, repository: repository)
+        let primary = try Connection(options.connection)
+        var settings = try primary.serverSettings()
+        var connection = primary
+        var label = "pgbk backup"
+        if let standbyParameters = options.standby {
+            // The backup runs on the standby, whose files are copied; the primary archives.
+            let standby = try Connection(standbyParameters)
+            let standbySettings = try standby.serverSettings()
+            try BackupChecks.standby(standbySettings, primary: settings, standbyConnection: standby, primaryConnection: primary,
+                                     cluster: cluster, repository: repository, maxLagBytes: options.maxStandbyLagBytes)
+            try awaitRestartpointSource(primary: primary, standby: standby)
+            connection = standby
+            settings = standbySettings
+            label = "pgbk backup from standby \(standbyParameters.host ?? "local"):\(standbyParameters.port ?? "default")"
+        } else {
+            try BackupChecks.server(settings, cluster: cluster, repository: repository)
+        }
 
-        let start = try connection.startBackup(label: "pgbk backup", fastCheckpoint: !options.smoothCheckpoint)
+        let start = try connection.startBackup(label: label, fastCheckpoint: !options.smoothCheckpoint)
         guard let startLSN = LSN(start.startLSN) else {
             throw EngineError.serverNotReady("pg_backup_start returned an invalid LSN \(start.startLSN)")
         }
@@ -61,7 +80,7 @@ public struct BackupOperation {
 
         let (id, startTime) = try repository.createBackupDirectory(mode: mode)
         var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
-        info.label = "pgbk backup"
+        info.label = label
         info.parentID = parent?.id
         info.pid = getpid()
         info.timeline = timeline
@@ -81,7 +100,7 @@ public struct BackupOperation {
             let parentFiles = try parent.map {
                 BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
             }
-            try copyAndStop(connection: connection, info: &info, parent: parentFiles)
+            try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles)
         } catch {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
@@ -95,6 +114,22 @@ public struct BackupOperation {
             if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
         }
         return info
+    }
+
+    /// A standby's backup starts at its latest restartpoint, which is made only at a
+    /// checkpoint record it has replayed: without a fresh one it would start where an
+    /// earlier backup did (an incremental could not build on that). So the primary takes a
+    /// checkpoint, and the backup waits until the standby has replayed it.
+    private func awaitRestartpointSource(primary: Connection, standby: Connection) throws {
+        _ = try primary.query("CHECKPOINT")
+        let checkpoint = try primary.query("SELECT checkpoint_lsn::text FROM pg_control_checkpoint()").single ?? "0/0"
+        let deadline = Timestamp.now().seconds + Int64(options.archiveTimeoutSeconds)
+        while try standby.query("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::text", [checkpoint]).single != "true" {
+            guard Timestamp.now().seconds < deadline else {
+                throw EngineError.serverNotReady("the standby has not replayed the primary's checkpoint at \(checkpoint) after \(options.archiveTimeoutSeconds) s (--archive-timeout)")
+            }
+            usleep(50_000)
+        }
     }
 
     /// nil for a full backup. Throws when an incremental has no usable parent, unless -F.
@@ -114,7 +149,8 @@ public struct BackupOperation {
         }
     }
 
-    private func copyAndStop(connection: Connection, info: inout BackupInfo, parent: BackupFileCopier.ParentFiles?) throws {
+    private func copyAndStop(connection: Connection, primary: Connection, info: inout BackupInfo,
+                             parent: BackupFileCopier.ParentFiles?) throws {
         let sources = try DataDirectoryWalker(cluster: cluster).walk()
         let copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parent: parent)
         var (entries, totals, directories) = try copier.copyAll(sources, jobs: options.jobs)
@@ -145,7 +181,12 @@ public struct BackupOperation {
         info.recoveryXID = UInt64(point.xid)
         info.recoveryTime = point.time + "+00"
 
-        try waitForArchive(stopSegment, connection: connection)
+        if options.standby != nil {
+            // A standby cannot switch WAL: the primary closes the segment the backup ends in,
+            // so that its archiver stores it.
+            _ = try primary.query("SELECT pg_switch_wal()")
+        }
+        try waitForArchive(stopSegment, connection: primary)
 
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
         info.totalDataBytes = totals.totalBytes

@@ -1,0 +1,94 @@
+import Testing
+import Repository
+
+/// Backups taken from a streaming standby (issue 14, item 1), as pg_rman's --standby-host:
+/// -h/-p name the primary, --standby-host/--standby-port the standby whose data directory
+/// is -D.
+@Suite struct StandbyBackupTests {
+    /// A primary with pgbench tables, and a standby made from its backup with
+    /// restore --as-standby, streaming from it.
+    func pair(_ s: Scratch, repo: String) throws -> (primary: TestCluster, standby: TestCluster) {
+        let primary = try TestCluster.create(s, name: "primary", checksums: true, repository: repo)
+        #expect(try s.pgbk(["init", "-B", repo, "-D", primary.dataDir]).succeeded)
+        try primary.start()
+        let bench = try primary.runClient("pgbench", primary.connectionArgs + ["-i", "-s", "3", "-q", "postgres"])
+        try #require(bench.succeeded, "\(bench)")
+        _ = try backupAndValidate(s, repo, primary, "full")
+        let target = try s.makeDirectory("standby")
+        let r = try s.pgbk(["restore", "-B", repo, "-D", target, "--as-standby", "--primary-conninfo",
+                            "host=\(primary.socketDir) port=\(primary.port) user=postgres"])
+        try #require(r.succeeded, "\(r)")
+        let standby = try TestCluster.adopt(target, scratch: s, name: "standby")
+        try standby.appendConfig("hot_standby = on\n")
+        try standby.start()
+        try waitUntil("the standby to stream") { try standby.scalar("SELECT status FROM pg_stat_wal_receiver") == "streaming" }
+        return (primary, standby)
+    }
+
+    func standbyArgs(_ standby: TestCluster) -> [String] {
+        ["-D", standby.dataDir, "--standby-host", standby.socketDir, "--standby-port", String(standby.port)]
+    }
+
+    @Test func fullAndIncrementalFromAStandbyUnderLoadRestoreConsistently() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let (primary, standby) = try pair(s, repo: repo)
+        defer { primary.stopIfRunning(); standby.stopIfRunning() }
+
+        let load = try Command.spawn(pgBin + "/pgbench", primary.connectionArgs + ["-n", "-c", "4", "-j", "2", "-T", "12", "postgres"],
+                                     asPostgres: true, outputDirectory: s.path)
+        try waitUntil("pgbench to start writing") { Int(try primary.scalar("SELECT count(*) FROM pgbench_history") ?? "0") ?? 0 > 100 }
+        var ids: [String] = []
+        for mode in ["full", "incremental"] {
+            let r = try s.pgbk(["backup", "-B", repo, "-b", mode] + standbyArgs(standby) + primary.connectionArgs)
+            #expect(r.succeeded, "\(r)")
+            #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+            let id = try #require(try Repository.open(repo).backupIDs().last)
+            let info = try Repository.open(repo).loadBackup(id)
+            #expect(info.status == .ok && info.label.contains("from standby \(standby.socketDir):\(standby.port)"), "\(info)")
+            ids.append(id)
+        }
+        #expect(load.wait().succeeded)
+        try primary.switchWALAndWaitForArchive(repository: repo)
+        try standby.stop()
+        try primary.stop()
+
+        for (name, id) in [("full", ids[0]), ("chain", ids[1])] {
+            let target = try s.makeDirectory("restored-\(name)")
+            let restore = try s.pgbk(["restore", "-B", repo, "-D", target, "--backup-id", id])
+            #expect(restore.succeeded, "\(restore)")
+            let restored = try TestCluster.adopt(target, scratch: s, name: "r-\(name)")
+            try restored.appendConfig("archive_mode = off\n")
+            defer { restored.stopIfRunning() }
+            try restored.start()
+            try restored.waitForPromotion()
+            try expectPgbenchConsistent(restored, name)
+            try restored.stop()
+        }
+    }
+
+    @Test func aServerThatIsNotAStreamingStandbyOfThePrimaryIsRefused() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let (primary, standby) = try pair(s, repo: repo)
+        defer { primary.stopIfRunning(); standby.stopIfRunning() }
+        let before = try Repository.open(repo).backupIDs()
+
+        // The primary named as the standby.
+        let notStandby = try s.pgbk(["backup", "-B", repo, "-D", standby.dataDir, "--standby-host", primary.socketDir,
+                                     "--standby-port", String(primary.port)] + primary.connectionArgs)
+        #expect(!notStandby.succeeded && oneLine(notStandby) && notStandby.stderr.contains("not a standby"), "\(notStandby)")
+        // The standby named as the primary.
+        let swapped = try s.pgbk(["backup", "-B", repo] + standbyArgs(standby) + standby.connectionArgs)
+        #expect(!swapped.succeeded && oneLine(swapped) && swapped.stderr.contains("name the primary"), "\(swapped)")
+        // A standby that does not stream.
+        try standby.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        try standby.execute("SELECT pg_reload_conf()")
+        try waitUntil("the WAL receiver to stop") { try standby.scalar("SELECT count(*) FROM pg_stat_wal_receiver") == "0" }
+        let notStreaming = try s.pgbk(["backup", "-B", repo] + standbyArgs(standby) + primary.connectionArgs)
+        #expect(!notStreaming.succeeded && oneLine(notStreaming) && notStreaming.stderr.contains("not streaming"), "\(notStreaming)")
+        #expect(try Repository.open(repo).backupIDs() == before, "nothing was started")
+        let portOnly = try s.pgbk(["backup", "-B", repo, "-D", standby.dataDir, "--standby-port", "5432"] + primary.connectionArgs)
+        #expect(!portOnly.succeeded && oneLine(portOnly) && portOnly.stderr.contains("--standby-host"), "\(portOnly)")
+    }
+}
