@@ -1,3 +1,5 @@
+import Repository
+
 /// Everything the S3 driver needs to reach a repository, resolved from `s3://BUCKET[/PREFIX]`
 /// and settings named as the AWS tools name them (environment variables, and the same keys
 /// in pgbk's configuration file), plus pgbk's own S3_* tuning keys.
@@ -144,16 +146,9 @@ public struct S3Settings: Sendable {
     static func integer(_ lookup: (String) -> String?, _ name: String, default value: Int, range: ClosedRange<Int>,
                         suffixes: Bool) throws(S3Error) -> Int {
         guard let text = lookup(name) else { return value }
-        var digits = Substring(text)
-        var unit = 1
-        if suffixes, let last = digits.last, let shift = ["K": 10, "M": 20, "G": 30][String(last).uppercased()] {
-            unit = 1 << shift
-            digits = digits.dropLast()
-        }
-        guard let n = Int(digits), let total = Optional(n.multipliedReportingOverflow(by: unit)), !total.overflow,
-              range.contains(total.partialValue) else {
+        guard let n = suffixes ? ByteSize.parse(text) : Int(text), range.contains(n) else {
             throw .setup("\(name) must be \(suffixes ? "a size (with K, M or G) " : "")from \(range.lowerBound) to \(range.upperBound), not \(text)")
         }
-        return total.partialValue
+        return n
     }
 }

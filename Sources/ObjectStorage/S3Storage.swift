@@ -89,15 +89,3 @@ public struct S3Storage: RepositoryStorage {
         return key.isEmpty ? "" : key + "/"
     }
 }
-
-/// Where host-local lock files live: one directory per user, one file per locked name.
-public enum HostLocks {
-    public static func path(for name: String) -> String {
-        let directory = "/tmp/pgbk-locks-\(geteuid())"
-        mkdir(directory, 0o700)
-        // FNV-1a of the name: the file name stays short whatever the URL's length.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return directory + "/s3-" + String(hash, radix: 16) + ".lock"
-    }
-}

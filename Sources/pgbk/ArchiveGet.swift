@@ -117,7 +117,7 @@ struct ArchiveGet: ParsableCommand {
     private func queueBytes(_ repo: Repository) throws -> UInt64 {
         let text = try queueMax ?? repository.localConfiguration().value("ARCHIVE_GET_QUEUE_MAX") ?? repo.config["ARCHIVE_GET_QUEUE_MAX"]
         guard let text else { return repo.storage is PosixStorage ? 0 : Self.defaultObjectStoreQueue }
-        guard let bytes = parseSize(text) else {
+        guard let bytes = ByteSize.parse(text).flatMap(UInt64.init(exactly:)) else {
             throw EngineError.invalidArgument("--queue-max/ARCHIVE_GET_QUEUE_MAX must be a size such as 128M, not \(text)")
         }
         return bytes
@@ -155,16 +155,4 @@ struct ArchiveGet: ParsableCommand {
             Console.warning("cannot start the WAL prefetcher; recovery goes on fetching one segment at a time")
         }
     }
-}
-
-/// "128M", "1G", "16777216".
-func parseSize(_ text: String) -> UInt64? {
-    var digits = Substring(text)
-    var shift: UInt64 = 0
-    if let last = digits.last, let s = ["K": 10, "M": 20, "G": 30][String(last).uppercased()] {
-        shift = UInt64(s)
-        digits = digits.dropLast()
-    }
-    guard let n = UInt64(digits), n <= (UInt64.max >> shift) else { return nil }
-    return n << shift
 }

@@ -130,7 +130,7 @@ struct Backup: ParsableCommand {
             options.standby = standby
         }
         if let maxStandbyLag {
-            guard let bytes = parseSize(maxStandbyLag) else {
+            guard let bytes = ByteSize.parse(maxStandbyLag).flatMap(UInt64.init(exactly:)) else {
                 throw EngineError.invalidArgument("--max-standby-lag must be a size such as 1G, not \(maxStandbyLag)")
             }
             options.maxStandbyLagBytes = bytes

@@ -62,9 +62,7 @@ public final class RepositoryLock {
 
     static func path(for repository: Repository) -> String {
         if let posix = repository.storage as? PosixStorage, posix.features.contains(.fileLocks) { return posix.path("lock") }
-        let directory = "/tmp/pgbk-locks-\(geteuid())"
-        if !FileSystem.isDirectory(directory) { try? FileSystem.makeDirectory(directory) }
-        return directory + "/\(repository.identity.systemIdentifier).lock"
+        return HostLocks.directory + "/\(repository.identity.systemIdentifier).lock"
     }
 
     deinit { release() }
