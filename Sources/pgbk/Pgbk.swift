@@ -225,10 +225,10 @@ struct Validate: ParsableCommand {
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restore a backup into an empty directory, set up to recover from the archive.", helpNames: [.long])
+        abstract: "Restore a backup into an empty directory (or, with --delta, over the cluster's own), set up to recover from the archive.", helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
-    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Directory to restore into (must be empty or absent).")
+    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Directory to restore into (empty or absent, or with --delta a data directory of the same cluster).")
     var pgdata: String?
     @Option(name: .customLong("backup-id"), help: "The backup to restore (default: the newest OK full backup).")
     var backupID: String?
@@ -239,6 +239,8 @@ struct Restore: ParsableCommand {
     var asStandby = false
     @Option(name: .customLong("primary-conninfo"), help: "With --as-standby: the primary to stream from, as libpq's connection string (a password belongs in ~/.pgpass).")
     var primaryConninfo: String?
+    @Flag(name: .customLong("delta"), help: "Restore over a stopped data directory of the same cluster (an old primary, a lagging standby): keep what matches the backup, rewrite what differs, remove what it does not have.")
+    var delta = false
     @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions
 
@@ -263,6 +265,7 @@ struct Restore: ParsableCommand {
         options.recoveryTarget = target
         options.asStandby = asStandby
         options.primaryConninfo = primaryConninfo
+        options.delta = delta
         options.lockTimeoutSeconds = try lock.seconds(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {

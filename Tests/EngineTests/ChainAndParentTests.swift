@@ -55,11 +55,12 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
 
     func assemble(_ repo: Repository, _ entry: FileEntry, _ chain: [ChainMember], in dir: TestDirectory) throws -> ([UInt8], UInt64) {
         let output = try DirectFile(creating: dir.path + "/out-\(chain.count)-\(entry.size)")
-        try output.truncate(to: entry.size)  // as RestoreWriter sizes it
+        let sink = DirectSink(output, writeBehind: WriteBehind())
+        try sink.truncate(to: entry.size)  // as RestoreWriter sizes it
         var assembler = ChainAssembler(repository: repo)
-        let written = try assembler.assemble(entry, into: output, chain: chain)
-        try output.finish()
-        return (try FileSystem.readAll(output.path, limit: 1 << 26), written)
+        try assembler.assemble(entry, into: sink, chain: chain)
+        try sink.finish(sync: true)
+        return (try FileSystem.readAll(output.path, limit: 1 << 26), sink.bytesWritten)
     }
     /// A full backup and two incrementals on top of it, all with `compression`.
     func chainOfThree(_ compression: Compression) -> (BackupInfo, BackupInfo, BackupInfo) {
@@ -115,6 +116,19 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
 
         let whole = try assemble(repo, i2, chain, in: dir)
         #expect(whole.0 == expected.flatMap { $0 })
+
+        // A delta restore over the full backup's version of the file (one block longer than
+        // now) writes only the four blocks the incrementals changed.
+        let old = dir.path + "/old"
+        try AtomicFile.write(old, (0..<11).map { marked(0xF0, $0) }.flatMap { $0 })
+        let file = try OpenFile(updating: old)
+        try file.truncate(to: i2.size)
+        let comparing = ComparingSink(file, blockSize: 8192)
+        var deltaAssembler = ChainAssembler(repository: repo)
+        try deltaAssembler.assemble(i2, into: comparing, chain: chain)
+        try comparing.finish(sync: false)
+        #expect(try FileSystem.readAll(old, limit: 1 << 20) == expected.flatMap { $0 })
+        #expect(comparing.bytesWritten == 4 * 8192)
         // The ranges a restore hands to its workers, each written into the same sized file.
         let out = dir.path + "/ranges"
         let sized = try DirectFile(creating: out)
@@ -122,10 +136,11 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         try sized.finish()
         var written: UInt64 = 0
         for range in [0..<3, 3..<6, 6..<9, 9..<10] {
-            let output = try DirectFile(existing: out)
+            let sink = DirectSink(try DirectFile(existing: out), writeBehind: WriteBehind())
             var assembler = ChainAssembler(repository: repo)
-            written += try assembler.assemble(i2, blocks: range, into: output, chain: chain)
-            try output.finish()
+            try assembler.assemble(i2, blocks: range, into: sink, chain: chain)
+            try sink.finish(sync: true)
+            written += sink.bytesWritten
         }
         #expect(written == 10 * 8192)
         #expect(try FileSystem.readAll(out, limit: 1 << 20) == expected.flatMap { $0 })

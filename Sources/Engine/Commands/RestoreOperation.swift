@@ -15,6 +15,8 @@ public struct RestoreOptions: Sendable {
     public var asStandby = false
     /// The primary a standby streams from; written to postgresql.auto.conf, never printed.
     public var primaryConninfo: String?
+    /// Restore over a data directory of the same cluster, rewriting only what differs.
+    public var delta = false
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
 
@@ -26,7 +28,8 @@ public struct RestoreOptions: Sendable {
 
 /// Rebuilds a data directory from a backup. Everything is checked before the first write;
 /// files are verified against their checksums as they are read; global/pg_control is written
-/// last, so an interrupted restore leaves a directory PostgreSQL refuses to start.
+/// last, so an interrupted restore leaves a directory PostgreSQL refuses to start, and a
+/// marker (RestoreMarker) with which `--delta` finishes it.
 public struct RestoreOperation: Sendable {
     let repository: Repository
     let options: RestoreOptions
@@ -43,7 +46,9 @@ public struct RestoreOperation: Sendable {
         defer { lock.release() }
         // Cheap checks first; the plan reads WAL.
         let target = FileSystem.absolute(options.target)
-        try RestoreTarget.checkEmpty(target, isDataDirectory: true)
+        let delta = options.delta
+            ? try DeltaTarget.check(target, systemIdentifier: repository.identity.systemIdentifier, repository: repository.path) : nil
+        if delta == nil { try RestoreTarget.checkEmpty(target, isDataDirectory: true) }
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let (info, chainInfos) = (plan.backup, plan.chain)
         let chain = try chainInfos.map { member in
@@ -56,14 +61,22 @@ public struct RestoreOperation: Sendable {
         for old in options.tablespaceMapping.keys where !tablespaces.contains(where: { $0.entry.linkTarget == old }) {
             throw EngineError.invalidArgument("--tablespace-mapping \(old): backup \(info.id) has no tablespace at that location")
         }
-        for ts in tablespaces { try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false) }
+        for ts in tablespaces where delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
+            try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false)
+        }
         let owner = try RestoreTarget.owner(for: target)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
         Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
 
         let operation = self
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
+        writer.delta = delta != nil
         try writer.makeDirectory(target, mode: 0o700)
+        try RestoreMarker.write(in: target, systemIdentifier: info.systemIdentifier, backupID: info.id)
+        if let delta {
+            let removed = try delta.removeExtraneous(entries: entries, tablespaces: Dictionary(tablespaces.map { ($0.entry.path, $0.location) }) { a, _ in a })
+            Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
+        }
         var controlFile: FileEntry?
         var files: [FileEntry] = []
         for entry in entries {
@@ -106,6 +119,7 @@ public struct RestoreOperation: Sendable {
                                          makeState: {
             var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
             worker.syncEachFile = false  // one syncfs per filesystem below
+            worker.delta = delta != nil
             worker.creationLock = creationLock
             return worker
         }) { n, worker in
@@ -113,7 +127,7 @@ public struct RestoreOperation: Sendable {
             try FaultInjection.point("restore-unit-written")
             return worker.takeCounts()
         }
-        for result in results { if let (count, bytes) = result { writer.add(files: count, bytes: bytes) } }
+        for result in results { if let counts = result { writer.add(counts) } }
         for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
         // Everything the workers wrote becomes durable here, before pg_control is written.
         for location in [target] + tablespaces.map(\.location) { try FileSystem.syncFilesystem(location) }
@@ -134,10 +148,13 @@ public struct RestoreOperation: Sendable {
         try FaultInjection.point("restore-before-control")
         try writer.restoreFile(controlFile, to: target + "/global/pg_control")
         try FileSystem.syncDirectory(target + "/global")
+        try RestoreMarker.remove(in: target)
         let next = options.asStandby
             ? "start PostgreSQL on \(target): it runs as a standby, fed by restore_command\(options.primaryConninfo != nil ? " and streaming from the primary in primary_conninfo" : " (and primary_conninfo, if the backup had one)")"
             : "start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)"
-        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(formatBytes(writer.bytesWritten)); \(next)")
+        let written = delta == nil ? "\(formatBytes(writer.bytesWritten))"
+            : "\(writer.filesUnchanged) already matched the backup, \(formatBytes(writer.bytesWritten)) written"
+        Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(written); \(next)")
         return info
     }
 }

@@ -27,9 +27,9 @@ struct ChainAssembler {
         let checksum: UInt32?
     }
 
-    /// Writes the blocks in `blocks` (all of the file when nil); returns the bytes written.
-    mutating func assemble(_ entry: FileEntry, blocks range: Range<Int>? = nil, into output: DirectFile,
-                           chain: [ChainMember]) throws -> UInt64 {
+    /// Writes the blocks in `blocks` (all of the file when nil) into `sink`.
+    mutating func assemble(_ entry: FileEntry, blocks range: Range<Int>? = nil, into sink: any RestoreSink,
+                           chain: [ChainMember]) throws {
         let blockSize = Int(chain[0].info.blockSize)
         let blocks = range ?? 0..<Int(entry.size / UInt64(blockSize))
         var deltas: [Source] = []  // newest first
@@ -66,14 +66,12 @@ struct ChainAssembler {
         // Two chunks: one is written (behind) while the next is filled.
         var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
         var nextChunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBlocks * blockSize, alignment: DirectFile.alignment)
-        let writer = WriteBehind()
         defer {
-            try? writer.wait()
+            try? sink.drain()
             chunk.deallocate()
             nextChunk.deallocate()
         }
         var present = [Bool](repeating: false, count: chunkBlocks)
-        var bytes: UInt64 = 0
         for start in stride(from: blocks.lowerBound, to: blocks.upperBound, by: chunkBlocks) {
             let count = min(chunkBlocks, blocks.upperBound - start)
             let fromBase = try baseReader.read(blocks: start..<start + count, into: chunk)
@@ -91,18 +89,16 @@ struct ChainAssembler {
                 throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
                                               reason: "\(entry.path): block \(start + gap) is in no backup of the chain")
             }
-            try writer.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), to: output, at: UInt64(start) * UInt64(blockSize))
-            bytes += UInt64(count * blockSize)
+            try sink.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), at: UInt64(start) * UInt64(blockSize))
             swap(&chunk, &nextChunk)
         }
-        try writer.wait()
+        try sink.drain()
         // Whatever lies beyond the range is read too, so that every stored file is checked whole.
         for (source, cursor) in cursors {
             while cursor.block != nil { try cursor.advance() }
             try Self.check(cursor.source, source)
         }
         try baseReader.finish()
-        return bytes
     }
 
     private static func check(_ reader: StoredFileReader, _ source: Source) throws {

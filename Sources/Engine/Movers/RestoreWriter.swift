@@ -18,7 +18,11 @@ struct RestoreWriter {
     /// The second buffer of the pair WriteBehind alternates between.
     private let spare = AlignedBuffer(count: 1 << 20)
     private let writeBehind = WriteBehind()
+    /// Delta restore: the target already has files, and only what differs from the backup
+    /// is written (see ComparingSink); a file whose content matches is left as it is.
+    var delta = false
     private(set) var filesWritten = 0
+    private(set) var filesUnchanged = 0
     private(set) var bytesWritten: UInt64 = 0
 
     init(repository: Repository, info: BackupInfo, owner: (uid: UInt32, gid: UInt32)?) {
@@ -44,6 +48,8 @@ struct RestoreWriter {
 
     mutating func makeTablespace(link: String, location: String) throws {
         try makeDirectory(location, mode: 0o700)
+        // A delta restore keeps a link that already points there.
+        if FileSystem.exists(link), let existing = FileSystem.realPath(link), existing == FileSystem.realPath(location) { return }
         try FileSystem.makeSymlink(link, target: location)
         try chown(link)
     }
@@ -51,80 +57,119 @@ struct RestoreWriter {
     /// A whole stored file, from `source` (the restored backup itself, or for an entry marked
     /// unchanged, the chain member that stored it).
     mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws {
+        if try hasContent(path, fileSize: entry.size, range: 0..<entry.size, checksum: entry.checksum) {
+            return try completeFile(entry, at: path, unchanged: true)
+        }
         let origin = source ?? info
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
         let reader = try repository.storedFileReader(origin.id, entry, compression: origin.compression)
         defer { reader.close() }
-        let output = try create(path, entry)
-        defer { output.close() }
-        try copy(reader, to: output, at: 0, limit: entry.size)
+        let sink = try openSink(path, entry)
+        defer { sink.close() }
+        try copy(reader, to: sink, at: 0, limit: entry.size)
         guard reader.size == entry.size, reader.checksum == entry.checksum else {
             throw EngineError.corruptFile(path: stored, reason: "\(entry.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(entry.size) and \(entry.checksum.map(CRC32C.hex) ?? "none"); restore stopped (the target is incomplete and will not start)")
         }
-        try output.finish(sync: syncEachFile)
-        try FileSystem.setModificationTime(path, entry.mtime)
-        try chown(path)
-        filesWritten += 1
-        bytesWritten += reader.size
+        try sink.finish(sync: syncEachFile)
+        bytesWritten += sink.bytesWritten
+        try completeFile(entry, at: path)
     }
 
-    /// Copies the reader's content into `output` from `offset` on, never past `limit` bytes
+    /// Copies the reader's content into `sink` from `offset` on, never past `limit` bytes
     /// (a longer stored file is reported by the caller's size check), reading the next chunk
     /// while the last one is written.
-    private func copy(_ reader: StoredFileReader, to output: DirectFile, at offset: UInt64, limit: UInt64) throws {
+    private func copy(_ reader: StoredFileReader, to sink: any RestoreSink, at offset: UInt64, limit: UInt64) throws {
         var at = offset
         var current = buffer, next = spare
-        defer { try? writeBehind.wait() }  // nothing may still write into `output` when it closes
+        defer { try? sink.drain() }  // nothing may still write into the file when it closes
         while true {
             let n = try current.read(from: reader)
             if n == 0 || reader.size > limit { break }
-            try current.withUnsafeBytes { try writeBehind.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: output, at: at) }
+            try current.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: at) }
             at += UInt64(n)
             swap(&current, &next)
         }
-        try writeBehind.wait()
+        try sink.drain()
     }
 
-    /// Part `part` of a split stored file, into the file `prepare` created.
+    /// Part `part` of a split stored file, into the file `prepare` made.
     mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws {
+        let offset = UInt64(part) * stored.partSize
+        let expected = min(stored.partSize, stored.size - offset)
+        if try hasContent(path, fileSize: stored.size, range: offset..<offset + expected, checksum: stored.partChecksums[part]) { return }
         let storedPath = repository.storedPath(source.id, stored, compression: source.compression, part: part)
         let reader = try repository.storedFileReader(source.id, stored, compression: source.compression, part: part)
         defer { reader.close() }
-        let offset = UInt64(part) * stored.partSize
-        let expected = min(stored.partSize, stored.size - offset)
-        let output = try DirectFile(existing: path, expectedSize: expected)
-        defer { output.close() }
-        try copy(reader, to: output, at: offset, limit: expected)
+        let sink = try openSink(path, stored, part: expected)
+        defer { sink.close() }
+        try copy(reader, to: sink, at: offset, limit: expected)
         guard reader.size == expected, reader.checksum == stored.partChecksums[part] else {
             throw EngineError.corruptFile(path: storedPath, reason: "part \(part) of \(stored.path) has size \(reader.size) and checksum \(CRC32C.hex(reader.checksum)), the backup recorded \(expected) and \(CRC32C.hex(stored.partChecksums[part])); restore stopped (the target is incomplete and will not start)")
         }
-        try output.finish(sync: syncEachFile)
-        bytesWritten += reader.size
+        try sink.finish(sync: syncEachFile)
+        bytesWritten += sink.bytesWritten
     }
 
     /// A page-delta entry: rebuilt from the chain, whole (`blocks` nil) or one range of the
-    /// file `prepare` created.
+    /// file `prepare` made. A delta restore compares every page with the target's.
     mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws {
-        let output = blocks == nil ? try create(path, entry) : try DirectFile(existing: path, expectedSize: entry.size)
-        defer { output.close() }
-        if blocks == nil { try output.truncate(to: entry.size) }
+        let sink = try openSink(path, entry, part: blocks.map { UInt64($0.count) * UInt64(info.blockSize) })
+        defer { sink.close() }
+        if blocks == nil { try sink.truncate(to: entry.size) }
         var assembler = ChainAssembler(repository: repository)
-        bytesWritten += try assembler.assemble(entry, blocks: blocks, into: output, chain: chain)
-        try output.finish(sync: syncEachFile)
-        guard blocks == nil else { return }
+        try assembler.assemble(entry, blocks: blocks, into: sink, chain: chain)
+        try sink.finish(sync: syncEachFile)
+        bytesWritten += sink.bytesWritten
+        if blocks == nil { try completeFile(entry, at: path) }
+    }
+
+    /// Where a file's content goes: the whole file (`part` nil) or a part of `part` bytes of
+    /// a file `prepare` made. A delta restore updates what the target has in place.
+    private func openSink(_ path: String, _ entry: FileEntry, part: UInt64? = nil) throws -> any RestoreSink {
+        if delta {
+            let file = try OpenFile(updating: path, mode: Self.fileMode(entry.mode))
+            if part == nil { try file.truncate(to: entry.size) }
+            return ComparingSink(file, blockSize: Int(info.blockSize))
+        }
+        if let part { return DirectSink(try DirectFile(existing: path, expectedSize: part), writeBehind: writeBehind) }
+        let make = { try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size) }
+        return DirectSink(try creationLock.map { try $0.run(make) } ?? make(), writeBehind: writeBehind)
+    }
+
+    /// Delta restore: whether the target's file at `path` already is `fileSize` bytes long
+    /// and holds, in `range`, content with `checksum`.
+    private func hasContent(_ path: String, fileSize: UInt64, range: Range<UInt64>, checksum: UInt32?) throws -> Bool {
+        guard delta, let checksum, let status = try? FileSystem.status(path), status.kind == .regular, status.size == fileSize else {
+            return false
+        }
+        let file = try OpenFile(reading: path)
+        defer { file.close() }
+        var crc = CRC32C()
+        var at = range.lowerBound
+        try buffer.withUnsafeMutableBytes { bytes in
+            while at < range.upperBound {
+                let wanted = Int(min(UInt64(bytes.count), range.upperBound - at))
+                let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<wanted]), at: at)
+                guard n == wanted else { break }
+                crc.update(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+                at += UInt64(n)
+            }
+        }
+        return at == range.upperBound && crc.value == checksum
+    }
+
+    /// A file's permissions (a delta restore may find others), time stamp and owner.
+    private mutating func completeFile(_ entry: FileEntry, at path: String, unchanged: Bool = false) throws {
+        if delta { try FileSystem.setMode(path, Self.fileMode(entry.mode)) }
         try FileSystem.setModificationTime(path, entry.mtime)
         try chown(path)
         filesWritten += 1
-    }
-
-    private func create(_ path: String, _ entry: FileEntry) throws -> DirectFile {
-        let make = { try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size) }
-        return try creationLock.map { try $0.run(make) } ?? make()
+        if unchanged { filesUnchanged += 1 }
     }
 
     /// Creates a file that several workers then fill range by range, at its final size.
     mutating func prepare(_ entry: FileEntry, at path: String, size: UInt64) throws {
-        let file = try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        let file = delta ? try OpenFile(updating: path, mode: Self.fileMode(entry.mode)) : try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
         defer { file.close() }
         try file.truncate(to: size)
         try file.closeChecked()
@@ -133,11 +178,14 @@ struct RestoreWriter {
 
     /// After the workers: the time stamp of a file filled in ranges.
     mutating func completePrepared(_ entry: FileEntry, at path: String) throws {
+        if delta { try FileSystem.setMode(path, Self.fileMode(entry.mode)) }
         try FileSystem.setModificationTime(path, entry.mtime)
         filesWritten += 1
     }
 
+    /// Writes a small file pgbk makes itself, replacing one a delta restore finds there.
     mutating func writeText(_ text: String, to path: String) throws {
+        try FileSystem.remove(path)
         let output = try OpenFile(creating: path, mode: 0o600)
         defer { output.close() }
         try output.write(Array(text.utf8))
@@ -146,15 +194,17 @@ struct RestoreWriter {
         try chown(path)
     }
 
-    /// The counts since the last call (a worker reports them per file).
-    mutating func takeCounts() -> (Int, UInt64) {
-        defer { filesWritten = 0; bytesWritten = 0 }
-        return (filesWritten, bytesWritten)
+    /// The counts since the last call (a worker reports them per file): files, files found
+    /// already restored, bytes written.
+    mutating func takeCounts() -> (files: Int, unchanged: Int, bytes: UInt64) {
+        defer { filesWritten = 0; filesUnchanged = 0; bytesWritten = 0 }
+        return (filesWritten, filesUnchanged, bytesWritten)
     }
 
-    mutating func add(files: Int, bytes: UInt64) {
-        filesWritten += files
-        bytesWritten += bytes
+    mutating func add(_ counts: (files: Int, unchanged: Int, bytes: UInt64)) {
+        filesWritten += counts.files
+        filesUnchanged += counts.unchanged
+        bytesWritten += counts.bytes
     }
 
     func syncDirectories() throws {

@@ -36,7 +36,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .invalidWALFile(let path, let reason):
             return "\(path): \(reason)"
         case .targetNotEmpty(let path, let entries):
-            return "restore target \(path) is not empty (\(entries) entries); restore only into an empty or new directory"
+            return "restore target \(path) is not empty (\(entries) entries); restore only into an empty or new directory, or add --delta to restore over a data directory of the same cluster"
         case .serverRunning(let path, let pid):
             return "a PostgreSQL server is running in \(path) (postmaster PID \(pid)); stop it and move its data away before restoring"
         case .noUsableBackup(let text):

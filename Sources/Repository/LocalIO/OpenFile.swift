@@ -22,6 +22,14 @@ public final class OpenFile {
         self.path = path
     }
 
+    /// Opens a file for reading and writing in place, creating it (with `mode`) if missing:
+    /// a delta restore compares a file's content with the backup's and rewrites what differs.
+    public init(updating path: String, mode: UInt32 = 0o600) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode_t(mode))
+        guard fd >= 0 else { throw SystemError("open file for update", path) }
+        self.path = path
+    }
+
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public var descriptor: Int32 { fd }
@@ -59,6 +67,23 @@ public final class OpenFile {
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(offset)) }
         guard n >= 0 else { throw SystemError("read file", path) }
         return n == count ? bytes : nil
+    }
+
+    /// Reads into `buffer` from `offset` until it is full or the file ends; returns the count.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let n: Int
+            do {
+                n = try descriptorValue.read(fromAbsoluteOffset: Int64(offset) + Int64(total),
+                                             into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
+            } catch let e as Errno {
+                throw SystemError("read file", path, code: e.rawValue)
+            }
+            if n == 0 { break }
+            total += n
+        }
+        return total
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {

@@ -1,0 +1,118 @@
+import Testing
+import Repository
+
+/// `restore --delta` on real servers: a stopped cluster that moved on (and was damaged) is
+/// brought back to a backup by rewriting only what differs; a kill in the middle is finished
+/// by a rerun; directories it must not touch are refused untouched (issue 14, item 4).
+@Suite struct DeltaRestoreTests {
+    @Test func aClusterThatMovedOnIsRestoredInPlaceAndAKilledRunIsFinishedByARerun() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.create(s, name: "node", repository: repo)
+        defer { cluster.stopIfRunning() }
+        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
+        try cluster.start()
+        let tsDir = try s.makeDirectory("ts")
+        try cluster.execute("CREATE TABLESPACE ts LOCATION '\(tsDir)'")
+        try cluster.execute("CREATE TABLE kept (n int, v text) TABLESPACE ts")
+        try cluster.execute("INSERT INTO kept SELECT g, md5(g::text) FROM generate_series(1, 50000) g")
+        let pgbench = { (args: [String]) throws in
+            let r = try cluster.runClient("pgbench", cluster.connectionArgs + args + ["postgres"])
+            guard r.succeeded else { throw CommandError(result: r) }
+        }
+        try pgbench(["-i", "-s", "3", "-q"])
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try pgbench(["-n", "-c", "2", "-t", "300"])
+        _ = try backupAndValidate(s, repo, cluster, "incremental")
+        let accountsFile = try #require(try cluster.scalar("SELECT pg_relation_filepath('pgbench_accounts')"))
+        // The cluster moves on after the backup (archived: recovery brings the restored files
+        // there again), then stops; its files are damaged and mixed up.
+        try pgbench(["-n", "-c", "2", "-t", "300"])
+        try cluster.execute("UPDATE kept SET v = 'changed' WHERE n % 97 = 0")
+        let fingerprint = "SELECT count(*) || ':' || md5(string_agg(n || v, ',' ORDER BY n)) FROM kept"
+        let keptFingerprint = try cluster.scalar(fingerprint)
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        try cluster.stop()
+        let data = cluster.dataDir
+        try flipByte(data + "/" + accountsFile, at: 8192 * 3 + 500)
+        try s.writeFile(data + "/base/stray", "not PostgreSQL's")
+        let junk = try s.makeDirectory("node/junk")
+        try s.writeFile(junk + "/file", "x")
+        let outside = try s.makeDirectory("outside")
+        try s.writeFile(outside + "/precious", "outside the target")
+        try FileSystem.makeSymlink(data + "/escape", target: outside)
+        let foreignVersion = try s.makeDirectory("ts/PG_99_999999999")  // another cluster's, in the same location
+        try s.writeFile(foreignVersion + "/keep", "not ours")
+
+        // Killed halfway: pg_control is gone, so nothing can start on the half-restored directory.
+        let args = ["restore", "-B", repo, "-D", data, "--delta", "-j", "2"]
+        let killed = try s.pgbk(args, env: ["PGBK_FAULT": "restore-unit-written@5"])
+        #expect(killed.status == 128 + 9, "\(killed)")
+        #expect(!FileSystem.exists(data + "/global/pg_control") && FileSystem.exists(data + "/pgbk_restore.ini"))
+        let r = try s.pgbk(args)
+        #expect(r.succeeded, "\(r)")
+        #expect(!FileSystem.exists(data + "/pgbk_restore.ini"))
+        // Most files are the backup's already; far less is written than the cluster holds.
+        let summary = try #require(r.stderr.split(separator: "\n").last { $0.contains("complete: ") }.map(String.init))
+        let counts = summary.split(separator: "complete: ").last!.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(counts.count >= 2 && counts[1] > counts[0] / 2, "most files already matched: \(summary)")
+        #expect(summary.contains("already matched the backup"), "\(summary)")
+        for gone in ["/base/stray", "/junk", "/escape"] { #expect(!FileSystem.exists(data + gone), "\(gone)") }
+        #expect(try FileSystem.readText(outside + "/precious") == "outside the target")
+        #expect(try FileSystem.readText(foreignVersion + "/keep") == "not ours")
+
+        let restored = try TestCluster.adopt(data, scratch: s, name: "restored")
+        try restored.appendConfig("archive_mode = off\n")
+        try restored.start()
+        defer { restored.stopIfRunning() }
+        try restored.waitForPromotion()
+        try expectPgbenchConsistent(restored, "delta restore")
+        #expect(try restored.scalar(fingerprint) == keptFingerprint, "the tablespace's table")
+        try restored.stop()
+        let checksums = try restored.runClient("pg_checksums", ["--check", "-D", data])
+        #expect(checksums.succeeded, "\(checksums)")
+    }
+
+    @Test func directoriesItMustNotTouchAreRefusedUntouched() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.create(s, name: "node", repository: repo)
+        defer { cluster.stopIfRunning() }
+        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
+        try cluster.start()
+        try cluster.execute("CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 1000) g")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        func refused(_ target: String, _ words: [String]) throws {
+            let before = try snapshot(target)
+            let r = try s.pgbk(["restore", "-B", repo, "-D", target, "--delta"])
+            #expect(!r.succeeded && oneLine(r) && words.allSatisfy { r.stderr.contains($0) }, "\(target): \(r)")
+            #expect(try snapshot(target) == before, "\(target) was changed")
+        }
+        // Another cluster's data directory.
+        let other = try TestCluster.create(s, name: "other", repository: nil)
+        try refused(other.dataDir, ["system identifier", "restore target"])
+        // The cluster itself, running.
+        try refused(cluster.dataDir, ["running", "postmaster"])
+        #expect(try cluster.scalar("SELECT count(*) FROM t") == "1000")
+        // Something that is not a data directory.
+        let notes = try s.makeDirectory("notes")
+        try s.writeFile(notes + "/todo.txt", "mine")
+        try refused(notes, ["not a PostgreSQL data directory"])
+        // Without --delta, a non-empty directory is refused with a pointer to it.
+        let plain = try s.pgbk(["restore", "-B", repo, "-D", notes])
+        #expect(!plain.succeeded && oneLine(plain) && plain.stderr.contains("--delta"), "\(plain)")
+
+        // A plain restore killed halfway is finished by --delta: its marker vouches for the directory.
+        let target = s.path + "/interrupted"
+        let killed = try s.pgbk(["restore", "-B", repo, "-D", target, "-j", "2"], env: ["PGBK_FAULT": "restore-unit-written@3"])
+        #expect(killed.status == 128 + 9, "\(killed)")
+        let finished = try s.pgbk(["restore", "-B", repo, "-D", target, "--delta"])
+        #expect(finished.succeeded, "\(finished)")
+        let restored = try TestCluster.adopt(target, scratch: s, name: "finished")
+        try restored.appendConfig("archive_mode = off\n")
+        try restored.start()
+        defer { restored.stopIfRunning() }
+        try restored.waitForPromotion()
+        #expect(try restored.scalar("SELECT count(*) FROM t") == "1000")
+    }
+}
