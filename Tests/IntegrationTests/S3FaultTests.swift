@@ -97,12 +97,9 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         // Stopped (SIGSTOP) after its 200th file; the gateway goes away; then it goes on.
         let process = try f.spawn("backup", ["-D", source.dataDir, "-b", "full", "-j", "2"] + source.connectionArgs,
                                   env: ["PGBK_FAULT": "backup-file-copied@200:stop", "S3_RETRIES": "2"])
-        try waitUntil("pgbk to stop at the fault point") {
-            let stat = (try? FileSystem.readText("/proc/\(process.pid)/stat")) ?? ""
-            return stat.split(separator: ")").last?.split(separator: " ").first == "T"
-        }
+        try process.waitUntilStopped()
         try f.gateway.stopGateway()
-        kill(process.pid, SIGCONT)
+        process.resume()
         let failed = process.wait()
         try f.gateway.startGateway()
         #expect(failsWithOneError(failed), "\(failed)")
@@ -148,9 +145,3 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(try f.keys() == before, "nothing was written")
     }
 } }
-
-/// A failure that ends with exactly one `pgbk: error:` line (progress lines may come before).
-func failsWithOneError(_ r: CommandResult) -> Bool {
-    let lines = r.stderr.split(separator: "\n")
-    return r.status != 0 && lines.filter { $0.hasPrefix("pgbk: error: ") }.count == 1 && lines.last?.hasPrefix("pgbk: error: ") == true
-}

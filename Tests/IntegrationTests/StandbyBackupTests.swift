@@ -81,6 +81,26 @@ import Repository
         // The standby named as the primary.
         let swapped = try s.pgbk(["backup", "-B", repo] + standbyArgs(standby) + standby.connectionArgs)
         #expect(!swapped.succeeded && oneLine(swapped) && swapped.stderr.contains("name the primary"), "\(swapped)")
+        // A standby further behind than --max-standby-lag (its replay paused).
+        try standby.execute("SELECT pg_wal_replay_pause()")
+        try primary.execute("CREATE TABLE lag AS SELECT g FROM generate_series(1, 10000) g")
+        let lagging = try s.pgbk(["backup", "-B", repo, "--max-standby-lag", "64kB"] + standbyArgs(standby) + primary.connectionArgs)
+        #expect(!lagging.succeeded && oneLine(lagging) && lagging.stderr.contains("--max-standby-lag"), "\(lagging)")
+        try standby.execute("SELECT pg_wal_replay_resume()")
+        // A primary on another timeline than the standby: a copy of the primary restored from
+        // the repository and promoted (timeline 2), while the standby follows timeline 1.
+        let forkTarget = try s.makeDirectory("fork")
+        let forked = try s.pgbk(["restore", "-B", repo, "-D", forkTarget, "--recovery-target-action", "promote"])
+        try #require(forked.succeeded, "\(forked)")
+        let fork = try TestCluster.adopt(forkTarget, scratch: s, name: "fork")
+        try fork.appendConfig("archive_mode = off\n")
+        defer { fork.stopIfRunning() }
+        try fork.start()
+        try fork.waitForPromotion()
+        let otherTimeline = try s.pgbk(["backup", "-B", repo] + standbyArgs(standby) + fork.connectionArgs)
+        #expect(!otherTimeline.succeeded && oneLine(otherTimeline) && otherTimeline.stderr.contains("timeline 1, the primary on timeline 2"),
+                "\(otherTimeline)")
+        try fork.stop()
         // A standby that does not stream.
         try standby.execute("ALTER SYSTEM SET primary_conninfo = ''")
         try standby.execute("SELECT pg_reload_conf()")
@@ -90,5 +110,24 @@ import Repository
         #expect(try Repository.open(repo).backupIDs() == before, "nothing was started")
         let portOnly = try s.pgbk(["backup", "-B", repo, "-D", standby.dataDir, "--standby-port", "5432"] + primary.connectionArgs)
         #expect(!portOnly.succeeded && oneLine(portOnly) && portOnly.stderr.contains("--standby-host"), "\(portOnly)")
+    }
+
+    @Test func aStandbyPromotedDuringTheBackupFailsItAndLeavesNothingUsable() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let (primary, standby) = try pair(s, repo: repo)
+        defer { primary.stopIfRunning(); standby.stopIfRunning() }
+        // Stopped after its third file; the standby is promoted; then pgbk goes on.
+        let process = try s.spawnPgbkStopped(["backup", "-B", repo] + standbyArgs(standby) + primary.connectionArgs,
+                                             at: "backup-file-copied@3")
+        try standby.execute("SELECT pg_promote()")
+        try standby.waitForPromotion()
+        process.resume()
+        let r = process.wait()
+        #expect(failsWithOneError(r) && r.stderr.contains("standby was promoted"), "\(r)")
+        let id = try #require(try Repository.open(repo).backupIDs().last)
+        #expect(![.done, .ok].contains(try Repository.open(repo).loadBackup(id).status), "a backup from a promoted standby is never usable")
+        _ = try s.pgbk(["validate", "-B", repo])
+        #expect(try Repository.open(repo).loadBackup(id).status == .error)
     }
 }

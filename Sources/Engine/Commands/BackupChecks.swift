@@ -58,7 +58,6 @@ enum BackupChecks {
         guard standby.inRecovery else {
             throw EngineError.serverNotReady("--standby-host names a server that is not in recovery: it is not a standby (promoted?)")
         }
-        try server(ServerSettings(copying: primary, dataDirectory: standby.dataDirectory, inRecovery: false), cluster: cluster, repository: repository)
         if standby.systemIdentifier != primary.systemIdentifier {
             throw EngineError.clusterMismatch(what: "the standby", found: UInt64(standby.systemIdentifier) ?? 0,
                                               expected: UInt64(primary.systemIdentifier) ?? 0, repository: repository.path)
@@ -76,5 +75,7 @@ enum BackupChecks {
         if let lag = lag.flatMap({ Int64($0) }), lag > Int64(maxLagBytes) {
             throw EngineError.serverNotReady("the standby has replayed \(lag) bytes less WAL than the primary has written, more than --max-standby-lag (\(maxLagBytes) bytes)")
         }
+        // The pair first, then what the primary needs for the backup (archiving, version).
+        try server(ServerSettings(copying: primary, dataDirectory: standby.dataDirectory, inRecovery: false), cluster: cluster, repository: repository)
     }
 }

@@ -18,6 +18,12 @@ func oneLine(_ r: CommandResult) -> Bool {
     r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("pgbk: error: ")
 }
 
+/// A failure that ends with exactly one `pgbk: error:` line (progress lines may come before).
+func failsWithOneError(_ r: CommandResult) -> Bool {
+    let lines = r.stderr.split(separator: "\n")
+    return r.status != 0 && lines.filter { $0.hasPrefix("pgbk: error: ") }.count == 1 && lines.last?.hasPrefix("pgbk: error: ") == true
+}
+
 struct CommandError: Error, CustomStringConvertible {
     let result: CommandResult
     var description: String { "command failed: \(result)" }
@@ -100,6 +106,19 @@ struct SpawnedProcess {
     let command: String
     let outPath: String
     let errPath: String
+
+    /// Waits until the process is stopped (a PGBK_FAULT `stop` point); fails if it exits first.
+    func waitUntilStopped() throws {
+        try waitUntil("\(command) to stop at its fault point") {
+            guard let stat = try? FileSystem.readText("/proc/\(pid)/stat") else { throw TestFailure("\(command) is gone") }
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+            if state == "Z" { throw TestFailure("\(command) exited before its fault point: \(wait())") }
+            return state == "T"
+        }
+    }
+
+    /// SIGCONT: lets a process stopped at its fault point go on.
+    func resume() { kill(pid, SIGCONT) }
 
     func wait() -> CommandResult {
         var status: Int32 = 0

@@ -68,6 +68,19 @@ final class Scratch: Sendable {
     func spawnPgbk(_ args: [String]) throws -> SpawnedProcess {
         try Command.spawn(pgbk, args, asPostgres: true, outputDirectory: path)
     }
+
+    /// pgbk as postgres with `PGBK_FAULT=point:stop`, waited for until it stops there. setpriv
+    /// executes pgbk in its own process where runuser forks and waits, so the SIGSTOP stops
+    /// pgbk itself, and the test's SIGCONT lets it go on.
+    func spawnPgbkStopped(_ args: [String], at point: String, env: [String: String] = [:]) throws -> SpawnedProcess {
+        let faultEnv = env.merging(["PGBK_FAULT": point + ":stop"]) { _, fault in fault }
+        let process = Command.isRoot
+            ? try Command.spawn("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", pgbk] + args,
+                                env: faultEnv, outputDirectory: path)
+            : try Command.spawn(pgbk, args, env: faultEnv, outputDirectory: path)
+        try process.waitUntilStopped()
+        return process
+    }
 }
 
 func copyFile(from source: String, to destination: String, mode: UInt32) throws {
