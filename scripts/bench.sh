@@ -164,6 +164,19 @@ define "pgbk restore chain -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" -j 
 define "pgBackRest restore incr pm$JOBS" $PGBR restore --pg1-path="$W/out" --process-max="$JOBS"
 compare "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS"
 compare "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS"
+# Rebuilding a node (issue 14): a copy restored by each tool has 1% of its pages changed
+# before each run, then is restored over with --delta; against the restores above.
+echo "bench: delta restore of a node with 1% of its pages changed"
+rm -rf "$W/node" "$W/pgbr-node"; mkdir -m 700 "$W/node" "$W/pgbr-node"; chown postgres: "$W/node" "$W/pgbr-node" 2>/dev/null || true
+as_pg "$PGBK" restore -B "$W/repo" -D "$W/node" -j "$JOBS" -q
+as_pg $PGBR restore --pg1-path="$W/pgbr-node" --process-max="$JOBS" >/dev/null
+BEFORE="python3 $ROOT/scripts/bench-change-pages.py $W/node 0.01 2>/dev/null"; AFTER=
+define "pgbk restore --delta 1% -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/node" --delta -j "$JOBS" -q
+BEFORE="python3 $ROOT/scripts/bench-change-pages.py $W/pgbr-node 0.01 2>/dev/null"
+define "pgBackRest restore --delta 1% pm$JOBS" $PGBR restore --pg1-path="$W/pgbr-node" --delta --process-max="$JOBS"
+compare "pgbk restore --delta 1% -j$JOBS" "pgBackRest restore --delta 1% pm$JOBS"
+rm -rf "$W/node" "$W/pgbr-node"
+
 BEFORE=; AFTER=
 define "pgbk validate full -j$JOBS" "$PGBK" validate -B "$W/repo" "$FULL_ID" -j "$JOBS" -q
 define "pgBackRest verify" $PGBR verify
@@ -218,5 +231,7 @@ for t in "accounts 0.1%" "random_text 0.1%"; do
 done
 echo "  restore full vs pgBackRest:       $(ratio "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS")"
 echo "  restore chain vs pgBackRest:      $(ratio "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS")"
+echo "  restore --delta 1% vs full restore: $(ratio "pgbk restore --delta 1% -j$JOBS" "pgbk restore chain -j$JOBS") (pgBackRest: $(ratio "pgBackRest restore --delta 1% pm$JOBS" "pgBackRest restore incr pm$JOBS"))"
+echo "  restore --delta 1% vs pgBackRest: $(ratio "pgbk restore --delta 1% -j$JOBS" "pgBackRest restore --delta 1% pm$JOBS")"
 echo "  archive-push none vs pgBackRest:  $(ratio "pgbk archive-push none x$N" "pgBackRest archive-push none x$N")"
 echo "  archive-push zstd vs pgBackRest:  $(ratio "pgbk archive-push zst x$N" "pgBackRest archive-push zst x$N")"
