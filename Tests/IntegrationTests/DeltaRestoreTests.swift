@@ -8,10 +8,8 @@ import Repository
     @Test func aClusterThatMovedOnIsRestoredInPlaceAndAKilledRunIsFinishedByARerun() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.create(s, name: "node", repository: repo)
+        let cluster = try TestCluster.createInitialized(s, name: "node", repository: repo)
         defer { cluster.stopIfRunning() }
-        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
-        try cluster.start()
         let tsDir = try s.makeDirectory("ts")
         try cluster.execute("CREATE TABLESPACE ts LOCATION '\(tsDir)'")
         try cluster.execute("CREATE TABLE kept (n int, v text) TABLESPACE ts")
@@ -61,11 +59,8 @@ import Repository
         #expect(try FileSystem.readText(outside + "/precious") == "outside the target")
         #expect(try FileSystem.readText(foreignVersion + "/keep") == "not ours")
 
-        let restored = try TestCluster.adopt(data, scratch: s, name: "restored")
-        try restored.appendConfig("archive_mode = off\n")
-        try restored.start()
+        let restored = try TestCluster.startRestored(data, scratch: s, name: "restored")
         defer { restored.stopIfRunning() }
-        try restored.waitForPromotion()
         try expectPgbenchConsistent(restored, "delta restore")
         #expect(try restored.scalar(fingerprint) == keptFingerprint, "the tablespace's table")
         try restored.stop()
@@ -76,10 +71,8 @@ import Repository
     @Test func directoriesItMustNotTouchAreRefusedUntouched() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.create(s, name: "node", repository: repo)
+        let cluster = try TestCluster.createInitialized(s, name: "node", repository: repo)
         defer { cluster.stopIfRunning() }
-        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
-        try cluster.start()
         try cluster.execute("CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 1000) g")
         _ = try backupAndValidate(s, repo, cluster, "full")
         func refused(_ target: String, _ words: [String]) throws {
@@ -108,11 +101,8 @@ import Repository
         #expect(killed.status == 128 + 9, "\(killed)")
         let finished = try s.pgbk(["restore", "-B", repo, "-D", target, "--delta"])
         #expect(finished.succeeded, "\(finished)")
-        let restored = try TestCluster.adopt(target, scratch: s, name: "finished")
-        try restored.appendConfig("archive_mode = off\n")
-        try restored.start()
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "finished")
         defer { restored.stopIfRunning() }
-        try restored.waitForPromotion()
         #expect(try restored.scalar("SELECT count(*) FROM t") == "1000")
     }
 }

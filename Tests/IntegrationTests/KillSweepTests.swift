@@ -13,9 +13,7 @@ import Repository
     @Test func killedAtEveryInjectionPointNothingPassesAsUsableThatIsNot() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.create(s, name: "sweep", repository: repo)
-        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
-        try cluster.start()
+        let cluster = try TestCluster.createInitialized(s, name: "sweep", repository: repo)
         defer { cluster.stopIfRunning() }
         let backupArgs = ["backup", "-B", repo, "-D", cluster.dataDir] + cluster.connectionArgs
         func killed(_ args: [String], at point: String) throws -> CommandResult {
@@ -96,11 +94,8 @@ import Repository
         let target = s.path + "/restored"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
         #expect(restore.succeeded, "\(restore)")
-        let restored = try TestCluster.adopt(target, scratch: s, name: "restored")
-        try restored.appendConfig("archive_mode = off\n")
-        try restored.start()
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
         defer { restored.stopIfRunning() }
-        try restored.waitForPromotion()
         #expect(try restored.scalar("SELECT count(*) || ':' || sum(id) FROM t") == expected)
     }
 }

@@ -133,7 +133,11 @@ func fingerprints(_ cluster: TestCluster) throws -> [String: String] {
         let suffix = ["zlib": ".gz", "zstd": ".zst", "lz4": ".lz4"][compression]!
         let check = try Command.run("/bin/sh", ["-c", "\(tool) \(repo)/backup/\(id)/data/global/pg_control\(suffix)"])
         #expect(check.succeeded, "\(check)")
-        let walFiles = try allFiles(repo + "/wal").filter { !$0.hasSuffix("/.publish.lock") }  // archive-push's lock
+        // (Not archive-push's lock, nor the temp file of a push in flight: the archiver may be
+        // pushing the backup's .backup file right now.)
+        let walFiles = try allFiles(repo + "/wal").filter {
+            !$0.hasSuffix("/.publish.lock") && !AtomicFile.isTemporaryName(FileSystem.baseName(of: $0))
+        }
         #expect(!walFiles.isEmpty && walFiles.allSatisfy { $0.hasSuffix(suffix) || $0.contains(".history") }, "\(walFiles)")
 
         try source.execute("UPDATE accounts SET balance = balance * 2 WHERE id <= 500")

@@ -89,11 +89,8 @@ struct S3Fixture {
         let target = try scratch.makeDirectory(name)
         let r = try pgbk("restore", ["-D", target, "--recovery-target-action", "promote"] + args)
         guard r.succeeded else { throw CommandError(result: r) }
-        let restored = try TestCluster.adopt(target, scratch: scratch, name: name)
-        try restored.appendConfig("archive_mode = off\n")
+        let restored = try TestCluster.startRestored(target, scratch: scratch, name: name)
         defer { restored.stopIfRunning() }
-        try restored.start()
-        try restored.waitForPromotion()
         let rows = try restored.execute("SELECT n FROM journal ORDER BY n").rows.compactMap { $0[0].flatMap { Int($0) } }
         let check = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
         #expect(check.succeeded, "pg_amcheck on the restored cluster: \(check)")
@@ -251,11 +248,8 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         let real = try #require(try repo.wal.find(planted))
         try f.scratch.writeFile(spool + "/\(planted)-" + CRC32C.hex(real.checksum), String(repeating: "x", count: 8192))
 
-        let restored = try TestCluster.adopt(target, scratch: f.scratch, name: "restored")
-        try restored.appendConfig("archive_mode = off\n")
+        let restored = try TestCluster.startRestored(target, scratch: f.scratch, name: "restored")
         defer { restored.stopIfRunning() }
-        try restored.start()
-        try restored.waitForPromotion()
         #expect(try restored.execute("SELECT n FROM journal ORDER BY n").rows.compactMap { $0[0].flatMap { Int($0) } } == Array(1...24))
         let log = try FileSystem.readText(restored.logFile)
         let ahead = log.components(separatedBy: "(fetched ahead)").count - 1

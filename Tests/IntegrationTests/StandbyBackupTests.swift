@@ -57,11 +57,8 @@ import Repository
             let target = try s.makeDirectory("restored-\(name)")
             let restore = try s.pgbk(["restore", "-B", repo, "-D", target, "--backup-id", id])
             #expect(restore.succeeded, "\(restore)")
-            let restored = try TestCluster.adopt(target, scratch: s, name: "r-\(name)")
-            try restored.appendConfig("archive_mode = off\n")
+            let restored = try TestCluster.startRestored(target, scratch: s, name: "r-\(name)")
             defer { restored.stopIfRunning() }
-            try restored.start()
-            try restored.waitForPromotion()
             try expectPgbenchConsistent(restored, name)
             try restored.stop()
         }
@@ -92,11 +89,8 @@ import Repository
         let forkTarget = try s.makeDirectory("fork")
         let forked = try s.pgbk(["restore", "-B", repo, "-D", forkTarget, "--recovery-target-action", "promote"])
         try #require(forked.succeeded, "\(forked)")
-        let fork = try TestCluster.adopt(forkTarget, scratch: s, name: "fork")
-        try fork.appendConfig("archive_mode = off\n")
+        let fork = try TestCluster.startRestored(forkTarget, scratch: s, name: "fork")
         defer { fork.stopIfRunning() }
-        try fork.start()
-        try fork.waitForPromotion()
         let otherTimeline = try s.pgbk(["backup", "-B", repo] + standbyArgs(standby) + fork.connectionArgs)
         #expect(!otherTimeline.succeeded && oneLine(otherTimeline) && otherTimeline.stderr.contains("timeline 1, the primary on timeline 2"),
                 "\(otherTimeline)")

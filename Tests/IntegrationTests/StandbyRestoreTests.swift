@@ -7,10 +7,8 @@ import Repository
     @Test func aRestoredStandbyStreamsFromThePrimaryAndNeverPrintsThePassword() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let primary = try TestCluster.create(s, name: "primary", repository: repo)
+        let primary = try TestCluster.createInitialized(s, name: "primary", repository: repo)
         defer { primary.stopIfRunning() }
-        #expect(try s.pgbk(["init", "-B", repo, "-D", primary.dataDir]).succeeded)
-        try primary.start()
         try primary.execute("CREATE TABLE t (n int PRIMARY KEY)")
         let backup = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir] + primary.connectionArgs)
         #expect(backup.succeeded, "\(backup)")

@@ -74,10 +74,7 @@ import Repository
         let newTs = s.path + "/ts-moved\(major)"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", chainTarget, "-T", "\(tsDir)=\(newTs)"])
         #expect(restore.succeeded && restore.stderr.contains("PostgreSQL \(major)"), "\(pg): \(restore)")
-        let chain = try TestCluster.adopt(chainTarget, scratch: s, name: "chain\(major)", bin: pg.bin)
-        try chain.appendConfig("archive_mode = off\n")
-        try chain.start()
-        try chain.waitForPromotion()
+        let chain = try TestCluster.startRestored(chainTarget, scratch: s, name: "chain\(major)", bin: pg.bin)
         #expect(try chain.scalar(state) == atEnd, "\(pg): every committed row is back")
         if pg.hasAmcheck {
             let amcheck = try chain.runClient("pg_amcheck", chain.connectionArgs + ["--all", "--install-missing", "--heapallindexed"])

@@ -42,6 +42,15 @@ struct TestCluster: Sendable {
         return cluster
     }
 
+    /// `create`, then `pgbk init` of `repository` for it, then started. The caller stops it.
+    static func createInitialized(_ scratch: Scratch, name: String, repository: String) throws -> TestCluster {
+        let cluster = try create(scratch, name: name, repository: repository)
+        let r = try scratch.pgbk(["init", "-B", repository, "-D", cluster.dataDir])
+        guard r.succeeded else { throw CommandError(result: r) }
+        try cluster.start()
+        return cluster
+    }
+
     /// Gives an existing (for example restored) data directory this test's port and socket.
     static func adopt(_ dataDir: String, scratch: Scratch, name: String, bin: String = pgBin) throws -> TestCluster {
         let socketDir = scratch.path + "/s-" + name
@@ -54,6 +63,16 @@ struct TestCluster: Sendable {
         unix_socket_directories = '\(socketDir)'
 
         """)
+        return cluster
+    }
+
+    /// A restored data directory, started on this test's port with archiving off, once its
+    /// recovery has ended (stopped again if it does not end). The caller stops it.
+    static func startRestored(_ dataDir: String, scratch: Scratch, name: String, bin: String = pgBin) throws -> TestCluster {
+        let cluster = try adopt(dataDir, scratch: scratch, name: name, bin: bin)
+        try cluster.appendConfig("archive_mode = off\n")
+        try cluster.start()
+        do { try cluster.waitForPromotion() } catch { cluster.stopIfRunning(); throw error }
         return cluster
     }
 
