@@ -95,6 +95,15 @@ import Repository
         let plain = try s.pgbk(["restore", "-B", repo, "-D", notes])
         #expect(!plain.succeeded && oneLine(plain) && plain.stderr.contains("--delta"), "\(plain)")
 
+        // A second restore into a directory a restore is writing into fails at once.
+        let busy = s.path + "/busy"
+        let first = try s.spawnPgbkStopped(["restore", "-B", repo, "-D", busy], at: "restore-unit-written")
+        let second = try s.pgbk(["restore", "-B", repo, "-D", busy, "--delta"])
+        #expect(failsWithOneError(second) && second.stderr.contains("another pgbk restore is writing into"), "\(second)")
+        first.resume()
+        let firstResult = first.wait()
+        #expect(firstResult.succeeded, "\(firstResult)")
+
         // A plain restore killed halfway is finished by --delta: its marker vouches for the directory.
         let target = s.path + "/interrupted"
         let killed = try s.pgbk(["restore", "-B", repo, "-D", target, "-j", "2"], env: ["PGBK_FAULT": "restore-unit-written@3"])

@@ -72,6 +72,8 @@ public struct RestoreOperation: Sendable {
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
         writer.delta = delta != nil
         try writer.makeDirectory(target, mode: 0o700)
+        let targetLock = try RestoreTargetLock(target)
+        defer { withExtendedLifetime(targetLock) {} }
         try RestoreMarker.write(in: target, systemIdentifier: info.systemIdentifier, backupID: info.id)
         if let delta {
             let removed = try delta.removeExtraneous(entries: entries, tablespaces: Dictionary(tablespaces.map { ($0.entry.path, $0.location) }) { a, _ in a })
