@@ -1,0 +1,136 @@
+import PostgresClient
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+public struct CheckOptions: Sendable {
+    public var connection: ConnectionParameters
+    /// How long the archiving test waits for its segment (pgBackRest's check waits 60 s too).
+    public var archiveTimeoutSeconds = 60
+    public var testArchiving = true
+    public var backupAgeWarning: Int64 = 26 * 3600
+    public var backupAgeCritical: Int64 = 50 * 3600
+    public var drillAgeWarning: Int64 = 8 * 86400
+
+    public init(connection: ConnectionParameters) { self.connection = connection }
+}
+
+/// `pgbk check`: whether backups and archiving work now, each check one line (HealthRules).
+/// Never throws: whatever cannot be checked is itself a result.
+public struct CheckOperation {
+    let repositoryPath: String
+    let openRepository: () throws -> Repository
+    let options: CheckOptions
+
+    public init(repositoryPath: String, options: CheckOptions, openRepository: @escaping () throws -> Repository) {
+        self.repositoryPath = repositoryPath
+        self.options = options
+        self.openRepository = openRepository
+    }
+
+    public func run() -> [CheckResult] {
+        var results: [CheckResult] = []
+        let repository: Repository?
+        do {
+            let repo = try openRepository()
+            try repo.checkWriter()
+            let probe = ".pgbk-check.\(getpid())"
+            try repo.storage.writeAll(probe, Array("pgbk check\n".utf8))
+            try repo.storage.remove(probe)
+            results.append(CheckResult("repository", .ok, "\(repo.path) is readable and writable"))
+            repository = repo
+        } catch {
+            results.append(CheckResult("repository", .critical, "\(repositoryPath): \(oneLine(error))"))
+            repository = nil
+        }
+
+        do {
+            let connection = try Connection(options.connection)
+            let settings = try connection.serverSettings()
+            if let repository {
+                results.append(HealthRules.identity(systemIdentifier: settings.systemIdentifier, versionNumber: settings.versionNumber,
+                                                    repository: repository.identity))
+            }
+            results.append(HealthRules.walLevel(settings.walLevel))
+            results.append(HealthRules.archiveMode(settings.archiveMode, inRecovery: settings.inRecovery))
+            results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
+            results.append(try archiverStatistics(connection))
+            if options.testArchiving, let repository {
+                results.append(archiving(connection, settings: settings, repository: repository))
+            }
+        } catch {
+            results.append(CheckResult("server", .critical, oneLine(error)))
+        }
+
+        if let repository {
+            do {
+                let backups = try repository.loadAll().backups
+                let ok = backups.filter { $0.status == .ok }
+                results.append(HealthRules.backupAge(newestOK: ok.last, now: .now(), warning: options.backupAgeWarning,
+                                                     critical: options.backupAgeCritical))
+                let report = try TimelineReport(repository: repository)
+                results.append(HealthRules.walGaps(firstGap: report.firstGap, hasOKBackup: !ok.isEmpty))
+            } catch {
+                results.append(CheckResult("catalog", .critical, oneLine(error)))
+            }
+        }
+        return results
+    }
+
+    private func archiverStatistics(_ connection: Connection) throws -> CheckResult {
+        let r = try connection.query("""
+            SELECT failed_count::text AS failed, last_failed_wal,
+                   to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS failed_at,
+                   to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS archived_at
+            FROM pg_stat_archiver
+            """)
+        return HealthRules.archiver(failedCount: Int(r.value(0, "failed") ?? "0") ?? 0, lastFailedWAL: r.value(0, "last_failed_wal"),
+                                    lastFailed: r.value(0, "failed_at").flatMap { Timestamp($0) },
+                                    lastArchived: r.value(0, "archived_at").flatMap { Timestamp($0) })
+    }
+
+    /// End to end, as pgBackRest's check: a restore point makes WAL, the segment holding it is
+    /// switched out, and must reach the repository within the timeout.
+    private func archiving(_ connection: Connection, settings: ServerSettings, repository: Repository) -> CheckResult {
+        if settings.inRecovery {
+            return CheckResult("archiving", .warning, "this server is a standby, where WAL cannot be switched: run pgbk check against the primary to test archiving")
+        }
+        if settings.archiveMode == "off" {
+            return CheckResult("archiving", .critical, "not tested: archive_mode is off")
+        }
+        let segment: String
+        do {
+            guard let name = try connection.query("SELECT pg_walfile_name(pg_create_restore_point('pgbk check'))").single else {
+                return CheckResult("archiving", .unknown, "the server did not name the current WAL segment")
+            }
+            segment = name
+            _ = try connection.query("SELECT pg_switch_wal()")
+        } catch {
+            return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLine(error))")
+        }
+        let started = monotonicSeconds()
+        var delay: UInt32 = 20_000
+        while true {
+            do {
+                if try repository.wal.find(segment) != nil {
+                    let took = monotonicSeconds() - started
+                    return CheckResult("archiving", .ok, "WAL segment \(segment) reached the repository \(took < 1 ? "within a second" : "in \(Int(took)) s") of the switch")
+                }
+            } catch {
+                return CheckResult("archiving", .critical, "reading the archive: \(oneLine(error))")
+            }
+            if monotonicSeconds() - started >= Double(options.archiveTimeoutSeconds) {
+                return CheckResult("archiving", .critical, "WAL segment \(segment) did not reach the repository within \(options.archiveTimeoutSeconds) s (--archive-timeout): archive_command fails or is too slow (see the server log and pg_stat_archiver)")
+            }
+            usleep(delay)
+            delay = min(delay * 2, 500_000)
+        }
+    }
+
+    private func oneLine(_ error: Error) -> String {
+        String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

@@ -1,0 +1,154 @@
+import PostgresFormat
+import Repository
+
+/// One line of `pgbk check`: a name, one of the Nagios plugin states, and what to do.
+public struct CheckResult: Sendable, Equatable {
+    /// Raw values are the Nagios plugin exit codes.
+    public enum Status: Int32, Sendable {
+        case ok = 0, warning = 1, critical = 2, unknown = 3
+
+        public var label: String { ["OK", "WARNING", "CRITICAL", "UNKNOWN"][Int(rawValue)] }
+
+        /// The order in which states win when several checks are summed up: an unknown
+        /// check does not hide a warning, and nothing hides a critical one.
+        var severity: Int { [0, 2, 3, 1][Int(rawValue)] }
+
+        public static func worst(_ all: [Status]) -> Status {
+            all.max { $0.severity < $1.severity } ?? .ok
+        }
+    }
+
+    public let name: String
+    public let status: Status
+    public let message: String
+
+    public init(_ name: String, _ status: Status, _ message: String) {
+        self.name = name
+        self.status = status
+        self.message = message
+    }
+}
+
+/// The rules of `pgbk check`, as plain functions of what was observed, so that each is
+/// tested on its own without a server.
+public enum HealthRules {
+    public static func walLevel(_ level: String) -> CheckResult {
+        level == "minimal"
+            ? CheckResult("wal_level", .critical, "wal_level is minimal: set wal_level = replica (and restart), or no online backup is possible")
+            : CheckResult("wal_level", .ok, "wal_level is \(level)")
+    }
+
+    public static func archiveMode(_ mode: String, inRecovery: Bool) -> CheckResult {
+        switch mode {
+        case "off":
+            return CheckResult("archive_mode", .critical, "archive_mode is off: set archive_mode = on (and restart), or no WAL reaches the repository")
+        case "on" where inRecovery:
+            return CheckResult("archive_mode", .warning, "archive_mode is on, but this server is a standby, which archives only with archive_mode = always (the primary archives)")
+        default:
+            return CheckResult("archive_mode", .ok, "archive_mode is \(mode)")
+        }
+    }
+
+    /// Whether archive_command runs `pgbk archive-push` into `repository` (by -B, or without
+    /// it, through its configuration file's BACKUP_PATH, which cannot be seen from here).
+    public static func archiveCommand(_ command: String, repository: String) -> CheckResult {
+        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { $0.trimmingQuotes }
+        guard let pgbk = words.firstIndex(where: { $0 == "pgbk" || $0.hasSuffix("/pgbk") }),
+              let push = words[pgbk...].firstIndex(of: "archive-push") else {
+            return CheckResult("archive_command", .critical, "archive_command does not run pgbk archive-push: set archive_command = 'pgbk archive-push -B \(repository) %p'")
+        }
+        var target: String?
+        var i = push + 1
+        while i < words.count, words[i] != "&&", words[i] != ";", words[i] != "||" {
+            if words[i] == "-B" || words[i] == "--backup-path", i + 1 < words.count { target = words[i + 1] }
+            if words[i].hasPrefix("--backup-path=") { target = String(words[i].dropFirst("--backup-path=".count)) }
+            i += 1
+        }
+        guard let target else {
+            return CheckResult("archive_command", .warning, "archive_command runs pgbk archive-push without -B: make sure its BACKUP_PATH is \(repository)")
+        }
+        guard samePlace(target, repository) else {
+            return CheckResult("archive_command", .critical, "archive_command pushes into \(target), not into this repository \(repository)")
+        }
+        return CheckResult("archive_command", .ok, "archive_command runs pgbk archive-push into this repository")
+    }
+
+    static func samePlace(_ a: String, _ b: String) -> Bool {
+        func normal(_ s: String) -> String {
+            if s.hasPrefix("s3://") { return s.hasSuffix("/") ? String(s.dropLast()) : s }
+            return FileSystem.realPath(s) ?? FileSystem.absolute(s)
+        }
+        return normal(a) == normal(b)
+    }
+
+    /// pg_stat_archiver: a failure newer than the last success means archiving is failing now.
+    public static func archiver(failedCount: Int, lastFailedWAL: String?, lastFailed: Timestamp?, lastArchived: Timestamp?) -> CheckResult {
+        guard failedCount > 0, let lastFailed else {
+            return CheckResult("archiver", .ok, "pg_stat_archiver: no failures")
+        }
+        if let lastArchived, lastArchived >= lastFailed {
+            return CheckResult("archiver", .ok, "pg_stat_archiver: \(failedCount) failure(s) in the past, the last one (\(lastFailedWAL ?? "?") at \(lastFailed)) was followed by successes")
+        }
+        return CheckResult("archiver", .critical, "pg_stat_archiver: archiving \(lastFailedWAL ?? "?") failed at \(lastFailed) and nothing was archived since: see the server log for archive_command's error")
+    }
+
+    public static func identity(systemIdentifier: String, versionNumber: Int, repository: RepositoryIdentity) -> CheckResult {
+        if systemIdentifier != String(repository.systemIdentifier) {
+            return CheckResult("cluster", .critical, "the server's system identifier is \(systemIdentifier), the repository's \(repository.systemIdentifier): it belongs to another cluster")
+        }
+        if String(versionNumber / 10000) != repository.pgMajorVersion {
+            return CheckResult("cluster", .critical, "the server is PostgreSQL \(versionNumber / 10000), the repository holds PostgreSQL \(repository.pgMajorVersion) backups: create a new repository for it")
+        }
+        return CheckResult("cluster", .ok, "system identifier \(systemIdentifier) and PostgreSQL \(repository.pgMajorVersion) match the repository")
+    }
+
+    /// The newest OK backup's age (from its end) against the thresholds, in seconds.
+    public static func backupAge(newestOK: BackupInfo?, now: Timestamp, warning: Int64, critical: Int64) -> CheckResult {
+        guard let backup = newestOK else {
+            return CheckResult("backup_age", .critical, "no OK backup: take one (pgbk backup) and validate it (pgbk validate)")
+        }
+        let age = now.seconds - (backup.endTime ?? backup.startTime).seconds
+        let text = "the newest OK backup, \(backup.id), ended \(formatAge(age)) ago"
+        if age > critical { return CheckResult("backup_age", .critical, text + ", more than \(formatAge(critical)): is the backup cron job running?") }
+        if age > warning { return CheckResult("backup_age", .warning, text + ", more than \(formatAge(warning))") }
+        return CheckResult("backup_age", .ok, text)
+    }
+
+    public static func walGaps(firstGap: String?, hasOKBackup: Bool) -> CheckResult {
+        if let firstGap {
+            return CheckResult("wal_gaps", .critical, "WAL segment \(firstGap) is missing from the archive: recovery from the oldest OK backup stops there; take a new full backup")
+        }
+        return CheckResult("wal_gaps", .ok, hasOKBackup ? "the archived WAL is complete from the oldest OK backup on" : "no OK backup to check the archived WAL from")
+    }
+
+    /// "3d4h", "2h5m", "40s": an age as a DBA reads it.
+    public static func formatAge(_ seconds: Int64) -> String {
+        let s = max(0, seconds)
+        if s >= 86400 { return "\(s / 86400)d\(s % 86400 / 3600 > 0 ? "\(s % 86400 / 3600)h" : "")" }
+        if s >= 3600 { return "\(s / 3600)h\(s % 3600 / 60 > 0 ? "\(s % 3600 / 60)m" : "")" }
+        if s >= 60 { return "\(s / 60)m" }
+        return "\(s)s"
+    }
+
+    /// "26h", "2d", "90m", "45s" or a number of seconds; nil for anything else.
+    public static func parseDuration(_ text: String) -> Int64? {
+        var digits = Substring(text)
+        var unit: Int64 = 1
+        if let last = digits.last, let scale = ["s": Int64(1), "m": 60, "h": 3600, "d": 86400][String(last)] {
+            unit = scale
+            digits = digits.dropLast()
+        }
+        guard let n = Int64(digits), n >= 0 else { return nil }
+        let total = n.multipliedReportingOverflow(by: unit)
+        return total.overflow ? nil : total.partialValue
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingQuotes: String {
+        var s = self
+        while let first = s.first, first == "'" || first == "\"" { s = s.dropFirst() }
+        while let last = s.last, last == "'" || last == "\"" { s = s.dropLast() }
+        return String(s)
+    }
+}

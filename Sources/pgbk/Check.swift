@@ -1,0 +1,93 @@
+import ArgumentParser
+import Engine
+import Repository
+
+/// `pgbk check`: is everything in place for backups and archiving, and are they recent?
+/// Exit status as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the server's archiving settings, archiving end to end, the repository and the age of backups and drills.",
+        discussion: "One line per check. Exit status as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the test segment to be archived (default 60).")
+    var archiveTimeout: Int?
+    @Flag(name: .customLong("no-archive-test"), help: "Do not switch WAL to test archiving end to end.")
+    var noArchiveTest = false
+    @Option(name: .customLong("backup-age-warning"), help: "WARNING when the newest OK backup ended longer ago than this (s, m, h or d; default 26h).")
+    var backupAgeWarning = "26h"
+    @Option(name: .customLong("backup-age-critical"), help: "CRITICAL when it ended longer ago than this (default 50h).")
+    var backupAgeCritical = "50h"
+    @Flag(name: .customLong("nagios"), help: "Print one status line, as a Nagios plugin.")
+    var nagios = false
+    @Flag(name: .long, help: "Print the checks as JSON.")
+    var json = false
+
+    func run() throws {
+        let path = try repository.resolvedPath()
+        // Opened once; a failure is the repository check's result. Its pgbk.ini may name the server.
+        let opened = Result { try repository.open() }
+        let config = (try? opened.get())?.config ?? RepositoryConfig(values: [:])
+        var options = CheckOptions(connection: connection.parameters(config: config))
+        if let archiveTimeout {
+            guard archiveTimeout > 0 else { throw EngineError.invalidArgument("--archive-timeout must be at least 1 second, not \(archiveTimeout)") }
+            options.archiveTimeoutSeconds = archiveTimeout
+        }
+        options.testArchiving = !noArchiveTest
+        options.backupAgeWarning = try duration(backupAgeWarning, "--backup-age-warning")
+        options.backupAgeCritical = try duration(backupAgeCritical, "--backup-age-critical")
+        let results = CheckOperation(repositoryPath: path, options: options, openRepository: { try opened.get() }).run()
+        let worst = CheckResult.Status.worst(results.map(\.status))
+        if nagios {
+            Console.output(CheckReport.nagiosLine(results))
+        } else if json {
+            Console.output(CheckReport.json(results))
+        } else {
+            Console.output(CheckReport.table(results), terminator: "")
+        }
+        if worst != .ok { throw ExitCode(worst.rawValue) }
+    }
+
+    private func duration(_ text: String, _ option: String) throws -> Int64 {
+        guard let seconds = HealthRules.parseDuration(text) else {
+            throw EngineError.invalidArgument("\(option) must be a duration such as 26h, 2d, 90m or 3600, not \(text)")
+        }
+        return seconds
+    }
+}
+
+/// The three forms of `check`'s answer.
+enum CheckReport {
+    static func table(_ results: [CheckResult]) -> String {
+        let width = results.map(\.name.count).max() ?? 0
+        var out = ""
+        for r in results {
+            out += r.status.label.padding(8) + " " + r.name.padding(width) + "  " + r.message + "\n"
+        }
+        let counts = [CheckResult.Status.critical, .warning, .unknown].map { s in (s, results.filter { $0.status == s }.count) }
+        let bad = counts.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.label)" }
+        out += "check: \(CheckResult.Status.worst(results.map(\.status)).label) (\(results.count) checks\(bad.isEmpty ? "" : ": " + bad.joined(separator: ", ")))\n"
+        return out
+    }
+
+    /// The plugin convention: `PGBK STATE - summary`, the failing checks first.
+    static func nagiosLine(_ results: [CheckResult]) -> String {
+        let worst = CheckResult.Status.worst(results.map(\.status))
+        let failing = results.filter { $0.status != .ok }
+        let summary = failing.isEmpty ? "\(results.count) checks passed" : failing.map { "\($0.name): \($0.message)" }.joined(separator: "; ")
+        return "PGBK \(worst.label) - \(summary)"
+    }
+
+    static func json(_ results: [CheckResult]) -> String {
+        let items = results.map {
+            "{\"name\": \(BackupJSON.string($0.name)), \"status\": \(BackupJSON.string($0.status.label)), \"message\": \(BackupJSON.string($0.message))}"
+        }
+        return "{\"status\": \(BackupJSON.string(CheckResult.Status.worst(results.map(\.status)).label)), \"checks\": [" + items.joined(separator: ",\n ") + "]}"
+    }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
