@@ -179,3 +179,15 @@ struct JobsOptions: ParsableArguments {
         return jobs
     }
 }
+
+/// -P/--progress: on by default when stderr is a terminal; forced on elsewhere (a line every
+/// 10 s in a log); never with --quiet.
+struct ProgressOptions: ParsableArguments {
+    @Flag(name: [.customShort("P"), .long], help: "Show progress (bytes, rate, time left, files); the default on a terminal.")
+    var progress = false
+
+    func apply() {
+        let terminal = isatty(2) == 1
+        ProgressMeter.style = terminal ? .terminal : progress ? .log : .off
+    }
+}

@@ -105,9 +105,11 @@ struct Backup: ParsableCommand {
     var maxStandbyLag: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var retention: RetentionOptions
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
 
     func run() throws {
+        progress.apply()
         let repo = try repository.openForWriting()
         guard let pgdata = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"] else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini")
@@ -177,6 +179,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @OptionGroup var lock: LockOptions
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
     @Flag(name: .customLong("recheck"), help: "Also read back OK and CORRUPT backups, not only DONE ones (for a weekly cron job).")
     var recheck = false
@@ -186,6 +189,7 @@ struct Validate: ParsableCommand {
     @Argument(help: "A backup ID (default: every DONE backup, then the whole WAL archive).") var backupID: String?
 
     func run() throws {
+        progress.apply()
         if !recoveryTarget.isEmpty {
             // Only answers whether a restore to that target would work; changes nothing.
             let repo = try repository.open()
@@ -242,9 +246,11 @@ struct Restore: ParsableCommand {
     @Flag(name: .customLong("delta"), help: "Restore over a stopped data directory of the same cluster (an old primary, a lagging standby): keep what matches the backup, rewrite what differs, remove what it does not have.")
     var delta = false
     @OptionGroup var lock: LockOptions
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
 
     func run() throws {
+        progress.apply()
         let target = try recoveryTarget.target()
         if primaryConninfo != nil && !asStandby {
             throw EngineError.invalidArgument("--primary-conninfo is for a standby: add --as-standby")

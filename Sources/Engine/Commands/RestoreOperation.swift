@@ -117,6 +117,9 @@ public struct RestoreOperation: Sendable {
         units.sort { $0.bytes > $1.bytes }
         let work = units
         let creationLock = SerialLock()
+        let meter = ProgressMeter.start(delta == nil ? "restore" : "restore --delta", totalBytes: work.reduce(0) { $0 + $1.bytes },
+                                        totalFiles: files.count)
+        defer { meter?.finish() }
         let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
                                          makeState: {
             var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
@@ -126,9 +129,11 @@ public struct RestoreOperation: Sendable {
             return worker
         }) { n, worker in
             try work[n].run(with: &worker)
+            meter?.add(bytes: work[n].bytes, files: work[n].finishesFile ? 1 : 0)
             try FaultInjection.point("restore-unit-written")
             return worker.takeCounts()
         }
+        meter?.finish()
         for result in results { if let counts = result { writer.add(counts) } }
         for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
         // Everything the workers wrote becomes durable here, before pg_control is written.

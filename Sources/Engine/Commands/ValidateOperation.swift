@@ -145,16 +145,20 @@ public struct ValidateOperation: Sendable {
         for entry in entries where FileList.isStored(entry) {
             for part in 0..<entry.partCount { units.append((entry, part)) }
         }
-        func weight(_ unit: (entry: FileEntry, part: Int)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
+        @Sendable func weight(_ unit: (entry: FileEntry, part: Int)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
         units.sort { weight($0) > weight($1) }
         let work = units
         let operation = self
+        let meter = ProgressMeter.start("validate \(info.id)", totalBytes: work.reduce(0) { $0 + weight($1) },
+                                        totalFiles: entries.filter(FileList.isStored).count)
+        defer { meter?.finish() }
         // A worker's error (an I/O error, not a mismatch) means the backup could not be read
         // back: it propagates, and the backup keeps its status instead of passing as OK.
         let found = try WorkerPool.run(count: work.count, jobs: jobs,
                                        makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             try FaultInjection.point("validate-read-file")
             let (entry, part) = work[n]
+            defer { meter?.add(bytes: weight(work[n]), files: part == entry.partCount - 1 ? 1 : 0) }
             let repository = operation.repository
             let name = repository.storedName(info.id, entry, compression: info.compression, part: part)
             let path = repository.storage.describe(name)

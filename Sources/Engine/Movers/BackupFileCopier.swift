@@ -74,9 +74,13 @@ struct BackupFileCopier: Sendable {
         let order = tasks
         let copier = self
         let compression = options.compression, level = options.compressLevel, storage = repository.storage
+        let meter = ProgressMeter.start("backup", totalBytes: order.reduce(0) { $0 + $1.bytes },
+                                        totalFiles: sources.filter { $0.kind == .file }.count)
+        defer { meter?.finish() }
         let results = try WorkerPool.run(count: order.count, jobs: jobs,
                                          makeState: { FileCopier(storage: storage, compression: compression, level: level) }) { n, fileCopier in
             let task = order[n]
+            defer { meter?.add(bytes: task.bytes, files: task.part == task.parts - 1 ? 1 : 0) }
             let outcome = task.parts == 1
                 ? try copier.copyFile(sources[task.source], with: &fileCopier)
                 : try copier.copyPart(sources[task.source], part: task.part, with: &fileCopier)

@@ -15,6 +15,15 @@ struct RestoreUnit: Sendable {
     let work: Work
     let bytes: UInt64
 
+    /// Whether this unit is a whole file or the last piece of one (for progress counts).
+    var finishesFile: Bool {
+        switch work {
+        case .copy(let stored, _, let part): return part.map { $0 == stored.partCount - 1 } ?? true
+        case .assemble(let stored, let chain, let blocks):
+            return blocks.map { UInt64($0.upperBound) * UInt64(chain[0].info.blockSize) >= stored.size } ?? true
+        }
+    }
+
     func run(with writer: inout RestoreWriter) throws {
         switch work {
         case .copy(let stored, let from, nil):

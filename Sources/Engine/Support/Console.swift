@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -24,12 +25,22 @@ public enum Console {
         writeLine(2, "pgbk: error: " + text)
     }
 
+    /// A progress line (ProgressMeter) is on the terminal without its newline: a message
+    /// printed meanwhile first clears it, and the meter draws it again.
+    static let progressLineShown = Atomic<Bool>(false)
+
+    /// Text as it is, on stderr (ProgressMeter's lines).
+    static func writeRaw(_ text: String) {
+        writeLine(2, text, addNewline: false)
+    }
+
     public static func output(_ text: String, terminator: String = "\n") {
         writeLine(1, text + terminator, addNewline: false)
     }
 
     static func writeLine(_ fd: Int32, _ text: String, addNewline: Bool = true) {
         var bytes = Array(text.utf8)
+        if fd == 2 && addNewline && progressLineShown.exchange(false, ordering: .relaxed) { bytes = Array("\r\u{1B}[K".utf8) + bytes }
         if addNewline && bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
         var offset = 0
         while offset < bytes.count {
