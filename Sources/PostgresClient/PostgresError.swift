@@ -20,6 +20,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.query = query
     }
 
+    /// Refused because the server is starting up or still recovering (SQLSTATE 57P03, which
+    /// libpq reports at connect time as text only).
+    public var isStartingUp: Bool {
+        if sqlState == "57P03" { return true }
+        guard kind == .connection else { return false }
+        return ["the database system is starting up", "is not accepting connections", "is not yet accepting connections"]
+            .contains { message.contains($0) }
+    }
+
     /// One line: what failed, the server's words, and SQLSTATE.
     public var description: String {
         var text = kind == .connection ? "could not connect to PostgreSQL: " : "query failed: "

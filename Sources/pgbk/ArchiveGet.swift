@@ -138,20 +138,7 @@ struct ArchiveGet: ParsableCommand {
         if let path = repository.backupPath { args += ["-B", path] }
         args += ["--queue-max", String(spool.maxBytes), "--spool-path", spool.directory, "-j", String(jobs),
                  "--prefetch-after", walName]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not export.
-        posix_spawnattr_setflags(&attributes, 0x80)
-        var cArgs = args.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        if posix_spawn(&pid, args[0], &actions, &attributes, &cArgs, environ) != 0 {
+        if (try? ChildProcess.start(args, detached: true, inheritStderr: true)) == nil {
             Console.warning("cannot start the WAL prefetcher; recovery goes on fetching one segment at a time")
         }
     }

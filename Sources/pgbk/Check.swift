@@ -20,6 +20,8 @@ struct Check: ParsableCommand {
     var backupAgeWarning = "26h"
     @Option(name: .customLong("backup-age-critical"), help: "CRITICAL when it ended longer ago than this (default 50h).")
     var backupAgeCritical = "50h"
+    @Option(name: .customLong("drill-age-warning"), help: "WARNING when the last passed drill is older than this (default 8d).")
+    var drillAgeWarning = "8d"
     @Flag(name: .customLong("nagios"), help: "Print one status line, as a Nagios plugin.")
     var nagios = false
     @Flag(name: .long, help: "Print the checks as JSON.")
@@ -38,6 +40,7 @@ struct Check: ParsableCommand {
         options.testArchiving = !noArchiveTest
         options.backupAgeWarning = try duration(backupAgeWarning, "--backup-age-warning")
         options.backupAgeCritical = try duration(backupAgeCritical, "--backup-age-critical")
+        options.drillAgeWarning = try duration(drillAgeWarning, "--drill-age-warning")
         let results = CheckOperation(repositoryPath: path, options: options, openRepository: { try opened.get() }).run()
         let worst = CheckResult.Status.worst(results.map(\.status))
         if nagios {

@@ -5,7 +5,7 @@ import Repository
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List backups: pgbk show [ID] [detail] [--json].", helpNames: [.long])
+        abstract: "List backups: pgbk show [ID] [detail] [--json]; pgbk show timeline; pgbk show drills [--json].", helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
@@ -18,6 +18,13 @@ struct Show: ParsableCommand {
         var id: String?
         if words == ["timeline"] || words == ["timelines"] {
             Console.output(TimelineTable.render(try TimelineReport(repository: repo)), terminator: "")
+            return
+        }
+        if words == ["drills"] || words == ["drill"] {
+            let (drills, unreadable) = try repo.loadDrills()
+            Console.output(json ? DrillTable.json(drills) : DrillTable.render(drills), terminator: json ? "\n" : "")
+            for (name, error) in unreadable { Console.error("drill record \(name): \(describe(error))") }
+            if !unreadable.isEmpty { throw ExitCode(1) }
             return
         }
         for word in words {

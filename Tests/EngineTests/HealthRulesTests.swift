@@ -65,4 +65,38 @@ import Repository
         #expect(HealthRules.identity(systemIdentifier: "43", versionNumber: 150_018, repository: identity).status == .critical)
         #expect(HealthRules.identity(systemIdentifier: "42", versionNumber: 160_002, repository: identity).status == .critical)
     }
+
+    @Test func theNewestDrillDecides() {
+        let now = Timestamp(seconds: 2_000_000_000)
+        func drill(_ id: String, _ result: DrillRecord.Result, endedAgo: Int64) -> DrillRecord {
+            var d = DrillRecord(id: id, result: result, startTime: Timestamp(seconds: now.seconds - endedAgo - 60),
+                                endTime: Timestamp(seconds: now.seconds - endedAgo), target: "the end of the archived WAL")
+            d.reason = result == .failed ? "restore: WAL segment X is damaged" : nil
+            return d
+        }
+        #expect(HealthRules.drillAge([], now: now, warning: 86400).status == .warning)
+        let old = drill("20330517-000000D", .ok, endedAgo: 3 * 86400)
+        let recent = drill("20330518-000000D", .ok, endedAgo: 3600)
+        let failed = drill("20330518-010000D", .failed, endedAgo: 60)
+        #expect(HealthRules.drillAge([old, recent], now: now, warning: 86400).status == .ok)
+        #expect(HealthRules.drillAge([old], now: now, warning: 86400).status == .warning)
+        let critical = HealthRules.drillAge([recent, failed, old], now: now, warning: 86400)
+        #expect(critical.status == .critical && critical.message.contains("damaged"), "\(critical.message)")
+    }
+
+    @Test func aDrillRecordRoundTripsAndIsSealed() throws {
+        var d = DrillRecord(id: "20330518-000000D", result: .ok, startTime: Timestamp(seconds: 1), endTime: Timestamp(seconds: 99),
+                            target: "restore point \"before=drop\"")
+        d.backupID = "20330517-000000F"
+        d.restoreSeconds = 12.34
+        d.recoveredLSN = "0/3000060"
+        d.sqlCheck = "SELECT count(*) > 0 FROM t\nWHERE x = 'a'"
+        let text = d.text()
+        var read = try DrillRecord(text: text, path: "drill.ini")
+        #expect(read.restoreSeconds == 12.3)
+        read.restoreSeconds = 12.34
+        #expect(read == d)
+        #expect(throws: (any Error).self) { try DrillRecord(text: String(text.split(separator: "\n", omittingEmptySubsequences: false).map { $0 == "RESULT=OK" ? "RESULT=KO" : $0 }.joined(separator: "\n")), path: "x") }
+        #expect(!DrillRecord.isDrillID("20330518-000000F") && !DrillRecord.isDrillID("../../etc/D"))
+    }
 }

@@ -2,9 +2,9 @@ import Testing
 import Foundation
 import Repository
 
-/// `pgbk check` on a real server: all OK on a good setup; the failing check named, with the
-/// Nagios exit status, on a stale backup, a broken archive_command, a server or repository
-/// that is not there (issue 15, item 1).
+/// `pgbk check` on a real server: all OK on a good setup (a drill included); the failing
+/// check named, with the Nagios exit status, on a stale backup, a setup never drilled, a
+/// broken archive_command, a server or repository that is not there (issue 15, item 1).
 @Suite struct CheckTests {
     func statuses(_ r: CommandResult) -> [String: String] {
         var out: [String: String] = [:]
@@ -26,10 +26,15 @@ import Repository
         let fresh = try s.pgbk(check)
         #expect(fresh.status == 2 && statuses(fresh)["backup_age"] == "CRITICAL", "\(fresh)")
         _ = try backupAndValidate(s, repo, cluster, "full")
+        // Never drilled: a warning, until a drill passes.
+        let undrilled = try s.pgbk(check + ["--no-archive-test"])
+        #expect(undrilled.status == 1 && statuses(undrilled)["drill"] == "WARNING", "\(undrilled)")
+        let drill = try s.pgbk(["drill", "-B", repo, "--scratch-dir", try s.makeDirectory("drills"), "--no-amcheck"])
+        #expect(drill.succeeded, "\(drill)")
 
         let good = try s.pgbk(check)
         #expect(good.succeeded, "\(good)")
-        let names = ["repository", "cluster", "wal_level", "archive_mode", "archive_command", "archiver", "archiving", "backup_age", "wal_gaps"]
+        let names = ["repository", "cluster", "wal_level", "archive_mode", "archive_command", "archiver", "archiving", "backup_age", "wal_gaps", "drill"]
         #expect(statuses(good) == Dictionary(uniqueKeysWithValues: names.map { ($0, "OK") }), "\(good)")
         let nagios = try s.pgbk(check + ["--nagios"])
         #expect(nagios.succeeded && nagios.stdout.hasPrefix("PGBK OK - ") && nagios.stdout.split(separator: "\n").count == 1, "\(nagios)")
@@ -59,7 +64,7 @@ import Repository
                 "\(failing)")
         try cluster.execute("ALTER SYSTEM RESET archive_command")
         try cluster.execute("SELECT pg_reload_conf()")
-        try waitUntil("archiving to work again") { try s.pgbk(check).succeeded }
+        try waitUntil("archiving to work again") { try s.pgbk(check + ["--archive-timeout", "10"]).succeeded }
 
         // No server, no repository: named, critical, one line each.
         let noServer = try s.pgbk(["check", "-B", repo, "-h", cluster.socketDir, "-p", "1", "-U", "postgres"])

@@ -66,18 +66,27 @@ public struct CheckOperation {
         }
 
         if let repository {
-            do {
-                let backups = try repository.loadAll().backups
-                let ok = backups.filter { $0.status == .ok }
-                results.append(HealthRules.backupAge(newestOK: ok.last, now: .now(), warning: options.backupAgeWarning,
-                                                     critical: options.backupAgeCritical))
-                let report = try TimelineReport(repository: repository)
-                results.append(HealthRules.walGaps(firstGap: report.firstGap, hasOKBackup: !ok.isEmpty))
-            } catch {
-                results.append(CheckResult("catalog", .critical, oneLine(error)))
-            }
+            results.append(catalogCheck("backup_age") {
+                let ok = try repository.loadAll().backups.filter { $0.status == .ok }
+                return HealthRules.backupAge(newestOK: ok.last, now: .now(), warning: options.backupAgeWarning,
+                                             critical: options.backupAgeCritical)
+            })
+            results.append(catalogCheck("wal_gaps") {
+                let hasOK = try repository.loadAll().backups.contains { $0.status == .ok }
+                return HealthRules.walGaps(firstGap: try TimelineReport(repository: repository).firstGap, hasOKBackup: hasOK)
+            })
+            results.append(catalogCheck("drill") {
+                let (drills, unreadable) = try repository.loadDrills()
+                if let (name, error) = unreadable.first { throw CatalogError.invalid(name, oneLine(error)) }
+                return HealthRules.drillAge(drills, now: .now(), warning: options.drillAgeWarning)
+            })
         }
         return results
+    }
+
+    /// A check of what the repository holds; what cannot be read is itself critical.
+    private func catalogCheck(_ name: String, _ body: () throws -> CheckResult) -> CheckResult {
+        do { return try body() } catch { return CheckResult(name, .critical, oneLine(error)) }
     }
 
     private func archiverStatistics(_ connection: Connection) throws -> CheckResult {

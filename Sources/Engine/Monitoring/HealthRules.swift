@@ -121,6 +121,20 @@ public enum HealthRules {
         return CheckResult("wal_gaps", .ok, hasOKBackup ? "the archived WAL is complete from the oldest OK backup on" : "no OK backup to check the archived WAL from")
     }
 
+    /// The newest drill decides: failed is critical; passed longer ago than `warning`, or
+    /// never drilled at all, is a warning (PostgreSQL's documentation: keep testing restores).
+    public static func drillAge(_ drills: [DrillRecord], now: Timestamp, warning: Int64) -> CheckResult {
+        guard let last = drills.max(by: { $0.id < $1.id }) else {
+            return CheckResult("drill", .warning, "no restore drill recorded: schedule pgbk drill (a restore that was never tried is a hope, not a backup)")
+        }
+        if last.result == .failed {
+            return CheckResult("drill", .critical, "the last drill, \(last.id), failed: \(last.reason ?? "see pgbk show drills")")
+        }
+        let age = now.seconds - last.endTime.seconds
+        let text = "the last drill, \(last.id), passed \(formatAge(age)) ago (backup \(last.backupID ?? "?"), restore \(Int((last.restoreSeconds ?? 0).rounded())) s, recovery \(Int((last.recoverySeconds ?? 0).rounded())) s)"
+        return age > warning ? CheckResult("drill", .warning, text + ", more than \(formatAge(warning))") : CheckResult("drill", .ok, text)
+    }
+
     /// "3d4h", "2h5m", "40s": an age as a DBA reads it.
     public static func formatAge(_ seconds: Int64) -> String {
         let s = max(0, seconds)

@@ -1,0 +1,164 @@
+import PostgresClient
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+public struct DrillOptions: Sendable {
+    public var backupID: String?
+    public var recoveryTarget = RecoveryTarget()
+    /// Where the scratch cluster goes (a new directory inside it, removed at the end).
+    public var scratchParent = "/tmp"
+    /// PostgreSQL's binaries; found by the backup's major version when nil.
+    public var pgBin: String?
+    /// The role the checks connect as (libpq's default: the OS user's name).
+    public var user: String?
+    public var database = "postgres"
+    /// A query whose first value must be true, run on the recovered cluster.
+    public var sqlCheck: String?
+    public var amcheck = true
+    public var recoveryTimeoutSeconds = 3600
+    public var pgbkExecutable: String
+    public var pgbkArguments: [String] = []
+    public var jobs = WorkerPool.defaultJobs
+
+    public init(pgbkExecutable: String) { self.pgbkExecutable = pgbkExecutable }
+}
+
+/// `pgbk drill`: proves that a backup restores. Restores into a scratch directory, starts
+/// PostgreSQL there (private socket, no TCP, archiving off, the drill's own pg_hba), waits
+/// for recovery to end, runs pg_amcheck and the DBA's SQL check, stops and removes it, and
+/// records the outcome in the repository, whatever it is.
+public struct DrillOperation {
+    let repository: Repository
+    let options: DrillOptions
+
+    public init(repository: Repository, options: DrillOptions) {
+        self.repository = repository
+        self.options = options
+    }
+
+    public struct Failed: Error, CustomStringConvertible {
+        public let record: DrillRecord
+        public var description: String { "drill \(record.id) failed: \(record.reason ?? "?")" }
+    }
+
+    /// The saved record; throws `Failed` (after saving it) when the drill did not pass.
+    public func run() throws -> DrillRecord {
+        try Self.checkNotRoot()
+        let start = Timestamp.now()
+        var record = DrillRecord(id: start.compact + "D", result: .failed, startTime: start, endTime: start,
+                                 target: options.recoveryTarget.description)
+        record.host = Self.hostName()
+        record.sqlCheck = options.sqlCheck
+        var template = Array((options.scratchParent + "/pgbk-drill.XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw SystemError("create the drill's scratch directory in", options.scratchParent) }
+        let scratch = String(cString: made)
+        Console.info("drill \(record.id): restoring into \(scratch)")
+        do {
+            try exercise(scratch, &record)
+            record.result = .ok
+        } catch {
+            record.reason = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+        do { try FileSystem.removeTree(scratch) } catch {
+            Console.warning("could not remove the drill's scratch directory \(scratch): \(error)")
+        }
+        record.endTime = .now()
+        record = try repository.saveDrill(record)
+        guard record.result == .ok else { throw Failed(record: record) }
+        return record
+    }
+
+    private func exercise(_ scratch: String, _ record: inout DrillRecord) throws {
+        let data = scratch + "/data"
+        var restore = RestoreOptions(target: data, pgbkExecutable: options.pgbkExecutable)
+        restore.backupID = options.backupID
+        restore.recoveryTarget = options.recoveryTarget
+        if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
+        restore.pgbkArguments = options.pgbkArguments
+        restore.jobs = options.jobs
+        var began = monotonicSeconds()
+        let info: BackupInfo
+        do { info = try RestoreOperation(repository: repository, options: restore).run() } catch {
+            throw DrillStep("restore", error)
+        }
+        record.backupID = info.id
+        record.restoreSeconds = monotonicSeconds() - began
+
+        let bin = try options.pgBin ?? PostgresBinaries.find(major: info.pgVersionNum / 10000, workDirectory: scratch)
+        let server = ScratchServer(scratch: scratch, data: data, bin: bin)
+        try server.prepare()
+        began = monotonicSeconds()
+        try server.start(timeoutSeconds: options.recoveryTimeoutSeconds, user: options.user, database: options.database)
+        defer { server.stop() }
+        record.recoverySeconds = monotonicSeconds() - began
+
+        let connection: Connection
+        do { connection = try Connection(server.parameters(user: options.user, database: options.database)) } catch {
+            throw DrillStep("connecting to the recovered cluster", error)
+        }
+        let state = try connection.query("""
+            SELECT pg_is_in_recovery()::text AS recovering, pg_current_wal_lsn()::text AS lsn,
+                   (SELECT timeline_id FROM pg_control_checkpoint())::text AS tli,
+                   to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS replayed
+            """)
+        guard state.value(0, "recovering") == "false" else { throw DrillStep("recovery", "the cluster is still in recovery") }
+        record.recoveredLSN = state.value(0, "lsn")
+        record.recoveredTimeline = state.value(0, "tli").flatMap { Int($0) }
+        record.recoveredTime = state.value(0, "replayed").map { $0 + "+00" }
+        Console.info("drill \(record.id): recovered to \(record.recoveredTime.map { "the transaction of \($0)" } ?? "the backup's end") (LSN \(record.recoveredLSN ?? "?"), timeline \(record.recoveredTimeline ?? 0)) in \(Int((record.recoverySeconds ?? 0).rounded())) s")
+
+        if options.amcheck { record.amcheck = try runAmcheck(server, connection: connection) }
+        if let sql = options.sqlCheck {
+            let answer: String?
+            do { answer = try connection.query(sql).single } catch { throw DrillStep("the SQL check", error) }
+            record.sqlResult = answer ?? "NULL"
+            guard answer == "t" || answer == "true" else {
+                throw DrillStep("the SQL check", "its first value is \(answer ?? "NULL"), not true")
+            }
+        }
+    }
+
+    /// pg_amcheck on every database when the binaries and the server have amcheck.
+    private func runAmcheck(_ server: ScratchServer, connection: Connection) throws -> String {
+        let tool = server.bin + "/pg_amcheck"
+        guard access(tool, X_OK) == 0 else { return "not available (no pg_amcheck in \(server.bin))" }
+        guard try connection.query("SELECT count(*)::text FROM pg_available_extensions WHERE name = 'amcheck'").single == "1" else {
+            return "not available (the server has no amcheck extension)"
+        }
+        var args = [tool] + server.clientArguments(user: options.user) + ["--all", "--install-missing"]
+        if options.database != "postgres" { args += ["--maintenance-db", options.database] }
+        let (status, output) = try ChildProcess.run(args, output: server.scratch + "/pg_amcheck.out")
+        guard status == 0, output.isEmpty else {
+            throw DrillStep("pg_amcheck", "exit status \(status): \(output.split(separator: "\n").first ?? "")")
+        }
+        return "passed"
+    }
+
+    /// PostgreSQL refuses to run as root; the CLI asks before it opens anything.
+    public static func checkNotRoot() throws {
+        guard geteuid() != 0 else {
+            throw EngineError.invalidArgument("pgbk drill starts PostgreSQL, which refuses to run as root: run it as the PostgreSQL OS user (sudo -u postgres pgbk drill ...)")
+        }
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
+
+/// A step of the drill that failed, as the record's reason.
+struct DrillStep: Error, CustomStringConvertible {
+    let step: String
+    let detail: String
+    init(_ step: String, _ detail: Any) {
+        self.step = step
+        self.detail = String(describing: detail)
+    }
+    var description: String { "\(step): \(detail)" }
+}

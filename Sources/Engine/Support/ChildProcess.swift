@@ -1,0 +1,50 @@
+import Repository
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Programs pgbk starts: PostgreSQL's tools for a drill, and the detached WAL prefetcher.
+/// posix_spawn with stdin from /dev/null, stdout and stderr into one file (or /dev/null).
+public enum ChildProcess {
+    public struct Failure: Error, CustomStringConvertible {
+        public let program: String
+        public let code: Int32
+        public var description: String { "cannot start \(program): \(String(cString: strerror(code)))" }
+    }
+
+    /// Starts `arguments[0]` (a path); returns its PID. `detached`: in a session of its own,
+    /// so that the caller's process group (a recovery's restore_command) never waits for it.
+    /// `inheritStderr`: its errors go where the caller's do (PostgreSQL's log).
+    @discardableResult
+    public static func start(_ arguments: [String], output: String = "/dev/null", detached: Bool = false,
+                             inheritStderr: Bool = false) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if !inheritStderr { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not export.
+        if detached { posix_spawnattr_setflags(&attributes, 0x80) }
+        var cArgs = arguments.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, &attributes, &cArgs, environ)
+        guard rc == 0 else { throw Failure(program: arguments[0], code: rc) }
+        return pid
+    }
+
+    /// Runs to the end; returns the exit status (128 + N when killed by signal N) and what
+    /// it printed, read back from `output` (truncated first).
+    public static func run(_ arguments: [String], output: String) throws -> (status: Int32, output: String) {
+        try FileSystem.remove(output)
+        let pid = try start(arguments, output: output)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, (try? FileSystem.readText(output, limit: 1 << 20)) ?? "")
+    }
+}
