@@ -36,6 +36,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# MetricsTests reads `show --metrics` with Prometheus's own Python parser.
+if ! python3 -c "import prometheus_client" 2>/dev/null; then
+  python3 -m pip install --quiet prometheus_client 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages prometheus_client
+fi
+
 # Tests and the demo run PostgreSQL as 'postgres' when started as root.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres

@@ -10,12 +10,18 @@ struct Show: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
     @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups.") var all = false
+    @Flag(name: .long, help: "Print Prometheus metrics (the node_exporter textfile format; see docs/monitoring.md).") var metrics = false
     @Argument(help: "A backup ID and/or the word 'detail'.") var words: [String] = []
 
     func run() throws {
         let repo = try repository.open()
         var detail = false
         var id: String?
+        if metrics {
+            guard words.isEmpty, !json else { throw EngineError.invalidArgument("--metrics takes no other argument and no --json") }
+            Console.output(Metrics.render(Metrics.families(try MetricsInput.read(repo))), terminator: "")
+            return
+        }
         if words == ["timeline"] || words == ["timelines"] {
             Console.output(TimelineTable.render(try TimelineReport(repository: repo)), terminator: "")
             return

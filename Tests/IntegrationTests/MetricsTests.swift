@@ -1,0 +1,73 @@
+import Testing
+import Foundation
+import Repository
+
+/// `show --metrics` read back with Prometheus's own text-format parser (the prometheus_client
+/// package): every family parses, and the values are the repository's (issue 15, item 4).
+@Suite struct MetricsTests {
+    /// family name -> [(labels, value)], as prometheus_client parses the text.
+    func parsed(_ s: Scratch, _ text: String) throws -> [String: [([String: String], Double)]] {
+        let file = s.path + "/metrics.prom"
+        try s.writeFile(file, text)
+        let script = """
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            out = {}
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                assert family.type == "gauge", family.name
+                out[family.name] = [[s.labels, s.value] for s in family.samples]
+            print(json.dumps(out))
+            """
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, file])
+        guard r.succeeded else { throw CommandError(result: r) }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [[Any]]])
+        return json.mapValues { samples in samples.map { (($0[0] as? [String: String]) ?? [:], ($0[1] as? Double) ?? .nan) } }
+    }
+
+    func value(_ m: [String: [([String: String], Double)]], _ name: String, _ labels: [String: String] = [:]) -> Double? {
+        m["pgbk_" + name]?.first { sample in labels.allSatisfy { sample.0[$0.key] == $0.value } }?.1
+    }
+
+    @Test func metricsParseAsPrometheusTextAndSayWhatTheRepositoryHolds() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "db", repository: repo)
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try cluster.execute("INSERT INTO t SELECT g FROM generate_series(1, 1000) g")
+        _ = try backupAndValidate(s, repo, cluster, "incremental")
+        let drill = try s.pgbk(["drill", "-B", repo, "--scratch-dir", try s.makeDirectory("drills"), "--no-amcheck"])
+        #expect(drill.succeeded, "\(drill)")
+        for _ in 0..<3 {
+            try cluster.execute("INSERT INTO t VALUES (1)")
+            try cluster.switchWALAndWaitForArchive(repository: repo)
+        }
+
+        let shown = try s.pgbk(["show", "-B", repo, "--metrics"])
+        #expect(shown.succeeded, "\(shown)")
+        let m = try parsed(s, shown.stdout)
+        #expect(m.values.allSatisfy { $0.allSatisfy { $0.0["repository"] == repo } }, "every sample names the repository")
+        #expect(value(m, "backups", ["status": "OK"]) == 2 && value(m, "backups", ["status": "ERROR"]) == 0)
+        #expect(value(m, "metrics_read_errors") == 0)
+        let now = Date().timeIntervalSince1970
+        for mode in ["full", "incremental"] {
+            let ended = try #require(value(m, "backup_last_ok_end_timestamp_seconds", ["mode": mode]))
+            #expect(abs(ended - now) < 600 && (value(m, "backup_last_ok_size_bytes", ["mode": mode]) ?? 0) > 0, "\(mode)")
+            #expect((value(m, "backup_last_ok_age_seconds", ["mode": mode]) ?? -1) >= 0)
+        }
+        let newest = try #require(try Repository.open(repo).wal.listAll().filter { $0.walName.count == 24 }.max { $0.walName < $1.walName })
+        #expect(m["pgbk_wal_last_archived_info"]?.first?.0["segment"] == newest.walName, "\(m["pgbk_wal_last_archived_info"] ?? [])")
+        let start = try #require(value(m, "recovery_window_start_timestamp_seconds"))
+        let end = try #require(value(m, "recovery_window_end_timestamp_seconds"))
+        #expect(start < end && end <= now + 1, "\(start) \(end)")
+        #expect(value(m, "wal_gap_in_window") == 0 && value(m, "wal_missing_segments") == 0)
+        #expect(value(m, "drill_last_success") == 1 && value(m, "drill_last_restore_seconds") != nil)
+
+        // A segment lost from the middle of the archive: a gap in the window.
+        let segments = try Repository.open(repo).wal.listAll().filter { $0.walName.count == 24 }.sorted { $0.walName < $1.walName }
+        try FileSystem.remove(segments[segments.count - 2].path)
+        let gap = try parsed(s, try s.pgbk(["show", "-B", repo, "--metrics"]).stdout)
+        #expect(value(gap, "wal_gap_in_window") == 1 && value(gap, "wal_missing_segments") == 1, "\(gap["pgbk_wal_gap_in_window"] ?? [])")
+    }
+}
