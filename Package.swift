@@ -32,11 +32,12 @@ let package = Package(
         // libcurl, libcrypto and libxml2 (headers from libcurl4-openssl-dev, libssl-dev and
         // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
-        .target(name: "ObjectStorage", dependencies: ["CObjectStoreLoader", "Repository"]),
+        .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader"]),
+        .target(name: "ObjectStorage", dependencies: ["CObjectStoreLoader", "CryptoDigest", "Repository"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository"]),
+        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "CryptoDigest"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
             "Engine", "Repository", "PostgresFormat", "ObjectStorage",
@@ -48,8 +49,8 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport", "CZstd"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
-        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "CryptoDigest"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest"]),
     ],
     swiftLanguageModes: [.v6]
 )

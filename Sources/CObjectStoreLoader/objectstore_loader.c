@@ -39,22 +39,41 @@ static void *open_library(const char *name, const char *package, const char **er
     return handle;
 }
 
-const char *pgbk_objectstore_load(void) {
-    const char *result = NULL;
-    pthread_mutex_lock(&load_lock);
-    if (!loaded) {
-        void *curl = open_library("libcurl.so.4", "libcurl4", &result);
-        void *crypto = open_library("libcrypto.so.3", "libssl3", &result);
-        void *xml = open_library("libxml2.so.2", "libxml2", &result);
 #define RESOLVE_IN(handle, library, name) \
         if (result == NULL && (p_##name = (__typeof__(&name))dlsym(handle, #name)) == NULL) { \
             snprintf(load_error, sizeof load_error, "%s has no %s", library, #name); \
             result = load_error; \
         }
-#define RESOLVE_CURL(name) RESOLVE_IN(curl, "libcurl.so.4", name)
+
+static int crypto_loaded;
+
+/* libcrypto alone; the caller holds load_lock. */
+static const char *load_crypto_locked(void) {
+    const char *result = NULL;
+    if (crypto_loaded) return NULL;
+    void *crypto = open_library("libcrypto.so.3", "libssl3", &result);
 #define RESOLVE_CRYPTO(name) RESOLVE_IN(crypto, "libcrypto.so.3", name)
+    PGBK_CRYPTO_FUNCTIONS(RESOLVE_CRYPTO)
+    crypto_loaded = result == NULL;
+    return result;
+}
+
+const char *pgbk_crypto_load(void) {
+    pthread_mutex_lock(&load_lock);
+    const char *result = load_crypto_locked();
+    pthread_mutex_unlock(&load_lock);
+    return result;
+}
+
+const char *pgbk_objectstore_load(void) {
+    const char *result = NULL;
+    pthread_mutex_lock(&load_lock);
+    if (!loaded) {
+        void *curl = open_library("libcurl.so.4", "libcurl4", &result);
+        void *xml = open_library("libxml2.so.2", "libxml2", &result);
+        if (result == NULL) result = load_crypto_locked();
+#define RESOLVE_CURL(name) RESOLVE_IN(curl, "libcurl.so.4", name)
         PGBK_CURL_FUNCTIONS(RESOLVE_CURL)
-        PGBK_CRYPTO_FUNCTIONS(RESOLVE_CRYPTO)
 #define RESOLVE_XML(name) RESOLVE_IN(xml, "libxml2.so.2", name)
         PGBK_XML_FUNCTIONS(RESOLVE_XML)
         /* Once per process, before any thread makes a handle (curl's rule). */

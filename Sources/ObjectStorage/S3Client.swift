@@ -1,3 +1,4 @@
+import CryptoDigest
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif

@@ -1,3 +1,4 @@
+import CryptoDigest
 /// AWS Signature Version 4 for S3 (the Authorization header form). Pure apart from the
 /// digests, which come from libcrypto; the published AWS examples are its unit tests.
 struct SigV4: Sendable {

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import ObjectStorage
+import CryptoDigest
 import PostgresFormat
 import Repository
 import TestSupport

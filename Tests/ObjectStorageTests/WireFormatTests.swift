@@ -1,3 +1,4 @@
+import CryptoDigest
 @testable import ObjectStorage
 import Testing
 

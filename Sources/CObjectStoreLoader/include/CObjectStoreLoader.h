@@ -27,6 +27,9 @@ CURLcode pgbk_curl_getinfo_long(CURL *curl, CURLINFO info, long *value);
 struct curl_slist *pgbk_curl_slist_append(struct curl_slist *list, const char *string);
 void pgbk_curl_slist_free_all(struct curl_slist *list);
 
+/* libcrypto alone (restore's backup_manifest needs SHA-256, not HTTP); NULL once loaded. */
+const char *pgbk_crypto_load(void);
+
 /* libcrypto: SHA-256 in steps (payloads are hashed as they are buffered) and HMAC-SHA-256. */
 typedef struct pgbk_sha256 pgbk_sha256;
 pgbk_sha256 *pgbk_sha256_new(void);
