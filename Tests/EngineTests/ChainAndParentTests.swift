@@ -58,9 +58,11 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         let sink = DirectSink(output, writeBehind: WriteBehind())
         try sink.truncate(to: entry.size)  // as RestoreWriter sizes it
         var assembler = ChainAssembler(repository: repo)
-        try assembler.assemble(entry, into: sink, chain: chain)
+        let crc = try assembler.assemble(entry, into: sink, chain: chain)
         try sink.finish(sync: true)
-        return (try FileSystem.readAll(output.path, limit: 1 << 26), sink.bytesWritten)
+        let content = try FileSystem.readAll(output.path, limit: 1 << 26)
+        #expect(crc == CRC32C.checksum(content), "the CRC it reports is that of what it wrote (backup_manifest relies on it)")
+        return (content, sink.bytesWritten)
     }
     /// A full backup and two incrementals on top of it, all with `compression`.
     func chainOfThree(_ compression: Compression) -> (BackupInfo, BackupInfo, BackupInfo) {
@@ -125,8 +127,9 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         try file.truncate(to: i2.size)
         let comparing = ComparingSink(file, blockSize: 8192)
         var deltaAssembler = ChainAssembler(repository: repo)
-        try deltaAssembler.assemble(i2, into: comparing, chain: chain)
+        let deltaCRC = try deltaAssembler.assemble(i2, into: comparing, chain: chain)
         try comparing.finish(sync: false)
+        #expect(deltaCRC == CRC32C.checksum(expected.flatMap { $0 }))
         #expect(try FileSystem.readAll(old, limit: 1 << 20) == expected.flatMap { $0 })
         #expect(comparing.bytesWritten == 4 * 8192)
         // The ranges a restore hands to its workers, each written into the same sized file.
@@ -135,14 +138,18 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         try sized.truncate(to: i2.size)
         try sized.finish()
         var written: UInt64 = 0
-        for range in [0..<3, 3..<6, 6..<9, 9..<10] {
+        var pieces: [ContentPiece] = []
+        for range in [6..<9, 0..<3, 9..<10, 3..<6] {
             let sink = DirectSink(try DirectFile(existing: out), writeBehind: WriteBehind())
             var assembler = ChainAssembler(repository: repo)
-            try assembler.assemble(i2, blocks: range, into: sink, chain: chain)
+            let crc = try assembler.assemble(i2, blocks: range, into: sink, chain: chain)
             try sink.finish(sync: true)
             written += sink.bytesWritten
+            pieces.append(ContentPiece(offset: UInt64(range.lowerBound) * 8192, length: UInt64(range.count) * 8192, crc: crc))
         }
         #expect(written == 10 * 8192)
+        // The ranges' CRCs, in any order of completion, combine into the whole file's.
+        #expect(ContentPiece.wholeFileCRC(pieces) == CRC32C.checksum(expected.flatMap { $0 }))
         #expect(try FileSystem.readAll(out, limit: 1 << 20) == expected.flatMap { $0 })
 
         // A damaged part is named.

@@ -74,6 +74,9 @@ import Repository
         let newTs = s.path + "/ts-moved\(major)"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", chainTarget, "-T", "\(tsDir)=\(newTs)"])
         #expect(restore.succeeded && restore.stderr.contains("PostgreSQL \(major)"), "\(pg): \(restore)")
+        // PostgreSQL's own verifier on the restored directory (manifest version 2 from 17 on).
+        let verified = try Command.run(pg.bin + "/pg_verifybackup", ["-n", chainTarget], asPostgres: true, outputDirectory: s.path)
+        #expect(verified.succeeded, "\(pg): pg_verifybackup: \(verified)")
         let chain = try TestCluster.startRestored(chainTarget, scratch: s, name: "chain\(major)", bin: pg.bin)
         #expect(try chain.scalar(state) == atEnd, "\(pg): every committed row is back")
         if pg.hasAmcheck {

@@ -80,6 +80,7 @@ public struct RestoreOperation: Sendable {
             Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
         }
         var controlFile: FileEntry?
+        var remappedTablespaceMap: String?
         var files: [FileEntry] = []
         for entry in entries {
             let path = target + "/" + entry.path
@@ -96,6 +97,7 @@ public struct RestoreOperation: Sendable {
                         .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location)
                     })
                     try writer.writeText(map.text, to: path)
+                    remappedTablespaceMap = map.text
                     continue
                 }
                 files.append(entry)
@@ -128,13 +130,18 @@ public struct RestoreOperation: Sendable {
             worker.creationLock = creationLock
             return worker
         }) { n, worker in
-            try work[n].run(with: &worker)
+            let piece = try work[n].run(with: &worker)
             meter?.add(bytes: work[n].bytes, files: work[n].finishesFile ? 1 : 0)
             try FaultInjection.point("restore-unit-written")
-            return worker.takeCounts()
+            return (worker.takeCounts(), piece)
         }
         meter?.finish()
-        for result in results { if let counts = result { writer.add(counts) } }
+        var pieces: [String: [ContentPiece]] = [:]
+        for (n, result) in results.enumerated() {
+            guard let (counts, piece) = result else { continue }
+            writer.add(counts)
+            pieces[work[n].entry.path, default: []].append(piece)
+        }
         for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
         // Everything the workers wrote becomes durable here, before pg_control is written.
         for location in [target] + tablespaces.map(\.location) { try FileSystem.syncFilesystem(location) }
@@ -147,11 +154,21 @@ public struct RestoreOperation: Sendable {
         try FileSystem.remove(autoConf)
         try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)
         try writer.writeText("", to: target + (options.asStandby ? "/standby.signal" : "/recovery.signal"))
-        try writer.syncDirectories()
-
         guard let controlFile else {
             throw EngineError.corruptFile(path: repository.fileListPath(info.id), reason: "the backup has no global/pg_control")
         }
+        var manifest = files.map { RestoredManifest.File(path: $0.path, size: $0.size, mtime: $0.mtime,
+                                                         crc: ContentPiece.wholeFileCRC(pieces[$0.path] ?? [])) }
+        manifest.append(RestoredManifest.File(path: controlFile.path, size: controlFile.size, mtime: controlFile.mtime,
+                                              crc: controlFile.checksum ?? 0))
+        if let map = remappedTablespaceMap {
+            manifest.append(RestoredManifest.File(path: "tablespace_map", size: UInt64(map.utf8.count), mtime: Timestamp.now().seconds,
+                                                  crc: CRC32C.checksum(map)))
+        }
+        try writer.writeText(try RestoredManifest.text(files: manifest.filter { $0.path != "postgresql.auto.conf" }, info: info),
+                             to: target + "/backup_manifest")
+        try writer.syncDirectories()
+
         try FaultInjection.point("restore-before-control")
         try writer.restoreFile(controlFile, to: target + "/global/pg_control")
         try FileSystem.syncDirectory(target + "/global")

@@ -27,9 +27,10 @@ struct ChainAssembler {
         let checksum: UInt32?
     }
 
-    /// Writes the blocks in `blocks` (all of the file when nil) into `sink`.
+    /// Writes the blocks in `blocks` (all of the file when nil) into `sink`; returns the
+    /// CRC-32C of what it wrote (restore's backup_manifest lists every file's).
     mutating func assemble(_ entry: FileEntry, blocks range: Range<Int>? = nil, into sink: any RestoreSink,
-                           chain: [ChainMember]) throws {
+                           chain: [ChainMember]) throws -> UInt32 {
         let blockSize = Int(chain[0].info.blockSize)
         let blocks = range ?? 0..<Int(entry.size / UInt64(blockSize))
         var deltas: [Source] = []  // newest first
@@ -72,6 +73,7 @@ struct ChainAssembler {
             nextChunk.deallocate()
         }
         var present = [Bool](repeating: false, count: chunkBlocks)
+        var crc = CRC32C()
         for start in stride(from: blocks.lowerBound, to: blocks.upperBound, by: chunkBlocks) {
             let count = min(chunkBlocks, blocks.upperBound - start)
             let fromBase = try baseReader.read(blocks: start..<start + count, into: chunk)
@@ -89,7 +91,9 @@ struct ChainAssembler {
                 throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
                                               reason: "\(entry.path): block \(start + gap) is in no backup of the chain")
             }
-            try sink.write(UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize]), at: UInt64(start) * UInt64(blockSize))
+            let bytes = UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize])
+            crc.update(bytes)
+            try sink.write(bytes, at: UInt64(start) * UInt64(blockSize))
             swap(&chunk, &nextChunk)
         }
         try sink.drain()
@@ -99,6 +103,7 @@ struct ChainAssembler {
             try Self.check(cursor.source, source)
         }
         try baseReader.finish()
+        return crc.value
     }
 
     private static func check(_ reader: StoredFileReader, _ source: Source) throws {

@@ -1,3 +1,4 @@
+import PostgresFormat
 import Repository
 
 /// One piece of restore work: a whole file, one part of a split stored file, or one block
@@ -24,14 +25,20 @@ struct RestoreUnit: Sendable {
         }
     }
 
-    func run(with writer: inout RestoreWriter) throws {
+    /// Restores the unit; returns where in the file its content went and that content's CRC.
+    func run(with writer: inout RestoreWriter) throws -> ContentPiece {
         switch work {
         case .copy(let stored, let from, nil):
-            try writer.restoreFile(stored, to: path, from: from)
+            return ContentPiece(offset: 0, length: stored.size, crc: try writer.restoreFile(stored, to: path, from: from))
         case .copy(let stored, let from, let part?):
-            try writer.restorePart(stored, part: part, to: path, from: from)
+            let offset = UInt64(part) * stored.partSize
+            return ContentPiece(offset: offset, length: min(stored.partSize, stored.size - offset),
+                                crc: try writer.restorePart(stored, part: part, to: path, from: from))
         case .assemble(let stored, let chain, let blocks):
-            try writer.assembleRelation(stored, to: path, chain: chain, blocks: blocks)
+            let blockSize = UInt64(chain[0].info.blockSize)
+            let crc = try writer.assembleRelation(stored, to: path, chain: chain, blocks: blocks)
+            guard let blocks else { return ContentPiece(offset: 0, length: stored.size, crc: crc) }
+            return ContentPiece(offset: UInt64(blocks.lowerBound) * blockSize, length: UInt64(blocks.count) * blockSize, crc: crc)
         }
     }
 
@@ -72,5 +79,17 @@ struct RestoreUnit: Sendable {
         case .unchanged, .directory, .symlink:
             preconditionFailure("resolved above")
         }
+    }
+}
+
+/// A range of a restored file and the CRC-32C of its content: the pieces of one file, in
+/// order, give the whole file's CRC (CRC32C.combine).
+struct ContentPiece: Sendable {
+    let offset: UInt64
+    let length: UInt64
+    let crc: UInt32
+
+    static func wholeFileCRC(_ pieces: [ContentPiece]) -> UInt32 {
+        pieces.sorted { $0.offset < $1.offset }.reduce(CRC32C().value) { CRC32C.combine($0, $1.crc, lengthOfB: $1.length) }
     }
 }

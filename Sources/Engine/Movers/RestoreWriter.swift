@@ -56,9 +56,12 @@ struct RestoreWriter {
 
     /// A whole stored file, from `source` (the restored backup itself, or for an entry marked
     /// unchanged, the chain member that stored it).
-    mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws {
+    /// Returns the CRC-32C of the restored content.
+    @discardableResult
+    mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws -> UInt32 {
         if try hasContent(path, fileSize: entry.size, range: 0..<entry.size, checksum: entry.checksum) {
-            return try completeFile(entry, at: path, unchanged: true)
+            try completeFile(entry, at: path, unchanged: true)
+            return entry.checksum ?? 0
         }
         let origin = source ?? info
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
@@ -73,6 +76,7 @@ struct RestoreWriter {
         try sink.finish(sync: syncEachFile)
         bytesWritten += sink.bytesWritten
         try completeFile(entry, at: path)
+        return reader.checksum
     }
 
     /// Copies the reader's content into `sink` from `offset` on, never past `limit` bytes
@@ -93,10 +97,13 @@ struct RestoreWriter {
     }
 
     /// Part `part` of a split stored file, into the file `prepare` made.
-    mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws {
+    /// Returns the part's CRC-32C.
+    mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws -> UInt32 {
         let offset = UInt64(part) * stored.partSize
         let expected = min(stored.partSize, stored.size - offset)
-        if try hasContent(path, fileSize: stored.size, range: offset..<offset + expected, checksum: stored.partChecksums[part]) { return }
+        if try hasContent(path, fileSize: stored.size, range: offset..<offset + expected, checksum: stored.partChecksums[part]) {
+            return stored.partChecksums[part]
+        }
         let storedPath = repository.storedPath(source.id, stored, compression: source.compression, part: part)
         let reader = try repository.storedFileReader(source.id, stored, compression: source.compression, part: part)
         defer { reader.close() }
@@ -108,19 +115,22 @@ struct RestoreWriter {
         }
         try sink.finish(sync: syncEachFile)
         bytesWritten += sink.bytesWritten
+        return reader.checksum
     }
 
     /// A page-delta entry: rebuilt from the chain, whole (`blocks` nil) or one range of the
     /// file `prepare` made. A delta restore compares every page with the target's.
-    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws {
+    /// Returns the CRC-32C of the blocks written.
+    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws -> UInt32 {
         let sink = try openSink(path, entry, part: blocks.map { UInt64($0.count) * UInt64(info.blockSize) })
         defer { sink.close() }
         if blocks == nil { try sink.truncate(to: entry.size) }
         var assembler = ChainAssembler(repository: repository)
-        try assembler.assemble(entry, blocks: blocks, into: sink, chain: chain)
+        let crc = try assembler.assemble(entry, blocks: blocks, into: sink, chain: chain)
         try sink.finish(sync: syncEachFile)
         bytesWritten += sink.bytesWritten
         if blocks == nil { try completeFile(entry, at: path) }
+        return crc
     }
 
     /// Where a file's content goes: the whole file (`part` nil) or a part of `part` bytes of
