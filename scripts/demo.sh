@@ -25,6 +25,9 @@ cp "$PGBK" "$WORK/bin/pgbk"   # a copy the postgres user can execute wherever th
 PGBK=$WORK/bin/pgbk
 [ "$(id -u)" = 0 ] && chown -R postgres: "$WORK"
 chmod 755 "$WORK"
+# Commands run as postgres start in the current directory: one it can enter, or each of them
+# prints "could not change directory to ...: Permission denied" (a checkout under /root).
+cd "$WORK"
 
 step "initdb a throwaway cluster in $WORK/data (data checksums on)"
 as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres -A trust -k --no-sync >/dev/null
