@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps build release test unit-test demo bench fuzz clean
+.PHONY: all deps build release test unit-test demo bench fuzz man clean
 
 all: build
 
@@ -33,6 +33,12 @@ demo: build
 # installs pgbackrest and GNU time when root). Takes a while; not part of make test.
 bench: release
 	scripts/bench.sh
+
+# docs/man: a page per command, generated from the command definitions by
+# swift-argument-parser's generate-manual plugin (CommandLineTests fails when they drift).
+man: deps
+	mkdir -p docs/man
+	$(SWIFT) package --allow-writing-to-directory docs/man generate-manual --multi-page --output-directory docs/man
 
 # libFuzzer over every parser of on-disk and repository formats, FUZZ_SECONDS (60) per target.
 fuzz: deps

@@ -1,7 +1,29 @@
 import Testing
+import Repository
 
 /// The command line itself: help, usage errors, bad option values.
 @Suite struct CommandLineTests {
+    /// docs/man is generated (make man); every command and every option its --help lists
+    /// must be in its page, or the pages have drifted from the command definitions.
+    @Test func theManPagesListEveryCommandAndOption() throws {
+        let s = try Scratch()
+        let root = FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: #filePath)))
+        let commands = ["init", "backup", "archive-push", "archive-get", "validate", "show", "restore", "expire", "delete",
+                        "purge", "check", "drill"]
+        let top = try FileSystem.readText(root + "/docs/man/pgbk.1")
+        for command in commands {
+            #expect(top.contains("pgbk.\(command) 1"), "pgbk.1 does not point to \(command)")
+            let page = try FileSystem.readText(root + "/docs/man/pgbk.\(command).1")
+            let help = try s.pgbk([command, "--help"], asCurrentUser: true)
+            let options = Set(help.stdout.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") })
+                .filter { $0.hasPrefix("--") && $0.count > 2 }.map(String.init))
+            #expect(!options.isEmpty, "\(command): \(help)")
+            for option in options where option != "--help" {
+                #expect(page.contains("Fl -" + option.dropFirst(2)), "docs/man/pgbk.\(command).1 lacks \(option): run make man")
+            }
+        }
+    }
+
     @Test func helpIsHelpNotAnError() throws {
         let s = try Scratch()
         for args in [["--help"], [], ["backup", "--help"], ["restore", "--help"]] {
