@@ -23,6 +23,10 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # The tests check stored files with the compressors' own command-line tools.
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+# ReportTests renders report --html in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# ProgressTests runs pgbk on a pseudo-terminal with script(1).
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -23,7 +23,9 @@ struct Show: ParsableCommand {
             return
         }
         if words == ["timeline"] || words == ["timelines"] {
-            Console.output(TimelineTable.render(try TimelineReport(repository: repo)), terminator: "")
+            let report = try TimelineReport(repository: repo)
+            Console.output(TimelineTable.render(report), terminator: "")
+            Console.output(TimelineTable.bars(try RecoveryPicture.read(repo, report: report)), terminator: "")
             return
         }
         if words == ["drills"] || words == ["drill"] {
@@ -80,6 +82,17 @@ func renderTable(_ rows: [[String]]) -> String {
 }
 
 enum TimelineTable {
+    /// The window over time: a bar per timeline, 64 columns from the oldest archived segment
+    /// or backup to now.
+    static func bars(_ picture: RecoveryPicture) -> String {
+        let width = 64
+        let minutes = max(1, (picture.to - picture.from) / Int64(width) / 60)
+        var out = "\nover time, \(Timestamp(seconds: picture.from)) to \(Timestamp(seconds: picture.to)) (a column is \(HealthRules.formatAge(minutes * 60))):\n"
+        for line in picture.bars(width: width) { out += line + "\n" }
+        out += "= archived WAL   F/I full/incremental backup (f/i: not OK)   ! missing WAL   [ ] recoverable window   R retention horizon\n"
+        return out
+    }
+
     static func render(_ report: TimelineReport) -> String {
         var rows = [["TLI", "Parent", "SwitchLSN", "FirstWAL", "LastWAL", "Segments", "Missing"]]
         for r in report.rows {
