@@ -151,6 +151,20 @@ struct RetentionOptions: ParsableArguments {
     var arclogFiles: Int?
     @Option(name: .customLong("keep-arclog-days"), parsing: .unconditional, help: "Keep archived WAL files younger than N days.")
     var arclogDays: Int?
+    @Option(name: .customLong("keep-srvlog-files"), parsing: .unconditional, help: "Keep backups' server log copies (backup -s) until N newer log files are kept.")
+    var srvlogFiles: Int?
+    @Option(name: .customLong("keep-srvlog-days"), parsing: .unconditional, help: "Keep backups' server log copies of the last N days.")
+    var srvlogDays: Int?
+
+    /// The server log retention (nil, nil: none given).
+    func serverLog(_ config: RepositoryConfig) throws -> (files: Int?, days: Int?) {
+        let files = srvlogFiles ?? config["KEEP_SRVLOG_FILES"].flatMap { Int($0) }
+        let days = srvlogDays ?? config["KEEP_SRVLOG_DAYS"].flatMap { Int($0) }
+        for (name, value) in [("--keep-srvlog-files", files), ("--keep-srvlog-days", days)] {
+            if let value, value < 0 { throw EngineError.invalidArgument("\(name) must not be negative, not \(value)") }
+        }
+        return (files, days)
+    }
 
     func policy(_ config: RepositoryConfig) throws -> RetentionPlanner.Policy? {
         let g = generations ?? config["KEEP_DATA_GENERATIONS"].flatMap { Int($0) }

@@ -101,6 +101,10 @@ struct Backup: ParsableCommand {
     var standbyHost: String?
     @Option(name: .customLong("standby-port"), help: "The standby's port (with --standby-host).")
     var standbyPort: String?
+    @Flag(name: [.customShort("s"), .customLong("with-serverlog")], help: "Also copy the server's log files into the backup (kept by --keep-srvlog-files/-days).")
+    var withServerLog = false
+    @Option(name: [.customShort("S"), .customLong("srvlog-path")], help: "The server's log directory (default: SRVLOG_PATH in pgbk.ini, else the server's log_directory).")
+    var srvlogPath: String?
     @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
     var maxStandbyLag: String?
     @OptionGroup var lock: LockOptions
@@ -140,6 +144,9 @@ struct Backup: ParsableCommand {
         options.lockTimeoutSeconds = try lock.seconds(repo.config)
         options.retention = try retention.policy(repo.config)
         options.walRetention = try retention.wal(repo.config)
+        options.withServerLog = withServerLog
+        options.serverLogDirectory = srvlogPath ?? repo.config["SRVLOG_PATH"]
+        if srvlogPath != nil && !withServerLog { throw EngineError.invalidArgument("-S/--srvlog-path is for -s/--with-serverlog") }
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         let cluster = try DataDirectory(pgdata)
         let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
@@ -296,12 +303,21 @@ struct Expire: ParsableCommand {
 
     func run() throws {
         let repo = try repository.openForWriting()
-        guard let policy = try retention.policy(repo.config) else {
-            throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days, or set them in pgbk.ini")
+        let policy = try retention.policy(repo.config)
+        let serverLog = try retention.serverLog(repo.config)
+        guard policy != nil || serverLog.files != nil || serverLog.days != nil else {
+            throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days (or --keep-srvlog-files/-days), or set them in pgbk.ini")
         }
-        let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
-            .run(.policy(policy), wal: try retention.wal(repo.config))
-        printReport(report, dryRun: dryRun)
+        if let policy {
+            let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
+                .run(.policy(policy), wal: try retention.wal(repo.config))
+            printReport(report, dryRun: dryRun)
+        }
+        if serverLog.files != nil || serverLog.days != nil {
+            let gone = try ServerLogExpiry(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
+                .run(keepFiles: serverLog.files, keepDays: serverLog.days)
+            Console.info("server log copies \(dryRun ? "that would be removed" : "removed"): \(gone.isEmpty ? "none" : gone.joined(separator: ", "))")
+        }
     }
 }
 

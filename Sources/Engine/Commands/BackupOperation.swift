@@ -25,6 +25,9 @@ public struct BackupOptions: Sendable {
     /// Applied after a successful backup, under the same lock.
     public var retention: RetentionPlanner.Policy?
     public var walRetention = WALRetention()
+    /// `-s`: copy the server's log files too, from this directory (nil: its log_directory).
+    public var withServerLog = false
+    public var serverLogDirectory: String?
 
     public init() {}
 }
@@ -193,6 +196,13 @@ public struct BackupOperation {
         info.readDataBytes = totals.readBytes
         info.writeBytes = totals.writtenBytes
         info.fileCount = entries.count
+        if options.withServerLog {
+            let directory = try ServerLogCopier.directory(given: options.serverLogDirectory, connection: connection,
+                                                          dataDirectory: cluster.path)
+            let logs = try ServerLogCopier(repository: repository, backupID: info.id, compression: options.compression,
+                                           level: options.compressLevel).copyAll(from: directory)
+            Console.info("server log: \(logs.count) file(s) from \(directory), \(formatBytes(logs.reduce(0) { $0 + $1.size }))")
+        }
         try FaultInjection.point("backup-before-manifest")
         info.fileListChecksum = try repository.saveFileList(info.id, entries)
         try FaultInjection.point("backup-before-done")

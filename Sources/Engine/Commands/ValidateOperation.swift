@@ -140,12 +140,16 @@ public struct ValidateOperation: Sendable {
     func check(_ info: BackupInfo) throws -> [String] {
         let entries: [FileEntry]
         do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
-        // One unit per stored file: a whole entry, or one part of a split one.
-        var units: [(entry: FileEntry, part: Int)] = []
+        // One unit per stored file: a whole entry, or one part of a split one; and the copies
+        // of the server log (backup -s).
+        var units: [(entry: FileEntry, part: Int, serverLog: Bool)] = []
         for entry in entries where FileList.isStored(entry) {
-            for part in 0..<entry.partCount { units.append((entry, part)) }
+            for part in 0..<entry.partCount { units.append((entry, part, false)) }
         }
-        @Sendable func weight(_ unit: (entry: FileEntry, part: Int)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
+        let serverLogs: [FileEntry]
+        do { serverLogs = try repository.loadServerLogList(info.id) ?? [] } catch { return ["\(error)"] }
+        for entry in serverLogs { units.append((entry, 0, true)) }
+        @Sendable func weight(_ unit: (entry: FileEntry, part: Int, serverLog: Bool)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
         units.sort { weight($0) > weight($1) }
         let work = units
         let operation = self
@@ -157,10 +161,11 @@ public struct ValidateOperation: Sendable {
         let found = try WorkerPool.run(count: work.count, jobs: jobs,
                                        makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             try FaultInjection.point("validate-read-file")
-            let (entry, part) = work[n]
+            let (entry, part, serverLog) = work[n]
             defer { meter?.add(bytes: weight(work[n]), files: part == entry.partCount - 1 ? 1 : 0) }
             let repository = operation.repository
-            let name = repository.storedName(info.id, entry, compression: info.compression, part: part)
+            let name = serverLog ? repository.serverLogName(info.id, path: entry.path, compression: info.compression)
+                : repository.storedName(info.id, entry, compression: info.compression, part: part)
             let path = repository.storage.describe(name)
             let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
             let reason: String?
@@ -171,7 +176,7 @@ public struct ValidateOperation: Sendable {
                 reason = StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
                                                  checksum: checksum, buffer: &buffer)
             }
-            return reason.map { "file \(entry.path) (\(path)): \($0)" }
+            return reason.map { "\(serverLog ? "server log" : "file") \(entry.path) (\(path)): \($0)" }
         }
         var problems = found.compactMap { $0 ?? nil }.sorted()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)

@@ -62,7 +62,7 @@ public struct RepositoryConfig: Sendable, Equatable {
     public static let knownKeys: [String] = [
         "PGDATA", "COMPRESS", "COMPRESS_LEVEL", "ARCHIVE_TIMEOUT", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE",
         "KEEP_DATA_GENERATIONS", "KEEP_DATA_DAYS", "KEEP_ARCLOG_FILES", "KEEP_ARCLOG_DAYS", "LOCK_TIMEOUT",
-        "ARCHIVE_GET_QUEUE_MAX",
+        "ARCHIVE_GET_QUEUE_MAX", "SRVLOG_PATH", "KEEP_SRVLOG_FILES", "KEEP_SRVLOG_DAYS",
     ]
 
     public var values: [String: String]
