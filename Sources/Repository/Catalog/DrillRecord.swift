@@ -125,16 +125,7 @@ extension Repository {
         try storage.makeDirectories(Self.drillRootName)
         while true {
             do {
-                let stream = try storage.openWrite(drillName(record.id), expectedSize: nil, noReplace: true)
-                let bytes = Array(record.text().utf8)
-                do {
-                    try bytes.withUnsafeBytes { try stream.write($0) }
-                    try stream.commit()
-                } catch {
-                    stream.abandon()
-                    throw error
-                }
-                try storage.syncDirectory(Self.drillRootName)
+                try storage.writeAll(drillName(record.id), Array(record.text().utf8), noReplace: true)
                 return record
             } catch StorageError.exists {
                 sleepSeconds(1)
