@@ -21,6 +21,7 @@ public struct WALRecordScanner {
         case more                 // feed the next page
         case nextSegment          // an XLOG_SWITCH: the rest of this segment is unused
         case end                  // no valid WAL follows (zeroed or recycled page)
+        case malformed(LSN)       // with collectBlocks: a record whose block headers do not parse
     }
 
     let pageSize: Int
@@ -35,6 +36,11 @@ public struct WALRecordScanner {
     public private(set) var lastRecordLSN = LSN.invalid
     /// XLOG_PAGE_MAGIC of the page being read: record layouts differ between major versions.
     private var pageMagic: UInt16 = 0
+    /// Report every record's block references (`feed`'s `records`): the front of every body
+    /// is kept, enough for its headers (at most 33 block headers of 27 bytes).
+    public var collectBlocks = false
+    static let headerPrefixLimit = 2048
+    private var prefixOnly = false
 
     public init(pageSize: Int, startLSN: LSN) {
         self.pageSize = pageSize
@@ -45,8 +51,18 @@ public struct WALRecordScanner {
     static let xlogRmgr: UInt8 = 0, xactRmgr: UInt8 = 1
     static let switchInfo: UInt8 = 0x40, restorePointInfo: UInt8 = 0x70
 
-    /// Feeds one page that starts at `pageLSN`; events go to `emit`.
-    public mutating func feed(_ page: UnsafeRawBufferPointer, at pageLSN: LSN, emit: (WALEvent) -> Void) -> PageResult {
+    /// What `feed` reports of every record when `collectBlocks` is on.
+    public struct RecordSummary: Sendable, Equatable {
+        public let lsn: LSN
+        public let resourceManager: UInt8
+        public let info: UInt8
+        public let blocks: [BlockReference]
+    }
+
+    /// Feeds one page that starts at `pageLSN`; events go to `emit`, and with `collectBlocks`
+    /// every whole record's block references to `records`.
+    public mutating func feed(_ page: UnsafeRawBufferPointer, at pageLSN: LSN, emit: (WALEvent) -> Void,
+                              records: ((RecordSummary) -> Void)? = nil) -> PageResult {
         // A page must sit where its header says, at a page boundary that real WAL can reach
         // (a crafted address near 2^64 would overflow the record positions).
         guard page.count == pageSize, pageSize >= 64, page.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == pageLSN.value,
@@ -85,14 +101,26 @@ public struct WALRecordScanner {
                 remaining = total - Self.recordHeaderSize
                 let rmid = header[17]
                 keepBody = (rmid == Self.xactRmgr || rmid == Self.xlogRmgr) && total <= 1 << 20
+                prefixOnly = collectBlocks && !keepBody
                 body.removeAll(keepingCapacity: true)
             }
             let take = min(remaining, pageSize - pos)
-            if keepBody { body.append(contentsOf: UnsafeRawBufferPointer(rebasing: page[pos..<pos + take])) }
+            if keepBody {
+                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: page[pos..<pos + take]))
+            } else if prefixOnly && body.count < Self.headerPrefixLimit {
+                let kept = min(take, Self.headerPrefixLimit - body.count)
+                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: page[pos..<pos + kept]))
+            }
             remaining -= take
             pos += take
             if remaining > 0 { return .more }
             // A whole record.
+            if let records, collectBlocks, recordLSN >= startLSN {
+                let length = Int(header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }) - Self.recordHeaderSize
+                let layout = body.withUnsafeBytes { WALRecordLayout.parse($0, length: length, pageMagic: pageMagic) }
+                records(RecordSummary(lsn: recordLSN, resourceManager: header[17], info: header[16], blocks: layout?.blocks ?? []))
+                if layout == nil { return .malformed(recordLSN) }
+            }
             let isSwitch = finishRecord(emit: emit)
             pos = align(pos)
             if isSwitch { return .nextSegment }
@@ -140,41 +168,11 @@ public struct WALRecordScanner {
 
     /// The record's main data: it follows the block headers and block data (DecodeXLogRecord).
     private func mainData() -> ArraySlice<UInt8>? {
-        var p = 0
-        var blockData = 0
-        var mainLength = 0
-        func u8() -> Int? { guard p < body.count else { return nil }; defer { p += 1 }; return Int(body[p]) }
-        func u16() -> Int? { guard p + 2 <= body.count else { return nil }; defer { p += 2 }; return Int(body[p]) | Int(body[p + 1]) << 8 }
-        func u32() -> Int? {
-            guard p + 4 <= body.count else { return nil }
-            defer { p += 4 }
-            return Int(body[p]) | Int(body[p + 1]) << 8 | Int(body[p + 2]) << 16 | Int(body[p + 3]) << 24
+        guard let layout = body.withUnsafeBytes({ WALRecordLayout.parse($0, length: body.count, pageMagic: pageMagic) }),
+              layout.mainDataLength > 0 else {
+            return nil
         }
-        while p < body.count - blockData {
-            guard let id = u8() else { return nil }
-            switch id {
-            case 255: guard let n = u8() else { return nil }; mainLength = n
-            case 254: guard let n = u32() else { return nil }; mainLength = n
-            case 253: p += 2; continue
-            case 252: p += 4; continue
-            case 0...32:
-                guard let flags = u8(), let dataLength = u16() else { return nil }
-                blockData += dataLength
-                if flags & 0x10 != 0 {
-                    guard let imageLength = u16(), u16() != nil, let imageInfo = u8() else { return nil }
-                    blockData += imageLength
-                    if imageInfo & 0x01 != 0 && PostgresMajor.imageIsCompressed(UInt8(imageInfo), pageMagic: pageMagic) { p += 2 }
-                }
-                if flags & 0x80 == 0 { p += 12 }
-                p += 4
-                continue
-            default:
-                return nil
-            }
-            break
-        }
-        guard mainLength > 0, mainLength <= body.count else { return nil }
-        return body[(body.count - mainLength)...]
+        return body[(body.count - layout.mainDataLength)...]
     }
 
     private func align(_ pos: Int) -> Int { (pos + 7) & ~7 }
