@@ -57,7 +57,22 @@ public struct WALRecordScanner {
         public let resourceManager: UInt8
         public let info: UInt8
         public let blocks: [BlockReference]
+        /// The main data of the records that change relation files without block references
+        /// (storage and database records), which a changed-block map must know; else nil.
+        public let mainData: [UInt8]?
+
+        public init(lsn: LSN, resourceManager: UInt8, info: UInt8, blocks: [BlockReference], mainData: [UInt8]?) {
+            self.lsn = lsn
+            self.resourceManager = resourceManager
+            self.info = info
+            self.blocks = blocks
+            self.mainData = mainData
+        }
     }
+
+    /// Resource managers whose records change files without block references (storage:
+    /// create and truncate; database: create and drop), and whose main data is kept.
+    static let storageRmgr: UInt8 = 2, databaseRmgr: UInt8 = 4
 
     /// Feeds one page that starts at `pageLSN`; events go to `emit`, and with `collectBlocks`
     /// every whole record's block references to `records`.
@@ -100,7 +115,8 @@ public struct WALRecordScanner {
                 guard total >= Self.recordHeaderSize else { reset(); return .end }
                 remaining = total - Self.recordHeaderSize
                 let rmid = header[17]
-                keepBody = (rmid == Self.xactRmgr || rmid == Self.xlogRmgr) && total <= 1 << 20
+                keepBody = (rmid == Self.xactRmgr || rmid == Self.xlogRmgr
+                            || (collectBlocks && (rmid == Self.storageRmgr || rmid == Self.databaseRmgr))) && total <= 1 << 20
                 prefixOnly = collectBlocks && !keepBody
                 body.removeAll(keepingCapacity: true)
             }
@@ -118,7 +134,10 @@ public struct WALRecordScanner {
             if let records, collectBlocks, recordLSN >= startLSN {
                 let length = Int(header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }) - Self.recordHeaderSize
                 let layout = body.withUnsafeBytes { WALRecordLayout.parse($0, length: length, pageMagic: pageMagic) }
-                records(RecordSummary(lsn: recordLSN, resourceManager: header[17], info: header[16], blocks: layout?.blocks ?? []))
+                let rmid = header[17]
+                let keepsMain = rmid == Self.storageRmgr || rmid == Self.databaseRmgr
+                let main = keepsMain ? layout.map { Array(body[(body.count - $0.mainDataLength)...]) } : nil
+                records(RecordSummary(lsn: recordLSN, resourceManager: rmid, info: header[16], blocks: layout?.blocks ?? [], mainData: main))
                 if layout == nil { return .malformed(recordLSN) }
             }
             let isSwitch = finishRecord(emit: emit)
