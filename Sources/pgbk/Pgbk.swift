@@ -101,6 +101,8 @@ struct Backup: ParsableCommand {
     var standbyHost: String?
     @Option(name: .customLong("standby-port"), help: "The standby's port (with --standby-host).")
     var standbyPort: String?
+    @Flag(name: .customLong("verify-map"), help: "For an incremental: also build the changed-block map from WAL, and fail naming the relation and block if the page scan finds a change it lacks.")
+    var verifyMap = false
     @Flag(name: [.customShort("s"), .customLong("with-serverlog")], help: "Also copy the server's log files into the backup (kept by --keep-srvlog-files/-days).")
     var withServerLog = false
     @Option(name: [.customShort("S"), .customLong("srvlog-path")], help: "The server's log directory (default: SRVLOG_PATH in pgbk.ini, else the server's log_directory).")
@@ -145,6 +147,7 @@ struct Backup: ParsableCommand {
         options.retention = try retention.policy(repo.config)
         options.walRetention = try retention.wal(repo.config)
         options.withServerLog = withServerLog
+        options.verifyMap = verifyMap
         options.serverLogDirectory = srvlogPath ?? repo.config["SRVLOG_PATH"]
         if srvlogPath != nil && !withServerLog { throw EngineError.invalidArgument("-S/--srvlog-path is for -s/--with-serverlog") }
         if let jobs = try parallel.resolved() { options.jobs = jobs }

@@ -28,6 +28,9 @@ public struct BackupOptions: Sendable {
     /// `-s`: copy the server's log files too, from this directory (nil: its log_directory).
     public var withServerLog = false
     public var serverLogDirectory: String?
+    /// For an incremental: build the changed-block map from WAL too, and fail if the LSN scan
+    /// finds a changed page it lacks (MapVerifier).
+    public var verifyMap = false
 
     public init() {}
 }
@@ -99,8 +102,21 @@ public struct BackupOperation {
         try repository.saveBackup(info)
         Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
 
+        var map: ChangedBlockMap?
+        if options.verifyMap, let parent, let parentStart = parent.startLSN {
+            switch try WALChangeReader(repository: repository, catalog: try TimelineCatalog(repository: repository),
+                                       pgWal: cluster.path + "/pg_wal", pageSize: Int(cluster.control.walBlockSize))
+                .read(from: parentStart, to: startLSN, along: timeline) {
+            case .map(let built):
+                map = built
+                Console.info("--verify-map: the WAL from \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) in \(built.records) record(s) (map: \(formatBytes(UInt64(built.memoryBytes))))")
+            case .unavailable(let why):
+                Console.warning("--verify-map: no map from WAL (\(why)); an incremental built from WAL would read everything")
+            }
+        }
+        let parentFiles: BackupFileCopier.ParentFiles?
         do {
-            let parentFiles = try parent.map {
+            parentFiles = try parent.map {
                 BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
             }
             try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles)
@@ -108,6 +124,11 @@ public struct BackupOperation {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
             throw error
+        }
+        if let map, let parentFiles, let parentStart = parent?.startLSN {
+            let checked = try MapVerifier(repository: repository, map: map, after: parentStart, upTo: startLSN)
+                .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
+            Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the map")
         }
         if let policy = options.retention {
             // The new backup is DONE, not yet OK: it counts as a generation, and the older
