@@ -183,6 +183,9 @@ enum BackupJSON {
             ("system_identifier", string(String(b.systemIdentifier))),
             ("data_checksums", b.dataChecksums ? "true" : "false"),
             ("page_errors", String(b.pageErrorCount)),
+            ("change_source", b.changeSource.map(string) ?? "null"),
+            ("change_source_reason", b.changeSourceReason.map(string) ?? "null"),
+            ("scanned_data_bytes", b.scannedDataBytes.map { String($0) } ?? "null"),
         ]
         return "{" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }

@@ -102,30 +102,37 @@ public struct BackupOperation {
         try repository.saveBackup(info)
         Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
 
+        // An incremental reads the pages WAL says changed since the parent's start, when the
+        // WAL is there to say so completely; otherwise (and to verify the map) every page.
         var map: ChangedBlockMap?
-        if options.verifyMap, let parent, let parentStart = parent.startLSN {
+        if let parent, let parentStart = parent.startLSN {
             switch try WALChangeReader(repository: repository, catalog: try TimelineCatalog(repository: repository),
                                        pgWal: cluster.path + "/pg_wal", pageSize: Int(cluster.control.walBlockSize))
                 .read(from: parentStart, to: startLSN, along: timeline) {
             case .map(let built):
                 map = built
-                Console.info("--verify-map: the WAL from \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) in \(built.records) record(s) (map: \(formatBytes(UInt64(built.memoryBytes))))")
+                Console.detail("the WAL from \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) in \(built.records) record(s) (map: \(formatBytes(UInt64(built.memoryBytes))))")
             case .unavailable(let why):
-                Console.warning("--verify-map: no map from WAL (\(why)); an incremental built from WAL would read everything")
+                info.changeSourceReason = why
+                Console.info("no changed-block map from WAL (\(why)): reading every page")
             }
+            info.changeSource = map != nil && !options.verifyMap ? "wal" : "scan"
+            if options.verifyMap { info.changeSourceReason = map == nil ? info.changeSourceReason : "--verify-map" }
+            try repository.saveBackup(info)
         }
         let parentFiles: BackupFileCopier.ParentFiles?
         do {
             parentFiles = try parent.map {
                 BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
             }
-            try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles)
+            try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles,
+                            changes: options.verifyMap ? nil : map)
         } catch {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
             throw error
         }
-        if let map, let parentFiles, let parentStart = parent?.startLSN {
+        if options.verifyMap, let map, let parentFiles, let parentStart = parent?.startLSN {
             let checked = try MapVerifier(repository: repository, map: map, after: parentStart, upTo: startLSN)
                 .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
             Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the map")
@@ -174,9 +181,10 @@ public struct BackupOperation {
     }
 
     private func copyAndStop(connection: Connection, primary: Connection, info: inout BackupInfo,
-                             parent: BackupFileCopier.ParentFiles?) throws {
+                             parent: BackupFileCopier.ParentFiles?, changes: ChangedBlockMap?) throws {
         let sources = try DataDirectoryWalker(cluster: cluster).walk()
-        let copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parent: parent)
+        var copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parent: parent)
+        copier.changes = changes
         var (entries, totals, directories) = try copier.copyAll(sources, jobs: options.jobs)
         report(totals.pageErrors, into: &info)
 
@@ -215,6 +223,7 @@ public struct BackupOperation {
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
         info.totalDataBytes = totals.totalBytes
         info.readDataBytes = totals.readBytes
+        info.scannedDataBytes = totals.scannedBytes
         info.writeBytes = totals.writtenBytes
         info.fileCount = entries.count
         if options.withServerLog {

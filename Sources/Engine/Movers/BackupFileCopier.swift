@@ -6,6 +6,8 @@ struct FileOutcome: Sendable {
     var entry: FileEntry?
     var totalBytes: UInt64 = 0
     var readBytes: UInt64 = 0
+    /// Bytes of the cluster's files actually read (the changed pages only, with a map).
+    var scannedBytes: UInt64 = 0
     var writtenBytes: UInt64 = 0
     var pageErrors: [PageError] = []
     /// For a part of a split file: what was stored (nil when the file vanished) and how many
@@ -25,6 +27,9 @@ struct BackupFileCopier: Sendable {
     let info: BackupInfo
     let options: BackupOptions
     let parent: ParentFiles?
+    /// For an incremental: the blocks WAL says changed since the parent's start; relation
+    /// files then read only those (and what lies beyond the parent's end of the file).
+    var changes: ChangedBlockMap?
     /// 64 MiB: a 1 GiB segment becomes 16 parts, enough to keep 8 workers busy to the end.
     var partSize: UInt64 = 64 << 20
 
@@ -115,6 +120,7 @@ struct BackupFileCopier: Sendable {
             guard let summary = try copier.copyControlFile(from: source.absolutePath, to: stored) else { return outcome }
             outcome.totalBytes = summary.size
             outcome.readBytes = summary.size
+            outcome.scannedBytes = summary.size
             outcome.writtenBytes = summary.storedSize
             outcome.entry = FileEntry(kind: .file, path: source.relativePath, mode: source.status.mode, size: summary.size,
                                       mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
@@ -157,11 +163,14 @@ struct BackupFileCopier: Sendable {
                                               parent: (parent.info.startLSN!, UInt32(previous.size / UInt64(blockSize))))
                 delta = true
             }
+            let blocks = delta ? changedBlocks(source.relativePath, parentBlocks: UInt32((previous?.size ?? 0) / UInt64(blockSize)),
+                                               size: source.status.size) : nil
             let summary = try copier.copyRelation(from: source.absolutePath, to: target(delta: delta), offset: offset, limit: limit,
                                                   delta: delta, parentSize: delta && wholeFile ? previous?.size : nil,
-                                                  scanner: &relationScanner)
+                                                  blocks: blocks, scanner: &relationScanner)
             outcome.pageErrors = relationScanner.errors
             outcome.readBytes = delta ? UInt64(relationScanner.keptPages * blockSize) : summary?.size ?? 0
+            outcome.scannedBytes = copier.lastBytesScanned
             outcome.writtenBytes = summary?.storedSize ?? 0
             outcome.part = (delta ? .pageDelta : .file, summary, delta ? copier.lastFileBytesRead : summary?.size ?? 0)
             return outcome
@@ -176,6 +185,7 @@ struct BackupFileCopier: Sendable {
                 outcome.entry = FileEntry(kind: .unchanged, path: source.relativePath, mode: source.status.mode,
                                           size: size, mtime: source.status.mtime, checksum: checksum)
                 outcome.totalBytes = size
+                outcome.scannedBytes = size
                 outcome.pageErrors = scanner?.errors ?? []
                 return outcome
             case .vanished:
@@ -186,9 +196,24 @@ struct BackupFileCopier: Sendable {
         }
         outcome.pageErrors = scanner?.errors ?? []
         outcome.readBytes = summary?.size ?? 0
+        outcome.scannedBytes = summary?.size ?? 0
         outcome.writtenBytes = summary?.storedSize ?? 0
         outcome.part = (.file, summary, summary?.size ?? 0)
         return outcome
+    }
+
+    /// The pages of a relation file (a segment of a main or init fork) to read for a delta
+    /// from the map: the changed ones, and every one beyond the parent's end of the file
+    /// (pages added since, whatever WAL says of them); nil to read every page (no map, or a
+    /// file the map says to read whole).
+    private func changedBlocks(_ path: String, parentBlocks: UInt32, size: UInt64) -> [UInt32]? {
+        guard let changes, let (locator, fork, segment) = RelationPath.locator(path), fork == 0 || fork == 3,
+              let changed = changes.changedBlocks(locator, fork: fork) else { return nil }
+        let segmentBlocks = cluster.control.segmentBlocks
+        let first = segment * segmentBlocks
+        let inFile = changed.lazy.filter { $0 >= first && $0 - first < segmentBlocks }.map { $0 - first }.filter { $0 < parentBlocks }
+        let fileBlocks = UInt32(size / UInt64(cluster.control.blockSize))
+        return Array(inFile) + (parentBlocks < fileBlocks ? Array(parentBlocks..<fileBlocks) : [])
     }
 
     /// A relation scanned as a delta that kept no page and has the parent's size is the
@@ -233,6 +258,7 @@ struct BackupFileCopier: Sendable {
             Console.detail("\(source.relativePath) vanished during the backup (dropped): skipped")
             return outcome
         }
+        outcome.scannedBytes = parts.reduce(0) { $0 + $1.scannedBytes }
         let kept = Self.partsKept(fileBytes: parts.map { $0.part!.fileBytes }, listedSize: source.status.size, partSize: partSize)
         let keptBytes = parts.prefix(kept).reduce(0) { $0 + $1.readBytes }
         let fileBytes = parts.prefix(kept).reduce(0) { $0 + $1.part!.fileBytes }
@@ -280,6 +306,7 @@ extension FileOutcome {
     mutating func add(_ other: FileOutcome) {
         totalBytes += other.totalBytes
         readBytes += other.readBytes
+        scannedBytes += other.scannedBytes
         writtenBytes += other.writtenBytes
         pageErrors += other.pageErrors
     }

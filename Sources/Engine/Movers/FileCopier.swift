@@ -14,8 +14,10 @@ struct FileCopier {
     let compression: Compression
     let level: Int32
     let buffer = AlignedBuffer(count: 1 << 20)
-    /// Bytes copyRelation read from its last source file.
+    /// Bytes copyRelation read from its last source file (its length, for a map's copy).
     private(set) var lastFileBytesRead: UInt64 = 0
+    /// Bytes of pages a map's copy actually read.
+    private(set) var lastBytesScanned: UInt64 = 0
 
     init(storage: any RepositoryStorage, compression: Compression, level: Int32) {
         self.storage = storage
@@ -95,8 +97,10 @@ struct FileCopier {
     /// `parentSize`: for a delta, the parent's size of the file; a delta that keeps no page of
     /// a file of that size is not written at all (the caller records the file as unchanged),
     /// and the summary is that of the empty stream, with nothing stored.
+    /// `blocks` (a delta from a changed-block map): read only these pages of the file, sorted,
+    /// in runs of consecutive ones, instead of every page.
     mutating func copyRelation(from source: String, to storedName: String, offset: UInt64 = 0, limit: UInt64, delta: Bool,
-                               parentSize: UInt64? = nil, scanner: inout PageScanner) throws -> StoredFileSummary? {
+                               parentSize: UInt64? = nil, blocks: [UInt32]? = nil, scanner: inout PageScanner) throws -> StoredFileSummary? {
         let input: OpenFile
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return nil }
         defer { input.close() }
@@ -115,6 +119,14 @@ struct FileCopier {
         }
         do {
             if !delta || parentSize == nil { _ = try output() }
+            if delta, let blocks {
+                (lastFileBytesRead, lastBytesScanned) = try copyBlocks(blocks, from: input, offset: offset, limit: limit,
+                                                                       scanner: &scanner, output: output)
+                if writer == nil && lastFileBytesRead == parentSize {
+                    return StoredFileSummary(size: UInt64(header.count), storedSize: 0, checksum: CRC32C.checksum(header))
+                }
+                return try output().commit()
+            }
             var remaining = limit
             var block = UInt32(offset / UInt64(blockSize))
             // Whole pages only: a chunk is a multiple of the block size.
@@ -142,6 +154,7 @@ struct FileCopier {
                 if n % blockSize != 0 { break }
             }
             lastFileBytesRead = limit - remaining
+            lastBytesScanned = lastFileBytesRead
             if writer == nil && lastFileBytesRead == parentSize {
                 return StoredFileSummary(size: UInt64(header.count), storedSize: 0, checksum: CRC32C.checksum(header))
             }
@@ -150,6 +163,44 @@ struct FileCopier {
             writer?.abandon()
             throw error
         }
+    }
+
+    /// The map's way: only `blocks` (within the part `offset` ..< `offset + limit`), read in
+    /// runs of consecutive pages, verified and kept as the scanner decides.
+    /// Returns the file's bytes in the part and the bytes of pages read.
+    private func copyBlocks(_ blocks: [UInt32], from input: OpenFile, offset: UInt64, limit: UInt64,
+                            scanner: inout PageScanner, output: () throws -> StoredFileWriter) throws -> (UInt64, UInt64) {
+        let blockSize = scanner.blockSize
+        let size = try FileSystem.status(input.path, followLinks: true).size
+        let end = min(offset + limit, size)
+        let firstBlock = UInt32(offset / UInt64(blockSize)), endBlock = UInt32(end / UInt64(blockSize))
+        let runLimit = buffer.count / blockSize
+        var i = blocks.firstIndex { $0 >= firstBlock } ?? blocks.count
+        var scanned: UInt64 = 0
+        while i < blocks.count, blocks[i] < endBlock {
+            let first = blocks[i]
+            var count = 1
+            while i + count < blocks.count, count < runLimit, blocks[i + count] == first + UInt32(count), blocks[i + count] < endBlock {
+                count += 1
+            }
+            let n = try buffer.withUnsafeMutableBytes { raw in
+                try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count * blockSize]), at: UInt64(first) * UInt64(blockSize))
+            }
+            let pages = n / blockSize
+            let kept = try buffer.withUnsafeMutableBytes { raw in
+                try scanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: first,
+                                 reread: Self.rereader(input, blockSize: blockSize))
+            }
+            for index in kept {
+                let out = try output()
+                try out.write(PageDelta.littleEndian(first + UInt32(index)))
+                try buffer.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[index * blockSize..<(index + 1) * blockSize])) }
+            }
+            scanned += UInt64(n)
+            if pages < count { break }  // the file shrank meanwhile: WAL replay has the rest
+            i += count
+        }
+        return (end - min(end, offset), scanned)
     }
 
     /// pg_control is stored only as a read whose CRC checks out (see DataDirectory).

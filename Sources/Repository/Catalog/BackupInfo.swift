@@ -52,6 +52,12 @@ public struct BackupInfo: Sendable, Equatable {
     public var pageErrorDetail: String?
     /// When validate last read the whole backup back (absent before it first did).
     public var verifyTime: Timestamp?
+    /// For an incremental: how it found the changed pages, `wal` (a changed-block map from
+    /// WAL) or `scan` (every page's LSN), and why not from WAL when it could not.
+    public var changeSource: String?
+    public var changeSourceReason: String?
+    /// Bytes of the cluster's files the backup read (with a map, the changed pages only).
+    public var scannedDataBytes: UInt64?
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -97,6 +103,9 @@ public struct BackupInfo: Sendable, Equatable {
         f["PAGE_ERRORS"] = String(pageErrorCount)
         f["PAGE_ERROR_DETAIL"] = pageErrorDetail
         f["VERIFY_TIME"] = verifyTime?.description
+        f["CHANGE_SOURCE"] = changeSource
+        f["CHANGE_SOURCE_REASON"] = changeSourceReason
+        f["SCANNED_DATA_BYTES"] = scannedDataBytes.map { String($0) }
         return f
     }
 
@@ -166,5 +175,8 @@ public struct BackupInfo: Sendable, Equatable {
         pageErrorCount = Int(f["PAGE_ERRORS"] ?? "0") ?? 0
         pageErrorDetail = f["PAGE_ERROR_DETAIL"]
         verifyTime = f["VERIFY_TIME"].flatMap { Timestamp($0) }
+        changeSource = f["CHANGE_SOURCE"]
+        changeSourceReason = f["CHANGE_SOURCE_REASON"]
+        scannedDataBytes = f["SCANNED_DATA_BYTES"].flatMap { UInt64($0) }
     }
 }
