@@ -4,7 +4,8 @@
 # 20-50%); the table shows medians of wall time, throughput (cluster bytes / wall time),
 # bytes written and peak RSS (GNU time).
 # Knobs: BENCH_SCALE (pgbench scale, default 50), BENCH_TEXT_MB (random text, default 300),
-# BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end).
+# BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end),
+# BENCH_S3=0 (skip the S3 part).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -149,6 +150,9 @@ incremental() {
   AFTER='pgbr_written'
   define "pgBackRest incr $label" $PGBR backup --type=incr --compress-type=zst --process-max="$JOBS"
   compare "pgbk incremental $label" "pgBackRest incr $label"
+  # What the last one read of the cluster, and how it knew what changed (issue 16).
+  local ini="$W/repo/backup/$(newest_pgbk)/backup.ini"
+  echo "bench: pgbk incremental $label read $(awk -F= '/^SCANNED_DATA_BYTES=/ {print $2}' "$ini") of $(awk -F= '/^TOTAL_DATA_BYTES=/ {print $2}' "$ini") bytes (changes from $(awk -F= '/^CHANGE_SOURCE=/ {print $2}' "$ini"))"
   as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
 }
 incremental "accounts 0.1%" "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 1000 = 7"
@@ -207,7 +211,7 @@ if [ -n "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/pg_combinebacku
   "$ROOT/scripts/bench-pg18.sh"
 fi
 # The repository on S3 (a local Ceph gateway, which only root can start here).
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ]; then
   echo
   "$ROOT/scripts/bench-s3.sh"
 fi
