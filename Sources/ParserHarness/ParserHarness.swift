@@ -14,6 +14,7 @@ public enum ParserHarness {
         case storedZlib = "stored-zlib", storedZstd = "stored-zstd", storedLZ4 = "stored-lz4"
         case walPages = "wal-pages", walFileContent = "wal-file-content", timelineHistory = "timeline-history"
         case backupLabel = "backup-label", tablespaceMap = "tablespace-map", controlFile = "pg-control"
+        case walRecordLayout = "wal-record-layout"
     }
 
     /// Parses `bytes` as `target`; errors are the expected outcome for most inputs.
@@ -34,6 +35,11 @@ public enum ParserHarness {
         case .backupLabel: _ = try? BackupLabel(text: text)
         case .tablespaceMap: _ = try? TablespaceMap(text: text)
         case .controlFile: _ = try? ControlFile(bytes: bytes)
+        case .walRecordLayout:
+            // A record body, read as 14 and as 15+ (image compression flags differ).
+            for magic: UInt16 in [0xD10D, 0xD118] {
+                _ = bytes.withUnsafeBytes { WALRecordLayout.parse($0, length: bytes.count, pageMagic: magic) }
+            }
         }
     }
 
@@ -58,13 +64,14 @@ public enum ParserHarness {
     static func scanPages(_ bytes: [UInt8]) {
         _ = try? WALLongPageHeader(bytes: bytes, path: "segment")
         var scanner = WALRecordScanner(pageSize: 8192, startLSN: LSN(0))
+        scanner.collectBlocks = true  // the block headers of every record too (changed-block maps)
         var offset = 0
         while offset + 8192 <= bytes.count {
             let address = bytes[offset + 8..<offset + 16].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
             let result = bytes.withUnsafeBytes { raw in
-                scanner.feed(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 8192]), at: LSN(address)) { _ in }
+                scanner.feed(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 8192]), at: LSN(address), emit: { _ in }) { _ in }
             }
-            if result == .end { break }
+            if result != .more && result != .nextSegment { break }
             offset += 8192
         }
     }
