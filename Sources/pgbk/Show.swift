@@ -121,15 +121,17 @@ enum TimelineTable {
 enum BackupTable {
     static func render(_ backups: [BackupInfo], detail: Bool) -> String {
         var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
-        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Read", "Written", "TLI", "PageErr", "Status", "Reason"] }
+        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Scanned", "Read", "Written", "Changes", "TLI", "PageErr", "Status", "Reason"] }
         var rows: [[String]] = [header]
         for b in backups {
             let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
             if detail {
                 rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.mode.rawValue,
                              String(b.pgVersionNum / 10000), b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
-                             formatSize(b.readDataBytes), formatSize(b.writeBytes), String(b.timeline),
-                             String(b.pageErrorCount), b.status.rawValue, b.statusReason ?? ""])
+                             b.scannedDataBytes.map(formatSize) ?? "-", formatSize(b.readDataBytes), formatSize(b.writeBytes),
+                             b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
+                             String(b.pageErrorCount), b.status.rawValue, [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
+                                .compactMap { $0 }.joined(separator: "; ")])
             } else {
                 rows.append([b.id, b.startTime.description, b.mode.rawValue, duration, formatSize(b.writeBytes),
                              String(b.timeline), b.status.rawValue])

@@ -65,6 +65,8 @@ import Repository
             let scanned = info["scanned_data_bytes"] as? Int ?? .max, total = info["total_data_bytes"] as? Int ?? 0
             #expect(info["change_source"] as? String == "wal" && scanned < total / 4, "\(pg): \(info)")
         }
+        let detail = try s.pgbk(["show", "-B", repo, "detail"])
+        #expect(detail.stdout.contains("Changes") && detail.stdout.contains(" wal ") && detail.stdout.contains("changes: --verify-map"), "\(detail)")
         try cluster.switchWALAndWaitForArchive(repository: repo)
         let expected = try Self.dump(cluster)
         try cluster.stop()
