@@ -35,26 +35,17 @@ struct WALChangeReader {
                 return .unavailable("WAL segment \(name) is neither archived nor in \(pgWal)")
             }
             defer { source.close() }
-            var offset: UInt64 = 0
             var outcome: WALRecordScanner.PageResult = .more
             var reachedEnd = false
             var lastPage = LSN.invalid
-            reading: while true {
-                let n = try source.read(into: &buffer)
-                if n == 0 { break }
-                for pageStart in stride(from: 0, to: n - pageSize + 1, by: pageSize) {
-                    let pageLSN = LSN(segno * size + offset + UInt64(pageStart))
-                    if pageLSN.value + UInt64(pageSize) <= start.value - start.value % UInt64(pageSize) { continue }
-                    if pageLSN >= end { reachedEnd = true; break reading }
-                    lastPage = pageLSN
-                    outcome = buffer.withUnsafeBytes { raw in
-                        scanner.feed(UnsafeRawBufferPointer(rebasing: raw[pageStart..<pageStart + pageSize]), at: pageLSN, emit: { _ in }) { record in
-                            if record.lsn < end { map.add(record) }
-                        }
-                    }
-                    if outcome != .more { break reading }
+            try WALSegmentPages.forEach(segment: segno, segmentSize: size, pageSize: pageSize, from: start, buffer: &buffer,
+                                        read: { try source.read(into: &$0) }) { page, pageLSN in
+                if pageLSN >= end { reachedEnd = true; return false }
+                lastPage = pageLSN
+                outcome = scanner.feed(page, at: pageLSN, emit: { _ in }) { record in
+                    if record.lsn < end { map.add(record) }
                 }
-                offset += UInt64(n)
+                return outcome == .more
             }
             if case .archived(let archived, _) = source {
                 while try source.read(into: &buffer) > 0 {}

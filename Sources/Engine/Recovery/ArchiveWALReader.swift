@@ -32,25 +32,16 @@ struct ArchiveWALReader {
             }
             let reader = try repository.wal.reader(archived)
             defer { reader.close() }
-            var offset: UInt64 = 0
             var result = WALRecordScanner.PageResult.more
-            reading: while true {
-                let n = try reader.read(into: &buffer)
-                if n == 0 { break }
-                for pageStart in stride(from: 0, to: n - pageSize + 1, by: pageSize) {
-                    let pageLSN = LSN(segno * size + offset + UInt64(pageStart))
-                    if pageLSN.value + UInt64(pageSize) <= start.value - start.value % UInt64(pageSize) { continue }
-                    result = buffer.withUnsafeBytes { raw in
-                        scanner.feed(UnsafeRawBufferPointer(rebasing: raw[pageStart..<pageStart + pageSize]), at: pageLSN) { event in
-                            guard found == nil else { return }
-                            lastEvent = event
-                            if stop(event) { found = event }
-                        }
-                    }
-                    // A find counts only once the whole segment has passed its checksum.
-                    if found != nil || result != .more { break reading }
+            try WALSegmentPages.forEach(segment: segno, segmentSize: size, pageSize: pageSize, from: start, buffer: &buffer,
+                                        read: { try reader.read(into: &$0) }) { page, pageLSN in
+                result = scanner.feed(page, at: pageLSN) { event in
+                    guard found == nil else { return }
+                    lastEvent = event
+                    if stop(event) { found = event }
                 }
-                offset += UInt64(n)
+                // A find counts only once the whole segment has passed its checksum.
+                return found == nil && result == .more
             }
             while try reader.read(into: &buffer) > 0 {}
             guard reader.checksum == archived.checksum else {
