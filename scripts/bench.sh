@@ -166,7 +166,10 @@ define "pgbk restore full -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" --ba
 define "pgBackRest restore full pm$JOBS" $PGBR restore --pg1-path="$W/out" --set="$PGBR_FULL" --process-max="$JOBS"
 define "pgbk restore chain -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" -j "$JOBS" -q
 define "pgBackRest restore incr pm$JOBS" $PGBR restore --pg1-path="$W/out" --process-max="$JOBS"
-compare "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS"
+# The floor a restore is held to (issue 16): the same number of bytes written with O_DIRECT
+# into an empty directory of the same filesystem, by dd.
+define "O_DIRECT write floor (dd)" dd if=/dev/zero of="$W/out/floor" bs=1M count=$((CLUSTER_BYTES / 1048576)) oflag=direct status=none
+compare "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS" "O_DIRECT write floor (dd)"
 compare "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS"
 # Rebuilding a node (issue 14): a copy restored by each tool has 1% of its pages changed
 # before each run, then is restored over with --delta; against the restores above.
@@ -235,6 +238,8 @@ for t in "accounts 0.1%" "random_text 0.1%"; do
 done
 echo "  restore full vs pgBackRest:       $(ratio "pgbk restore full -j$JOBS" "pgBackRest restore full pm$JOBS")"
 echo "  restore chain vs pgBackRest:      $(ratio "pgbk restore chain -j$JOBS" "pgBackRest restore incr pm$JOBS")"
+echo "  restore full vs O_DIRECT floor:   $(ratio "pgbk restore full -j$JOBS" "O_DIRECT write floor (dd)") (target 2)"
+echo "  restore chain vs O_DIRECT floor:  $(ratio "pgbk restore chain -j$JOBS" "O_DIRECT write floor (dd)") (target 2.5)"
 echo "  restore --delta 1% vs full restore: $(ratio "pgbk restore --delta 1% -j$JOBS" "pgbk restore chain -j$JOBS") (pgBackRest: $(ratio "pgBackRest restore --delta 1% pm$JOBS" "pgBackRest restore incr pm$JOBS"))"
 echo "  restore --delta 1% vs pgBackRest: $(ratio "pgbk restore --delta 1% -j$JOBS" "pgBackRest restore --delta 1% pm$JOBS")"
 echo "  archive-push none vs pgBackRest:  $(ratio "pgbk archive-push none x$N" "pgBackRest archive-push none x$N")"
