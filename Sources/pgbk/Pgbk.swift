@@ -57,7 +57,7 @@ func describe(_ event: WALEvent) -> String {
 }
 
 func describe(_ error: Error) -> String {
-    String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    oneLineDescription(error)
 }
 
 struct Init: ParsableCommand {

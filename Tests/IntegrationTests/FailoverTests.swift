@@ -78,12 +78,7 @@ import Repository
             try rebuilt.scalar("SELECT (pg_last_wal_replay_lsn() >= '\(end)'::pg_lsn)::text") == "true"
         }
         #expect(try rebuilt.scalar("SELECT string_agg(n::text, ',' ORDER BY n) FROM journal") == (1...20).map(String.init).joined(separator: ","))
-        // (pg_dump from 15.14 on brackets its output with \restrict KEY lines, a new random key each run.)
-        let dumps = try [standby, rebuilt].map { node in
-            let dump = try node.runClient("pg_dump", node.connectionArgs + ["-d", "postgres"])
-            guard dump.succeeded else { throw CommandError(result: dump) }
-            return dump.stdout.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }
-        }
+        let dumps = try [standby, rebuilt].map { try dumpLines($0) }
         #expect(dumps[0].contains { $0.hasPrefix("COPY public.journal") }, "\(dumps[0].prefix(20))")
         #expect(dumps[0] == dumps[1], "the rebuilt node's data equals the new primary's: \(zip(dumps[0], dumps[1]).first { $0 != $1 }.map { "\($0)" } ?? "")")
         try rebuilt.stop()

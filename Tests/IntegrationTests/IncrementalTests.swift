@@ -13,6 +13,15 @@ func dumpFingerprint(_ cluster: TestCluster, all: Bool = false, database: String
     return String(r.stdout.prefix(32))
 }
 
+/// pg_dump's lines, with the cluster's own binaries. From 15.14 on pg_dump brackets its output
+/// with \restrict KEY lines, a new random key each run (and older ones lack --restrict-key):
+/// those lines are left out.
+func dumpLines(_ cluster: TestCluster, database: String = "postgres") throws -> [Substring] {
+    let r = try cluster.runClient("pg_dump", cluster.connectionArgs + ["-d", database])
+    guard r.succeeded else { throw CommandError(result: r) }
+    return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }
+}
+
 func latestBackup(_ s: Scratch, _ repo: String) throws -> [String: Any] {
     let all = try parseBackupsJSON(try s.pgbk(["show", "-B", repo, "--json"]).stdout)
     return try #require(all.last)

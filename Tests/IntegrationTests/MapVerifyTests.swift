@@ -68,14 +68,14 @@ import Repository
         let detail = try s.pgbk(["show", "-B", repo, "detail"])
         #expect(detail.stdout.contains("Changes") && detail.stdout.contains(" wal ") && detail.stdout.contains("changes: --verify-map"), "\(detail)")
         try cluster.switchWALAndWaitForArchive(repository: repo)
-        let expected = try Self.dump(cluster)
+        let expected = try dumpLines(cluster)
         try cluster.stop()
         let target = s.path + "/restored\(major)"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", target, "-T", "\(tsDir)=\(s.path)/ts-restored\(major)"])
         #expect(restore.succeeded, "\(pg): \(restore)")
         let restored = try TestCluster.startRestored(target, scratch: s, name: "r\(major)", bin: pg.bin)
         defer { restored.stopIfRunning() }
-        #expect(try Self.dump(restored) == expected, "\(pg): the chain of map-based incrementals restores the source's data exactly")
+        #expect(try dumpLines(restored) == expected, "\(pg): the chain of map-based incrementals restores the source's data exactly")
         if pg.hasAmcheck {
             let amcheck = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing"])
             #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(pg): \(amcheck)")
@@ -85,12 +85,6 @@ import Repository
         #expect(checksums.succeeded, "\(pg): \(checksums)")
     }
 
-    /// pg_dump's lines of every table's data (the \restrict lines of newer pg_dumps vary).
-    static func dump(_ cluster: TestCluster) throws -> [Substring] {
-        let r = try cluster.runClient("pg_dump", cluster.connectionArgs + ["-d", "postgres"])
-        guard r.succeeded else { throw CommandError(result: r) }
-        return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }
-    }
 
     @Test func aMapIsNotBuiltFromWALThatIsNotThere() throws {
         let s = try Scratch()

@@ -43,7 +43,7 @@ public struct CheckOperation {
             results.append(CheckResult("repository", .ok, "\(repo.path) is readable and writable"))
             repository = repo
         } catch {
-            results.append(CheckResult("repository", .critical, "\(repositoryPath): \(oneLine(error))"))
+            results.append(CheckResult("repository", .critical, "\(repositoryPath): \(oneLineDescription(error))"))
             repository = nil
         }
 
@@ -62,7 +62,7 @@ public struct CheckOperation {
                 results.append(archiving(connection, settings: settings, repository: repository))
             }
         } catch {
-            results.append(CheckResult("server", .critical, oneLine(error)))
+            results.append(CheckResult("server", .critical, oneLineDescription(error)))
         }
 
         if let repository {
@@ -77,7 +77,7 @@ public struct CheckOperation {
             })
             results.append(catalogCheck("drill") {
                 let (drills, unreadable) = try repository.loadDrills()
-                if let (name, error) = unreadable.first { throw CatalogError.invalid(name, oneLine(error)) }
+                if let (name, error) = unreadable.first { throw CatalogError.invalid(name, oneLineDescription(error)) }
                 return HealthRules.drillAge(drills, now: .now(), warning: options.drillAgeWarning)
             })
         }
@@ -86,7 +86,7 @@ public struct CheckOperation {
 
     /// A check of what the repository holds; what cannot be read is itself critical.
     private func catalogCheck(_ name: String, _ body: () throws -> CheckResult) -> CheckResult {
-        do { return try body() } catch { return CheckResult(name, .critical, oneLine(error)) }
+        do { return try body() } catch { return CheckResult(name, .critical, oneLineDescription(error)) }
     }
 
     private func archiverStatistics(_ connection: Connection) throws -> CheckResult {
@@ -118,7 +118,7 @@ public struct CheckOperation {
             segment = name
             _ = try connection.query("SELECT pg_switch_wal()")
         } catch {
-            return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLine(error))")
+            return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLineDescription(error))")
         }
         let started = monotonicSeconds()
         var delay: UInt32 = 20_000
@@ -129,7 +129,7 @@ public struct CheckOperation {
                     return CheckResult("archiving", .ok, "WAL segment \(segment) reached the repository \(took < 1 ? "within a second" : "in \(Int(took)) s") of the switch")
                 }
             } catch {
-                return CheckResult("archiving", .critical, "reading the archive: \(oneLine(error))")
+                return CheckResult("archiving", .critical, "reading the archive: \(oneLineDescription(error))")
             }
             if monotonicSeconds() - started >= Double(options.archiveTimeoutSeconds) {
                 return CheckResult("archiving", .critical, "WAL segment \(segment) did not reach the repository within \(options.archiveTimeoutSeconds) s (--archive-timeout): archive_command fails or is too slow (see the server log and pg_stat_archiver)")
@@ -137,9 +137,5 @@ public struct CheckOperation {
             usleep(delay)
             delay = min(delay * 2, 500_000)
         }
-    }
-
-    private func oneLine(_ error: Error) -> String {
-        String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }

@@ -61,7 +61,7 @@ public struct DrillOperation {
             try exercise(scratch, &record)
             record.result = .ok
         } catch {
-            record.reason = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            record.reason = oneLineDescription(error)
         }
         do { try FileSystem.removeTree(scratch) } catch {
             Console.warning("could not remove the drill's scratch directory \(scratch): \(error)")

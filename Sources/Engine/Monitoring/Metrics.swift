@@ -162,8 +162,6 @@ extension MetricsInput {
         do { wal = try repository.wal.listAll() } catch { wal = []; errors += 1 }
         var report: TimelineReport?
         do { report = try TimelineReport(repository: repository) } catch { errors += 1 }
-        var windowEnd: Double?
-        if case .transactionEnd(_, _, _, let micros)? = report?.lastTransaction { windowEnd = Double(micros) / 1e6 }
         let drills: [DrillRecord]
         do {
             let loaded = try repository.loadDrills()
@@ -171,8 +169,8 @@ extension MetricsInput {
             errors += loaded.unreadable.count
         } catch { drills = []; errors += 1 }
         var input = MetricsInput(repository: repository.path, now: now, backups: backups, unreadableBackups: unreadable.count,
-                                 archivedWAL: wal, windowStart: report?.windowStart.flatMap { parseTimestampMicros($0) }.map { Double($0.micros) / 1e6 },
-                                 windowEnd: windowEnd, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count } ?? 0,
+                                 archivedWAL: wal, windowStart: report?.windowStartMicros.map { Double($0) / 1e6 },
+                                 windowEnd: report?.windowEndMicros.map { Double($0) / 1e6 }, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count } ?? 0,
                                  gapInWindow: report?.firstGap != nil, drills: drills)
         input.readErrors = errors
         return input

@@ -45,9 +45,8 @@ public struct RecoveryPicture: Sendable {
         let (backups, _) = try repository.loadAll()
         let shown = backups.filter { $0.status != .deleted }
         let drills = (try? repository.loadDrills().drills) ?? []
-        var windowEnd: Int64?
-        if case .transactionEnd(_, _, _, let micros)? = report.lastTransaction { windowEnd = micros / 1_000_000 }
-        let windowStart = report.windowStart.flatMap { parseTimestampMicros($0) }.map { $0.micros / 1_000_000 }
+        let windowEnd = report.windowEndMicros.map { $0 / 1_000_000 }
+        let windowStart = report.windowStartMicros.map { $0 / 1_000_000 }
         var horizon: Int64?
         let g = repository.config["KEEP_DATA_GENERATIONS"].flatMap { Int($0) }, d = repository.config["KEEP_DATA_DAYS"].flatMap { Int($0) }
         if g != nil || d != nil {

@@ -94,19 +94,21 @@ enum RestoreMarker {
     static let name = "pgbk_restore.ini"
 
     static func write(in target: String, systemIdentifier: UInt64, backupID: String) throws {
-        let text = "# pgbk restore in progress: this directory is incomplete until it finishes (rerun it with --delta)\nsystem_identifier=\(systemIdentifier)\nbackup=\(backupID)\n"
-        try AtomicFile.write(target + "/" + name, text: text)
+        var marker = IniFile()
+        marker["system_identifier"] = String(systemIdentifier)
+        marker["backup"] = backupID
+        try AtomicFile.write(target + "/" + name, text: marker.text(
+            header: "# pgbk restore in progress: this directory is incomplete until it finishes (rerun it with --delta)\n"))
     }
 
     /// The system identifier an unfinished restore recorded, or nil if there is none.
     static func systemIdentifier(in target: String) throws -> UInt64? {
         let file = target + "/" + name
         guard FileSystem.exists(file) else { return nil }
-        let text = try FileSystem.readText(file, limit: 4096)
-        for line in text.split(separator: "\n") where line.hasPrefix("system_identifier=") {
-            if let value = UInt64(line.dropFirst("system_identifier=".count)) { return value }
+        guard let value = try IniFile(text: try FileSystem.readText(file, limit: 4096), path: file)["system_identifier"].flatMap({ UInt64($0) }) else {
+            throw EngineError.corruptFile(path: file, reason: "no system_identifier line; move the directory away and restore without --delta")
         }
-        throw EngineError.corruptFile(path: file, reason: "no system_identifier line; move the directory away and restore without --delta")
+        return value
     }
 
     static func remove(in target: String) throws {

@@ -34,13 +34,13 @@ struct ServerLogCopier {
         var entries: [FileEntry] = []
         func walk(_ relative: String) throws {
             let absolute = relative.isEmpty ? directory : directory + "/" + relative
+            try repository.storage.makeDirectories(repository.serverLogRootName(backupID) + (relative.isEmpty ? "" : "/" + relative))
             for name in try FileSystem.list(absolute) {
                 let rel = relative.isEmpty ? name : relative + "/" + name
                 guard let status = try? FileSystem.status(absolute + "/" + name) else { continue }  // rotated away meanwhile
                 if status.kind == .directory { try walk(rel); continue }
                 guard status.kind == .regular else { continue }
                 let stored = repository.serverLogName(backupID, path: rel, compression: compression)
-                try repository.storage.makeDirectories(Repository.parentName(of: stored))
                 guard let summary = try copier.copy(from: absolute + "/" + name, to: stored, limit: status.size) else { continue }
                 entries.append(FileEntry(kind: .file, path: rel, mode: status.mode, size: summary.size, mtime: status.mtime,
                                          checksum: summary.checksum, storedSize: summary.storedSize))

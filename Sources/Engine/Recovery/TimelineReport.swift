@@ -22,6 +22,14 @@ public struct TimelineReport: Sendable {
     /// latest timeline: the recoverable window ends there.
     public let firstGap: String?
 
+    /// The window in microseconds since 1970: from the oldest OK backup's recovery point to
+    /// the last archived transaction's commit (nil where there is none).
+    public var windowStartMicros: Int64? { windowStart.flatMap { parseTimestampMicros($0) }?.micros }
+    public var windowEndMicros: Int64? {
+        if case .transactionEnd(_, _, _, let micros)? = lastTransaction { return micros }
+        return nil
+    }
+
     public init(repository: Repository) throws {
         let catalog = try TimelineCatalog(repository: repository)
         let size = catalog.segmentSize

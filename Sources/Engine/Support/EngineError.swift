@@ -50,3 +50,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// An error as one line: what reaches the user, a check's message or a drill's recorded reason.
+public func oneLineDescription(_ error: Error) -> String {
+    String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+}

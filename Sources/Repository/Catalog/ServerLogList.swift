@@ -8,10 +8,6 @@ extension Repository {
         serverLogRootName(id) + "/" + path + compression.fileSuffix
     }
 
-    public static func parentName(of name: String) -> String {
-        name.lastIndex(of: "/").map { String(name[..<$0]) } ?? ""
-    }
-
     /// nil when the backup has no server logs (or they were expired).
     public func loadServerLogList(_ id: String) throws -> [FileEntry]? {
         try Self.checkBackupID(id)
