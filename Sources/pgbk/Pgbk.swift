@@ -101,7 +101,7 @@ struct Backup: ParsableCommand {
     var standbyHost: String?
     @Option(name: .customLong("standby-port"), help: "The standby's port (with --standby-host).")
     var standbyPort: String?
-    @Flag(name: .customLong("verify-map"), help: "For an incremental: also build the changed-block map from WAL, and fail naming the relation and block if the page scan finds a change it lacks.")
+    @Flag(name: .customLong("verify-map"), help: "For an incremental: also build every changed-block map it can (WAL summaries, WAL), and fail naming the relation and block if the page scan finds a change it lacks.")
     var verifyMap = false
     @Flag(name: [.customShort("s"), .customLong("with-serverlog")], help: "Also copy the server's log files into the backup (kept by --keep-srvlog-files/-days).")
     var withServerLog = false

@@ -65,3 +65,42 @@ import PostgresFormat
         #expect(emptied.memoryBytes == 0, "what is given up is no longer counted")
     }
 }
+
+@Suite struct WALSummaryCoverageTests {
+    @Test func summariesWithoutAGapCoverTheRange() {
+        let ranges = [(LSN(10), LSN(20)), (LSN(20), LSN(35)), (LSN(35), LSN(50)), (LSN(50), LSN(60))]
+        let chosen = WALSummaryReader.covering(ranges, from: LSN(15), to: LSN(40))
+        #expect(chosen?.map(\.0.value) == [10, 20, 35])
+        // Overlapping summaries (a summary rewritten after a restart) are fine too.
+        #expect(WALSummaryReader.covering([(LSN(0), LSN(30)), (LSN(20), LSN(45))], from: LSN(5), to: LSN(45))?.count == 2)
+    }
+
+    @Test func aGapOrAShortEndIsNoCover() {
+        #expect(WALSummaryReader.covering([(LSN(10), LSN(20)), (LSN(21), LSN(40))], from: LSN(15), to: LSN(30)) == nil)
+        #expect(WALSummaryReader.covering([(LSN(16), LSN(40))], from: LSN(15), to: LSN(30)) == nil, "begins after the parent's start")
+        #expect(WALSummaryReader.covering([(LSN(10), LSN(29))], from: LSN(15), to: LSN(30)) == nil, "ends before this backup's start")
+        #expect(WALSummaryReader.covering([], from: LSN(15), to: LSN(30)) == nil)
+    }
+}
+
+@Suite struct WALSummaryRowTests {
+    @Test func rowsBecomeBlocksOrWholeFiles() throws {
+        var map = ChangedBlockMap()
+        try WALSummaryReader.apply(["16384", "1663", "5", "0", "7", "f"], to: &map)
+        try WALSummaryReader.apply(["16384", "1663", "5", "2", "1", "f"], to: &map)
+        try WALSummaryReader.apply(["16390", "1663", "5", "0", "3", "t"], to: &map)
+        try WALSummaryReader.apply(["0", "1700", "9", "0", "0", "t"], to: &map)
+        let rel = RelFileLocator(tablespace: 1663, database: 5, relation: 16384)
+        #expect(map.changedBlocks(rel, fork: 0) == [7] && map.changedBlocks(rel, fork: 2) == [1])
+        #expect(map.changedBlocks(RelFileLocator(tablespace: 1663, database: 5, relation: 16390), fork: 0) == nil, "truncated: read whole")
+        #expect(map.changedBlocks(RelFileLocator(tablespace: 1700, database: 9, relation: 4242), fork: 0) == nil, "a created database: every file whole")
+        #expect(map.changedBlocks(RelFileLocator(tablespace: 1663, database: 9, relation: 4242), fork: 0) == [], "other tablespaces of it are not")
+    }
+
+    @Test func anUnreadableRowIsAnErrorNotASkippedBlock() {
+        var map = ChangedBlockMap()
+        for row: [String?] in [["x", "1663", "5", "0", "7", "f"], ["1", "1663", "5", "0", nil, "f"], ["1", "1663", "5", "0", "7"], ["1", "1663", "5", "0", "7", "maybe"]] {
+            #expect(throws: EngineError.self) { try WALSummaryReader.apply(row, to: &map) }
+        }
+    }
+}

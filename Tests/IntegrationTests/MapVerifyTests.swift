@@ -17,6 +17,12 @@ import Repository
         #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
         try cluster.start()
         defer { cluster.stopIfRunning() }
+        // From 17 the server's own WAL summaries are a map source too; --verify-map checks both.
+        let summaries = major >= 17
+        if summaries {
+            try cluster.execute("ALTER SYSTEM SET summarize_wal = on")
+            try cluster.execute("SELECT pg_reload_conf()")
+        }
         let bench = try cluster.runClient("pgbench", cluster.connectionArgs + ["-i", "-s", "2", "-q", "postgres"])
         try #require(bench.succeeded, "\(bench)")
         let tsDir = try s.makeDirectory("ts\(major)")
@@ -46,10 +52,11 @@ import Repository
 
         let r = try s.pgbk(["backup", "-B", repo, "-D", cluster.dataDir, "-b", "incremental", "--verify-map"] + cluster.connectionArgs)
         #expect(r.succeeded, "\(pg): \(r)")
-        #expect(r.stderr.contains("--verify-map: every one of the"), "\(pg): \(r)")
-        let checked = r.stderr.split(separator: "\n").first { $0.contains("every one of the") }
-            .flatMap { $0.split(separator: " ").compactMap { Int($0) }.first } ?? 0
-        #expect(checked > 200, "\(pg): the LSN scan's changed pages were checked against the map (\(checked))")
+        for source in summaries ? ["summary", "wal"] : ["wal"] {
+            let checked = r.stderr.split(separator: "\n").first { $0.contains("every one of the") && $0.hasSuffix("in the \(source) map") }
+                .flatMap { $0.split(separator: " ").compactMap { Int($0) }.first } ?? 0
+            #expect(checked > 200, "\(pg): the LSN scan's changed pages were checked against the \(source) map (\(checked)): \(r)")
+        }
         #expect(try s.pgbk(["validate", "-B", repo]).succeeded, "the next incremental builds on this one")
 
         // Then incrementals built from the map (the default): they read only what changed,
@@ -63,10 +70,11 @@ import Repository
             #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
             let info = try latestBackup(s, repo)
             let scanned = info["scanned_data_bytes"] as? Int ?? .max, total = info["total_data_bytes"] as? Int ?? 0
-            #expect(info["change_source"] as? String == "wal" && scanned < total / 4, "\(pg): \(info)")
+            #expect(info["change_source"] as? String == (summaries ? "summary" : "wal") && scanned < total / 4, "\(pg): \(info)")
         }
         let detail = try s.pgbk(["show", "-B", repo, "detail"])
-        #expect(detail.stdout.contains("Changes") && detail.stdout.contains(" wal ") && detail.stdout.contains("changes: --verify-map"), "\(detail)")
+        #expect(detail.stdout.contains("Changes") && detail.stdout.contains(summaries ? " summary " : " wal ")
+                && detail.stdout.contains("changes: --verify-map"), "\(detail)")
         try cluster.switchWALAndWaitForArchive(repository: repo)
         let expected = try dumpLines(cluster)
         try cluster.stop()
@@ -85,6 +93,56 @@ import Repository
         #expect(checksums.succeeded, "\(pg): \(checksums)")
     }
 
+
+    /// Across a timeline switch the map is read along the new timeline's history (and
+    /// verified); with a segment missing from both the archive and pg_wal there is no map, and
+    /// the backup reads every page and says why in backup.ini and `show detail`.
+    @Test(arguments: PostgresInstall.matrix)
+    func aTimelineSwitchIsFollowedAndMissingWALIsReported(major: Int) throws {
+        let pg = try PostgresInstall.of(major)
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.create(s, name: "f\(major)", repository: repo, bin: pg.bin)
+        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
+        try cluster.start()
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        try cluster.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try cluster.execute("UPDATE t SET v = 'one' WHERE id % 7 = 0")
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+
+        // Archive recovery to the end of WAL, which always ends on a new timeline.
+        try cluster.stop()
+        try s.writeFile(cluster.dataDir + "/recovery.signal", "")
+        try cluster.appendConfig("restore_command = '\(s.pgbk) archive-get -B \(repo) %f %p'\n")
+        try cluster.start()
+        try cluster.waitForPromotion()
+        try #require(try cluster.scalar("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)") == "00000002")
+        try cluster.execute("UPDATE t SET v = 'two' WHERE id % 11 = 0")
+        let across = try s.pgbk(["backup", "-B", repo, "-D", cluster.dataDir, "-b", "incremental", "--verify-map"] + cluster.connectionArgs)
+        #expect(across.succeeded && across.stderr.contains("is in the wal map"), "\(pg): \(across)")
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+        let parent = try latestBackup(s, repo)
+        #expect(parent["timeline"] as? Int == 2 && parent["change_source_reason"] as? String == "--verify-map", "\(parent)")
+
+        // A segment after that backup's start goes: archived, checkpointed out of pg_wal, removed.
+        try cluster.execute("UPDATE t SET v = 'three' WHERE id % 13 = 0")
+        let gone = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        try cluster.execute("UPDATE t SET v = 'four' WHERE id % 17 = 0")
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        for _ in 0..<2 { try cluster.execute("CHECKPOINT") }
+        #expect(!FileSystem.exists(cluster.dataDir + "/pg_wal/" + gone), "\(gone) left pg_wal")
+        let archived = try #require(try Repository.open(repo).wal.find(gone))
+        try FileSystem.remove(archived.path)
+        let missing = try s.pgbk(["backup", "-B", repo, "-D", cluster.dataDir, "-b", "incremental", "--verify-map"] + cluster.connectionArgs)
+        #expect(missing.succeeded && missing.stderr.contains("reading every page") && !missing.stderr.contains("is in the wal map"), "\(pg): \(missing)")
+        let info = try latestBackup(s, repo)
+        #expect(info["change_source"] as? String == "scan" && (info["change_source_reason"] as? String ?? "").contains(gone), "\(pg): \(info)")
+        let detail = try s.pgbk(["show", "-B", repo, "detail"])
+        #expect(detail.stdout.contains("scan!") && detail.stdout.contains(gone), "\(pg): \(detail)")
+    }
 
     @Test func aMapIsNotBuiltFromWALThatIsNotThere() throws {
         let s = try Scratch()

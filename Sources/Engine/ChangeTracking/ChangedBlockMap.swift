@@ -32,15 +32,7 @@ public struct ChangedBlockMap: Sendable {
 
     public mutating func add(_ record: WALRecordScanner.RecordSummary) {
         records += 1
-        for b in record.blocks where !wholeRelations.contains(b.locator) {
-            let key = RelationFork(locator: b.locator, fork: b.fork)
-            var set = blocks.removeValue(forKey: key) ?? BlockSet()  // changed in place, not copied
-            let before = set.count == 0 ? -32 : set.memoryBytes  // a new set: all of it, and its place in the table
-            set.insert(b.block)
-            memoryBytes += set.memoryBytes - before
-            blocks[key] = set
-        }
-        if memoryBytes > memoryBudget { giveUpLargest() }
+        for b in record.blocks { insert(b.locator, fork: b.fork, block: b.block) }
         guard let main = record.mainData else { return }
         func u32(_ at: Int) -> UInt32? {
             guard main.count >= at + 4 else { return nil }
@@ -55,11 +47,24 @@ public struct ChangedBlockMap: Sendable {
             }
         case Self.databaseRmgr:
             // Creations (file copy, WAL log) start with the database's and its tablespace's OIDs.
-            if let db = u32(0), let spc = u32(4) { wholeDatabases.insert(Database(tablespace: spc, database: db)) }
+            if let db = u32(0), let spc = u32(4) { readWhole(Database(tablespace: spc, database: db)) }
         default:
             break
         }
     }
+
+    mutating func insert(_ locator: RelFileLocator, fork: UInt8, block: UInt32) {
+        guard !wholeRelations.contains(locator) else { return }
+        let key = RelationFork(locator: locator, fork: fork)
+        var set = blocks.removeValue(forKey: key) ?? BlockSet()  // changed in place, not copied
+        let before = set.count == 0 ? -32 : set.memoryBytes  // a new set: all of it, and its place in the table
+        set.insert(block)
+        memoryBytes += set.memoryBytes - before
+        blocks[key] = set
+        if memoryBytes > memoryBudget { giveUpLargest() }
+    }
+
+    mutating func readWhole(_ database: Database) { wholeDatabases.insert(database) }
 
     mutating func readWhole(_ locator: RelFileLocator) {
         wholeRelations.insert(locator)

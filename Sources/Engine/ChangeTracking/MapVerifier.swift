@@ -10,15 +10,18 @@ import Repository
 struct MapVerifier {
     let repository: Repository
     let map: ChangedBlockMap
+    /// Where the map came from ("summary", "wal"), for the error.
+    let source: String
     let after: LSN
     let upTo: LSN
 
     struct Miss: Error, CustomStringConvertible {
+        let source: String
         let path: String
         let block: UInt32
         let pageLSN: LSN
         var description: String {
-            "--verify-map: the WAL map misses block \(block) of \(path) (page LSN \(pageLSN)), which the LSN scan found changed"
+            "--verify-map: the \(source) map misses block \(block) of \(path) (page LSN \(pageLSN)), which the LSN scan found changed"
         }
     }
 
@@ -40,7 +43,7 @@ struct MapVerifier {
                     guard pageLSN > after, pageLSN <= upTo, block < parentBlocks else { return }
                     checked += 1
                     if !map.contains(locator, fork: fork, block: segment * segmentBlocks + block) {
-                        throw Miss(path: entry.path, block: segment * segmentBlocks + block, pageLSN: pageLSN)
+                        throw Miss(source: source, path: entry.path, block: segment * segmentBlocks + block, pageLSN: pageLSN)
                     }
                 }
             }

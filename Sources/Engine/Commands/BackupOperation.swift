@@ -102,40 +102,50 @@ public struct BackupOperation {
         try repository.saveBackup(info)
         Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
 
-        // An incremental reads the pages WAL says changed since the parent's start, when the
-        // WAL is there to say so completely; otherwise (and to verify the map) every page.
-        var map: ChangedBlockMap?
+        // An incremental reads the pages WAL says changed since the parent's start: from the
+        // server's WAL summaries, else from the WAL itself, when either can say so completely;
+        // otherwise (and to verify the maps) every page.
+        var maps: [(source: String, map: ChangedBlockMap)] = []
         if let parent, let parentStart = parent.startLSN {
-            switch try WALChangeReader(repository: repository, catalog: try TimelineCatalog(repository: repository),
-                                       pgWal: cluster.path + "/pg_wal", pageSize: Int(cluster.control.walBlockSize))
-                .read(from: parentStart, to: startLSN, along: timeline) {
-            case .map(let built):
-                map = built
-                Console.detail("the WAL from \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) in \(built.records) record(s) (map: \(formatBytes(UInt64(built.memoryBytes))))")
-            case .unavailable(let why):
-                info.changeSourceReason = why
-                Console.info("no changed-block map from WAL (\(why)): reading every page")
+            var reasons: [String] = []
+            for (name, build) in try changeSources(connection: connection, major: settings.versionNumber / 10000,
+                                                   parent: parent, from: parentStart, to: startLSN, timeline: timeline) {
+                switch try build() {
+                case .map(let built):
+                    maps.append((name, built))
+                    Console.detail("\(name) map: \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) (\(formatBytes(UInt64(built.memoryBytes))))")
+                case .unavailable(let why):
+                    reasons.append(why)
+                    Console.info("no changed-block map from \(name == "summary" ? "WAL summaries" : "WAL") (\(why))")
+                }
+                // --verify-map checks every map that can be built; otherwise the first will do.
+                if !maps.isEmpty && !options.verifyMap { break }
             }
-            info.changeSource = map != nil && !options.verifyMap ? "wal" : "scan"
-            if options.verifyMap { info.changeSourceReason = map == nil ? info.changeSourceReason : "--verify-map" }
+            if maps.isEmpty { Console.info("no changed-block map: reading every page") }
+            info.changeSource = options.verifyMap ? "scan" : maps.first?.source ?? "scan"
+            info.changeSourceReason = options.verifyMap && !maps.isEmpty ? "--verify-map"
+                : maps.isEmpty ? reasons.joined(separator: "; ") : nil
             try repository.saveBackup(info)
         }
+        let map = options.verifyMap ? nil : maps.first?.map
         let parentFiles: BackupFileCopier.ParentFiles?
         do {
             parentFiles = try parent.map {
                 BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
             }
             try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles,
-                            changes: options.verifyMap ? nil : map)
+                            changes: map)
         } catch {
             info.statusReason = "\(error)"
             try? Catalog.markFailed(repository, &info)
             throw error
         }
-        if options.verifyMap, let map, let parentFiles, let parentStart = parent?.startLSN {
-            let checked = try MapVerifier(repository: repository, map: map, after: parentStart, upTo: startLSN)
-                .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
-            Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the map")
+        if let parentFiles, let parentStart = parent?.startLSN {
+            for (source, map) in maps where options.verifyMap {
+                let checked = try MapVerifier(repository: repository, map: map, source: source, after: parentStart, upTo: startLSN)
+                    .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
+                Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the \(source) map")
+            }
         }
         if let policy = options.retention {
             // The new backup is DONE, not yet OK: it counts as a generation, and the older
@@ -145,6 +155,26 @@ public struct BackupOperation {
             if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
         }
         return info
+    }
+
+    /// Where the changed-block map can come from, best first: the server's WAL summaries on
+    /// the parent's own timeline (across a switch the WAL is read along the history), then the
+    /// WAL itself.
+    private func changeSources(connection: Connection, major: Int, parent: BackupInfo, from start: LSN, to end: LSN,
+                               timeline: TimelineID) throws -> [(String, () throws -> WALChangeReader.Outcome)] {
+        var sources: [(String, () throws -> WALChangeReader.Outcome)] = []
+        if try WALSummaryReader.isEnabled(on: connection, major: major) {
+            if parent.timeline == timeline {
+                let reader = WALSummaryReader(connection: connection, waitSeconds: options.archiveTimeoutSeconds)
+                sources.append(("summary", { try reader.read(from: start, to: end, timeline: timeline) }))
+            } else {
+                Console.detail("the parent is on timeline \(parent.timeline), this backup on \(timeline): WAL summaries are not used across the switch")
+            }
+        }
+        let reader = WALChangeReader(repository: repository, catalog: try TimelineCatalog(repository: repository),
+                                     pgWal: cluster.path + "/pg_wal", pageSize: Int(cluster.control.walBlockSize))
+        sources.append(("wal", { try reader.read(from: start, to: end, along: timeline) }))
+        return sources
     }
 
     /// A standby's backup starts at its latest restartpoint, which is made only at a
