@@ -5,3 +5,4 @@
 int pgbk_o_direct(void) { return O_DIRECT; }
 
 int pgbk_syncfs(int fd) { return syncfs(fd); }
+

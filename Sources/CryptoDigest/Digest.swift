@@ -15,13 +15,32 @@ public enum Digest {
     }
 
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        let context = pgbk_sha256_new()
-        defer { pgbk_sha256_free(context) }
-        let ok = context != nil && pgbk_sha256_update(context, bytes.baseAddress, bytes.count) == 1
-            && pgbk_sha256_final(context, &out) == 1
-        precondition(ok, "libcrypto SHA-256 failed")
-        return out
+        let stream = SHA256Stream()
+        stream.update(bytes)
+        return stream.finish()
+    }
+
+    /// SHA-256 of data that comes in pieces (a long text written as it is made). Call
+    /// `load()` first.
+    public final class SHA256Stream {
+        private let context: OpaquePointer
+
+        public init() {
+            guard let context = pgbk_sha256_new() else { preconditionFailure("libcrypto SHA-256 failed") }
+            self.context = context
+        }
+
+        deinit { pgbk_sha256_free(context) }
+
+        public func update(_ bytes: UnsafeRawBufferPointer) {
+            precondition(pgbk_sha256_update(context, bytes.baseAddress, bytes.count) == 1, "libcrypto SHA-256 failed")
+        }
+
+        public func finish() -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: 32)
+            precondition(pgbk_sha256_final(context, &out) == 1, "libcrypto SHA-256 failed")
+            return out
+        }
     }
 
     public static func sha256<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {

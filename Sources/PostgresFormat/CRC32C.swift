@@ -22,8 +22,14 @@ public struct CRC32C: Sendable, Equatable {
         return crc.value
     }
 
-    public static func checksum(_ string: String) -> UInt32 {
-        checksum(Array(string.utf8))
+    /// Of the string's UTF-8, read in place (a catalog text of megabytes is not copied).
+    public static func checksum<S: StringProtocol>(_ string: S) -> UInt32 {
+        let inPlace = string.utf8.withContiguousStorageIfAvailable { bytes -> UInt32 in
+            var crc = CRC32C()
+            crc.update(UnsafeRawBufferPointer(bytes))
+            return crc.value
+        }
+        return inPlace ?? checksum(Array(string.utf8))
     }
 
     /// The CRC of `a` followed by `b`, from the CRCs of each and the length of `b`: parts of

@@ -185,6 +185,17 @@ public struct Repository: Sendable {
         return try FileList.decode(text, path: path)
     }
 
+    /// Each entry of a backup's file list in turn, checked line by line (FileList.forEachEntry)
+    /// and against backup.ini's checksum, without the list in memory.
+    public func forEachFileListEntry(_ info: BackupInfo, _ body: (FileEntry) throws -> Void) throws {
+        let path = fileListPath(info.id)
+        let text = try storage.readText(fileListName(info.id), limit: 1 << 30)
+        if let expected = info.fileListChecksum, CRC32C.checksum(text) != expected {
+            throw CatalogError.corrupt(path, "does not match the checksum recorded in backup.ini")
+        }
+        try FileList.forEachEntry(text, path: path, body)
+    }
+
     /// The name a file of a backup is stored under; for a split entry, that of its part `part`.
     public func storedName(_ id: String, _ entry: FileEntry, compression: Compression, part: Int = 0) -> String {
         storedName(id, path: entry.path, delta: entry.kind == .pageDelta, compression: compression, part: part)

@@ -53,12 +53,22 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         return entry
     }
 
+    /// A file's stored versions down a small chain, found as RestorePlan finds them.
+    func versions(_ entry: FileEntry, _ chain: [ChainMember]) throws -> [(info: BackupInfo, entry: FileEntry)] {
+        var resolver = StoredVersions()
+        for (n, member) in chain.enumerated() {
+            try resolver.add(member.files[entry.path], member: n, newest: entry, fileList: "file.list of \(member.info.id)")
+        }
+        try resolver.finish(newest: entry, fileList: "file.list")
+        return resolver.versions.map { (info: chain[$0.member].info, entry: $0.entry) }
+    }
+
     func assemble(_ repo: Repository, _ entry: FileEntry, _ chain: [ChainMember], in dir: TestDirectory) throws -> ([UInt8], UInt64) {
         let output = try DirectFile(creating: dir.path + "/out-\(chain.count)-\(entry.size)")
         let sink = DirectSink(output, writeBehind: WriteBehind())
         try sink.truncate(to: entry.size)  // as RestoreWriter sizes it
         var assembler = ChainAssembler(repository: repo)
-        let crc = try assembler.assemble(entry, into: sink, chain: chain)
+        let crc = try assembler.assemble(entry, into: sink, versions: try versions(entry, chain))
         try sink.finish(sync: true)
         let content = try FileSystem.readAll(output.path, limit: 1 << 26)
         #expect(crc == CRC32C.checksum(content), "the CRC it reports is that of what it wrote (backup_manifest relies on it)")
@@ -127,7 +137,7 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         try file.truncate(to: i2.size)
         let comparing = ComparingSink(file, blockSize: 8192)
         var deltaAssembler = ChainAssembler(repository: repo)
-        let deltaCRC = try deltaAssembler.assemble(i2, into: comparing, chain: chain)
+        let deltaCRC = try deltaAssembler.assemble(i2, into: comparing, versions: try versions(i2, chain))
         try comparing.finish(sync: false)
         #expect(deltaCRC == CRC32C.checksum(expected.flatMap { $0 }))
         #expect(try FileSystem.readAll(old, limit: 1 << 20) == expected.flatMap { $0 })
@@ -142,7 +152,7 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         for range in [6..<9, 0..<3, 9..<10, 3..<6] {
             let sink = DirectSink(try DirectFile(existing: out), writeBehind: WriteBehind())
             var assembler = ChainAssembler(repository: repo)
-            let crc = try assembler.assemble(i2, blocks: range, into: sink, chain: chain)
+            let crc = try assembler.assemble(i2, blocks: range, into: sink, versions: try versions(i2, chain))
             try sink.finish(sync: true)
             written += sink.bytesWritten
             pieces.append(ContentPiece(offset: UInt64(range.lowerBound) * 8192, length: UInt64(range.count) * 8192, crc: crc))
@@ -287,4 +297,10 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         #expect(BackupChain.ancestry(of: a, in: [a, b]).loopsAt == a.id)
         #expect(RetentionPlanner.chainRoot(a, [a, b]) == nil)
     }
+}
+
+/// One backup of a test chain and its files by path.
+struct ChainMember {
+    let info: BackupInfo
+    let files: [String: FileEntry]
 }

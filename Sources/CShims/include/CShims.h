@@ -21,4 +21,8 @@ int pgbk_o_direct(void);
 /* syncfs(2) (a GNU extension): flushes the whole filesystem holding `fd`. */
 int pgbk_syncfs(int fd);
 
+/* A fixed malloc mmap threshold (mallopt, not in Swift's Glibc module): large buffers go
+ * back to the system when freed instead of staying in the heap. */
+void pgbk_fix_mmap_threshold(size_t bytes);
+
 #endif

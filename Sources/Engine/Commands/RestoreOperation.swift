@@ -51,10 +51,7 @@ public struct RestoreOperation: Sendable {
         if delta == nil { try RestoreTarget.checkEmpty(target, isDataDirectory: true) }
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let (info, chainInfos) = (plan.backup, plan.chain)
-        let chain = try chainInfos.map { member in
-            ChainMember(info: member, files: Dictionary(try repository.loadFileList(member).map { ($0.path, $0) }) { a, _ in a })
-        }
-        let entries = try repository.loadFileList(info)
+        var entries = try repository.loadFileList(info)
         let tablespaces = entries.filter { $0.kind == .symlink }.map { entry in
             (entry: entry, location: FileSystem.absolute(options.tablespaceMapping[entry.linkTarget ?? ""] ?? entry.linkTarget ?? ""))
         }
@@ -66,7 +63,7 @@ public struct RestoreOperation: Sendable {
         }
         let owner = try RestoreTarget.owner(for: target)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
-        Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chain.count > 1 ? " (chain of \(chain.count): \(chain.map(\.info.id).joined(separator: " <- ")))" : "") into \(target)")
+        Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chainInfos.count > 1 ? " (chain of \(chainInfos.count): \(chainInfos.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
 
         let operation = self
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
@@ -82,6 +79,7 @@ public struct RestoreOperation: Sendable {
         var controlFile: FileEntry?
         var remappedTablespaceMap: String?
         var files: [FileEntry] = []
+        files.reserveCapacity(entries.count)
         for entry in entries {
             let path = target + "/" + entry.path
             switch entry.kind {
@@ -103,24 +101,28 @@ public struct RestoreOperation: Sendable {
                 files.append(entry)
             }
         }
-        // File contents on `jobs` workers, largest first, each with its own buffers; split
-        // files part by part, into files created here at their final size.
+        entries = []  // what is left to do is in `files`
+        // Where each file's content is, down the chain; then the contents on `jobs` workers,
+        // largest first, each with its own buffers; split files part by part, into files
+        // created here at their final size.
+        let contents = try RestorePlan(members: chainInfos, files: files, repository: repository,
+                                   eachEntry: { try operation.repository.forEachFileListEntry($0, $1) })
+        files = []
         var units: [RestoreUnit] = []
-        var prepared: [FileEntry] = []
-        for entry in files {
-            let path = target + "/" + entry.path
-            let fileUnits = try RestoreUnit.units(for: entry, path: path, chain: chain, repository: repository)
+        units.reserveCapacity(contents.files.count)
+        for file in contents.files.indices {
+            let fileUnits = RestoreUnit.units(for: file, in: contents)
             if fileUnits.count > 1 {
-                try writer.prepare(entry, at: path, size: entry.size)
-                prepared.append(entry)
+                try writer.prepare(contents.files[file], at: target + "/" + contents.files[file].path, size: contents.files[file].size)
             }
             units += fileUnits
         }
         units.sort { $0.bytes > $1.bytes }
         let work = units
+        units = []
         let creationLock = SerialLock()
         let meter = ProgressMeter.start(delta == nil ? "restore" : "restore --delta", totalBytes: work.reduce(0) { $0 + $1.bytes },
-                                        totalFiles: files.count)
+                                        totalFiles: contents.files.count)
         defer { meter?.finish() }
         let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
                                          makeState: {
@@ -130,19 +132,28 @@ public struct RestoreOperation: Sendable {
             worker.creationLock = creationLock
             return worker
         }) { n, worker in
-            let piece = try work[n].run(with: &worker)
-            meter?.add(bytes: work[n].bytes, files: work[n].finishesFile ? 1 : 0)
+            let piece = try work[n].run(with: &worker, plan: contents, target: target)
+            meter?.add(bytes: work[n].bytes, files: work[n].finishesFile(in: contents) ? 1 : 0)
             try FaultInjection.point("restore-unit-written")
             return (worker.takeCounts(), piece)
         }
         meter?.finish()
-        var pieces: [String: [ContentPiece]] = [:]
+        // Each file's CRC for backup_manifest: most files are one piece; split ones combine.
+        var crcs = [UInt32](repeating: 0, count: contents.files.count)
+        var split: [Int: [ContentPiece]] = [:]
         for (n, result) in results.enumerated() {
             guard let (counts, piece) = result else { continue }
             writer.add(counts)
-            pieces[work[n].entry.path, default: []].append(piece)
+            if piece.offset == 0 && piece.length == contents.files[work[n].file].size && split[work[n].file] == nil {
+                crcs[work[n].file] = piece.crc
+            } else {
+                split[work[n].file, default: []].append(piece)
+            }
         }
-        for entry in prepared { try writer.completePrepared(entry, at: target + "/" + entry.path) }
+        for (file, pieces) in split { crcs[file] = ContentPiece.wholeFileCRC(pieces) }
+        for (file, entry) in contents.files.enumerated() where split[file] != nil {
+            try writer.completePrepared(entry, at: target + "/" + entry.path)
+        }
         // Everything the workers wrote becomes durable here, before pg_control is written.
         for location in [target] + tablespaces.map(\.location) { try FileSystem.syncFilesystem(location) }
 
@@ -157,16 +168,18 @@ public struct RestoreOperation: Sendable {
         guard let controlFile else {
             throw EngineError.corruptFile(path: repository.fileListPath(info.id), reason: "the backup has no global/pg_control")
         }
-        var manifest = files.map { RestoredManifest.File(path: $0.path, size: $0.size, mtime: $0.mtime,
-                                                         crc: ContentPiece.wholeFileCRC(pieces[$0.path] ?? [])) }
+        var manifest = contents.files.indices.map { RestoredManifest.File(path: contents.files[$0].path, size: contents.files[$0].size,
+                                                                      mtime: contents.files[$0].mtime, crc: crcs[$0]) }
         manifest.append(RestoredManifest.File(path: controlFile.path, size: controlFile.size, mtime: controlFile.mtime,
                                               crc: controlFile.checksum ?? 0))
         if let map = remappedTablespaceMap {
             manifest.append(RestoredManifest.File(path: "tablespace_map", size: UInt64(map.utf8.count), mtime: Timestamp.now().seconds,
                                                   crc: CRC32C.checksum(map)))
         }
-        try writer.writeText(try RestoredManifest.text(files: manifest.filter { $0.path != "postgresql.auto.conf" }, info: info),
-                             to: target + "/backup_manifest")
+        manifest.removeAll { $0.path == "postgresql.auto.conf" }
+        try writer.writeStreamed(to: target + "/backup_manifest") { output in
+            try RestoredManifest.write(files: manifest, info: info, to: output)
+        }
         try writer.syncDirectories()
 
         try FaultInjection.point("restore-before-control")

@@ -1,12 +1,6 @@
 import PostgresFormat
 import Repository
 
-/// One member of a restore chain: a backup and its files by path.
-struct ChainMember: Sendable {
-    let info: BackupInfo
-    let files: [String: FileEntry]
-}
-
 /// Rebuilds a relation file, or a range of its blocks, from an incremental chain (newest
 /// first, ending with a full backup) in one sequential pass: each chunk of blocks is filled
 /// from the base (the full backup's file), then overlaid with the pages of every delta from
@@ -27,34 +21,30 @@ struct ChainAssembler {
         let checksum: UInt32?
     }
 
-    /// Writes the blocks in `blocks` (all of the file when nil) into `sink`; returns the
-    /// CRC-32C of what it wrote (restore's backup_manifest lists every file's).
+    /// Writes the blocks in `blocks` (all of the file when nil) into `sink` from the file's
+    /// stored versions (newest first, from RestorePlan); returns the CRC-32C of what it wrote
+    /// (restore's backup_manifest lists every file's).
     mutating func assemble(_ entry: FileEntry, blocks range: Range<Int>? = nil, into sink: any RestoreSink,
-                           chain: [ChainMember]) throws -> UInt32 {
-        let blockSize = Int(chain[0].info.blockSize)
+                           versions: [(info: BackupInfo, entry: FileEntry)]) throws -> UInt32 {
+        guard let newest = versions.first else { preconditionFailure("a file to assemble has a stored version") }
+        let blockSize = Int(newest.info.blockSize)
         let blocks = range ?? 0..<Int(entry.size / UInt64(blockSize))
         var deltas: [Source] = []  // newest first
         var base: [Source] = []
-        for member in chain {
-            guard let stored = member.files[entry.path] else { break }  // older backups never had it
-            if stored.kind == .unchanged { continue }  // same content as further up the chain
-            guard stored.kind == .file || stored.kind == .pageDelta else {
-                throw EngineError.corruptFile(path: repository.fileListPath(member.info.id), reason: "\(entry.path) is not a file in this backup")
-            }
+        for (info, stored) in versions {
             let partBlocks = stored.isSplit ? Int(stored.partSize) / blockSize : Int.max
             for part in 0..<stored.partCount {
                 let first = part * partBlocks
                 guard first < blocks.upperBound else { break }
                 if stored.isSplit && first + partBlocks <= blocks.lowerBound { continue }
                 let source = Source(storage: repository.storage,
-                                    name: repository.storedName(member.info.id, stored, compression: member.info.compression, part: part),
-                                    compression: member.info.compression, firstBlock: first,
+                                    name: repository.storedName(info.id, stored, compression: info.compression, part: part),
+                                    compression: info.compression, firstBlock: first,
                                     size: stored.kind == .pageDelta ? nil
                                         : stored.isSplit ? min(stored.partSize, stored.size - UInt64(part) * stored.partSize) : stored.size,
                                     checksum: stored.isSplit ? stored.partChecksums[part] : stored.checksum)
                 if stored.kind == .file { base.append(source) } else { deltas.append(source) }
             }
-            if stored.kind == .file { break }  // a whole file is the base of the chain
         }
 
         let cursors = try deltas.reversed().map { source in
@@ -88,7 +78,7 @@ struct ChainAssembler {
                 }
             }
             if let gap = present[0..<count].firstIndex(of: false) {
-                throw EngineError.corruptFile(path: repository.backupDirectory(chain[0].info.id),
+                throw EngineError.corruptFile(path: repository.backupDirectory(newest.info.id),
                                               reason: "\(entry.path): block \(start + gap) is in no backup of the chain")
             }
             let bytes = UnsafeRawBufferPointer(rebasing: chunk[0..<count * blockSize])

@@ -121,12 +121,13 @@ struct RestoreWriter {
     /// A page-delta entry: rebuilt from the chain, whole (`blocks` nil) or one range of the
     /// file `prepare` made. A delta restore compares every page with the target's.
     /// Returns the CRC-32C of the blocks written.
-    mutating func assembleRelation(_ entry: FileEntry, to path: String, chain: [ChainMember], blocks: Range<Int>? = nil) throws -> UInt32 {
+    mutating func assembleRelation(_ entry: FileEntry, to path: String, versions: [(info: BackupInfo, entry: FileEntry)],
+                                   blocks: Range<Int>? = nil) throws -> UInt32 {
         let sink = try openSink(path, entry, part: blocks.map { UInt64($0.count) * UInt64(info.blockSize) })
         defer { sink.close() }
         if blocks == nil { try sink.truncate(to: entry.size) }
         var assembler = ChainAssembler(repository: repository)
-        let crc = try assembler.assemble(entry, blocks: blocks, into: sink, chain: chain)
+        let crc = try assembler.assemble(entry, blocks: blocks, into: sink, versions: versions)
         try sink.finish(sync: syncEachFile)
         bytesWritten += sink.bytesWritten
         if blocks == nil { try completeFile(entry, at: path) }
@@ -194,6 +195,17 @@ struct RestoreWriter {
     }
 
     /// Writes a small file pgbk makes itself, replacing one a delta restore finds there.
+    /// A file written in pieces by `body` (a text too large to build whole first).
+    mutating func writeStreamed(to path: String, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try FileSystem.remove(path)
+        let output = try OpenFile(creating: path, mode: 0o600)
+        defer { output.close() }
+        try body { try output.write($0) }
+        try output.sync()
+        try output.closeChecked()
+        try chown(path)
+    }
+
     mutating func writeText(_ text: String, to path: String) throws {
         try FileSystem.remove(path)
         let output = try OpenFile(creating: path, mode: 0o600)

@@ -16,25 +16,43 @@ enum RestoredManifest {
     }
 
     /// Version 2 (PostgreSQL 17 on) also names the system identifier, which pg_verifybackup
-    /// then checks against pg_control.
-    static func text(files: [File], info: BackupInfo) throws -> String {
-        let major = info.pgVersionNum / 10000
-        var out = "{ \"PostgreSQL-Backup-Manifest-Version\": \(major >= 17 ? 2 : 1),\n"
-        if major >= 17 { out += "\"System-Identifier\": \(info.systemIdentifier),\n" }
-        out += "\"Files\": ["
-        for (n, file) in files.sorted(by: { $0.path < $1.path }).enumerated() {
-            out += n == 0 ? "\n" : ",\n"
-            out += "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\", "
-            out += "\"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex(file.crc))\" }"
-        }
-        out += "\n],\n\"WAL-Ranges\": [\n"
-        if let start = info.startLSN, let stop = info.stopLSN {
-            out += "{ \"Timeline\": \(info.timeline), \"Start-LSN\": \"\(start)\", \"End-LSN\": \"\(stop)\" }"
-        }
-        out += "\n],\n"
+    /// then checks against pg_control. Written in pieces to `output` as it is made (a cluster
+    /// of many files has a manifest of many megabytes), hashed on the way.
+    static func write(files: [File], info: BackupInfo, to output: (UnsafeRawBufferPointer) throws -> Void) throws {
         try Digest.load()
-        out += "\"Manifest-Checksum\": \"\(Digest.hex(Digest.sha256(Array(out.utf8))))\"}\n"
-        return out
+        let hash = Digest.SHA256Stream()
+        var pending = ""
+        func emit(_ text: String, hashed: Bool = true, force: Bool = false) throws {
+            pending += text
+            guard force || pending.utf8.count >= 1 << 16 else { return }
+            try pending.withUTF8 { bytes in
+                if hashed { hash.update(UnsafeRawBufferPointer(bytes)) }
+                try output(UnsafeRawBufferPointer(bytes))
+            }
+            pending = ""
+        }
+        let major = info.pgVersionNum / 10000
+        try emit("{ \"PostgreSQL-Backup-Manifest-Version\": \(major >= 17 ? 2 : 1),\n")
+        if major >= 17 { try emit("\"System-Identifier\": \(info.systemIdentifier),\n") }
+        try emit("\"Files\": [")
+        for (n, i) in files.indices.sorted(by: { files[$0].path < files[$1].path }).enumerated() {
+            let file = files[i]
+            try emit((n == 0 ? "\n" : ",\n") + "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\", "
+                     + "\"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex(file.crc))\" }")
+        }
+        try emit("\n],\n\"WAL-Ranges\": [\n")
+        if let start = info.startLSN, let stop = info.stopLSN {
+            try emit("{ \"Timeline\": \(info.timeline), \"Start-LSN\": \"\(start)\", \"End-LSN\": \"\(stop)\" }")
+        }
+        try emit("\n],\n", force: true)
+        try emit("\"Manifest-Checksum\": \"\(Digest.hex(hash.finish()))\"}\n", hashed: false, force: true)
+    }
+
+    /// The whole manifest as text (for tests and small clusters).
+    static func text(files: [File], info: BackupInfo) throws -> String {
+        var bytes: [UInt8] = []
+        try write(files: files, info: info) { bytes += $0 }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// PostgreSQL writes the CRC's four bytes as they lie in memory (little-endian here).

@@ -11,22 +11,61 @@ public struct FileEntry: Sendable, Equatable {
         case file = "f", directory = "d", symlink = "l", pageDelta = "p", unchanged = "u"
     }
 
+    // Laid out small (64 bytes): commands hold one entry per file of the cluster, and a
+    // cluster may have hundreds of thousands. What few entries have lives in `rare`.
     public var kind: Kind
+    private var hasChecksum: Bool
+    public var mode: UInt32
+    private var checksumValue: UInt32
     /// Relative to the data directory, "/"-separated; tablespace contents live under
     /// `pg_tblspc/<oid>/`, the way PostgreSQL itself addresses them.
     public var path: String
-    public var mode: UInt32
     public var size: UInt64
     public var mtime: Int64
-    public var checksum: UInt32?
     public var storedSize: UInt64
-    public var linkTarget: String?
+    private var rare: Rare?
+
+    /// A link's target and a split file's parts: immutable, replaced when changed.
+    private final class Rare: Sendable, Equatable {
+        let linkTarget: String?
+        let partSize: UInt64
+        let partChecksums: [UInt32]
+
+        init?(linkTarget: String?, partSize: UInt64, partChecksums: [UInt32]) {
+            guard linkTarget != nil || partSize != 0 || !partChecksums.isEmpty else { return nil }
+            self.linkTarget = linkTarget
+            self.partSize = partSize
+            self.partChecksums = partChecksums
+        }
+
+        static func == (a: Rare, b: Rare) -> Bool {
+            a.linkTarget == b.linkTarget && a.partSize == b.partSize && a.partChecksums == b.partChecksums
+        }
+    }
+
+    public var checksum: UInt32? {
+        get { hasChecksum ? checksumValue : nil }
+        set { hasChecksum = newValue != nil; checksumValue = newValue ?? 0 }
+    }
+
+    public var linkTarget: String? {
+        get { rare?.linkTarget }
+        set { rare = Rare(linkTarget: newValue, partSize: partSize, partChecksums: partChecksums) }
+    }
+
     /// Stored content larger than a part is split so that several workers copy, restore and
     /// verify one file side by side. Part k holds the original bytes (or, for a page delta,
     /// the blocks) from k * partSize on; each part is a stored file of its own with its own
     /// CRC-32C here, in order. Empty when the content is one stored file.
-    public var partSize: UInt64 = 0
-    public var partChecksums: [UInt32] = []
+    public var partSize: UInt64 {
+        get { rare?.partSize ?? 0 }
+        set { rare = Rare(linkTarget: linkTarget, partSize: newValue, partChecksums: partChecksums) }
+    }
+
+    public var partChecksums: [UInt32] {
+        get { rare?.partChecksums ?? [] }
+        set { rare = Rare(linkTarget: linkTarget, partSize: partSize, partChecksums: newValue) }
+    }
 
     public var partCount: Int { max(1, partChecksums.count) }
     public var isSplit: Bool { !partChecksums.isEmpty }
@@ -34,13 +73,19 @@ public struct FileEntry: Sendable, Equatable {
     public init(kind: Kind, path: String, mode: UInt32, size: UInt64 = 0, mtime: Int64 = 0,
                 checksum: UInt32? = nil, storedSize: UInt64 = 0, linkTarget: String? = nil) {
         self.kind = kind
-        self.path = path
+        self.hasChecksum = checksum != nil
         self.mode = mode
+        self.checksumValue = checksum ?? 0
+        self.path = path
         self.size = size
         self.mtime = mtime
-        self.checksum = checksum
         self.storedSize = storedSize
-        self.linkTarget = linkTarget
+        self.rare = Rare(linkTarget: linkTarget, partSize: 0, partChecksums: [])
+    }
+
+    public static func == (a: FileEntry, b: FileEntry) -> Bool {
+        a.kind == b.kind && a.checksum == b.checksum && a.mode == b.mode && a.path == b.path && a.size == b.size
+            && a.mtime == b.mtime && a.storedSize == b.storedSize && a.rare == b.rare
     }
 }
 
@@ -67,19 +112,32 @@ public enum FileList {
     }
 
     public static func decode(_ text: String, path: String) throws -> [FileEntry] {
-        let body = try SealedText.open(text, path: path)
+        var entries: [FileEntry] = []
+        entries.reserveCapacity(text.utf8.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 })
+        try forEachEntry(text, path: path) { entries.append($0) }
+        if let why = CatalogPath.problem(in: entries) { throw CatalogError.corrupt(path, why) }
+        return entries
+    }
+
+    /// Each entry in turn, without the list in memory: every line and path is checked as in
+    /// `decode`, but not the list as a whole (a path twice, links), which `decode` adds.
+    public static func forEachEntry(_ text: String, path: String, _ body: (FileEntry) throws -> Void) throws {
+        let content = try SealedText.openInPlace(text, path: path)
         // Version 1 lists (pgbk before file parts) have no parts column.
         let version: Int
-        switch body.prefix(while: { $0 != "\n" }) {
+        switch content.prefix(while: { $0 != "\n" }) {
         case "# pgbk file list 1": version = 1
         case "# pgbk file list 2": version = 2
         case let first: throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: \(first.prefix(60)))")
         }
-        var entries: [FileEntry] = []
         var lineNumber = 0
-        for line in body.split(separator: "\n") {
+        var rest = content[...]
+        while !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
+            let line = rest[rest.startIndex..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
             lineNumber += 1
-            if line.hasPrefix("#") { continue }
+            if line.isEmpty || line.hasPrefix("#") { continue }
             var f = line.split(separator: "\t", omittingEmptySubsequences: false)
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
             var partSize: UInt64 = 0
@@ -114,6 +172,7 @@ public enum FileList {
             }
             if (kind == .file || kind == .pageDelta || kind == .unchanged) && crc == nil { throw bad("file without checksum") }
             if kind == .symlink && target == nil { throw bad("link without target") }
+            if let why = CatalogPath.problem(with: entryPath) { throw bad("\(why): \(escape(entryPath))") }
             if !partChecksums.isEmpty {
                 guard kind == .file || kind == .pageDelta else { throw bad("parts for an entry that stores nothing") }
                 guard UInt64(partChecksums.count) == (size + partSize - 1) / partSize else {
@@ -124,10 +183,8 @@ public enum FileList {
                                   checksum: crc, storedSize: stored, linkTarget: target)
             entry.partSize = partSize
             entry.partChecksums = partChecksums
-            entries.append(entry)
+            try body(entry)
         }
-        if let why = CatalogPath.problem(in: entries) { throw CatalogError.corrupt(path, why) }
-        return entries
     }
 
     public static func escape(_ text: String) -> String {

@@ -12,12 +12,17 @@ public enum SealedText {
 
     /// Returns the body, or throws naming the file when the trailer is missing or wrong.
     public static func open(_ text: String, path: String) throws -> String {
+        String(try openInPlace(text, path: path))
+    }
+
+    /// The body as a slice of `text`, not a copy.
+    public static func openInPlace(_ text: String, path: String) throws -> Substring {
         var content = Substring(text)
         guard content.hasSuffix("\n") else { throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)") }
         content = content.dropLast()
         let lineStart = content.lastIndex(of: "\n").map { content.index(after: $0) } ?? content.startIndex
         let trailer = content[lineStart...]
-        let body = String(text[text.startIndex..<lineStart])
+        let body = text[text.startIndex..<lineStart]
         guard trailer.hasPrefix(prefix), let stored = CRC32C.parseHex(trailer.dropFirst(prefix.count)) else {
             throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)")
         }
