@@ -5,7 +5,8 @@
 # bytes written and peak RSS (GNU time).
 # Knobs: BENCH_SCALE (pgbench scale, default 50), BENCH_TEXT_MB (random text, default 300),
 # BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end),
-# BENCH_S3=0 (skip the S3 part).
+# BENCH_S3=0 (skip the S3 part), BENCH_SCALE_PART=0 (skip bench-scale.sh: incremental time on
+# a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -209,6 +210,9 @@ for c in none zst; do
   compare "pgbk archive-push $c x$N" "pgBackRest archive-push $c x$N"
 done
 
+# Issue 16: incremental time against cluster size, and a cluster of ~100,000 files.
+if [ "${BENCH_SCALE_PART:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-scale.sh"; fi
+if [ "${BENCH_MANY_FILES:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-many-files.sh"; fi
 if [ -n "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/pg_combinebackup' 2>/dev/null | head -1)" ]; then
   echo
   "$ROOT/scripts/bench-pg18.sh"

@@ -167,3 +167,14 @@ extension String {
         return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
     }
 }
+
+@Suite struct FileLookupTests {
+    @Test func everyPathIsFoundAndNoOther() {
+        let paths = ["base/5/16384", "base/5/16384.1", "base/5/16384_fsm", "base-x", "PG_VERSION", "global/pg_control", "é/ü", "."]
+        let lookup = FileLookup(paths.shuffled().map { FileEntry(kind: .file, path: $0, mode: 0o600, checksum: 1) })
+        #expect(lookup.count == paths.count)
+        for path in paths { #expect(lookup[path]?.path == path) }
+        for missing in ["base/5/1638", "base/5/16384.2", "", "zzz", "base"] { #expect(lookup[missing] == nil, "\(missing)") }
+        #expect(FileLookup([])["x"] == nil)
+    }
+}

@@ -26,7 +26,7 @@ struct MapVerifier {
     }
 
     /// Checks the backup's page deltas; returns how many pages were checked.
-    func verify(_ info: BackupInfo, entries: [FileEntry], parentFiles: [String: FileEntry]) throws -> Int {
+    func verify(_ info: BackupInfo, entries: [FileEntry], parentFiles: FileLookup) throws -> Int {
         let blockSize = Int(info.blockSize)
         let segmentBlocks = UInt32((1 << 30) / blockSize)
         var checked = 0

@@ -131,7 +131,7 @@ public struct BackupOperation {
         let parentFiles: BackupFileCopier.ParentFiles?
         do {
             parentFiles = try parent.map {
-                BackupFileCopier.ParentFiles(info: $0, files: Dictionary(try repository.loadFileList($0).map { ($0.path, $0) }) { a, _ in a })
+                BackupFileCopier.ParentFiles(info: $0, files: FileLookup(try repository.loadFileList($0)))
             }
             try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles,
                             changes: map)

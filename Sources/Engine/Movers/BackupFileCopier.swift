@@ -11,8 +11,21 @@ struct FileOutcome: Sendable {
     var writtenBytes: UInt64 = 0
     var pageErrors: [PageError] = []
     /// For a part of a split file: what was stored (nil when the file vanished) and how many
-    /// bytes of the file were read; the parts become one entry once all are done.
-    var part: (kind: FileEntry.Kind, summary: StoredFileSummary?, fileBytes: UInt64)?
+    /// bytes of the file were read; the parts become one entry once all are done. Boxed:
+    /// a backup keeps one outcome per file until the end, and few are parts.
+    var part: PartOutcome?
+
+    final class PartOutcome: Sendable {
+        let kind: FileEntry.Kind
+        let summary: StoredFileSummary?
+        let fileBytes: UInt64
+
+        init(_ kind: FileEntry.Kind, _ summary: StoredFileSummary?, _ fileBytes: UInt64) {
+            self.kind = kind
+            self.summary = summary
+            self.fileBytes = fileBytes
+        }
+    }
 }
 
 /// Stores the files of one backup and builds its file list. Relation files go through a
@@ -35,7 +48,7 @@ struct BackupFileCopier: Sendable {
 
     struct ParentFiles: Sendable {
         let info: BackupInfo
-        let files: [String: FileEntry]
+        let files: FileLookup
     }
 
     private var dataRoot: String { repository.dataName(info.id) }
@@ -53,6 +66,7 @@ struct BackupFileCopier: Sendable {
         var directories = [dataRoot]
         var slots: [FileEntry?] = Array(repeating: nil, count: sources.count)
         var tasks: [Task] = []
+        tasks.reserveCapacity(sources.count)
         for (i, source) in sources.enumerated() {
             switch source.kind {
             case .directory, .symlink:
@@ -80,7 +94,7 @@ struct BackupFileCopier: Sendable {
         let copier = self
         let compression = options.compression, level = options.compressLevel, storage = repository.storage
         let meter = ProgressMeter.start("backup", totalBytes: order.reduce(0) { $0 + $1.bytes },
-                                        totalFiles: sources.filter { $0.kind == .file }.count)
+                                        totalFiles: sources.reduce(0) { $1.kind == .file ? $0 + 1 : $0 })
         defer { meter?.finish() }
         let results = try WorkerPool.run(count: order.count, jobs: jobs,
                                          makeState: { FileCopier(storage: storage, compression: compression, level: level) }) { n, fileCopier in
@@ -117,7 +131,7 @@ struct BackupFileCopier: Sendable {
         if source.relativePath == "global/pg_control" {
             var outcome = FileOutcome()
             let stored = repository.storedName(info.id, path: source.relativePath, delta: false, compression: options.compression)
-            guard let summary = try copier.copyControlFile(from: source.absolutePath, to: stored) else { return outcome }
+            guard let summary = try copier.copyControlFile(from: source.absolutePath(in: cluster.path), to: stored) else { return outcome }
             outcome.totalBytes = summary.size
             outcome.readBytes = summary.size
             outcome.scannedBytes = summary.size
@@ -165,19 +179,19 @@ struct BackupFileCopier: Sendable {
             }
             let blocks = delta ? changedBlocks(source.relativePath, parentBlocks: UInt32((previous?.size ?? 0) / UInt64(blockSize)),
                                                size: source.status.size) : nil
-            let summary = try copier.copyRelation(from: source.absolutePath, to: target(delta: delta), offset: offset, limit: limit,
+            let summary = try copier.copyRelation(from: source.absolutePath(in: cluster.path), to: target(delta: delta), offset: offset, limit: limit,
                                                   delta: delta, parentSize: delta && wholeFile ? previous?.size : nil,
                                                   blocks: blocks, scanner: &relationScanner)
             outcome.pageErrors = relationScanner.errors
             outcome.readBytes = delta ? UInt64(relationScanner.keptPages * blockSize) : summary?.size ?? 0
             outcome.scannedBytes = copier.lastBytesScanned
             outcome.writtenBytes = summary?.storedSize ?? 0
-            outcome.part = (delta ? .pageDelta : .file, summary, delta ? copier.lastFileBytesRead : summary?.size ?? 0)
+            outcome.part = .init(delta ? .pageDelta : .file, summary, delta ? copier.lastFileBytesRead : summary?.size ?? 0)
             return outcome
         }
         let summary: StoredFileSummary?
         if let previous, wholeFile {
-            switch try copier.copyUnlessUnchanged(from: source.absolutePath, to: target(delta: false),
+            switch try copier.copyUnlessUnchanged(from: source.absolutePath(in: cluster.path), to: target(delta: false),
                                                   limit: limit, previous: previous, scanner: &scanner) {
             case .stored(let s):
                 summary = s
@@ -192,13 +206,13 @@ struct BackupFileCopier: Sendable {
                 summary = nil
             }
         } else {
-            summary = try copier.copy(from: source.absolutePath, to: target(delta: false), offset: offset, limit: limit)
+            summary = try copier.copy(from: source.absolutePath(in: cluster.path), to: target(delta: false), offset: offset, limit: limit)
         }
         outcome.pageErrors = scanner?.errors ?? []
         outcome.readBytes = summary?.size ?? 0
         outcome.scannedBytes = summary?.size ?? 0
         outcome.writtenBytes = summary?.storedSize ?? 0
-        outcome.part = (.file, summary, summary?.size ?? 0)
+        outcome.part = .init(.file, summary, summary?.size ?? 0)
         return outcome
     }
 
@@ -273,7 +287,7 @@ struct BackupFileCopier: Sendable {
         var checksum = CRC32C().value
         var entry = FileEntry(kind: kind, path: source.relativePath, mode: source.status.mode, mtime: source.status.mtime)
         for result in parts.prefix(kept) {
-            let (_, summary, fileBytes) = result.part!
+            let summary = result.part!.summary, fileBytes = result.part!.fileBytes
             size += fileBytes
             checksum = CRC32C.combine(checksum, summary!.checksum, lengthOfB: summary!.size)
             entry.partChecksums.append(summary!.checksum)
