@@ -51,7 +51,7 @@ measure() {
   local label=$1; shift
   as_pg /usr/bin/time -f '%e %M' -o "$W/time.out" "$@" >/dev/null 2>"$W/err.out" || { echo "$BENCH_NAME: $label failed:"; cat "$W/err.out"; exit 1; }
   local wall rss; read -r wall rss < "$W/time.out"
-  ROWS+=("$(printf '%-34s %8.2f %10d %s' "$label" "$wall" "$rss" "$([ "$rss" -lt 65536 ] && echo '< 64 MB' || echo 'OVER 64 MB')")")
+  ROWS+=("$(printf '%-38s %8.2f %10d %s' "$label" "$wall" "$rss" "$([ "$rss" -lt 65536 ] && echo '< 64 MB' || echo 'OVER 64 MB')")")
 }
 fresh() { rm -rf "$W/$1"; mkdir -m 700 "$W/$1"; [ "$(id -u)" = 0 ] && chown postgres: "$W/$1"; sync; sleep 5; }
 change() { as_pg "$PGBIN/psql" -q -c "DO \$\$ BEGIN FOR i IN 1..$TABLES BY $((TABLES / 100)) LOOP EXECUTE format('UPDATE t%s SET v = v + 1', i); END LOOP; END \$\$"; }
@@ -104,5 +104,5 @@ fi
 
 echo
 echo "$BENCH_NAME: one run each, $FILES relation files, $((CLUSTER_BYTES / 1048576)) MB, $(nproc) CPUs"
-printf '%-34s %8s %10s\n' "command" "wall s" "peak kB"
+printf '%-38s %8s %10s\n' "command" "wall s" "peak kB"
 printf '%s\n' "${ROWS[@]}"

@@ -76,6 +76,10 @@ public struct S3Storage: RepositoryStorage {
     public func makeDirectories(_ name: String) throws {}
     public func syncDirectory(_ name: String) throws {}
 
+    /// A completed write is durable already.
+    public func deferringDurability() -> any RepositoryStorage { self }
+    public func syncAll() throws {}
+
     /// Locks on this host (docs/architecture.md, "Locks"): S3 has no lock primitive that a
     /// killed holder releases, so writers of one repository must share a host, as with
     /// pgBackRest's lock-path.

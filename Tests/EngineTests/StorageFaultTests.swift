@@ -232,6 +232,8 @@ final class RacingStorage: RepositoryStorage, @unchecked Sendable {
     func removeEmptyDirectory(_ name: String) throws { try inner.removeEmptyDirectory(name) }
     func makeDirectories(_ name: String) throws { try inner.makeDirectories(name) }
     func syncDirectory(_ name: String) throws { try inner.syncDirectory(name) }
+    func deferringDurability() -> any RepositoryStorage { self }
+    func syncAll() throws { try inner.syncAll() }
     func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
 
     final class HookedWrite: StorageWriteStream {

@@ -21,6 +21,18 @@ import TestSupport
         try StorageContract.contentAppearsWholeOnlyOnCommit(make(driver, dir))
     }
 
+    /// A backup's data files go through the storage with durability deferred to one syncAll:
+    /// the same contract holds for what is written that way.
+    @Test(arguments: Driver.allCases)
+    func writesWithDeferredDurabilityKeepTheContract(_ driver: Driver) throws {
+        let dir = try TestDirectory()
+        let storage = make(driver, dir).deferringDurability()
+        try StorageContract.contentAppearsWholeOnlyOnCommit(storage)
+        try StorageContract.noReplaceNeverOverwrites(storage)
+        try storage.syncAll()
+        #expect(try make(driver, dir).list("").isEmpty == (driver == .memory), "the files are there for another handle of the same directory")
+    }
+
     @Test(arguments: Driver.allCases)
     func noReplaceNeverOverwrites(_ driver: Driver) throws {
         let dir = try TestDirectory()

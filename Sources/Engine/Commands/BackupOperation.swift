@@ -250,6 +250,9 @@ public struct BackupOperation {
         }
         try waitForArchive(stopSegment, connection: primary)
 
+        // The copied files were not fsynced one by one: all of them become durable here,
+        // before the file list and DONE are written.
+        try repository.storage.syncAll()
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
         info.totalDataBytes = totals.totalBytes
         info.readDataBytes = totals.readBytes

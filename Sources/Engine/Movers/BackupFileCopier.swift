@@ -92,7 +92,9 @@ struct BackupFileCopier: Sendable {
         tasks.sort { $0.bytes > $1.bytes }
         let order = tasks
         let copier = self
-        let compression = options.compression, level = options.compressLevel, storage = repository.storage
+        let compression = options.compression, level = options.compressLevel
+        // Files are made durable together (BackupOperation syncs the repository before DONE).
+        let storage = repository.storage.deferringDurability()
         let meter = ProgressMeter.start("backup", totalBytes: order.reduce(0) { $0 + $1.bytes },
                                         totalFiles: sources.reduce(0) { $1.kind == .file ? $0 + 1 : $0 })
         defer { meter?.finish() }

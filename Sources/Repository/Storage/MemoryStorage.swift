@@ -135,6 +135,10 @@ public final class MemoryStorage: RepositoryStorage {
     public func removeEmptyDirectory(_ name: String) throws {}
     public func syncDirectory(_ name: String) throws {}
 
+    /// A completed write is durable already.
+    public func deferringDurability() -> any RepositoryStorage { self }
+    public func syncAll() throws {}
+
     /// Sets a file's age, for retention tests.
     public func setModificationTime(_ name: String, _ seconds: Int64) {
         state.withLock { $0.files[name]?.mtime = seconds }

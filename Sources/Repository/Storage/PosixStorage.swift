@@ -11,7 +11,22 @@ public struct PosixStorage: RepositoryStorage {
     public var location: String { root }
     public var features: StorageFeatures { [.directories, .fsync, .fileLocks, .rename] }
 
-    public init(root: String) { self.root = root }
+    /// Whether each file is fsynced before its rename (see deferringDurability).
+    let syncEachFile: Bool
+
+    public init(root: String) {
+        self.root = root
+        syncEachFile = true
+    }
+
+    private init(root: String, syncEachFile: Bool) {
+        self.root = root
+        self.syncEachFile = syncEachFile
+    }
+
+    public func deferringDurability() -> any RepositoryStorage { PosixStorage(root: root, syncEachFile: false) }
+
+    public func syncAll() throws { try FileSystem.syncFilesystem(root) }
 
     public func path(_ name: String) -> String { name.isEmpty ? root : root + "/" + name }
     public func describe(_ name: String) -> String { path(name) }
@@ -122,7 +137,7 @@ final class PosixWriteStream: StorageWriteStream {
 
     private func publish(at target: String) throws {
         do {
-            try file.finish()
+            try file.finish(sync: storage.syncEachFile)
             if noReplace {
                 do { try FileSystem.linkNoReplace(tempPath, target) } catch let e as SystemError where e.code == EEXIST {
                     throw StorageError.exists(target)

@@ -41,6 +41,15 @@ public protocol RepositoryStorage: Sendable {
     /// Makes the creations and removals in a directory durable where that means something.
     func syncDirectory(_ name: String) throws
 
+    /// The same storage, but a file written through it is durable only once `syncAll`
+    /// returns: a backup writes thousands of files and makes them durable together, before
+    /// it is marked DONE (a crash before that leaves a backup nothing restores). Where every
+    /// write is durable when it returns (object storage), the storage itself.
+    func deferringDurability() -> any RepositoryStorage
+
+    /// Makes every write completed so far durable (on POSIX, the filesystem's syncfs).
+    func syncAll() throws
+
     /// An exclusive lock named `name`, waited for; released by `release` (and, on POSIX, by
     /// the kernel when the holder dies). For the few steps that must not interleave between
     /// writers sharing the repository, such as archive-push's check-then-publish.
