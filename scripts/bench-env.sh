@@ -15,3 +15,25 @@ timed() {  # command...: its wall seconds into $W/time.out
 }
 record() { cat "$W/time.out" >> "$W/m-$1"; }
 median() { sort -g "$W/m-$1" | sed -n "$(( ($(wc -l < "$W/m-$1") + 1) / 2 ))p"; }
+# new_cluster BIN [SETTINGS]: initdb of $W/data with BIN's binaries, this bench's port and
+# socket, archiving through pgbk into $W/repo (or $ARCHIVE_COMMAND), SETTINGS appended; then
+# pgbk init and the server started.
+new_cluster() {
+  as_pg "$1/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
+  cat >> "$W/data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$W/sock'
+archive_mode = on
+archive_command = '${ARCHIVE_COMMAND:-$PGBK archive-push -B $W/repo %p}'
+max_wal_size = 2GB
+shared_buffers = 256MB
+${2:-}
+CONF
+  as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
+  as_pg "$1/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+}
+# stop_cluster BIN: the bench's server stopped at once (for the EXIT trap).
+stop_cluster() {
+  [ -f "$W/data/postmaster.pid" ] && as_pg "$1/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
+}

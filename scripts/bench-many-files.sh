@@ -13,24 +13,11 @@ PORT=${BENCH_PORT:-54341}
 BENCH_NAME="bench many files"
 W=$(mktemp -d /tmp/pgbk-bench-files.XXXXXX)
 . "$ROOT/scripts/bench-env.sh"
-cleanup() {
-  [ -f "$W/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
+cleanup() { stop_cluster "$PGBIN"; rm -rf "$W"; }
 trap cleanup EXIT
 
 echo "$BENCH_NAME: generating $TABLES tables in $W"
-as_pg "$PGBIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
-cat >> "$W/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$W/sock'
-archive_mode = on
-archive_command = '$PGBK archive-push -B $W/repo %p'
-max_wal_size = 2GB
-CONF
-as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
-as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+new_cluster "$PGBIN"
 as_pg "$PGBIN/psql" -q <<SQL
 DO \$\$ BEGIN
   FOR i IN 1..$TABLES LOOP

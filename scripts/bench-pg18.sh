@@ -19,26 +19,11 @@ BIN=${PGBK_PG18_BIN:-$(dirname "$(find "$ROOT/.build/postgres/18" -path '*pginst
 W=$(mktemp -d /tmp/pgbk-bench18.XXXXXX)
 BENCH_NAME=bench-pg18
 . "$ROOT/scripts/bench-env.sh"
-cleanup() {
-  [ -f "$W/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
+cleanup() { stop_cluster "$BIN"; rm -rf "$W"; }
 trap cleanup EXIT
 
 echo "bench-pg18: generating a PostgreSQL 18 cluster (pgbench scale $SCALE + ${TEXT_MB} MB of text) in $W"
-as_pg "$BIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
-cat >> "$W/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$W/sock'
-archive_mode = on
-archive_command = '$PGBK archive-push -B $W/repo %p'
-summarize_wal = on
-max_wal_size = 2GB
-shared_buffers = 256MB
-CONF
-as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
-as_pg "$BIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+new_cluster "$BIN" "summarize_wal = on"
 as_pg "$BIN/pgbench" -i -q -s "$SCALE" >/dev/null 2>&1
 as_pg "$BIN/psql" -q -v ON_ERROR_STOP=1 -c "CREATE TABLE random_text AS SELECT g AS id, (SELECT string_agg(md5(random()::text || h || g), '') FROM generate_series(1, 19) h) AS body FROM generate_series(1, $((TEXT_MB * 1024 * 1024 / 850))) g" \
   -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"

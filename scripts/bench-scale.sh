@@ -15,10 +15,7 @@ PORT=${BENCH_PORT:-54351}
 BENCH_NAME="bench scale"
 W=$(mktemp -d /tmp/pgbk-bench-scale.XXXXXX)
 . "$ROOT/scripts/bench-env.sh"
-cleanup() {
-  [ -f "$W/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
+cleanup() { stop_cluster "$PGBIN"; rm -rf "$W"; }
 trap cleanup EXIT
 
 declare -A TIME READ TOTAL SOURCE
@@ -26,18 +23,7 @@ for scale in "$SMALL" $((SMALL * 4)); do
   [ -f "$W/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null
   rm -rf "$W/data" "$W/repo" "$W"/m-*
   echo "$BENCH_NAME: pgbench scale $scale"
-  as_pg "$PGBIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
-  cat >> "$W/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$W/sock'
-archive_mode = on
-archive_command = '$PGBK archive-push -B $W/repo %p'
-max_wal_size = 4GB
-shared_buffers = 256MB
-CONF
-  as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
-  as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+  new_cluster "$PGBIN" "max_wal_size = 4GB"
   as_pg "$PGBIN/pgbench" -i -q -s "$scale" >/dev/null 2>&1
   as_pg "$PGBIN/psql" -q -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
   as_pg "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q

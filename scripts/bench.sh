@@ -54,18 +54,7 @@ CONF
 PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
 
 echo "bench: generating the cluster (pgbench scale $SCALE + ${TEXT_MB} MB of random text) in $W"
-as_pg "$PGBIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
-cat >> "$W/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$W/sock'
-archive_mode = on
-archive_command = '$PGBK archive-push -B $W/repo %p && $PGBR archive-push %p'
-max_wal_size = 2GB
-shared_buffers = 256MB
-CONF
-as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
-as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+ARCHIVE_COMMAND="$PGBK archive-push -B $W/repo %p && $PGBR archive-push %p" new_cluster "$PGBIN"
 as_pg $PGBR stanza-create >/dev/null
 as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" >/dev/null 2>&1
 as_pg "$PGBIN/psql" -q -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" \

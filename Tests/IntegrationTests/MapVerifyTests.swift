@@ -13,9 +13,7 @@ import Repository
         let pg = try PostgresInstall.of(major)
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.create(s, name: "m\(major)", repository: repo, bin: pg.bin)
-        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
-        try cluster.start()
+        let cluster = try TestCluster.createInitialized(s, name: "m\(major)", repository: repo, bin: pg.bin)
         defer { cluster.stopIfRunning() }
         // From 17 the server's own WAL summaries are a map source too; --verify-map checks both.
         let summaries = major >= 17
@@ -102,9 +100,7 @@ import Repository
         let pg = try PostgresInstall.of(major)
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.create(s, name: "f\(major)", repository: repo, bin: pg.bin)
-        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded)
-        try cluster.start()
+        let cluster = try TestCluster.createInitialized(s, name: "f\(major)", repository: repo, bin: pg.bin)
         defer { cluster.stopIfRunning() }
         try cluster.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
         try cluster.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")

@@ -43,8 +43,8 @@ struct TestCluster: Sendable {
     }
 
     /// `create`, then `pgbk init` of `repository` for it, then started. The caller stops it.
-    static func createInitialized(_ scratch: Scratch, name: String, repository: String) throws -> TestCluster {
-        let cluster = try create(scratch, name: name, repository: repository)
+    static func createInitialized(_ scratch: Scratch, name: String, repository: String, bin: String = pgBin) throws -> TestCluster {
+        let cluster = try create(scratch, name: name, repository: repository, bin: bin)
         let r = try scratch.pgbk(["init", "-B", repository, "-D", cluster.dataDir])
         guard r.succeeded else { throw CommandError(result: r) }
         try cluster.start()
