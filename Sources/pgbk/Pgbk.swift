@@ -29,7 +29,7 @@ struct Pgbk: ParsableCommand {
         pgbk_fix_mmap_threshold(256 << 10)
         let command: ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseAsRoot(AttachedValues.split(Array(CommandLine.arguments.dropFirst())))
         } catch {
             // Help and version requests print as ArgumentParser prints them; a usage error
             // (an unknown option, a value that is not one of the choices) is one line.

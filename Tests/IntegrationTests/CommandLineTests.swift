@@ -46,6 +46,14 @@ import Repository
             (["init", "-B", s.path + "/new", "--compress", "brotli"], "'brotli' is invalid for '--compress"),
             (["restore", "-B", repo, "--recovery-target-action", "explode"], "'pause', 'promote' or 'shutdown'"),
             (["frobnicate"], "frobnicate"),
+            // getopt's attached values, as pg_rman and pg_dump take them: the value is read.
+            (["show", "-B" + repo], "not a pgbk repository"),
+            (["show", "-qv", "-B" + repo], "not a pgbk repository"),
+            (["validate", "-j2", "-B" + s.path + "/missing"], "does not exist"),
+            (["backup", "-B" + repo, "-bsideways"], "'sideways' is invalid for '-b"),
+            // After a bare value option, an argument that looks like an option is not split
+            // (ArgumentParser then refuses it as -B's value, with one line).
+            (["validate", "-B", "-Dmissing"], "Missing value for '-B"),
         ]
         for (args, message) in cases {
             let r = try s.pgbk(args)
