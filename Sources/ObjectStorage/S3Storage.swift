@@ -78,7 +78,7 @@ public struct S3Storage: RepositoryStorage {
 
     /// A completed write is durable already.
     public func deferringDurability() -> any RepositoryStorage { self }
-    public func syncAll() throws {}
+    public func syncAll(_ name: String) throws {}
 
     /// Locks on this host (docs/architecture.md, "Locks"): S3 has no lock primitive that a
     /// killed holder releases, so writers of one repository must share a host, as with

@@ -233,7 +233,7 @@ final class RacingStorage: RepositoryStorage, @unchecked Sendable {
     func makeDirectories(_ name: String) throws { try inner.makeDirectories(name) }
     func syncDirectory(_ name: String) throws { try inner.syncDirectory(name) }
     func deferringDurability() -> any RepositoryStorage { self }
-    func syncAll() throws { try inner.syncAll() }
+    func syncAll(_ name: String) throws { try inner.syncAll(name) }
     func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
 
     final class HookedWrite: StorageWriteStream {

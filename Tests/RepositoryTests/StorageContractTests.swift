@@ -29,7 +29,7 @@ import TestSupport
         let storage = make(driver, dir).deferringDurability()
         try StorageContract.contentAppearsWholeOnlyOnCommit(storage)
         try StorageContract.noReplaceNeverOverwrites(storage)
-        try storage.syncAll()
+        try storage.syncAll("")
         #expect(try make(driver, dir).list("").isEmpty == (driver == .memory), "the files are there for another handle of the same directory")
     }
 

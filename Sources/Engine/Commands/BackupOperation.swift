@@ -252,7 +252,7 @@ public struct BackupOperation {
 
         // The copied files were not fsynced one by one: all of them become durable here,
         // before the file list and DONE are written.
-        try repository.storage.syncAll()
+        try repository.storage.syncAll(repository.dataName(info.id))
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
         info.totalDataBytes = totals.totalBytes
         info.readDataBytes = totals.readBytes

@@ -137,7 +137,7 @@ public final class MemoryStorage: RepositoryStorage {
 
     /// A completed write is durable already.
     public func deferringDurability() -> any RepositoryStorage { self }
-    public func syncAll() throws {}
+    public func syncAll(_ name: String) throws {}
 
     /// Sets a file's age, for retention tests.
     public func setModificationTime(_ name: String, _ seconds: Int64) {

@@ -26,7 +26,7 @@ public struct PosixStorage: RepositoryStorage {
 
     public func deferringDurability() -> any RepositoryStorage { PosixStorage(root: root, syncEachFile: false) }
 
-    public func syncAll() throws { try FileSystem.syncFilesystem(root) }
+    public func syncAll(_ name: String) throws { try FileSystem.syncFilesystem(path(name)) }
 
     public func path(_ name: String) -> String { name.isEmpty ? root : root + "/" + name }
     public func describe(_ name: String) -> String { path(name) }

@@ -47,8 +47,9 @@ public protocol RepositoryStorage: Sendable {
     /// write is durable when it returns (object storage), the storage itself.
     func deferringDurability() -> any RepositoryStorage
 
-    /// Makes every write completed so far durable (on POSIX, the filesystem's syncfs).
-    func syncAll() throws
+    /// Makes every write completed so far below `name` durable (on POSIX, syncfs of the
+    /// filesystem holding that directory, which need not be the repository root's).
+    func syncAll(_ name: String) throws
 
     /// An exclusive lock named `name`, waited for; released by `release` (and, on POSIX, by
     /// the kernel when the holder dies). For the few steps that must not interleave between
