@@ -160,7 +160,7 @@ public struct Repository: Sendable {
             let newest = try backupIDs().last
             if try storage.exists(backupName(now.compact + "F")) || storage.exists(backupName(now.compact + "I"))
                 || newest.map({ $0 > id }) == true {
-                sleepSeconds(1)
+                sleepUntilNextSecond()
                 continue
             }
             try storage.makeDirectories(dataName(id))
@@ -262,8 +262,17 @@ public struct ChainError: Error, Sendable, CustomStringConvertible {
     public var description: String { "backup \(id) cannot be restored: \(reason)" }
 }
 
-func sleepSeconds(_ seconds: UInt32) {
-    _ = sleep(seconds)
+/// Waits until just past the wall clock's next whole second (IDs are timestamps to the
+/// second): up to a second, not a full one from wherever in the current second it is called.
+/// 20 ms past it, because time(), which the IDs come from, reads a coarse clock that can be a
+/// tick (up to 10 ms) behind.
+func sleepUntilNextSecond() {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    let nanoseconds = 1_000_000_000 - now.tv_nsec + 20_000_000
+    var wait = timespec(tv_sec: nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+    var left = timespec()
+    while nanosleep(&wait, &left) != 0 && errno == EINTR { wait = left }
 }
 
 #if canImport(Glibc)

@@ -128,7 +128,7 @@ extension Repository {
                 try storage.writeAll(drillName(record.id), Array(record.text().utf8), noReplace: true)
                 return record
             } catch StorageError.exists {
-                sleepSeconds(1)
+                sleepUntilNextSecond()
                 record.id = Timestamp.now().compact + "D"
             }
         }
