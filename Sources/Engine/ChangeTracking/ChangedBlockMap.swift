@@ -12,6 +12,13 @@ public struct ChangedBlockMap: Sendable {
         public let fork: UInt8
     }
 
+    /// What a source of maps (WAL summaries, WAL) gives: a complete map, or why there is
+    /// none; never a map in part.
+    enum Outcome {
+        case map(ChangedBlockMap)
+        case unavailable(String)
+    }
+
     public struct Database: Hashable, Sendable {
         public let tablespace: UInt32
         public let database: UInt32

@@ -12,12 +12,7 @@ struct WALChangeReader {
     let pgWal: String
     let pageSize: Int
 
-    enum Outcome {
-        case map(ChangedBlockMap)
-        case unavailable(String)
-    }
-
-    func read(from start: LSN, to end: LSN, along timeline: TimelineID) throws -> Outcome {
+    func read(from start: LSN, to end: LSN, along timeline: TimelineID) throws -> ChangedBlockMap.Outcome {
         let size = catalog.segmentSize
         var scanner = WALRecordScanner(pageSize: pageSize, startLSN: start)
         scanner.collectBlocks = true

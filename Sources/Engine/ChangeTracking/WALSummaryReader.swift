@@ -2,10 +2,6 @@ import PostgresClient
 import PostgresFormat
 import Repository
 
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
-
 /// Builds the ChangedBlockMap from the server's own WAL summaries (PostgreSQL 17+ with
 /// `summarize_wal = on`): the summarizer has already read the WAL, so pgbk reads neither WAL
 /// nor pages it does not need. Used only when summaries on the backup's timeline cover the
@@ -25,7 +21,7 @@ struct WALSummaryReader {
         return try connection.query("SELECT current_setting('summarize_wal', true)").single == "on"
     }
 
-    func read(from start: LSN, to end: LSN, timeline: TimelineID) throws -> WALChangeReader.Outcome {
+    func read(from start: LSN, to end: LSN, timeline: TimelineID) throws -> ChangedBlockMap.Outcome {
         guard try awaitSummarized(end, timeline: timeline) else {
             return .unavailable("the WAL summarizer had not reached \(end) after \(waitSeconds) s")
         }
@@ -58,16 +54,11 @@ struct WALSummaryReader {
     }
 
     private func awaitSummarized(_ lsn: LSN, timeline: TimelineID) throws -> Bool {
-        let deadline = Timestamp.now().seconds + Int64(waitSeconds)
-        while true {
+        try poll(forSeconds: waitSeconds, firstDelay: 100_000) {
             let state = try connection.query("SELECT summarized_tli::text, summarized_lsn::text FROM pg_get_wal_summarizer_state()")
-            if let tli = state.value(0, "summarized_tli").flatMap({ TimelineID($0) }),
-               let done = state.value(0, "summarized_lsn").flatMap(LSN.init),
-               tli > timeline || (tli == timeline && done >= lsn) {
-                return true
-            }
-            guard Timestamp.now().seconds < deadline else { return false }
-            usleep(100_000)
+            guard let tli = state.value(0, "summarized_tli").flatMap({ TimelineID($0) }),
+                  let done = state.value(0, "summarized_lsn").flatMap(LSN.init) else { return false }
+            return tli > timeline || (tli == timeline && done >= lsn)
         }
     }
 

@@ -161,8 +161,8 @@ public struct BackupOperation {
     /// the parent's own timeline (across a switch the WAL is read along the history), then the
     /// WAL itself.
     private func changeSources(connection: Connection, major: Int, parent: BackupInfo, from start: LSN, to end: LSN,
-                               timeline: TimelineID) throws -> [(String, () throws -> WALChangeReader.Outcome)] {
-        var sources: [(String, () throws -> WALChangeReader.Outcome)] = []
+                               timeline: TimelineID) throws -> [(String, () throws -> ChangedBlockMap.Outcome)] {
+        var sources: [(String, () throws -> ChangedBlockMap.Outcome)] = []
         if try WALSummaryReader.isEnabled(on: connection, major: major) {
             if parent.timeline == timeline {
                 let reader = WALSummaryReader(connection: connection, waitSeconds: options.archiveTimeoutSeconds)
@@ -184,12 +184,11 @@ public struct BackupOperation {
     private func awaitRestartpointSource(primary: Connection, standby: Connection) throws {
         _ = try primary.query("CHECKPOINT")
         let checkpoint = try primary.query("SELECT checkpoint_lsn::text FROM pg_control_checkpoint()").single ?? "0/0"
-        let deadline = Timestamp.now().seconds + Int64(options.archiveTimeoutSeconds)
-        while try standby.query("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::text", [checkpoint]).single != "true" {
-            guard Timestamp.now().seconds < deadline else {
-                throw EngineError.serverNotReady("the standby has not replayed the primary's checkpoint at \(checkpoint) after \(options.archiveTimeoutSeconds) s (--archive-timeout)")
-            }
-            usleep(50_000)
+        let replayed = try poll(forSeconds: options.archiveTimeoutSeconds) {
+            try standby.query("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::text", [checkpoint]).single == "true"
+        }
+        guard replayed else {
+            throw EngineError.serverNotReady("the standby has not replayed the primary's checkpoint at \(checkpoint) after \(options.archiveTimeoutSeconds) s (--archive-timeout)")
         }
     }
 
@@ -279,22 +278,18 @@ public struct BackupOperation {
     /// Polls the archive for the backup's last segment. pg_backup_stop has already forced the
     /// switch to a new segment, so the archiver is working on it.
     private func waitForArchive(_ segment: WALSegmentName, connection: Connection) throws {
-        let deadline = Timestamp.now().seconds + Int64(options.archiveTimeoutSeconds)
-        var delay: UInt32 = 20_000
         Console.detail("waiting for \(segment.name) to be archived")
-        while try repository.wal.find(segment.name) == nil {
-            if Timestamp.now().seconds >= deadline {
-                var hint = ""
-                if let r = try? connection.query("SELECT last_failed_wal, last_failed_time::text FROM pg_stat_archiver"),
-                   let failed = r.value(0, "last_failed_wal") {
-                    hint = "; the server last failed to archive \(failed) at \(r.value(0, "last_failed_time") ?? "?")"
-                }
-                throw EngineError.archiveTimeout(segment: segment.name, seconds: options.archiveTimeoutSeconds,
-                                                 repository: repository.path, serverHint: hint)
-            }
-            usleep(delay)
-            delay = min(delay * 2, 500_000)
+        let archived = try poll(forSeconds: options.archiveTimeoutSeconds, firstDelay: 20_000, longestDelay: 500_000) {
+            try repository.wal.find(segment.name) != nil
         }
+        guard !archived else { return }
+        var hint = ""
+        if let r = try? connection.query("SELECT last_failed_wal, last_failed_time::text FROM pg_stat_archiver"),
+           let failed = r.value(0, "last_failed_wal") {
+            hint = "; the server last failed to archive \(failed) at \(r.value(0, "last_failed_time") ?? "?")"
+        }
+        throw EngineError.archiveTimeout(segment: segment.name, seconds: options.archiveTimeoutSeconds,
+                                         repository: repository.path, serverHint: hint)
     }
 }
 

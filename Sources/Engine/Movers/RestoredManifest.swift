@@ -48,13 +48,6 @@ enum RestoredManifest {
         try emit("\"Manifest-Checksum\": \"\(Digest.hex(hash.finish()))\"}\n", hashed: false, force: true)
     }
 
-    /// The whole manifest as text (for tests and small clusters).
-    static func text(files: [File], info: BackupInfo) throws -> String {
-        var bytes: [UInt8] = []
-        try write(files: files, info: info) { bytes += $0 }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// PostgreSQL writes the CRC's four bytes as they lie in memory (little-endian here).
     static func checksumHex(_ crc: UInt32) -> String {
         Digest.hex([UInt8(crc & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc >> 16 & 0xff), UInt8(crc >> 24)])
