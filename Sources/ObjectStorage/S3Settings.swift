@@ -18,6 +18,10 @@ public struct S3Settings: Sendable {
     public var caBundle: String?
     /// Bytes per multipart part, and the most one stream buffers (at least 5 MiB, S3's minimum).
     public var partSize: Int
+    /// Bytes per ranged GET when reading. Not the part size: a restore holds one such chunk
+    /// per open stream (a chain of N backups opens N + 1 per worker), so it is small and
+    /// fixed, and a large S3_PART_SIZE costs memory only on writes.
+    public var readChunkSize = 1 << 20
     /// Attempts after the first for a request that failed in a way worth retrying.
     public var retries: Int
     /// Seconds without progress before a request is abandoned (and retried).

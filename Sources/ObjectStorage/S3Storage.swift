@@ -24,7 +24,7 @@ public struct S3Storage: RepositoryStorage {
 
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         try S3ReadStream(client: client, key: settings.key(name), described: describe(name), range: range,
-                         chunkSize: settings.partSize)
+                         chunkSize: settings.readChunkSize)
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {

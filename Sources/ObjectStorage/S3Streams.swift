@@ -46,7 +46,7 @@ final class S3ReadStream: StorageReadStream {
         position = 0
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if position == chunk.count {
             guard let end, next < end else { return 0 }
             try fetch()

@@ -62,4 +62,30 @@ public enum StorageContract {
         try check(try storage.info("backup/1/backup.ini") == nil, "nothing is left below a removed tree")
         try check(try storage.info("backup")?.kind == .directory, "a directory with entries has info")
     }
+
+    /// Every read of a stored file fills the caller's buffer unless the file ends first,
+    /// whatever the driver's own reads return (a ranged GET's end, a short network read).
+    public static func readsFillTheBuffer(_ storage: any RepositoryStorage) throws {
+        let content = (0..<100_003).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        try storage.makeDirectories("backup/y")
+        try storage.writeAll("backup/y/file", content)
+        for size in [1, 8192, 65_536, 1 << 20] {
+            let stream = try storage.openRead("backup/y/file")
+            defer { stream.close() }
+            var buffer = [UInt8](repeating: 0, count: size)
+            var read: [UInt8] = []
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+                if n == 0 { break }
+                try check(n == size || read.count + n == content.count, "a read of \(size) returned \(n) before the end")
+                read += buffer[0..<n]
+            }
+            try check(read == content, "reads of \(size) give the content back")
+        }
+        let ranged = try storage.openRead("backup/y/file", range: 8192..<90_000)
+        defer { ranged.close() }
+        var buffer = [UInt8](repeating: 0, count: 81_808)
+        let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
+        try check(n == 81_808 && buffer == Array(content[8192..<90_000]), "a ranged read fills too")
+    }
 }

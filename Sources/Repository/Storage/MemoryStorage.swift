@@ -23,8 +23,15 @@ public final class MemoryStorage: RepositoryStorage {
     private let state = Mutex(State())
     public let location: String
     public var features: StorageFeatures { [] }
+    /// When set, every read returns 1 to this many bytes, as a network driver may: the
+    /// storage contract says consumers never see that (their reads fill), and tests hold
+    /// every command path to it.
+    public let readsReturnAtMost: Int?
 
-    public init(location: String = "memory://test") { self.location = location }
+    public init(location: String = "memory://test", readsReturnAtMost: Int? = nil) {
+        self.location = location
+        self.readsReturnAtMost = readsReturnAtMost.map { max(1, $0) }
+    }
 
     public func describe(_ name: String) -> String { location + "/" + name }
 
@@ -72,7 +79,7 @@ public final class MemoryStorage: RepositoryStorage {
         var bytes = file.bytes
         if let range { bytes = Array(bytes[Int(min(range.lowerBound, UInt64(bytes.count)))..<Int(min(range.upperBound, UInt64(bytes.count)))]) }
         if let cut { bytes = Array(bytes.prefix(cut)) }
-        return MemoryReadStream(bytes)
+        return MemoryReadStream(bytes, atMost: readsReturnAtMost, seed: name.utf8.count)
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
@@ -148,11 +155,24 @@ public final class MemoryStorage: RepositoryStorage {
 final class MemoryReadStream: StorageReadStream {
     private let bytes: [UInt8]
     private var offset = 0
+    private let atMost: Int?
+    private var step: Int
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8], atMost: Int?, seed: Int) {
+        self.bytes = bytes
+        self.atMost = atMost
+        step = seed
+    }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = min(buffer.count, bytes.count - offset)
+    /// The next short length, 1...atMost, varying from read to read (reproducibly).
+    private func shortLength() -> Int {
+        guard let atMost else { return Int.max }
+        step = (step &* 1_103_515_245 &+ 12_345) & 0x7fff_ffff
+        return 1 + step % atMost
+    }
+
+    func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - offset, shortLength())
         guard n > 0 else { return 0 }
         bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + n])) }
         offset += n

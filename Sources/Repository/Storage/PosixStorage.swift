@@ -103,7 +103,7 @@ final class PosixReadStream: StorageReadStream {
         }
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard let left = remaining else { return try file.read(into: buffer) }
         guard left > 0 else { return 0 }
         let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(Int(min(UInt64(buffer.count), left)))))

@@ -140,10 +140,29 @@ public struct StorageEntry: Sendable, Equatable {
     }
 }
 
+/// A stored file being read. A driver implements `readSome`, which may return fewer bytes
+/// than asked (an object store's ranged GET ends, a network read returns what has arrived);
+/// everything else reads through `read(into:)`, which fills the buffer unless the file ends
+/// first, so that no consumer ever sees a short read in the middle of a file (pgBackRest's
+/// ioRead does the same). `StorageContractTests` hold every driver, and every command path,
+/// to this with a driver that returns 1..N bytes per call.
 public protocol StorageReadStream: AnyObject {
-    /// Fills `buffer` as far as it can; 0 at the end.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Up to `buffer.count` bytes, at least one unless the file has ended (then 0).
+    func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     func close()
+}
+
+extension StorageReadStream {
+    /// Fills `buffer`; fewer bytes only at the end of the file, 0 once it has ended.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        while filled < buffer.count {
+            let n = try readSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if n == 0 { break }
+            filled += n
+        }
+        return filled
+    }
 }
 
 public protocol StorageWriteStream: AnyObject {
