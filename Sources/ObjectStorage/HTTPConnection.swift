@@ -34,10 +34,12 @@ final class HTTPConnection {
     deinit { pgbk_curl_easy_cleanup(handle) }
 
     /// Failures worth another attempt: the network or the server's end of it. A certificate
-    /// that does not verify, a bad URL or option is the same the next time.
+    /// that does not verify, a bad URL or option is the same the next time. SEND_FAIL_REWIND
+    /// is a kept-alive connection that closed after a request with a body was sent: curl
+    /// cannot resend it itself, pgbk's retry sends it again whole.
     static let transientFailures: Set<CURLcode> = [
         CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_OPERATION_TIMEDOUT,
-        CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+        CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_SEND_FAIL_REWIND,
     ]
 
     /// Performs the request; a transport failure is thrown as its curl reason.

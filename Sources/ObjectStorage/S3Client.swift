@@ -288,11 +288,13 @@ public final class S3Client: Sendable {
         let request = Request(method: "POST", key: key, query: [("uploadId", uploadID)], headers: headers,
                               accepted: ifNoneMatch ? [404, 412] : [404])
         let response = try send(request, body: body)
-        if response.status == 412 { return false }
-        if response.status == 404 {
-            // NoSuchUpload after a retry: the first attempt may have completed it and lost the
-            // answer. It did if the object's ETag is the one S3 gives exactly these parts.
-            guard let info = try head(key), info.etag == Self.multipartETag(etags) else { throw failure(request, response) }
+        if response.status == 412 || response.status == 404 {
+            // After a retry, NoSuchUpload (or, with If-None-Match, "exists") may mean the first
+            // attempt completed it and its answer was lost. It did if the object's ETag is the
+            // one S3 gives exactly these parts: then the object is ours, and whole.
+            if let info = try head(key), info.etag == Self.multipartETag(etags) { return true }
+            if response.status == 412 { return false }
+            throw failure(request, response)
         }
         // S3 may answer 200 and still fail the completion, in the body.
         if let document = XMLElement.parse(response.body), document.name == "Error" {

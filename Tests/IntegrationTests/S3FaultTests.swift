@@ -144,4 +144,30 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(proxy.served.count == 3)
         #expect(try f.keys() == before, "nothing was written")
     }
+
+    /// Issue 22, defect 2: the gateway completes a multipart upload but its answer is lost.
+    /// The retry meets NoSuchUpload (as AWS answers once the upload is cleaned up; Ceph
+    /// completes it again, so the proxy answers that retry itself); the object is there with
+    /// exactly these parts, so the write succeeded and says so.
+    @Test func aLostAnswerToCompleteMultipartUploadIsASuccess() throws {
+        let gateway = try CephGateway.get()
+        let proxy = try FaultProxy(upstreamPort: gateway.port)
+        defer { proxy.close() }
+        let bucket = "lostcomplete-\(getpid())"
+        _ = try gateway.makeBucket(bucket)
+        let values = gateway.settings(endpoint: proxy.endpoint, extra: ["S3_PART_SIZE": "5M"])
+        let storage = try S3Storage(settings: S3Settings(url: "s3://\(bucket)/r", lookup: { values[$0] }))
+        let content = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 11) }
+        for (name, noReplace) in [("plain", false), ("noreplace", true)] {
+            proxy.onRequests("POST", containing: "uploadId=", [.drop, .answer(status: 404, code: "NoSuchUpload")])
+            let served = proxy.requestFaultsServed.load(ordering: .sequentiallyConsistent)
+            let stream = try storage.openWrite(name, expectedSize: nil, noReplace: noReplace)
+            try content.withUnsafeBytes { try stream.write($0) }
+            try stream.commit()
+            #expect(proxy.requestFaultsServed.load(ordering: .sequentiallyConsistent) == served + 2,
+                    "the completion's answer was dropped and its retry met NoSuchUpload")
+            #expect(try storage.readAll(name, limit: 16 << 20) == content, "\(name): the object is whole")
+        }
+    }
 } }
+

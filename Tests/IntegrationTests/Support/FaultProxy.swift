@@ -10,12 +10,19 @@ import Synchronization
 /// connection), or passes the exchange through and cuts it after some bytes of response.
 /// Everything else is passed through untouched, so signatures still reach the real server.
 final class FaultProxy: Sendable {
-    enum Fault: Sendable, Equatable { case throttle, drop, cut(afterBytes: Int) }
+    /// `answer` replies with that S3 error itself, without forwarding (AWS answers a repeated
+    /// CompleteMultipartUpload with NoSuchUpload once the first has cleaned the upload up).
+    enum Fault: Sendable, Equatable { case throttle, drop, cut(afterBytes: Int), answer(status: Int, code: String) }
 
     let port: Int
     private let upstreamPort: Int
     private let listener: Int32
     private let state = Mutex<(plan: [Fault], always: Fault?, served: [Fault])>(([], nil, []))
+    /// What to do with the next requests whose line (method and target) matches, in order:
+    /// `.drop` forwards the request and keeps its answer from the client; `.answer` answers
+    /// it here without forwarding. Per request, not per connection: clients keep connections.
+    private let requestRules = Mutex<(method: String, containing: String, actions: [Fault])?>(nil)
+    let requestFaultsServed = Atomic<Int>(0)
 
     init(upstreamPort: Int) throws {
         self.upstreamPort = upstreamPort
@@ -52,6 +59,26 @@ final class FaultProxy: Sendable {
 
     var served: [Fault] { state.withLock { $0.served } }
 
+    /// The next requests whose line is `method` with a target containing `containing` meet
+    /// `actions`, one each (`.drop`: the server acts on it, but its answer never comes back).
+    func onRequests(_ method: String, containing: String, _ actions: [Fault]) {
+        requestRules.withLock { $0 = (method, containing, actions) }
+    }
+
+    /// The action for a request in `bytes` (what the client sent), if a rule names it.
+    private func requestFault(_ bytes: ArraySlice<UInt8>) -> Fault? {
+        requestRules.withLock { rule in
+            guard let r = rule, !r.actions.isEmpty else { return nil }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard text.split(separator: "\r\n").contains(where: { $0.hasPrefix(r.method + " ") && $0.contains(r.containing) }) else {
+                return nil
+            }
+            rule!.actions.removeFirst()
+            requestFaultsServed.add(1, ordering: .sequentiallyConsistent)
+            return r.actions.first
+        }
+    }
+
     func close() { shutdown(listener, Int32(SHUT_RDWR)); Glibc.close(listener) }
 
     private func nextFault() -> Fault? {
@@ -78,25 +105,38 @@ final class FaultProxy: Sendable {
         case .drop:
             return
         case .throttle:
-            let head = String(decoding: buffered[0..<headEnd!], as: UTF8.self).lowercased()
-            var bodyLength = 0
-            if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
-                bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
-            }
-            var remaining = bodyLength - (buffered.count - headEnd!)
-            while remaining > 0 {
-                let n = read(client, &chunk, min(chunk.count, remaining))
-                if n <= 0 { return }
-                remaining -= n
-            }
-            let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            let response = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-            _ = Array(response.utf8).withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            answer(client, buffered, headEnd: headEnd!, status: 503, code: "SlowDown")
+        case .answer(let status, let code):
+            answer(client, buffered, headEnd: headEnd!, status: status, code: code)
         case .cut(let limit):
             pass(client, buffered, responseLimit: limit)
         case nil:
             pass(client, buffered, responseLimit: nil)
         }
+    }
+
+    /// Reads the request's body (so that the client reads the answer cleanly) and answers
+    /// with an S3 error document.
+    private func answer(_ client: Int32, _ buffered: [UInt8], headEnd: Int, status: Int, code: String) {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let head = String(decoding: buffered[0..<headEnd], as: UTF8.self).lowercased()
+        var bodyLength = 0
+        if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
+            bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        var remaining = bodyLength - (buffered.count - headEnd)
+        while remaining > 0 {
+            let n = read(client, &chunk, min(chunk.count, remaining))
+            if n <= 0 { return }
+            remaining -= n
+        }
+        Self.writeError(client, status: status, code: code)
+    }
+
+    private static func writeError(_ client: Int32, status: Int, code: String) {
+        let body = "<?xml version=\"1.0\"?><Error><Code>\(code)</Code><Message>fault proxy</Message></Error>"
+        let response = "HTTP/1.1 \(status) \(code)\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        _ = Array(response.utf8).withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
     }
 
     private func pass(_ client: Int32, _ buffered: [UInt8], responseLimit: Int?) {
@@ -107,13 +147,28 @@ final class FaultProxy: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return }
-        guard buffered.withUnsafeBytes({ write(upstream, $0.baseAddress, $0.count) }) == buffered.count else { return }
+        // Without pipelining, every answer after a request `.drop` names is that request's:
+        // from then on nothing more goes back to the client.
+        let silenced = Atomic<Bool>(false)
+        @Sendable func forward(_ bytes: ArraySlice<UInt8>) -> Bool {
+            switch requestFault(bytes) {
+            case .answer(let status, let code):
+                Self.writeError(client, status: status, code: code)
+                shutdown(client, Int32(SHUT_RDWR))
+                shutdown(upstream, Int32(SHUT_RDWR))
+                return false
+            case .drop: silenced.store(true, ordering: .sequentiallyConsistent)
+            default: break
+            }
+            return bytes.withUnsafeBytes { write(upstream, $0.baseAddress, $0.count) } == bytes.count
+        }
+        guard forward(buffered[...]) else { return }
         let done = Mutex(false)
-        Thread.detachNewThread {
+        Thread.detachNewThread { [self] in
             var chunk = [UInt8](repeating: 0, count: 65536)
             while true {
                 let n = read(client, &chunk, chunk.count)
-                if n <= 0 || write(upstream, chunk, n) != n { break }
+                if n <= 0 || !forward(chunk[0..<n]) { break }
             }
             shutdown(upstream, Int32(SHUT_WR))
             done.withLock { $0 = true }
@@ -123,6 +178,7 @@ final class FaultProxy: Sendable {
         while true {
             let n = read(upstream, &chunk, chunk.count)
             if n <= 0 { break }
+            if silenced.load(ordering: .sequentiallyConsistent) { break }
             let allowed = responseLimit.map { min(n, $0 - sent) } ?? n
             if allowed > 0, write(client, chunk, allowed) != allowed { break }
             sent += allowed
