@@ -65,7 +65,7 @@ import Engine
         let done = try BackupOperation(repository: repo, cluster: data, options: options).run()
         #expect(done.status == .done)
         let report = try ValidateOperation(repository: repo, jobs: 2).run(backupID: done.id)
-        #expect(report.outcomes.count == 2 && report.outcomes.allSatisfy { $0.status == .ok }, "\(report.outcomes)")
+        #expect(report.outcomes.map(\.status) == [.ok], "\(report.outcomes)")
         #expect(try repo.loadFileList(try repo.loadBackup(done.id)).contains { $0.path == "global/pg_control" })
     }
 
@@ -120,5 +120,45 @@ import Engine
         let restored = try TestCluster.startRestored(target, scratch: s, name: "short-restored")
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) || ':' || sum(length(v)) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM t") == expected)
+    }
+
+    /// Issue 22, defect 3: an archived segment the WAL map needs cannot be read (an I/O
+    /// error, not damage): the incremental reads every page instead and says why; and a
+    /// failure between the RUNNING record and the copy marks the backup ERROR, never leaving
+    /// it RUNNING. Before, the first aborted the incremental and both left it RUNNING.
+    @Test func aMapSourceThatFailsMeansAPageScanAndNoFailureLeavesRunning() throws {
+        let s = try Scratch()
+        let spool = try s.makeDirectory("spool")
+        let cluster = try TestCluster.create(s, name: "mapfail", repository: nil)
+        try cluster.appendConfig("archive_mode = on\narchive_command = 'cp %p \(spool)/.%f && mv \(spool)/.%f \(spool)/%f'\n")
+        try cluster.start()
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50000) g")
+        let storage = MemoryStorage()
+        let data = try DataDirectory(cluster.dataDir)
+        let repo = try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: data), config: RepositoryConfig())
+        let archiver = Archiver()
+        archiver.start(from: spool, into: repo)
+        defer { archiver.stop.store(true, ordering: .relaxed) }
+        var options = BackupOptions()
+        options.connection = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres", database: "postgres")
+        options.archiveTimeoutSeconds = 120
+        let full = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        _ = try ValidateOperation(repository: repo, jobs: 2).run(backupID: full.id)
+        try cluster.execute("UPDATE t SET id = id + 1 WHERE id % 100 = 0")
+        options.mode = .incremental
+
+        let segment = try #require(full.startWALFile)
+        storage.fail(.read, matching: segment)
+        let scanned = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        #expect(scanned.status == .done && scanned.changeSource == "scan", "\(scanned)")
+        #expect(scanned.changeSourceReason?.contains("map unavailable") == true
+                && scanned.changeSourceReason?.contains("injected") == true, "\(scanned.changeSourceReason ?? "-")")
+
+        // The second save of backup.ini (after the map) fails: the backup ends as ERROR.
+        storage.fail(.publish, after: 2, matching: "backup.ini")
+        #expect(throws: StorageError.self) { try BackupOperation(repository: repo, cluster: data, options: options).run() }
+        let failed = try #require(try repo.loadAll().backups.last)
+        #expect(failed.status == .error && failed.statusReason?.contains("injected") == true, "\(failed)")
     }
 }

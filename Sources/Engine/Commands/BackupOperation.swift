@@ -49,6 +49,18 @@ public struct BackupOperation {
         self.options = options
     }
 
+    /// The servers a backup talks to: `connection` is the one whose files are copied (the
+    /// standby's, with --standby), `primary` the one that archives.
+    struct Session {
+        let primary: Connection
+        let connection: Connection
+        let settings: ServerSettings
+        let label: String
+    }
+
+    /// The pipeline: checks, pg_backup_start, the RUNNING record, then everything that can
+    /// fail inside one boundary that marks the record ERROR, so that no failure leaves a
+    /// RUNNING backup behind; --verify-map and retention run on the DONE backup.
     public func run() throws -> BackupInfo {
         let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
@@ -56,105 +68,135 @@ public struct BackupOperation {
         var catalog = try repository.loadAll()
         try Catalog.markOrphans(repository, in: &catalog)
         try BackupChecks.cluster(cluster, repository: repository)
-
-        let primary = try Connection(options.connection)
-        var settings = try primary.serverSettings()
-        var connection = primary
-        var label = "pgbk backup"
-        if let standbyParameters = options.standby {
-            // The backup runs on the standby, whose files are copied; the primary archives.
-            let standby = try Connection(standbyParameters)
-            let standbySettings = try standby.serverSettings()
-            try BackupChecks.standby(standbySettings, primary: settings, standbyConnection: standby, primaryConnection: primary,
-                                     cluster: cluster, repository: repository, maxLagBytes: options.maxStandbyLagBytes)
-            try awaitRestartpointSource(primary: primary, standby: standby)
-            connection = standby
-            settings = standbySettings
-            label = "pgbk backup from standby \(standbyParameters.host ?? "local"):\(standbyParameters.port ?? "default")"
-        } else {
-            try BackupChecks.server(settings, cluster: cluster, repository: repository)
+        let session = try openSession()
+        var (info, parent) = try startBackup(session, catalog: catalog)
+        var maps: [(source: String, map: ChangedBlockMap)] = []
+        var parentFiles: BackupFileCopier.ParentFiles?
+        do {
+            try repository.saveBackup(info)
+            Console.info("backup \(info.id) started (\(info.mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
+            if let parent {
+                maps = try buildMaps(session, parent: parent, info: &info)
+                parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(try repository.loadFileList(parent)))
+            }
+            try copyAndStop(connection: session.connection, primary: session.primary, info: &info, parent: parentFiles,
+                            changes: options.verifyMap ? nil : maps.first?.map)
+        } catch {
+            info.statusReason = "\(error)"
+            try? Catalog.markFailed(repository, &info)
+            throw error
         }
+        if let parentFiles { try verifyMaps(maps, info: info, parentFiles: parentFiles) }
+        try applyRetention()
+        return info
+    }
 
-        let start = try connection.startBackup(label: label, fastCheckpoint: !options.smoothCheckpoint)
+    /// Connects, and checks the server (or the standby and its primary) against the cluster
+    /// and the repository.
+    private func openSession() throws -> Session {
+        let primary = try Connection(options.connection)
+        let settings = try primary.serverSettings()
+        guard let standbyParameters = options.standby else {
+            try BackupChecks.server(settings, cluster: cluster, repository: repository)
+            return Session(primary: primary, connection: primary, settings: settings, label: "pgbk backup")
+        }
+        // The backup runs on the standby, whose files are copied; the primary archives.
+        let standby = try Connection(standbyParameters)
+        let standbySettings = try standby.serverSettings()
+        try BackupChecks.standby(standbySettings, primary: settings, standbyConnection: standby, primaryConnection: primary,
+                                 cluster: cluster, repository: repository, maxLagBytes: options.maxStandbyLagBytes)
+        try awaitRestartpointSource(primary: primary, standby: standby)
+        return Session(primary: primary, connection: standby, settings: standbySettings,
+                       label: "pgbk backup from standby \(standbyParameters.host ?? "local"):\(standbyParameters.port ?? "default")")
+    }
+
+    /// pg_backup_start, the parent, and the backup's directory with its record (not yet saved).
+    private func startBackup(_ session: Session, catalog: CatalogSnapshot) throws -> (BackupInfo, parent: BackupInfo?) {
+        let connection = session.connection
+        let start = try connection.startBackup(label: session.label, fastCheckpoint: !options.smoothCheckpoint)
         guard let startLSN = LSN(start.startLSN) else {
             throw EngineError.serverNotReady("pg_backup_start returned an invalid LSN \(start.startLSN)")
         }
         // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
         let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
-        let parent = try chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: settings.versionNumber / 10000)
+        let parent = try chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: session.settings.versionNumber / 10000)
         let mode: BackupMode = parent == nil ? .full : .incremental
 
         let (id, startTime) = try repository.createBackupDirectory(mode: mode)
         var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
-        info.label = label
+        info.label = session.label
         info.parentID = parent?.id
         info.pid = getpid()
         info.timeline = timeline
         info.startLSN = startLSN
         info.systemIdentifier = cluster.control.systemIdentifier
-        info.pgVersionNum = settings.versionNumber
+        info.pgVersionNum = session.settings.versionNumber
         info.blockSize = cluster.control.blockSize
         info.walBlockSize = cluster.control.walBlockSize
         info.walSegmentSize = cluster.control.walSegmentSize
         info.dataChecksums = cluster.control.dataChecksumsEnabled
         info.compression = options.compression
         info.compressLevel = options.compressLevel
-        try repository.saveBackup(info)
-        Console.info("backup \(id) started (\(mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(startLSN))")
+        return (info, parent)
+    }
 
-        // An incremental reads the pages WAL says changed since the parent's start: from the
-        // server's WAL summaries, else from the WAL itself, when either can say so completely;
-        // otherwise (and to verify the maps) every page.
+    /// An incremental reads the pages WAL says changed since the parent's start: from the
+    /// server's WAL summaries, else from the WAL itself, when either can say so completely;
+    /// otherwise (and to verify the maps) every page. A source that fails in any way (a query
+    /// refused, a summary removed, a segment that cannot be read) is "map unavailable" with
+    /// its reason, never the backup's failure: the page scan needs no map.
+    private func buildMaps(_ session: Session, parent: BackupInfo, info: inout BackupInfo) throws -> [(source: String, map: ChangedBlockMap)] {
+        guard let parentStart = parent.startLSN, let startLSN = info.startLSN else { return [] }
         var maps: [(source: String, map: ChangedBlockMap)] = []
-        if let parent, let parentStart = parent.startLSN {
-            var reasons: [String] = []
-            for (name, build) in try changeSources(connection: connection, major: settings.versionNumber / 10000,
-                                                   parent: parent, from: parentStart, to: startLSN, timeline: timeline) {
-                switch try build() {
-                case .map(let built):
-                    maps.append((name, built))
-                    Console.detail("\(name) map: \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) (\(formatBytes(UInt64(built.memoryBytes))))")
-                case .unavailable(let why):
-                    reasons.append(why)
-                    Console.info("no changed-block map from \(name == "summary" ? "WAL summaries" : "WAL") (\(why))")
-                }
-                // --verify-map checks every map that can be built; otherwise the first will do.
-                if !maps.isEmpty && !options.verifyMap { break }
-            }
-            if maps.isEmpty { Console.info("no changed-block map: reading every page") }
-            info.changeSource = options.verifyMap ? "scan" : maps.first?.source ?? "scan"
-            info.changeSourceReason = options.verifyMap && !maps.isEmpty ? "--verify-map"
-                : maps.isEmpty ? reasons.joined(separator: "; ") : nil
-            try repository.saveBackup(info)
-        }
-        let map = options.verifyMap ? nil : maps.first?.map
-        let parentFiles: BackupFileCopier.ParentFiles?
+        var reasons: [String] = []
+        let sources: [(String, () throws -> ChangedBlockMap.Outcome)]
         do {
-            parentFiles = try parent.map {
-                BackupFileCopier.ParentFiles(info: $0, files: FileLookup(try repository.loadFileList($0)))
-            }
-            try copyAndStop(connection: connection, primary: primary, info: &info, parent: parentFiles,
-                            changes: map)
+            sources = try changeSources(connection: session.connection, major: session.settings.versionNumber / 10000,
+                                        parent: parent, from: parentStart, to: startLSN, timeline: info.timeline)
         } catch {
-            info.statusReason = "\(error)"
-            try? Catalog.markFailed(repository, &info)
-            throw error
+            sources = []
+            reasons.append("map unavailable: \(error)")
         }
-        if let parentFiles, let parentStart = parent?.startLSN {
-            for (source, map) in maps where options.verifyMap {
-                let checked = try MapVerifier(repository: repository, map: map, source: source, after: parentStart, upTo: startLSN)
-                    .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
-                Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the \(source) map")
+        for (name, build) in sources {
+            let outcome: ChangedBlockMap.Outcome
+            do { outcome = try build() } catch { outcome = .unavailable("map unavailable: \(error)") }
+            switch outcome {
+            case .map(let built):
+                maps.append((name, built))
+                Console.detail("\(name) map: \(parentStart) to \(startLSN) changed \(built.blockCount) block(s) (\(formatBytes(UInt64(built.memoryBytes))))")
+            case .unavailable(let why):
+                reasons.append(why)
+                Console.info("no changed-block map from \(name == "summary" ? "WAL summaries" : "WAL") (\(why))")
             }
+            // --verify-map checks every map that can be built; otherwise the first will do.
+            if !maps.isEmpty && !options.verifyMap { break }
         }
-        if let policy = options.retention {
-            // The new backup is DONE, not yet OK: it counts as a generation, and the older
-            // OK backups it may build on stay (they are its parents).
-            let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
-                .run(.policy(policy), wal: options.walRetention)
-            if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
+        if maps.isEmpty { Console.info("no changed-block map: reading every page") }
+        info.changeSource = options.verifyMap ? "scan" : maps.first?.source ?? "scan"
+        info.changeSourceReason = options.verifyMap && !maps.isEmpty ? "--verify-map"
+            : maps.isEmpty ? reasons.joined(separator: "; ") : nil
+        try repository.saveBackup(info)
+        return maps
+    }
+
+    /// --verify-map: every changed page the LSN scan stored must be in each map.
+    private func verifyMaps(_ maps: [(source: String, map: ChangedBlockMap)], info: BackupInfo,
+                            parentFiles: BackupFileCopier.ParentFiles) throws {
+        guard options.verifyMap, let parentStart = parentFiles.info.startLSN, let startLSN = info.startLSN else { return }
+        for (source, map) in maps {
+            let checked = try MapVerifier(repository: repository, map: map, source: source, after: parentStart, upTo: startLSN)
+                .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
+            Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the \(source) map")
         }
-        return info
+    }
+
+    private func applyRetention() throws {
+        guard let policy = options.retention else { return }
+        // The new backup is DONE, not yet OK: it counts as a generation, and the older
+        // OK backups it may build on stay (they are its parents).
+        let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
+            .run(.policy(policy), wal: options.walRetention)
+        if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
     }
 
     /// Where the changed-block map can come from, best first: the server's WAL summaries on
