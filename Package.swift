@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "CryptoDigest"]),
+        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "CryptoDigest", "CShims"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
             "Engine", "Repository", "PostgresFormat", "ObjectStorage",
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "CryptoDigest"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims"]),
     ],
     swiftLanguageModes: [.v6]
 )

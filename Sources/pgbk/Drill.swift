@@ -27,6 +27,8 @@ struct Drill: ParsableCommand {
     var dbname = "postgres"
     @Option(name: .customLong("sql-check"), help: "A query whose first value must be true on the recovered cluster, e.g. \"SELECT max(created) > now() - interval '1 day' FROM orders\".")
     var sqlCheck: String?
+    @Option(name: .customLong("sql-check-timeout"), parsing: .unconditional, help: "Seconds the SQL check may run before it fails the drill (default 300).")
+    var sqlCheckTimeout = 300
     @Flag(name: .customLong("no-amcheck"), help: "Do not run pg_amcheck on the recovered cluster.")
     var noAmcheck = false
     @Option(name: .customLong("recovery-timeout"), parsing: .unconditional, help: "Seconds to wait for recovery to end (default 3600).")
@@ -36,6 +38,7 @@ struct Drill: ParsableCommand {
     func run() throws {
         try DrillOperation.checkNotRoot()
         guard recoveryTimeout > 0 else { throw EngineError.invalidArgument("--recovery-timeout must be at least 1 second, not \(recoveryTimeout)") }
+        guard sqlCheckTimeout > 0 else { throw EngineError.invalidArgument("--sql-check-timeout must be at least 1 second, not \(sqlCheckTimeout)") }
         let target = try recoveryTarget.target()
         let repo = try repository.open()
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())
@@ -47,6 +50,7 @@ struct Drill: ParsableCommand {
         options.user = username
         options.database = dbname
         options.sqlCheck = sqlCheck
+        options.sqlCheckTimeoutSeconds = sqlCheckTimeout
         options.amcheck = !noAmcheck
         options.recoveryTimeoutSeconds = recoveryTimeout
         if let jobs = try parallel.resolved() { options.jobs = jobs }

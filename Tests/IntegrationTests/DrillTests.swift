@@ -2,6 +2,10 @@ import Testing
 import Foundation
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// `pgbk drill` on real servers: a drill that passes (to the end of the archive and to a
 /// restore point) and one that fails on a damaged WAL segment, each recorded and reported by
 /// show and check; the scratch cluster is gone either way (issue 15, item 3).
@@ -61,10 +65,92 @@ import Repository
         #expect(check.status == 2 && check.stdout.contains("CRITICAL drill"), "\(check)")
     }
 
+    /// Issue 22, defects 5, 6 and 20: whatever ends a drill (a role that does not exist, a
+    /// check that hangs, SIGTERM, kill -9), no PostgreSQL is left running and no copy left on
+    /// disk, and a record says what happened; run from a directory postgres cannot enter, a
+    /// good drill passes. Before, the first left its server running on a deleted directory,
+    /// the second hung, the third and fourth left server and copy behind with no record, and
+    /// pg_amcheck's "could not change directory" made the good drill FAILED.
+    @Test func aDrillCleansUpWhateverEndsIt() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "db", repository: repo)
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 1000) g")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        let scratchParent = try s.makeDirectory("drills")
+        let drill = ["drill", "-B", repo, "--scratch-dir", scratchParent]
+
+        // From a directory only root may enter: children run in the drill's own.
+        let closed = try s.makeDirectory("closed")
+        chmod(closed, 0o700)
+        if Command.isRoot { chown(closed, 0, 0) }
+        let fromClosed = try s.pgbk(drill + ["-U", "postgres"], directory: closed)
+        #expect(fromClosed.succeeded && fromClosed.stderr.contains("pg_amcheck: passed"), "\(fromClosed)")
+
+        // A role that does not exist fails after the server is up: it is stopped anyway.
+        let wrongUser = try s.pgbk(drill + ["-U", "nosuchrole"])
+        #expect(failsWithOneError(wrongUser) && wrongUser.stderr.contains("nosuchrole"), "\(wrongUser)")
+        #expect(try FileSystem.list(scratchParent).isEmpty, "the scratch copy is removed")
+        #expect(try postmastersUnder(scratchParent).isEmpty, "no server is left running")
+
+        // A check that hangs is cut off by --sql-check-timeout.
+        let hung = try s.pgbk(drill + ["-U", "postgres", "--no-amcheck", "--sql-check", "SELECT pg_sleep(60) IS NOT NULL",
+                                      "--sql-check-timeout", "1"])
+        #expect(failsWithOneError(hung) && hung.stderr.contains("statement timeout"), "\(hung)")
+
+        // SIGTERM while the check runs: server stopped, copy removed, drill recorded.
+        let long = drill + ["-U", "postgres", "--no-amcheck", "--sql-check", "SELECT pg_sleep(60) IS NOT NULL"]
+        let terminated = try s.spawnPgbkDirect(long)
+        let postmaster = try waitForRecoveredDrill(terminated, scratchParent)
+        kill(terminated.pid, SIGTERM)
+        let ended = terminated.wait()
+        #expect(ended.status == 128 + SIGTERM, "\(ended)")
+        #expect(!ScratchServerProbe.isRunning(postmaster), "the drill's server is stopped")
+        #expect(try FileSystem.list(scratchParent).isEmpty, "the scratch copy is removed")
+        #expect((try drills(s, repo).last?["reason"] as? String)?.contains("interrupted by signal 15") == true)
+
+        // kill -9 runs no handler: the next drill stops what was left and records it.
+        let killed = try s.spawnPgbkDirect(long)
+        let orphan = try waitForRecoveredDrill(killed, scratchParent)
+        kill(killed.pid, SIGKILL)
+        _ = killed.wait()
+        #expect(ScratchServerProbe.isRunning(orphan), "a killed drill leaves its server (what the next one cleans up)")
+        let next = try s.pgbk(drill + ["-U", "postgres", "--no-amcheck"])
+        #expect(next.succeeded && next.stderr.contains("left by drill"), "\(next)")
+        #expect(try !ScratchServerProbe.isRunning(orphan) && FileSystem.list(scratchParent).isEmpty)
+        let reasons = try drills(s, repo).compactMap { $0["reason"] as? String }
+        #expect(reasons.contains { $0.contains("ended without cleaning up") }, "\(reasons)")
+    }
+
+    /// The postmaster of the drill `process` runs, once the drill has said it recovered.
+    func waitForRecoveredDrill(_ process: SpawnedProcess, _ scratchParent: String) throws -> pid_t {
+        try waitUntil("the drill to recover its cluster") { (try? FileSystem.readText(process.errPath))?.contains("recovered to") == true }
+        let pids = try postmastersUnder(scratchParent)
+        return try #require(pids.first, "a postmaster under \(scratchParent)")
+    }
+
+    /// Postmasters whose data directory is below `parent`, from their postmaster.pid files.
+    func postmastersUnder(_ parent: String) throws -> [pid_t] {
+        try FileSystem.list(parent).compactMap { name in
+            guard let text = try? FileSystem.readText(parent + "/" + name + "/data/postmaster.pid"),
+                  let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) }), ScratchServerProbe.isRunning(pid) else { return nil }
+            return pid
+        }
+    }
+
     @Test func aDrillRefusesToRunAsRoot() throws {
         guard Command.isRoot else { return }
         let s = try Scratch()
         let r = try s.pgbk(["drill", "-B", s.path + "/nowhere"], asCurrentUser: true)
         #expect(!r.succeeded && oneLine(r) && r.stderr.contains("root"), "\(r)")
+    }
+}
+
+/// Whether a process runs (not gone, not a zombie nobody reaped).
+enum ScratchServerProbe {
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat") else { return false }
+        return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
     }
 }

@@ -2,6 +2,7 @@
 #define PGBK_CSHIMS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <spawn.h>
 
 /* CRC-32C (Castagnoli), the checksum PostgreSQL uses for WAL, pg_control and backup
  * manifests. `crc` is the running value: start with 0, feed chunks in order. */
@@ -24,5 +25,9 @@ int pgbk_syncfs(int fd);
 /* A fixed malloc mmap threshold (mallopt, not in Swift's Glibc module): large buffers go
  * back to the system when freed instead of staying in the heap. */
 void pgbk_fix_mmap_threshold(size_t bytes);
+
+/* posix_spawn_file_actions_addchdir_np (glibc 2.29, a GNU extension): the child starts in
+ * `path`, so that it never inherits a working directory it may not enter. */
+int pgbk_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
 #endif

@@ -64,7 +64,7 @@ struct ScratchServer {
         ]
         let args = [bin + "/pg_ctl", "-D", data, "-l", log, "-w", "-t", String(timeoutSeconds),
                     "-o", settings.map { "-c " + $0 }.joined(separator: " "), "start"]
-        let (status, output) = try ChildProcess.run(args, output: scratch + "/pg_ctl.out")
+        let (status, output) = try ChildProcess.run(args, output: scratch + "/pg_ctl.out", directory: scratch)
         guard status == 0 else {
             stop()
             throw DrillStep("starting PostgreSQL (pg_ctl exit status \(status))", FileSystem.exists(log) ? logTail : output)
@@ -76,8 +76,29 @@ struct ScratchServer {
         guard FileSystem.exists(data + "/postmaster.pid") else { return }
         for mode in ["fast", "immediate"] {
             if let (status, _) = try? ChildProcess.run([bin + "/pg_ctl", "-D", data, "-m", mode, "-w", "-t", "60", "stop"],
-                                                       output: scratch + "/pg_ctl-stop.out"), status == 0 { return }
+                                                       output: scratch + "/pg_ctl-stop.out", directory: scratch), status == 0 { return }
         }
+        Self.stopByPIDFile(data: data)
+    }
+
+    /// Immediate shutdown (SIGQUIT) of the postmaster that `data/postmaster.pid` names, when
+    /// it runs on that directory, without pg_ctl (a signal handler, or a drill cleaning up
+    /// after a killed one); SIGKILL if it has not gone after 30 s.
+    static func stopByPIDFile(data: String) {
+        guard let text = try? FileSystem.readText(data + "/postmaster.pid") else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > 1, let pid = pid_t(lines[0]), pid > 0, lines[1] == data else { return }
+        guard kill(pid, SIGQUIT) == 0 else { return }
+        let deadline = monotonicSeconds() + 30
+        while isRunning(pid) && monotonicSeconds() < deadline { usleep(20_000) }
+        if isRunning(pid) { kill(pid, SIGKILL) }
+    }
+
+    /// Alive and not a zombie (a postmaster pg_ctl started is not ours to reap, and PID 1 in
+    /// a container may not reap it either).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat") else { return kill(pid, 0) == 0 }
+        return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
     }
 
     func parameters(user: String?, database: String) -> ConnectionParameters {
@@ -103,7 +124,8 @@ enum PostgresBinaries {
 
     /// The major version `pg_ctl --version` reports ("pg_ctl (PostgreSQL) 15.18 ...").
     static func version(of pgCtl: String, workDirectory: String) -> Int? {
-        guard let (status, output) = try? ChildProcess.run([pgCtl, "--version"], output: workDirectory + "/pg_ctl-version.out"),
+        guard let (status, output) = try? ChildProcess.run([pgCtl, "--version"], output: workDirectory + "/pg_ctl-version.out",
+                                                           directory: workDirectory),
               status == 0, let number = output.split(separator: ")").dropFirst().first?.split(separator: " ").first else { return nil }
         return Int(number.split(separator: ".").first ?? "")
     }

@@ -18,6 +18,8 @@ public struct DrillOptions: Sendable {
     public var database = "postgres"
     /// A query whose first value must be true, run on the recovered cluster.
     public var sqlCheck: String?
+    /// statement_timeout for the SQL check, so that a check that hangs fails the drill.
+    public var sqlCheckTimeoutSeconds = 300
     public var amcheck = true
     public var recoveryTimeoutSeconds = 3600
     public var pgbkExecutable: String
@@ -46,6 +48,8 @@ public struct DrillOperation {
     }
 
     /// The saved record; throws `Failed` (after saving it) when the drill did not pass.
+    /// Whatever happens (an error, SIGINT or SIGTERM) the scratch server is stopped, the copy
+    /// removed and a record saved; what a kill -9 leaves, the next drill cleans up.
     public func run() throws -> DrillRecord {
         try Self.checkNotRoot()
         let start = Timestamp.now()
@@ -53,27 +57,38 @@ public struct DrillOperation {
                                  target: options.recoveryTarget.description)
         record.host = Self.hostName()
         record.sqlCheck = options.sqlCheck
-        var template = Array((options.scratchParent + "/pgbk-drill.XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError("create the drill's scratch directory in", options.scratchParent) }
-        let scratch = String(cString: made)
-        Console.info("drill \(record.id): restoring into \(scratch)")
+        DrillScratch.cleanLeftovers(in: options.scratchParent, repository: repository, by: record.id)
+        let scratch = try DrillScratch.make(in: options.scratchParent, for: record)
+        let interrupted = record
+        let repository = self.repository
+        let interruptions = SignalGuard { signal in
+            Console.warning("drill \(interrupted.id) interrupted by signal \(signal): stopping its server and removing \(scratch.path)")
+            try? scratch.remove()
+            var failed = interrupted
+            failed.reason = "interrupted by signal \(signal)"
+            failed.endTime = .now()
+            _ = try? repository.saveDrill(failed)
+        }
+        Console.info("drill \(record.id): restoring into \(scratch.path)")
         do {
             try exercise(scratch, &record)
             record.result = .ok
         } catch {
             record.reason = oneLineDescription(error)
         }
-        do { try FileSystem.removeTree(scratch) } catch {
-            Console.warning("could not remove the drill's scratch directory \(scratch): \(error)")
+        try interruptions.finish {
+            do { try scratch.remove() } catch {
+                Console.warning("could not remove the drill's scratch directory \(scratch.path): \(error)")
+            }
+            record.endTime = .now()
+            record = try repository.saveDrill(record)
         }
-        record.endTime = .now()
-        record = try repository.saveDrill(record)
         guard record.result == .ok else { throw Failed(record: record) }
         return record
     }
 
-    private func exercise(_ scratch: String, _ record: inout DrillRecord) throws {
-        let data = scratch + "/data"
+    private func exercise(_ scratchDirectory: DrillScratch, _ record: inout DrillRecord) throws {
+        let (scratch, data) = (scratchDirectory.path, scratchDirectory.data)
         var restore = RestoreOptions(target: data, pgbkExecutable: options.pgbkExecutable)
         restore.backupID = options.backupID
         restore.recoveryTarget = options.recoveryTarget
@@ -92,8 +107,9 @@ public struct DrillOperation {
         let server = ScratchServer(scratch: scratch, data: data, bin: bin)
         try server.prepare()
         began = monotonicSeconds()
-        try server.start(timeoutSeconds: options.recoveryTimeoutSeconds, user: options.user, database: options.database)
+        // Stopped whatever start throws: a wrong -U or pg_hba fails after the server is up.
         defer { server.stop() }
+        try server.start(timeoutSeconds: options.recoveryTimeoutSeconds, user: options.user, database: options.database)
         record.recoverySeconds = monotonicSeconds() - began
 
         let connection: Connection
@@ -114,7 +130,12 @@ public struct DrillOperation {
         if options.amcheck { record.amcheck = try runAmcheck(server, connection: connection) }
         if let sql = options.sqlCheck {
             let answer: String?
-            do { answer = try connection.query(sql).single } catch { throw DrillStep("the SQL check", error) }
+            do {
+                _ = try connection.query("SELECT set_config('statement_timeout', $1, false)", ["\(options.sqlCheckTimeoutSeconds)s"])
+                answer = try connection.query(sql).single
+            } catch {
+                throw DrillStep("the SQL check (--sql-check-timeout \(options.sqlCheckTimeoutSeconds) s)", error)
+            }
             record.sqlResult = answer ?? "NULL"
             guard answer == "t" || answer == "true" else {
                 throw DrillStep("the SQL check", "its first value is \(answer ?? "NULL"), not true")
@@ -131,10 +152,13 @@ public struct DrillOperation {
         }
         var args = [tool] + server.clientArguments(user: options.user) + ["--all", "--install-missing"]
         if options.database != "postgres" { args += ["--maintenance-db", options.database] }
-        let (status, output) = try ChildProcess.run(args, output: server.scratch + "/pg_amcheck.out")
-        guard status == 0, output.isEmpty else {
+        let (status, output) = try ChildProcess.run(args, output: server.scratch + "/pg_amcheck.out", directory: server.scratch)
+        // pg_amcheck exits 2 on corruption and 1 on an error; with 0, what it printed is a
+        // warning (a notice, a note about the environment), not a failed check.
+        guard status == 0 else {
             throw DrillStep("pg_amcheck", "exit status \(status): \(output.split(separator: "\n").first ?? "")")
         }
+        for line in output.split(separator: "\n") { Console.warning("pg_amcheck: \(line)") }
         return "passed"
     }
 

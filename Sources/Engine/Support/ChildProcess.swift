@@ -1,3 +1,4 @@
+import CShims
 import Repository
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -14,21 +15,31 @@ public enum ChildProcess {
 
     /// Starts `arguments[0]` (a path); returns its PID. `detached`: in a session of its own,
     /// so that the caller's process group (a recovery's restore_command) never waits for it.
-    /// `inheritStderr`: its errors go where the caller's do (PostgreSQL's log).
+    /// `inheritStderr`: its errors go where the caller's do (PostgreSQL's log). `directory`:
+    /// where it starts (pgbk may itself run in a directory its child cannot enter: cron, or
+    /// `sudo -u postgres` from root's home). Signals start unblocked and at their defaults,
+    /// whatever pgbk blocks for its own handling.
     @discardableResult
     public static func start(_ arguments: [String], output: String = "/dev/null", detached: Bool = false,
-                             inheritStderr: Bool = false) throws -> pid_t {
+                             inheritStderr: Bool = false, directory: String? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let directory { _ = pgbk_spawn_addchdir(&actions, directory) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         if !inheritStderr { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not export.
-        if detached { posix_spawnattr_setflags(&attributes, 0x80) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        // POSIX_SPAWN_SETSID (0x80, glibc 2.26), which the Glibc module does not export.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | (detached ? 0x80 : 0))
         var cArgs = arguments.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0
@@ -39,9 +50,9 @@ public enum ChildProcess {
 
     /// Runs to the end; returns the exit status (128 + N when killed by signal N) and what
     /// it printed, read back from `output` (truncated first).
-    public static func run(_ arguments: [String], output: String) throws -> (status: Int32, output: String) {
+    public static func run(_ arguments: [String], output: String, directory: String? = nil) throws -> (status: Int32, output: String) {
         try FileSystem.remove(output)
-        let pid = try start(arguments, output: output)
+        let pid = try start(arguments, output: output, directory: directory)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

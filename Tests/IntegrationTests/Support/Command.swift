@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import CShims
 import Repository
 
 struct CommandResult: CustomStringConvertible {
@@ -49,13 +50,15 @@ enum Command {
 
     @discardableResult
     static func run(_ executable: String, _ args: [String], env: [String: String] = [:], asPostgres: Bool = false,
-                    outputDirectory: String = "/tmp") throws -> CommandResult {
-        let process = try spawn(executable, args, env: env, asPostgres: asPostgres, outputDirectory: outputDirectory)
+                    outputDirectory: String = "/tmp", directory: String? = nil) throws -> CommandResult {
+        let process = try spawn(executable, args, env: env, asPostgres: asPostgres, outputDirectory: outputDirectory,
+                                directory: directory)
         return process.wait()
     }
 
+    /// `directory`: where the process starts (else the test runner's own).
     static func spawn(_ executable: String, _ args: [String], env: [String: String] = [:], asPostgres: Bool = false,
-                      outputDirectory: String = "/tmp") throws -> SpawnedProcess {
+                      outputDirectory: String = "/tmp", directory: String? = nil) throws -> SpawnedProcess {
         let full = argv(executable, args, env: env, asPostgres: asPostgres)
         let stamp = "\(getpid())-\(counter.next())"
         let outPath = outputDirectory + "/.out-\(stamp)"
@@ -66,6 +69,7 @@ enum Command {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if let directory { _ = pgbk_spawn_addchdir(&actions, directory) }
         // Children start with no blocked signals and default handlers: the test runner's
         // threads block some (pgbench's -T timer is SIGALRM), and posix_spawn passes the mask on.
         var attributes = posix_spawnattr_t()

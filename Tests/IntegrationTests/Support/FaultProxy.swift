@@ -164,7 +164,7 @@ final class FaultProxy: Sendable {
         }
         guard forward(buffered[...]) else { return }
         let done = Mutex(false)
-        Thread.detachNewThread { [self] in
+        Thread.detachNewThread {
             var chunk = [UInt8](repeating: 0, count: 65536)
             while true {
                 let n = read(client, &chunk, chunk.count)

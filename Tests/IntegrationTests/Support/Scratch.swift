@@ -61,8 +61,18 @@ final class Scratch: Sendable {
 
     /// Runs the test's pgbk copy, as postgres when root unless `asCurrentUser`.
     @discardableResult
-    func pgbk(_ args: [String], asCurrentUser: Bool = false, env: [String: String] = [:]) throws -> CommandResult {
-        try Command.run(pgbk, args, env: env, asPostgres: !asCurrentUser, outputDirectory: path)
+    /// `directory`: where it starts (one the postgres user may not enter, as cron's or root's home).
+    func pgbk(_ args: [String], asCurrentUser: Bool = false, env: [String: String] = [:], directory: String? = nil) throws -> CommandResult {
+        try Command.run(pgbk, args, env: env, asPostgres: !asCurrentUser, outputDirectory: path, directory: directory)
+    }
+
+    /// pgbk as postgres in a process of its own (setpriv executes it where runuser forks and
+    /// waits), so that a signal the test sends reaches pgbk itself.
+    func spawnPgbkDirect(_ args: [String]) throws -> SpawnedProcess {
+        Command.isRoot
+            ? try Command.spawn("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", pgbk] + args,
+                                outputDirectory: path)
+            : try Command.spawn(pgbk, args, outputDirectory: path)
     }
 
     func spawnPgbk(_ args: [String]) throws -> SpawnedProcess {
