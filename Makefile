@@ -2,12 +2,16 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps build release test unit-test demo bench fuzz man clean
+.PHONY: all deps test-deps build release test unit-test demo bench fuzz man clean
 
 all: build
 
+# Each target installs only what it runs (scripts/install-deps.sh build|demo|test).
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
 
 build: deps
 	$(SWIFT) build --build-tests
@@ -19,19 +23,25 @@ release: deps
 	$(SWIFT) build -c release -Xswiftc -static-stdlib
 
 # Unit and integration tests (the integration tests start real PostgreSQL clusters).
-test: build
+test: test-deps
+	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 
-unit-test: build
+unit-test: test-deps
+	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest --filter 'PostgresFormatTests|RepositoryTests'
 
-# The whole backup/restore cycle on a throwaway local cluster.
-demo: build
+# The whole backup/restore cycle on a throwaway local cluster: the server binaries and pgbk
+# alone, no test targets.
+demo:
+	@scripts/install-deps.sh demo
+	$(SWIFT) build --product pgbk
 	scripts/demo.sh
 
 # pgbk against pg_basebackup and pgBackRest on a generated 1-2 GB cluster (release build;
 # installs pgbackrest and GNU time when root). Takes a while; not part of make test.
 bench: release
+	@scripts/install-deps.sh test
 	scripts/bench.sh
 
 # docs/man: a page per command, generated from the command definitions by

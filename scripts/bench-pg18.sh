@@ -3,7 +3,7 @@
 # change: summarize_wal = on, pg_basebackup --incremental from the full backup's manifest, and
 # pg_combinebackup to restore; pgbk backup -b incremental and its chain restore. Bytes stored,
 # backup time, restore time; medians of BENCH_RUNS rounds, the tools alternating.
-# make bench runs it when PostgreSQL 18 is in .build/postgres (scripts/fetch-postgres.sh).
+# make bench runs it when scripts/fetch-postgres.sh has fetched PostgreSQL 18.
 # Knobs as in bench.sh: BENCH_RUNS (5), BENCH_SCALE (50), BENCH_TEXT_MB (300), BENCH_JOBS (2).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,7 @@ SCALE=${BENCH_SCALE:-50}
 TEXT_MB=${BENCH_TEXT_MB:-300}
 JOBS=${BENCH_JOBS:-2}
 PORT=${BENCH_PG18_PORT:-54341}
-BIN=${PGBK_PG18_BIN:-$(dirname "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/initdb' 2>/dev/null | head -1)")}
+BIN=${PGBK_PG18_BIN:-$("$ROOT/scripts/fetch-postgres.sh" --bin 18)}
 [ -x "$BIN/pg_combinebackup" ] || { echo "bench-pg18: no PostgreSQL 18 binaries (run scripts/fetch-postgres.sh)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-pg18: GNU time is needed (apt-get install time)" >&2; exit 1; }
 

