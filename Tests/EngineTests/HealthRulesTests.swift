@@ -8,6 +8,9 @@ import Repository
         ("/usr/bin/pgbk archive-push -B /var/backups/pgbk %p", CheckResult.Status.ok),
         ("'/opt/pgbk/bin/pgbk' archive-push --backup-path=/var/backups/pgbk/ %p", .ok),
         ("pgbk archive-push --config /etc/pgbk.conf -B /var/backups/pgbk %p && pgbackrest archive-push %p", .ok),
+        ("pgbk archive-push -B/var/backups/pgbk %p", .ok),
+        ("pgbk archive-push '-B/var/backups/pgbk/' %p", .ok),
+        ("pgbk archive-push -B/var/backups/other %p", .critical),
         ("pgbk archive-push %p", .warning),
         ("pgbk archive-push -B /var/backups/other %p", .critical),
         ("pgbk archive-get -B /var/backups/pgbk %f %p", .critical),
@@ -17,6 +20,14 @@ import Repository
     func archiveCommandMustPushIntoThisRepository(_ command: String, _ expected: CheckResult.Status) {
         let result = HealthRules.archiveCommand(command, repository: "/var/backups/pgbk")
         #expect(result.status == expected, "\(command): \(result.message)")
+    }
+
+    /// Issue 22, defect 9: URLs of any scheme, with or without a trailing slash.
+    @Test func objectStoreURLsAreComparedAsURLs() {
+        #expect(HealthRules.samePlace("s3://bucket/prod/", "s3://bucket/prod"))
+        #expect(HealthRules.samePlace("gs://bucket/prod//", "gs://bucket/prod"))
+        #expect(!HealthRules.samePlace("s3://bucket/prod", "s3://bucket/prod2"))
+        #expect(HealthRules.archiveCommand("pgbk archive-push -Bs3://bucket/prod %p", repository: "s3://bucket/prod/").status == .ok)
     }
 
     @Test func aFailureAfterTheLastSuccessIsCritical() {

@@ -60,8 +60,10 @@ public enum HealthRules {
         var target: String?
         var i = push + 1
         while i < words.count, words[i] != "&&", words[i] != ";", words[i] != "||" {
-            if words[i] == "-B" || words[i] == "--backup-path", i + 1 < words.count { target = words[i + 1] }
-            if words[i].hasPrefix("--backup-path=") { target = String(words[i].dropFirst("--backup-path=".count)) }
+            if words[i] == "-B" || words[i] == "--backup-path", i + 1 < words.count { target = words[i + 1]; i += 1 }
+            else if words[i].hasPrefix("--backup-path=") { target = String(words[i].dropFirst("--backup-path=".count)) }
+            // getopt's attached form, as the CLI takes it: -B/srv/repo.
+            else if words[i].hasPrefix("-B") && words[i].count > 2 { target = words[i].dropFirst(2).trimmingQuotes }
             i += 1
         }
         guard let target else {
@@ -73,9 +75,15 @@ public enum HealthRules {
         return CheckResult("archive_command", .ok, "archive_command runs pgbk archive-push into this repository")
     }
 
+    /// Two repository locations: URLs (any scheme: s3:// today) compared without trailing
+    /// slashes, paths after resolving links and relative parts.
     static func samePlace(_ a: String, _ b: String) -> Bool {
         func normal(_ s: String) -> String {
-            if s.hasPrefix("s3://") { return s.hasSuffix("/") ? String(s.dropLast()) : s }
+            if s.contains("://") {
+                var url = Substring(s)
+                while url.hasSuffix("/") && !url.hasSuffix("://") { url = url.dropLast() }
+                return String(url)
+            }
             return FileSystem.realPath(s) ?? FileSystem.absolute(s)
         }
         return normal(a) == normal(b)
