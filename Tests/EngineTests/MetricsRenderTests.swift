@@ -34,4 +34,19 @@ import Repository
         }
         #expect(!text.contains("mode=\"incremental\""))
     }
+
+    /// Issue 22, defect 10: when the archive could not be read, the gap gauges are absent,
+    /// not 0 (an alert on `wal_gap_in_window == 1` must not stay green on what is unknown).
+    @Test func unknownGapsAreLeftOutNotWrittenAsZero() {
+        var input = MetricsInput(repository: "r", now: Timestamp(seconds: 1000), backups: [], unreadableBackups: 0, archivedWAL: [],
+                                 windowStart: nil, windowEnd: nil, missingSegments: nil, gapInWindow: nil, drills: [])
+        input.readErrors = 1
+        let text = Metrics.render(Metrics.families(input))
+        #expect(!text.contains("wal_gap_in_window") && !text.contains("wal_missing_segments"), "\(text)")
+        #expect(text.contains("pgbk_metrics_read_errors{repository=\"r\"} 1\n"), "\(text)")
+        input.missingSegments = 0
+        input.gapInWindow = false
+        let known = Metrics.render(Metrics.families(input))
+        #expect(known.contains("pgbk_wal_gap_in_window{repository=\"r\"} 0\n") && known.contains("pgbk_wal_missing_segments{repository=\"r\"} 0\n"))
+    }
 }

@@ -30,14 +30,16 @@ public struct MetricsInput: Sendable {
     public var windowEnd: Double?
     /// Segments missing between the first and last archived of each timeline; and whether
     /// one of them is on the way from the oldest OK backup to the end (the window ends there).
-    public var missingSegments: Int
-    public var gapInWindow: Bool
+    /// nil when the archive could not be read: then the gauges are left out, never written as
+    /// 0, so that an alert on them cannot stay green on what nobody knows.
+    public var missingSegments: Int?
+    public var gapInWindow: Bool?
     public var drills: [DrillRecord]
     /// Parts of the repository that could not be read (reported, not hidden).
     public var readErrors = 0
 
     public init(repository: String, now: Timestamp, backups: [BackupInfo], unreadableBackups: Int, archivedWAL: [ArchivedWAL],
-                windowStart: Double?, windowEnd: Double?, missingSegments: Int, gapInWindow: Bool, drills: [DrillRecord]) {
+                windowStart: Double?, windowEnd: Double?, missingSegments: Int?, gapInWindow: Bool?, drills: [DrillRecord]) {
         self.repository = repository
         self.now = now
         self.backups = backups
@@ -94,10 +96,14 @@ public enum Metrics {
                   [([], now - Double(newest.mtime))])
         }
         gauge("wal_archived_segments", "Archived WAL segments.", [([], Double(segments.count))])
-        gauge("wal_missing_segments", "Segments missing between the first and the last archived one of each timeline.",
-              [([], Double(input.missingSegments))])
-        gauge("wal_gap_in_window", "1 when a segment is missing on the way from the oldest OK backup to the end of the archive.",
-              [([], input.gapInWindow ? 1 : 0)])
+        if let missing = input.missingSegments {
+            gauge("wal_missing_segments", "Segments missing between the first and the last archived one of each timeline.",
+                  [([], Double(missing))])
+        }
+        if let gap = input.gapInWindow {
+            gauge("wal_gap_in_window", "1 when a segment is missing on the way from the oldest OK backup to the end of the archive.",
+                  [([], gap ? 1 : 0)])
+        }
         if let start = input.windowStart {
             gauge("recovery_window_start_timestamp_seconds", "The earliest moment a restore can reach (the oldest OK backup's end).", [([], start)])
         }
@@ -170,8 +176,8 @@ extension MetricsInput {
         } catch { drills = []; errors += 1 }
         var input = MetricsInput(repository: repository.path, now: now, backups: backups, unreadableBackups: unreadable.count,
                                  archivedWAL: wal, windowStart: report?.windowStartMicros.map { Double($0) / 1e6 },
-                                 windowEnd: report?.windowEndMicros.map { Double($0) / 1e6 }, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count } ?? 0,
-                                 gapInWindow: report?.firstGap != nil, drills: drills)
+                                 windowEnd: report?.windowEndMicros.map { Double($0) / 1e6 }, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count },
+                                 gapInWindow: report.map { $0.firstGap != nil }, drills: drills)
         input.readErrors = errors
         return input
     }

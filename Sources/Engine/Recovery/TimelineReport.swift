@@ -74,7 +74,9 @@ public struct TimelineReport: Sendable {
         var last: WALEvent? = nil
         if gap == nil, let lastSegno = catalog.lastSegment(along: latest, from: 0) {
             let from = LSN((lastSegno > 0 ? lastSegno - 1 : 0) * size)
-            let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: 8192)
+            // The cluster's WAL page size, as its backups recorded it (8192 unless built otherwise).
+            let pageSize = Int(backups.last?.walBlockSize ?? 8192)
+            let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: pageSize)
             if case .endOfArchive(let event) = try reader.scan(from: from, reportFrom: from, along: latest, stop: { _ in false }) {
                 last = event
             }
