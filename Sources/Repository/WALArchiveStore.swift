@@ -114,11 +114,12 @@ extension WALArchiveStore {
         return removed
     }
 
-    /// Whether an archived copy still matches the checksum in its name.
-    public func isIntact(_ archived: ArchivedWAL) -> Bool {
+    /// Whether an archived copy still matches the checksum in its name (an error reading it
+    /// is thrown: it proves neither).
+    public func isIntact(_ archived: ArchivedWAL) throws -> Bool {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        return StoredFileReader.verify(storage: storage, name: archived.name, compression: archived.compression,
-                                       size: nil, checksum: archived.checksum, buffer: &buffer) == nil
+        return try StoredFileReader.verify(storage: storage, name: archived.name, compression: archived.compression,
+                                           size: nil, checksum: archived.checksum, buffer: &buffer) == nil
     }
 }
 

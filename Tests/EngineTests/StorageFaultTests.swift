@@ -127,19 +127,31 @@ import PostgresFormat
         #expect(throws: StorageError.self) { try validate.run(backupID: info.id) }
         #expect(try repo.loadBackup(info.id).status == .done)
 
-        // A stored file cannot be read: CORRUPT, naming it; read back later, OK again.
+        // A stored file cannot be read (an I/O error, a timeout): that says nothing about it,
+        // so validate fails and the backup keeps its status (issue 22, defect 11: it was
+        // CORRUPT before); its WAL likewise. Read back later, OK.
         storage.fail(.read, matching: "base/1/1")
-        let failed = try validate.run(backupID: info.id)
-        #expect(failed.outcomes.first?.status == .corrupt)
-        #expect(failed.outcomes.first?.problems.first?.contains("base/1/1") == true)
-        #expect(try repo.loadBackup(info.id).status == .corrupt)
+        #expect(throws: StorageError.self) { try validate.run(backupID: info.id) }
+        #expect(try repo.loadBackup(info.id).status == .done)
+        storage.fail(.read, matching: segment)
+        #expect(throws: StorageError.self) { try validate.run(backupID: info.id) }
+        #expect(try repo.loadBackup(info.id).status == .done)
         #expect(try validate.run(backupID: info.id).outcomes.first?.status == .ok)
 
-        // The archive read back in full: an archived segment that cannot be read is named.
+        // A stored file that is missing is damage: CORRUPT, naming it.
+        let name = repo.dataName(info.id) + "/base/1/1"
+        let kept = try storage.readAll(name)
+        try storage.remove(name)
+        let failed = try validate.run(backupID: nil, scope: .recheck)
+        #expect(failed.outcomes.first?.status == .corrupt)
+        #expect(failed.outcomes.first?.problems.first.map { $0.contains("base/1/1") && $0.hasSuffix("missing") } == true, "\(failed.outcomes)")
+        try storage.writeAll(name, kept)
         #expect(try validate.run(backupID: nil, scope: .recheck).failed == 0)
+
+        // The archive read back in full: an archived segment that cannot be read fails the
+        // check; one that is damaged is named.
         storage.fail(.read, matching: segment)
-        let archive = try validate.checkArchive()
-        #expect(archive.problems.count == 1 && archive.problems[0].contains(segment), "\(archive.problems)")
+        #expect(throws: StorageError.self) { try validate.checkArchive() }
         #expect(try validate.checkArchive().problems.isEmpty)
     }
 

@@ -50,13 +50,13 @@ import PostgresFormat
         let bytes = pseudoRandomBytes(200_000)
         let (path, summary) = try store(bytes, compression, in: dir)
         var buffer = [UInt8](repeating: 0, count: 65536)
-        #expect(StoredFileReader.verify(path: path, compression: compression, size: summary.size,
+        #expect(try StoredFileReader.verify(path: path, compression: compression, size: summary.size,
                                         checksum: summary.checksum, buffer: &buffer) == nil)
         var stored = try FileSystem.readAll(path)
         stored[stored.count / 2] ^= 0x01
         try FileSystem.remove(path)
         try dir.write(FileSystem.baseName(of: path), stored)
-        let reason = StoredFileReader.verify(path: path, compression: compression, size: summary.size,
+        let reason = try StoredFileReader.verify(path: path, compression: compression, size: summary.size,
                                              checksum: summary.checksum, buffer: &buffer)
         #expect(reason != nil)
     }
@@ -69,10 +69,10 @@ import PostgresFormat
         try FileSystem.remove(path)
         try dir.write(FileSystem.baseName(of: path), Array(stored.prefix(stored.count - 100)))
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let reason = StoredFileReader.verify(path: path, compression: compression, size: summary.size,
+        let reason = try StoredFileReader.verify(path: path, compression: compression, size: summary.size,
                                              checksum: summary.checksum, buffer: &buffer)
         #expect(reason?.contains("truncated") == true, "\(String(describing: reason))")
-        #expect(StoredFileReader.verify(path: dir.path + "/absent", compression: .none, size: 0, checksum: 0,
+        #expect(try StoredFileReader.verify(path: dir.path + "/absent", compression: .none, size: 0, checksum: 0,
                                         buffer: &buffer) == "missing")
     }
 
@@ -145,7 +145,7 @@ import PostgresFormat
         #expect(throws: CompressionError.self) { _ = try readBack(dir.path + "/trailing", compression) }
         // Only a's frames of a+b: the data ends cleanly, so the recorded size is what tells.
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let reason = StoredFileReader.verify(path: dir.path + "/a", compression: compression, size: UInt64(a.count + b.count),
+        let reason = try StoredFileReader.verify(path: dir.path + "/a", compression: compression, size: UInt64(a.count + b.count),
                                              checksum: CRC32C.checksum(a + b), buffer: &buffer)
         #expect(reason?.contains("size 200000") == true, "\(String(describing: reason))")
     }

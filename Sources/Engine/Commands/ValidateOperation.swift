@@ -128,7 +128,7 @@ public struct ValidateOperation: Sendable {
         let found = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             let file = work[n]
             try FaultInjection.point("validate-read-wal")
-            return StoredFileReader.verify(storage: store.storage, name: file.name, compression: file.compression, size: nil,
+            return try StoredFileReader.verify(storage: store.storage, name: file.name, compression: file.compression, size: nil,
                                            checksum: file.checksum, buffer: &buffer)
                 .map { "archived WAL file \(file.walName) (\(file.path)) is damaged: \($0)" }
         }
@@ -170,52 +170,57 @@ public struct ValidateOperation: Sendable {
             let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
             let reason: String?
             if entry.kind == .pageDelta {
-                reason = operation.verifyDelta(name: name, info: info, checksum: checksum)
+                reason = try operation.verifyDelta(name: name, info: info, checksum: checksum)
             } else {
                 let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
-                reason = StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
+                reason = try StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
                                                  checksum: checksum, buffer: &buffer)
             }
             return reason.map { "\(serverLog ? "server log" : "file") \(entry.path) (\(path)): \($0)" }
         }
         var problems = found.compactMap { $0 ?? nil }.sorted()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        problems += checkWAL(info, buffer: &buffer)
+        problems += try checkWAL(info, buffer: &buffer)
         return problems
     }
 
-    func verifyDelta(name: String, info: BackupInfo, checksum: UInt32) -> String? {
+    /// A reason when the delta is damaged; an error reading it is thrown (see verify).
+    func verifyDelta(name: String, info: BackupInfo, checksum: UInt32) throws -> String? {
         do {
             let reader = try StoredFileReader(storage: repository.storage, name: name, compression: info.compression)
             defer { reader.close() }
             try PageDelta.readPages(reader, blockSize: Int(info.blockSize)) { _, _ in }
             return reader.checksum == checksum ? nil : "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
-        } catch let error as SystemError where error.isNotFound {
-            return "missing"
         } catch {
-            return "\(error)"
+            guard let reason = StoredFileReader.contentProblem(error) else { throw error }
+            return reason
         }
     }
 
-    /// The segments from the backup's start to its stop location must be archived and intact.
-    func checkWAL(_ info: BackupInfo, buffer: inout [UInt8]) -> [String] {
+    /// The segments from the backup's start to its stop location must be archived and intact;
+    /// an error reading them is thrown, not reported as damage.
+    func checkWAL(_ info: BackupInfo, buffer: inout [UInt8]) throws -> [String] {
         guard let start = info.startLSN, let stop = info.stopLSN else { return ["backup.ini has no start/stop LSN"] }
         let size = UInt64(info.walSegmentSize)
         var segment = WALSegmentName(timeline: info.timeline, containing: start, segmentSize: size)
         let last = WALSegmentName(timeline: info.timeline, endingAt: stop, segmentSize: size)
         var problems: [String] = []
         while segment <= last {
-            do {
-                if let archived = try repository.wal.find(segment.name) {
-                    if let reason = StoredFileReader.verify(storage: repository.storage, name: archived.name, compression: archived.compression,
+            let archived: ArchivedWAL?
+            do { archived = try repository.wal.find(segment.name) } catch {
+                // Two different copies of one segment: damage, named.
+                guard let reason = StoredFileReader.contentProblem(error) else { throw error }
+                problems.append("WAL segment \(segment.name): \(reason)")
+                segment = segment.next
+                continue
+            }
+            if let archived {
+                if let reason = try StoredFileReader.verify(storage: repository.storage, name: archived.name, compression: archived.compression,
                                                             size: size, checksum: archived.checksum, buffer: &buffer) {
-                        problems.append("WAL segment \(segment.name) (\(archived.path)): \(reason)")
-                    }
-                } else {
-                    problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
+                    problems.append("WAL segment \(segment.name) (\(archived.path)): \(reason)")
                 }
-            } catch {
-                problems.append("WAL segment \(segment.name): \(error)")
+            } else {
+                problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
             }
             segment = segment.next
         }

@@ -77,7 +77,7 @@ public struct WALArchive: Sendable {
                 return .alreadyArchived
             }
             // A copy that fails its own checksum is bit rot, not history: the good one replaces it.
-            guard !store.isIntact(existing) else {
+            guard try !store.isIntact(existing) else {
                 writer.abandon()
                 throw EngineError.walConflict(walName: walName, archived: existing.path)
             }

@@ -129,7 +129,7 @@ public struct RecoveryPlanner {
             problems = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
                 try FaultInjection.point("restore-verify-wal")
                 guard let archived = try catalog.archived(names[n], store: store) else { return "is not in the archive" }
-                return StoredFileReader.verify(storage: store.storage, name: archived.name, compression: archived.compression, size: size,
+                return try StoredFileReader.verify(storage: store.storage, name: archived.name, compression: archived.compression, size: size,
                                                checksum: archived.checksum, buffer: &buffer).map { "is damaged in the archive (\(archived.path): \($0))" }
             }.map { $0 ?? "was not checked" }
         } catch {

@@ -195,15 +195,17 @@ public final class StoredFileReader {
     public func close() { file.close() }
 
     /// Reads to the end and compares with what the manifest promised; returns a reason when
-    /// they differ, nil when the file is intact.
+    /// they differ (or the file is missing, or its content is not what it claims to be), nil
+    /// when the file is intact. An I/O error (a timeout, EIO, a refused request) is thrown:
+    /// it says nothing about the file, so the caller must not call the backup corrupt.
     public static func verify(path: String, compression: Compression, size: UInt64?, checksum: UInt32,
-                              buffer: inout [UInt8]) -> String? {
-        verify(storage: PosixStorage(root: FileSystem.parentDirectory(of: path)), name: FileSystem.baseName(of: path),
-               compression: compression, size: size, checksum: checksum, buffer: &buffer)
+                              buffer: inout [UInt8]) throws -> String? {
+        try verify(storage: PosixStorage(root: FileSystem.parentDirectory(of: path)), name: FileSystem.baseName(of: path),
+                   compression: compression, size: size, checksum: checksum, buffer: &buffer)
     }
 
     public static func verify(storage: any RepositoryStorage, name: String, compression: Compression, size: UInt64?,
-                              checksum: UInt32, buffer: inout [UInt8]) -> String? {
+                              checksum: UInt32, buffer: inout [UInt8]) throws -> String? {
         do {
             let reader = try StoredFileReader(storage: storage, name: name, compression: compression)
             defer { reader.close() }
@@ -213,10 +215,20 @@ public final class StoredFileReader {
                 return "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
             }
             return nil
-        } catch let error as SystemError where error.isNotFound {
-            return "missing"
         } catch {
-            return "\(error)"
+            guard let reason = contentProblem(error) else { throw error }
+            return reason
+        }
+    }
+
+    /// What an error says about a stored file's content (missing, not valid compressed data,
+    /// not a valid page delta); nil for an error of reading it, which says nothing about it.
+    public static func contentProblem(_ error: any Error) -> String? {
+        switch error {
+        case let error as SystemError where error.isNotFound: return "missing"
+        case let error as CompressionError: return "\(error)"
+        case let error as CatalogError: return "\(error)"
+        default: return nil
         }
     }
 }
