@@ -84,3 +84,12 @@ import TestSupport
         #expect(try contents(dir.path + "/taken") == [1])
     }
 }
+
+/// Issue 22, defect 12: syncfs reports write-back errors only from Linux 5.8.
+@Suite struct SyncfsKernelTests {
+    @Test(arguments: [("6.1.0-18-amd64", true), ("5.8.0", true), ("5.10.0-28-cloud-amd64", true), ("6.18.44-fc-v1045", true),
+                      ("5.4.0-150-generic", false), ("4.19.0-26-amd64", false), ("5.7.19", false), ("", false), ("garbage", false)])
+    func syncfsIsTrustedOnlyFrom58(_ release: String, _ trusted: Bool) {
+        #expect(FileSystem.kernelReportsSyncfsErrors(release: release) == trusted, "\(release)")
+    }
+}

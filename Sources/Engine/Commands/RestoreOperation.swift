@@ -127,7 +127,8 @@ public struct RestoreOperation: Sendable {
         let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
                                          makeState: {
             var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
-            worker.syncEachFile = false  // one syncfs per filesystem below
+            // One syncfs per filesystem below, where the kernel's syncfs reports write errors.
+            worker.syncEachFile = !FileSystem.syncfsReportsErrors
             worker.delta = delta != nil
             worker.creationLock = creationLock
             return worker

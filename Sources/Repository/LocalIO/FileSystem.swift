@@ -138,8 +138,26 @@ public enum FileSystem {
         guard fsync(fd) == 0 else { throw SystemError("fsync directory", path) }
     }
 
+    /// Whether syncfs(2) reports a write-back error to its caller: Linux does from 5.8 on;
+    /// before, it returns 0 whatever was lost, so pgbk fsyncs each file instead of relying on
+    /// it (docs/guarantees.md).
+    public static let syncfsReportsErrors: Bool = {
+        var names = utsname()
+        guard uname(&names) == 0 else { return false }
+        let release = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return kernelReportsSyncfsErrors(release: release)
+    }()
+
+    /// "6.1.0-18-amd64" and "5.8.0" yes; "5.4.0-150-generic" and anything unreadable, no.
+    public static func kernelReportsSyncfsErrors(release: String) -> Bool {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return false }
+        return (numbers[0], numbers[1]) >= (5, 8)
+    }
+
     /// Flushes everything written to the filesystem holding `path` (syncfs): one journal
-    /// commit and device flush for a whole restore instead of one per file.
+    /// commit and device flush for a whole restore instead of one per file. Only where
+    /// `syncfsReportsErrors`; elsewhere callers sync file by file.
     public static func syncFilesystem(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw SystemError("open directory", path) }

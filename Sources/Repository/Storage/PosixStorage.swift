@@ -24,7 +24,11 @@ public struct PosixStorage: RepositoryStorage {
         self.syncEachFile = syncEachFile
     }
 
-    public func deferringDurability() -> any RepositoryStorage { PosixStorage(root: root, syncEachFile: false) }
+    /// Deferred to one syncfs only where the kernel's syncfs reports write errors (5.8+):
+    /// elsewhere each file is still fsynced before its rename.
+    public func deferringDurability() -> any RepositoryStorage {
+        PosixStorage(root: root, syncEachFile: !FileSystem.syncfsReportsErrors)
+    }
 
     public func syncAll(_ name: String) throws { try FileSystem.syncFilesystem(path(name)) }
 
