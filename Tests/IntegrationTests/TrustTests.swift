@@ -140,10 +140,14 @@ import Repository
             ("..", FileEntry(kind: .file, path: "../" + marker, mode: 0o600, size: 0, checksum: 0)),
             ("outside pg_tblspc", FileEntry(kind: .symlink, path: "base/" + marker, mode: 0o777, linkTarget: c.scratch.path + "/" + marker)),
             ("absolute", FileEntry(kind: .directory, path: c.scratch.path + "/" + marker, mode: 0o700)),
+            // Issue 22, defect 14: a tablespace link to a directory that is absent (so restore
+            // would create it) with a file directly below it, as ~postgres/.ssh/authorized_keys.
+            ("outside PostgreSQL's PG_", FileEntry(kind: .file, path: "pg_tblspc/99999/" + marker, mode: 0o600, size: 0, checksum: 0)),
         ]
+        let link = FileEntry(kind: .symlink, path: "pg_tblspc/99999", mode: 0o777, linkTarget: c.scratch.path + "/ts-" + marker)
         for (why, bad) in hostile {
             // Resealed with valid checksums, as someone with write access to the share could.
-            let text = FileList.encode(entries + [bad])
+            let text = FileList.encode(entries + (bad.path.hasPrefix("pg_tblspc/") ? [link, bad] : [bad]))
             try AtomicFile.write(listPath, text: text)
             try c.scratch.chownToPostgres(listPath)
             var info = original
@@ -159,7 +163,29 @@ import Repository
             let restore = try c.scratch.pgbk(["restore", "-B", c.repository, "-D", dest, "--backup-id", id])
             #expect(restore.status != 0 && oneLine(restore) && restore.stderr.contains(why), "\(why): \(restore)")
             #expect(!FileSystem.exists(dest) && !FileSystem.exists(c.scratch.path + "/" + marker), "\(why): nothing written")
+            #expect(!FileSystem.exists(c.scratch.path + "/ts-" + marker), "\(why): nothing written")
         }
+
+        // A link whose entries are well-formed, to a location the backup's tablespace_map
+        // does not name: validate has nothing to say, restore refuses unless -T maps it, and
+        // prints where each tablespace goes before writing anything.
+        let versionDirectory = try #require(try c.primary.scalar("SELECT 'PG_' || current_setting('server_version_num')::int / 10000 || '_' || catalog_version_no FROM pg_control_system()"))
+        let text = FileList.encode(entries + [link, FileEntry(kind: .directory, path: "pg_tblspc/99999/" + versionDirectory, mode: 0o700)])
+        try AtomicFile.write(listPath, text: text)
+        try c.scratch.chownToPostgres(listPath)
+        var info = original
+        info.fileListChecksum = CRC32C.checksum(text)
+        try repo.saveBackup(info)
+        try c.scratch.chownToPostgres(repo.backupInfoPath(id))
+        let dest = c.scratch.path + "/restore-named-" + marker
+        let refused = try c.scratch.pgbk(["restore", "-B", c.repository, "-D", dest, "--backup-id", id])
+        #expect(refused.status != 0 && oneLine(refused) && refused.stderr.contains("tablespace_map does not name"), "\(refused)")
+        #expect(!FileSystem.exists(dest) && !FileSystem.exists(c.scratch.path + "/ts-" + marker), "nothing written")
+        let mappedTo = c.scratch.path + "/mapped-" + marker
+        let mapped = try c.scratch.pgbk(["restore", "-B", c.repository, "-D", dest, "--backup-id", id,
+                                         "-T", c.scratch.path + "/ts-" + marker + "=" + mappedTo])
+        #expect(mapped.succeeded && mapped.stderr.contains("tablespace 99999 will be restored into \(mappedTo)"), "\(mapped)")
+        #expect(FileSystem.exists(mappedTo + "/" + versionDirectory))
     }
 
     // Item 4: an unreadable backup.ini is a failure, not a backup to skip.

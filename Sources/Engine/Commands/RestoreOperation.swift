@@ -52,12 +52,8 @@ public struct RestoreOperation: Sendable {
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let (info, chainInfos) = (plan.backup, plan.chain)
         var entries = try repository.loadFileList(info)
-        let tablespaces = entries.filter { $0.kind == .symlink }.map { entry in
-            (entry: entry, location: FileSystem.absolute(options.tablespaceMapping[entry.linkTarget ?? ""] ?? entry.linkTarget ?? ""))
-        }
-        for old in options.tablespaceMapping.keys where !tablespaces.contains(where: { $0.entry.linkTarget == old }) {
-            throw EngineError.invalidArgument("--tablespace-mapping \(old): backup \(info.id) has no tablespace at that location")
-        }
+        let placed = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping, repository: repository)
+        let tablespaces = placed.placements.map { (entry: $0.entry, location: $0.location) }
         for ts in tablespaces where delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
             try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false)
         }
@@ -65,6 +61,7 @@ public struct RestoreOperation: Sendable {
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
         Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chainInfos.count > 1 ? " (chain of \(chainInfos.count): \(chainInfos.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
 
+        placed.announce()
         let operation = self
         var writer = RestoreWriter(repository: repository, info: info, owner: owner)
         writer.delta = delta != nil

@@ -35,11 +35,32 @@ public enum CatalogPath {
         return nil
     }
 
+    /// Whether `name` is PostgreSQL's own directory inside a tablespace: `PG_<major>_<catversion>`.
+    public static func isTablespaceVersionDirectory(_ name: Substring) -> Bool {
+        guard name.hasPrefix("PG_") else { return false }
+        let parts = name.dropFirst(3).split(separator: "_", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+
+    /// Why an entry below a tablespace link is unacceptable: PostgreSQL keeps everything of a
+    /// tablespace in its `PG_<major>_<catversion>/` directory, so nothing else may be written
+    /// through the link (a crafted list would otherwise put files anywhere the link points).
+    static func problem(belowLinks links: Set<Substring>, _ path: String) -> String? {
+        guard path.hasPrefix("pg_tblspc/") else { return nil }
+        let components = path.split(separator: "/", maxSplits: 3)
+        guard components.count >= 3, links.contains(components[1]) else { return nil }
+        return isTablespaceVersionDirectory(components[2]) ? nil
+            : "below a tablespace link, outside PostgreSQL's PG_<major>_<catversion> directory: \(FileList.escape(path))"
+    }
+
     /// Checks a whole file list: each path acceptable, links only at `pg_tblspc/<OID>` with an
-    /// absolute target, no path twice. Returns the first problem with the entry's path.
+    /// absolute target, nothing below a link but its PG_<major>_<catversion> directory, no path
+    /// twice. Returns the first problem with the entry's path.
     public static func problem(in entries: [FileEntry]) -> String? {
         var kinds: [String: FileEntry.Kind] = [:]
+        let links = Set(entries.lazy.filter { $0.kind == .symlink && isTablespaceLink($0.path) }.map { $0.path.dropFirst("pg_tblspc/".count) })
         for entry in entries {
+            if let why = problem(belowLinks: links, entry.path) { return why }
             if let why = problem(with: entry.path) { return "\(why): \(FileList.escape(entry.path))" }
             if entry.kind == .symlink {
                 guard isTablespaceLink(entry.path) else {

@@ -1,0 +1,68 @@
+import PostgresFormat
+import Repository
+
+/// Where a restore puts each tablespace. A file list is not trusted to choose: a link's
+/// location must be one the backup's own `tablespace_map` (what pg_backup_stop returned)
+/// names for that OID, or be mapped with -T; everything below a link must lie in PostgreSQL's
+/// `PG_<major>_...` directory of the backup's major version; and every location is printed
+/// before anything is written.
+struct RestoreTablespaces {
+    struct Placement {
+        let entry: FileEntry
+        let location: String
+    }
+
+    let placements: [Placement]
+
+    init(entries: [FileEntry], info: BackupInfo, mapping: [String: String], repository: Repository) throws {
+        let links = entries.filter { $0.kind == .symlink }
+        for old in mapping.keys where !links.contains(where: { $0.linkTarget == old }) {
+            throw EngineError.invalidArgument("--tablespace-mapping \(old): backup \(info.id) has no tablespace at that location")
+        }
+        guard !links.isEmpty else { placements = []; return }
+        let named = try Self.backupMap(entries: entries, info: info, repository: repository)
+        let major = "PG_\(info.pgVersionNum / 10000)_"
+        var placements: [Placement] = []
+        for link in links {
+            let oid = FileSystem.baseName(of: link.path)
+            let old = link.linkTarget ?? ""
+            if mapping[old] == nil && !named.contains(where: { $0.oid == oid && $0.path == old }) {
+                throw CatalogError.corrupt(repository.fileListPath(info.id),
+                                           "tablespace \(oid) links to \(old), which the backup's tablespace_map does not name for it: refusing to write there; map it with -T \(old)=DIR if it is right")
+            }
+            if let stray = entries.first(where: { $0.path.hasPrefix(link.path + "/") && !$0.path.dropFirst(link.path.count + 1).hasPrefix(major) }) {
+                throw CatalogError.corrupt(repository.fileListPath(info.id),
+                                           "\(stray.path) is not in tablespace \(oid)'s \(major)... directory of PostgreSQL \(info.pgVersionNum / 10000)")
+            }
+            placements.append(Placement(entry: link, location: FileSystem.absolute(mapping[old] ?? old)))
+        }
+        self.placements = placements
+    }
+
+    /// Says where each tablespace goes, before anything is written.
+    func announce() {
+        for p in placements {
+            let oid = FileSystem.baseName(of: p.entry.path)
+            let moved = p.location == p.entry.linkTarget ? "" : " (was \(p.entry.linkTarget ?? "?"), mapped with -T)"
+            Console.info("tablespace \(oid) will be restored into \(p.location)\(moved)")
+        }
+    }
+
+    func location(of link: String) -> String? { placements.first { $0.entry.path == link }?.location }
+
+    /// The backup's tablespace_map, read back from the repository against its checksum.
+    private static func backupMap(entries: [FileEntry], info: BackupInfo, repository: Repository) throws -> [TablespaceMap.Entry] {
+        guard let entry = entries.first(where: { $0.path == "tablespace_map" && $0.kind == .file }) else { return [] }
+        let reader = try repository.storedFileReader(info.id, entry, compression: info.compression)
+        defer { reader.close() }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count <= 1 << 20, case let n = try reader.read(into: &chunk), n > 0 { bytes += chunk[0..<n] }
+        guard bytes.count <= 1 << 20, reader.checksum == entry.checksum else {
+            throw CatalogError.corrupt(reader.path, "tablespace_map does not match its checksum in the file list")
+        }
+        do { return try TablespaceMap(text: String(decoding: bytes, as: UTF8.self)).entries } catch {
+            throw CatalogError.corrupt(reader.path, "\(error)")
+        }
+    }
+}
