@@ -78,7 +78,8 @@ import Repository
             entry(.directory, "pg_tblspc/16384/PG_15_X/5"), entry(.pageDelta, "pg_tblspc/16384/PG_15_X/5/200"),
             entry(.symlink, "pg_tblspc/16385"), entry(.directory, "pg_wal"), entry(.directory, "pg_wal/archive_status"),
         ]
-        // (pg_control here is no real one: the marker of an unfinished restore vouches for the directory.)
+        // The cluster's pg_control says whose directory it is (a marker alone would not, issue 22).
+        try AtomicFile.write(target + "/global/pg_control", syntheticControlFile(systemIdentifier: 7))
         try RestoreMarker.write(in: target, systemIdentifier: 7, backupID: "20260101-000000F")
         let delta = try #require(try DeltaTarget.check(target, systemIdentifier: 7, repository: "r"))
         let removed = try delta.removeExtraneous(entries: entries, tablespaces: ["pg_tblspc/16384": tablespace, "pg_tblspc/16385": dir.path + "/new-ts"])
@@ -110,5 +111,22 @@ import Repository
             #expect("\(error)".contains("42") && "\(error)".contains("43"), "\(error)")
         }
         #expect(try FileSystem.readText(dir.path + "/notes.txt") == "mine")
+    }
+
+    /// Issue 22, defect 19: a planted marker naming the repository's cluster does not make
+    /// another cluster's data directory (its pg_control valid) a target for --delta.
+    @Test func pgControlWinsOverAPlantedMarker() throws {
+        let dir = try TestDirectory()
+        try FileSystem.makeDirectory(dir.path + "/global", mode: 0o700)
+        try AtomicFile.write(dir.path + "/PG_VERSION", text: "15\n")
+        try AtomicFile.write(dir.path + "/global/pg_control", syntheticControlFile(systemIdentifier: 1001))
+        try RestoreMarker.write(in: dir.path, systemIdentifier: 2002, backupID: "20260101-000000F")
+        do {
+            _ = try DeltaTarget.check(dir.path, systemIdentifier: 2002, repository: "r")
+            Issue.record("another cluster's data directory was accepted on the word of a planted marker")
+        } catch let error as EngineError {
+            #expect("\(error)".contains("1001") && "\(error)".contains("2002"), "\(error)")
+        }
+        #expect(try DeltaTarget.check(dir.path, systemIdentifier: 1001, repository: "r") != nil, "its own cluster's restore goes on")
     }
 }

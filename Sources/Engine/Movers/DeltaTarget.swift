@@ -17,11 +17,13 @@ struct DeltaTarget {
         }
         if let pid = RestoreTarget.livePostmaster(in: path) { throw EngineError.serverRunning(path: path, pid: pid) }
         if try FileSystem.list(path).isEmpty { return nil }
+        // pg_control, whenever present, says whose directory this is: a marker is only what an
+        // interrupted restore leaves (with pg_control removed), and anyone could plant one.
         let found: UInt64
-        if let marked = try RestoreMarker.systemIdentifier(in: path) {
+        let control = path + "/global/pg_control"
+        if !FileSystem.exists(control), let marked = try RestoreMarker.systemIdentifier(in: path) {
             found = marked
         } else {
-            let control = path + "/global/pg_control"
             guard FileSystem.exists(path + "/PG_VERSION"), FileSystem.exists(control) else {
                 throw EngineError.notADataDirectory(path: path, reason: "it has no PG_VERSION and global/pg_control, and no unfinished pgbk restore; --delta restores only over a data directory of the backup's cluster")
             }
