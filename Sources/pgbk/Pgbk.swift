@@ -364,7 +364,7 @@ struct Purge: ParsableCommand {
         let repo = try repository.openForWriting()
         let purged = try ExpireOperation(repository: repo, dryRun: dryRun, command: "purge", lockTimeoutSeconds: try lock.seconds(repo.config))
             .purge()
-        if dryRun { for id in purged { Console.output("would purge \(id)") } }
+        if dryRun { for item in purged { Console.output("would purge \(item.id): \(item.reason)") } }
         if purged.isEmpty { Console.info("nothing to purge") }
     }
 }

@@ -174,9 +174,35 @@ import PostgresFormat
 
         storage.fail(.remove, after: 2)
         #expect(throws: StorageError.self) { try expire.purge() }
-        #expect(try expire.purge() == [old.id])
+        #expect(try expire.purge().map(\.id) == [old.id])
         #expect(try repo.backupIDs() == [new.id])
         #expect(try repo.loadBackup(new.id).status == .ok)
+    }
+
+    /// Issue 22, defect 16: a full backup whose backup.ini is gone, with its file.list and
+    /// data intact and an incremental naming it as parent, is never purged (it was, whole);
+    /// what a killed purge leaves (no backup.ini, no file.list) is, with the reason said.
+    @Test func purgeKeepsADirectoryThatHoldsAFileListOrIsAParent() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        let full = try backup(dir, repo, id: "20260101-000000F")
+        var child = try backup(dir, repo, id: "20260102-000000I")
+        child.mode = .incremental
+        child.parentID = full.id
+        try repo.saveBackup(child)
+        let lonely = try backup(dir, repo, id: "20260103-000000F")
+        for id in [full.id, lonely.id] { try storage.remove(repo.backupInfoName(id)) }
+        let leftover = "20260104-000000F"
+        try storage.writeAll(repo.dataName(leftover) + "/base/1/1", [1, 2, 3])
+
+        let planned = try ExpireOperation(repository: repo, dryRun: true).purge()
+        #expect(planned == [ExpireOperation.Purged(id: leftover, reason: "no backup.ini and no file.list (left by an interrupted purge)")],
+                "\(planned)")
+        #expect(try ExpireOperation(repository: repo, dryRun: false).purge().map(\.id) == [leftover])
+        for id in [full.id, lonely.id] {
+            #expect(try storage.exists(repo.fileListName(id)) && storage.exists(repo.dataName(id) + "/base/1/1"), "\(id) kept")
+        }
+        #expect(try !storage.exists(repo.dataName(leftover) + "/base/1/1"))
     }
 
     @Test func restorePlanningNamesTheSegmentItCouldNotReadBack() throws {

@@ -170,20 +170,44 @@ public struct ExpireOperation {
     }
 
     /// Removes what is left of DELETED backups (and directories no backup.ini describes).
-    public func purge() throws -> [String] {
+    /// A directory purge removes (or, with --dry-run, would), and why.
+    public struct Purged: Sendable, Equatable {
+        public let id: String
+        public let reason: String
+    }
+
+    public func purge() throws -> [Purged] {
         let held = try lock()
         defer { held?.release() }
         var catalog = try repository.loadAll()
         if !dryRun { try finishInterruptedDeletions(in: &catalog) }
         let unreadable = Set(catalog.unreadable.map(\.id))
-        var purged: [String] = []
+        let parents = Set(catalog.backups.compactMap(\.parentID))
+        var purged: [Purged] = []
         for id in try repository.backupIDs() {
             let info = catalog.backups.first { $0.id == id }
             let storage = repository.storage
-            // No backup.ini at all (not one that cannot be read): what a killed purge leaves.
-            let leftover = info == nil && !unreadable.contains(id)
-            guard info?.status == .deleted || leftover else { continue }
-            purged.append(id)
+            let reason: String
+            if info?.status == .deleted {
+                reason = "DELETED"
+            } else if info == nil && !unreadable.contains(id) {
+                // No backup.ini at all (not one that cannot be read). A killed purge removes
+                // file.list before backup.ini, so what it leaves has neither; a directory with
+                // a file.list, or that another backup builds on, lost its backup.ini some other
+                // way and may be the only copy of a full backup: never removed here.
+                if parents.contains(id) {
+                    Console.warning("backup directory \(repository.storage.describe(repository.backupName(id))) has no backup.ini but backups build on it as their parent: kept (put its backup.ini back, or remove it by hand)")
+                    continue
+                }
+                if try storage.exists(repository.fileListName(id)) {
+                    Console.warning("backup directory \(repository.storage.describe(repository.backupName(id))) has no backup.ini but holds a file.list: kept (put its backup.ini back, or remove it by hand)")
+                    continue
+                }
+                reason = "no backup.ini and no file.list (left by an interrupted purge)"
+            } else {
+                continue
+            }
+            purged.append(Purged(id: id, reason: reason))
             if dryRun { continue }
             try storage.removeTree(repository.dataName(id))
             try FaultInjection.point("purge-after-data")
@@ -191,7 +215,7 @@ public struct ExpireOperation {
             // backup.ini last: until it goes, the next purge knows what this directory was.
             try storage.remove(repository.backupInfoName(id))
             try storage.removeTree(repository.backupName(id))
-            Console.info("backup \(id) purged")
+            Console.info("backup \(id) purged (\(reason))")
         }
         if !purged.isEmpty && !dryRun { try repository.storage.syncDirectory(Repository.backupRootName) }
         if !dryRun { removeStaleWALTemporaries() }
