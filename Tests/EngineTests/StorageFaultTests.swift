@@ -205,6 +205,27 @@ import PostgresFormat
         #expect(try !storage.exists(repo.dataName(leftover) + "/base/1/1"))
     }
 
+    /// Issue 22, defect 17: bit rot in an archived segment keeps its stored name; pushing the
+    /// intact copy again repairs it (it failed "already exists" before).
+    @Test func pushingTheIntactCopyRepairsBitRot() throws {
+        let dir = try TestDirectory()
+        let (storage, repo) = try repository()
+        let source = try segmentFile(dir, repo, name: segment)
+        let archive = WALArchive(repository: repo)
+        _ = try archive.push(source, compression: .none, level: 0)
+        let stored = try #require(try repo.wal.find(segment))
+        var bytes = try storage.readAll(stored.name, limit: 64 << 20)
+        bytes[5000] ^= 0x40
+        try storage.writeAll(stored.name, bytes)
+        #expect(try !repo.wal.isIntact(stored))
+
+        let result = try archive.push(source, compression: .none, level: 0)
+        #expect(result != .alreadyArchived, "\(result)")
+        let repaired = try #require(try repo.wal.find(segment))
+        #expect(try repo.wal.isIntact(repaired) && repaired.name == stored.name)
+        #expect(try storage.readAll(repaired.name, limit: 64 << 20) == FileSystem.readAll(source, limit: 64 << 20))
+    }
+
     @Test func restorePlanningNamesTheSegmentItCouldNotReadBack() throws {
         let dir = try TestDirectory()
         let (storage, repo) = try repository()

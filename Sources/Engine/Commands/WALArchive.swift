@@ -82,8 +82,16 @@ public struct WALArchive: Sendable {
                 throw EngineError.walConflict(walName: walName, archived: existing.path)
             }
             Console.warning("archived \(existing.path) fails its checksum; replacing it with \(sourcePath)")
-            try writer.publish(as: onePass ? name : nil)
-            try storage.remove(existing.name)
+            if existing.name == name {
+                // Bit rot keeps the name (the checksum in it is the good content's): the damaged
+                // copy goes first, under the lock, or the no-replace publication would refuse.
+                // Killed in between, the segment is missing until the push is run again.
+                try storage.remove(existing.name)
+                try writer.publish(as: onePass ? name : nil)
+            } else {
+                try writer.publish(as: onePass ? name : nil)
+                try storage.remove(existing.name)
+            }
         } else {
             try writer.publish(as: onePass ? name : nil)
         }
