@@ -24,10 +24,18 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Worth sending again: the server is busy or failed, or the connection did.
+    /// Answers that say the store is full or will not take the object: the same the next
+    /// time, however long the backoff (Ceph's QuotaExceeded, HTTP 507, MinIO's StorageFull).
+    static let permanentCodes: Set<String> = [
+        "QuotaExceeded", "InsufficientStorage", "XMinioStorageFull", "EntityTooLarge", "NotImplemented",
+    ]
+
+    /// Worth sending again: the server is busy or failed, or the connection did; never a full
+    /// store (each archive-push would otherwise spend minutes failing, WAL piling up).
     var isRetriable: Bool {
         switch self {
         case .http(_, let status, let code, _, _):
+            if status == 507 || status == 501 || Self.permanentCodes.contains(code) { return false }
             return status >= 500 || status == 408 || status == 429 || code == "SlowDown" || code == "RequestTimeout"
         case .transport(_, _, let retriable): return retriable
         case .setup, .protocolError: return false

@@ -143,6 +143,12 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(exhausted.stderr.contains("HTTP 503") && exhausted.stderr.contains("after 3 attempts"), "\(exhausted)")
         #expect(proxy.served.count == 3)
         #expect(try f.keys() == before, "nothing was written")
+
+        // A full store (HTTP 507) fails at the first answer: retrying cannot make room.
+        proxy.plan([], always: .answer(status: 507, code: "InsufficientStorage"))
+        let full = try f.pgbk("backup", ["-D", source.dataDir, "-b", "full"] + source.connectionArgs, config: viaProxy)
+        #expect(!full.succeeded && full.stderr.contains("InsufficientStorage") && !full.stderr.contains("attempts"), "\(full)")
+        #expect(proxy.served.count == 1, "one request, not retried: \(proxy.served.count)")
     }
 
     /// Issue 22, defect 2: the gateway completes a multipart upload but its answer is lost.

@@ -50,3 +50,14 @@ import Testing
         #expect(Digest.hex(md5) == "d41d8cd98f00b204e9800998ecf8427e")
     }
 }
+
+/// Issue 22, defect 21: a full store is not retried (507 was, 6 times with backoff).
+@Suite struct RetryRuleTests {
+    @Test(arguments: [(503, "SlowDown", true), (500, "InternalError", true), (429, "", true), (408, "", true),
+                      (507, "InsufficientStorage", false), (403, "QuotaExceeded", false), (500, "XMinioStorageFull", false),
+                      (400, "EntityTooLarge", false), (501, "NotImplemented", false), (403, "AccessDenied", false)])
+    func aFullStoreIsNotRetried(_ status: Int, _ code: String, _ retriable: Bool) {
+        let error = S3Error.http(request: "PUT s3://b/k", status: status, code: code, message: "", hint: "")
+        #expect(error.isRetriable == retriable, "\(status) \(code)")
+    }
+}
