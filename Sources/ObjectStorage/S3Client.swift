@@ -268,6 +268,37 @@ public final class S3Client: Sendable {
         return id
     }
 
+    /// Multipart uploads begun below `prefix` and never completed or aborted, oldest first
+    /// as the server lists them (a key and its upload ID, when it was initiated).
+    func listMultipartUploads(prefix: String) throws(S3Error) -> [(key: String, uploadID: String, initiated: Int64)] {
+        var uploads: [(key: String, uploadID: String, initiated: Int64)] = []
+        var markers: (key: String, upload: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.upload)] }
+            let request = Request(method: "GET", key: nil, query: query, responseLimit: 16 << 20)
+            let response = try send(request)
+            guard let document = XMLElement.parse(response.body), document.name == "ListMultipartUploadsResult" else {
+                throw .protocolError(request: describe(request) + "?uploads", reason: "not a ListMultipartUploadsResult")
+            }
+            for upload in document.children("Upload") {
+                guard let key = PercentEncoding.decode(upload["Key"]), !upload["UploadId"].isEmpty else {
+                    throw .protocolError(request: describe(request), reason: "a listed upload without key or upload ID")
+                }
+                uploads.append((key, upload["UploadId"], ISODate.parse(upload["Initiated"]) ?? 0))
+            }
+            markers = nil
+            if document["IsTruncated"] == "true" {
+                let next = (PercentEncoding.decode(document["NextKeyMarker"]) ?? "", document["NextUploadIdMarker"])
+                guard !next.0.isEmpty else {
+                    throw .protocolError(request: describe(request), reason: "truncated upload listing without a next marker")
+                }
+                markers = next
+            }
+        } while markers != nil
+        return uploads
+    }
+
     func uploadPart(_ key: String, uploadID: String, number: Int, body: UnsafeRawBufferPointer) throws(S3Error) -> String {
         let request = Request(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: body)
         let response = try send(request)

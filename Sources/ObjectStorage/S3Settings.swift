@@ -22,6 +22,9 @@ public struct S3Settings: Sendable {
     /// per open stream (a chain of N backups opens N + 1 per worker), so it is small and
     /// fixed, and a large S3_PART_SIZE costs memory only on writes.
     public var readChunkSize = 1 << 20
+    /// Seconds after which a multipart upload nobody completed is taken for a killed writer's
+    /// and aborted (S3_UPLOAD_EXPIRY; a day by default: far longer than any one file takes).
+    public var uploadExpirySeconds: Int
     /// Attempts after the first for a request that failed in a way worth retrying.
     public var retries: Int
     /// Seconds without progress before a request is abandoned (and retried).
@@ -92,6 +95,7 @@ public struct S3Settings: Sendable {
         partSize = try Self.integer(lookup, "S3_PART_SIZE", default: 16 << 20, range: Self.minimumPartSize...(5 << 30), suffixes: true)
         retries = try Self.integer(lookup, "S3_RETRIES", default: 5, range: 0...100, suffixes: false)
         timeoutSeconds = try Self.integer(lookup, "S3_TIMEOUT", default: 60, range: 1...3600, suffixes: false)
+        uploadExpirySeconds = try Self.integer(lookup, "S3_UPLOAD_EXPIRY", default: 86_400, range: 0...(365 * 86_400), suffixes: false)
     }
 
     /// The repository as a URL, for messages.

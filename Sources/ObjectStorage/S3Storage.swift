@@ -80,6 +80,20 @@ public struct S3Storage: RepositoryStorage {
     public func deferringDurability() -> any RepositoryStorage { self }
     public func syncAll(_ name: String) throws {}
 
+    /// Aborts the multipart uploads below the repository that began more than
+    /// S3_UPLOAD_EXPIRY seconds ago: what a killed backup or push left, parts and all, which
+    /// the store would otherwise keep (and bill) for ever.
+    public func discardAbandonedWrites() throws -> Int {
+        let prefix = settings.prefix.isEmpty ? "" : settings.prefix + "/"
+        let cutoff = Int64(time(nil)) - Int64(settings.uploadExpirySeconds)
+        var aborted = 0
+        for upload in try client.listMultipartUploads(prefix: prefix) where upload.initiated <= cutoff {
+            client.abortMultipartUpload(upload.key, uploadID: upload.uploadID)
+            aborted += 1
+        }
+        return aborted
+    }
+
     /// Locks on this host (docs/architecture.md, "Locks"): S3 has no lock primitive that a
     /// killed holder releases, so writers of one repository must share a host, as with
     /// pgBackRest's lock-path.

@@ -293,6 +293,7 @@ final class RacingStorage: RepositoryStorage, @unchecked Sendable {
     func syncDirectory(_ name: String) throws { try inner.syncDirectory(name) }
     func deferringDurability() -> any RepositoryStorage { self }
     func syncAll(_ name: String) throws { try inner.syncAll(name) }
+    func discardAbandonedWrites() throws -> Int { try inner.discardAbandonedWrites() }
     func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
 
     final class HookedWrite: StorageWriteStream {

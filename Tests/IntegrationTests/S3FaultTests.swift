@@ -1,6 +1,6 @@
 import Testing
 import Foundation
-import ObjectStorage
+@testable import ObjectStorage
 import Repository
 
 #if canImport(Glibc)
@@ -175,5 +175,29 @@ extension S3Scenarios { @Suite struct S3FaultTests {
             #expect(try storage.readAll(name, limit: 16 << 20) == content, "\(name): the object is whole")
         }
     }
-} }
 
+    /// Issue 22, defect 18: a killed writer's multipart upload (its parts kept, and billed, for
+    /// ever) is aborted by the next validate, backup or purge once older than S3_UPLOAD_EXPIRY;
+    /// a recent one (another writer's, in flight) is left alone.
+    @Test func unfinishedUploadsOfKilledWritersAreAborted() throws {
+        let f = try S3Fixture("uploads")
+        let cluster = try TestCluster.create(f.scratch, name: "c", repository: nil)
+        let r = try f.pgbk("init", ["-D", cluster.dataDir])
+        #expect(r.succeeded, "\(r)")
+        let client = f.storage.client
+        let key = f.storage.settings.key("backup/20260101-000000F/data/base/1/1")
+        let upload = try client.createMultipartUpload(key)
+        let part = [UInt8](repeating: 7, count: 5 << 20)
+        _ = try part.withUnsafeBytes { try client.uploadPart(key, uploadID: upload, number: 1, body: $0) }
+        let prefix = f.storage.settings.prefix + "/"
+        #expect(try client.listMultipartUploads(prefix: prefix).map(\.uploadID) == [upload])
+
+        #expect(try f.pgbk("validate").succeeded)
+        #expect(try client.listMultipartUploads(prefix: prefix).map(\.uploadID) == [upload], "a day has not passed")
+        let expired = f.scratch.path + "/expired.conf"
+        try f.writeConfig(expired, f.gateway.settings(extra: ["S3_UPLOAD_EXPIRY": "0"]))
+        let v = try f.pgbk("validate", config: expired)
+        #expect(v.succeeded && v.stderr.contains("aborted 1 unfinished upload"), "\(v)")
+        #expect(try client.listMultipartUploads(prefix: prefix).isEmpty)
+    }
+} }

@@ -35,7 +35,7 @@ struct S3Fixture {
     static let clearedEnvironment = Dictionary(uniqueKeysWithValues: [
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE", "S3_PART_SIZE", "S3_RETRIES",
-        "S3_TIMEOUT", "ARCHIVE_GET_QUEUE_MAX", "BACKUP_PATH", "PGBK_CONFIG",
+        "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "ARCHIVE_GET_QUEUE_MAX", "BACKUP_PATH", "PGBK_CONFIG",
     ].map { ($0, "") })
 
     /// pgbk on this repository (as postgres when root, as PostgreSQL would run it).

@@ -67,6 +67,7 @@ public struct BackupOperation {
         // Each backup.ini is read once, here, under the lock: nothing else changes them meanwhile.
         var catalog = try repository.loadAll()
         try Catalog.markOrphans(repository, in: &catalog)
+        Catalog.discardAbandonedWrites(repository)
         try BackupChecks.cluster(cluster, repository: repository)
         let session = try openSession()
         var (info, parent) = try startBackup(session, catalog: catalog)

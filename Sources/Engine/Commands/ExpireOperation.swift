@@ -218,7 +218,10 @@ public struct ExpireOperation {
             Console.info("backup \(id) purged (\(reason))")
         }
         if !purged.isEmpty && !dryRun { try repository.storage.syncDirectory(Repository.backupRootName) }
-        if !dryRun { removeStaleWALTemporaries() }
+        if !dryRun {
+            removeStaleWALTemporaries()
+            Catalog.discardAbandonedWrites(repository)
+        }
         return purged
     }
 }

@@ -55,6 +55,7 @@ public struct ValidateOperation: Sendable {
         defer { lock.release() }
         var catalog = try repository.loadAll()
         try Catalog.markOrphans(repository, in: &catalog)
+        Catalog.discardAbandonedWrites(repository)
 
         var report = Report()
         let targets: [BackupInfo]

@@ -30,4 +30,15 @@ public enum Catalog {
         info.pid = nil
         try repository.saveBackup(info)
     }
+
+    /// What killed writers left unfinished in the store (multipart uploads on S3), discarded
+    /// by the commands that hold the repository lock; a failure to is a warning, not theirs.
+    public static func discardAbandonedWrites(_ repository: Repository) {
+        do {
+            let discarded = try repository.storage.discardAbandonedWrites()
+            if discarded > 0 { Console.info("aborted \(discarded) unfinished upload(s) left by killed writers") }
+        } catch {
+            Console.warning("could not discard unfinished uploads left by killed writers: \(error)")
+        }
+    }
 }

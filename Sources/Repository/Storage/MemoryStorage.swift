@@ -145,6 +145,8 @@ public final class MemoryStorage: RepositoryStorage {
     /// A completed write is durable already.
     public func deferringDurability() -> any RepositoryStorage { self }
     public func syncAll(_ name: String) throws {}
+    /// A write that is not committed holds nothing in the store.
+    public func discardAbandonedWrites() throws -> Int { 0 }
 
     /// Sets a file's age, for retention tests.
     public func setModificationTime(_ name: String, _ seconds: Int64) {

@@ -51,6 +51,11 @@ public protocol RepositoryStorage: Sendable {
     /// filesystem holding that directory, which need not be the repository root's).
     func syncAll(_ name: String) throws
 
+    /// Discards writes that were begun long ago and never committed nor abandoned (a killed
+    /// writer's: an object store's multipart uploads), returning how many. Drivers whose
+    /// unfinished writes are temp files inside what they belong to have nothing to do here.
+    func discardAbandonedWrites() throws -> Int
+
     /// An exclusive lock named `name`, waited for; released by `release` (and, on POSIX, by
     /// the kernel when the holder dies). For the few steps that must not interleave between
     /// writers sharing the repository, such as archive-push's check-then-publish.
