@@ -243,6 +243,10 @@ struct Validate: ParsableCommand {
     }
 }
 
+enum ArchiveModeOption: String, ExpressibleByArgument, CaseIterable {
+    case off, preserve
+}
+
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a backup into an empty directory (or, with --delta, over the cluster's own), set up to recover from the archive.", helpNames: [.long])
@@ -259,6 +263,8 @@ struct Restore: ParsableCommand {
     var asStandby = false
     @Option(name: .customLong("primary-conninfo"), help: "With --as-standby: the primary to stream from, as libpq's connection string (a password belongs in ~/.pgpass).")
     var primaryConninfo: String?
+    @Option(name: .customLong("archive-mode"), help: "off (the default, except with --as-standby): the restored copy never archives into this repository; preserve: keep the backup's archiving, for the copy that becomes the new production (pgBackRest's --archive-mode).")
+    var archiveMode: ArchiveModeOption?
     @Flag(name: .customLong("delta"), help: "Restore over a stopped data directory of the same cluster (an old primary, a lagging standby): keep what matches the backup, rewrite what differs, remove what it does not have.")
     var delta = false
     @OptionGroup var lock: LockOptions
@@ -288,6 +294,7 @@ struct Restore: ParsableCommand {
         options.asStandby = asStandby
         options.primaryConninfo = primaryConninfo
         options.delta = delta
+        options.archiveOff = (archiveMode ?? (asStandby ? .preserve : .off)) == .off
         options.lockTimeoutSeconds = try lock.seconds(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {

@@ -102,6 +102,9 @@ enum TimelineTable {
         }
         var out = renderTable(rows)
         out += "latest timeline: \(report.latest)\n"
+        if report.judged != report.latest {
+            out += "window and gaps judged along timeline \(report.judged) (the newest backup's; later timelines branched before it: another node's)\n"
+        }
         var until = "the end of the archived WAL"
         if case .transactionEnd(let lsn, _, _, let time)? = report.lastTransaction {
             until = "\(formatMicros(time)) (last archived transaction, LSN \(lsn))"

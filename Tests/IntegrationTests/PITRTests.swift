@@ -54,7 +54,8 @@ func createJournalCluster(_ s: Scratch, repo: String, name: String = "src") thro
 /// (so that one test's restores do not become the next one's latest timeline).
 func restoreJournal(_ s: Scratch, repo: String, as name: String, archive: Bool = false, _ args: [String]) throws -> [Int] {
     let target = try s.makeDirectory(name)
-    let r = try s.pgbk(["restore", "-B", repo, "-D", target, "--recovery-target-action", "promote"] + args)
+    let r = try s.pgbk(["restore", "-B", repo, "-D", target, "--recovery-target-action", "promote"]
+                       + (archive ? ["--archive-mode", "preserve"] : []) + args)
     guard r.succeeded else { throw CommandError(result: r) }
     let restored = try TestCluster.adopt(target, scratch: s, name: name)
     if !archive { try restored.appendConfig("archive_mode = off\n") }

@@ -22,7 +22,7 @@ import Repository
         // PITR to between rows 3 and 4; this cluster archives its new timeline.
         let target = try s.makeDirectory("tl2")
         let restore = try s.pgbk(["restore", "-B", repo, "-D", target, "--recovery-target-time", branchTime,
-                                  "--recovery-target-action", "promote"])
+                                  "--recovery-target-action", "promote", "--archive-mode", "preserve"])
         try #require(restore.succeeded, "\(restore)")
         let second = try TestCluster.adopt(target, scratch: s, name: "tl2")
         defer { second.stopIfRunning() }

@@ -90,7 +90,7 @@ import Repository
         // PITR to the restore point, promoted: timeline 2, archived into the same repository.
         let pitrTarget = s.path + "/pitr\(major)"
         let pitr = try s.pgbk(["restore", "-B", repo, "-D", pitrTarget, "--recovery-target-name", "matrix",
-                               "--recovery-target-action", "promote", "-T", "\(tsDir)=\(s.path)/ts-pitr\(major)"])
+                               "--recovery-target-action", "promote", "--archive-mode", "preserve", "-T", "\(tsDir)=\(s.path)/ts-pitr\(major)"])
         #expect(pitr.succeeded, "\(pg): \(pitr)")
         let branch = try TestCluster.adopt(pitrTarget, scratch: s, name: "pitr\(major)", bin: pg.bin)
         try branch.start()

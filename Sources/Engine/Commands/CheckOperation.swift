@@ -47,9 +47,13 @@ public struct CheckOperation {
             repository = nil
         }
 
+        // The server's own timeline: gaps are judged along it, never along another node's
+        // branch that archived into the same repository.
+        var serverTimeline: TimelineID?
         do {
             let connection = try Connection(options.connection)
             let settings = try connection.serverSettings()
+            serverTimeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "")
             if let repository {
                 results.append(HealthRules.identity(systemIdentifier: settings.systemIdentifier, versionNumber: settings.versionNumber,
                                                     repository: repository.identity))
@@ -73,7 +77,8 @@ public struct CheckOperation {
             })
             results.append(catalogCheck("wal_gaps") {
                 let hasOK = try repository.loadAll().backups.contains { $0.status == .ok }
-                return HealthRules.walGaps(firstGap: try TimelineReport(repository: repository).firstGap, hasOKBackup: hasOK)
+                return HealthRules.walGaps(firstGap: try TimelineReport(repository: repository, timeline: serverTimeline).firstGap,
+                                           hasOKBackup: hasOK)
             })
             results.append(catalogCheck("drill") {
                 let (drills, unreadable) = try repository.loadDrills()

@@ -17,6 +17,10 @@ public struct RestoreOptions: Sendable {
     public var primaryConninfo: String?
     /// Restore over a data directory of the same cluster, rewriting only what differs.
     public var delta = false
+    /// archive_mode = off in the restored postgresql.auto.conf: a copy (a PITR to look at
+    /// yesterday's data) started with production's archive_command would archive a new
+    /// timeline into production's repository, and restores would follow it.
+    public var archiveOff = true
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
 
@@ -160,6 +164,7 @@ public struct RestoreOperation: Sendable {
         var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
                                              target: options.recoveryTarget)
         recovery.primaryConninfo = options.primaryConninfo
+        recovery.archiveOff = options.archiveOff
         try FileSystem.remove(autoConf)
         try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)
         try writer.writeText("", to: target + (options.asStandby ? "/standby.signal" : "/recovery.signal"))
@@ -190,6 +195,9 @@ public struct RestoreOperation: Sendable {
         let written = delta == nil ? "\(formatBytes(writer.bytesWritten))"
             : "\(writer.filesUnchanged) already matched the backup, \(formatBytes(writer.bytesWritten)) written"
         Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(written); \(next)")
+        if options.archiveOff {
+            Console.info("archive_mode = off is set in \(autoConf), so that this copy never archives into \(repository.path); for the copy that becomes the new production, restore with --archive-mode=preserve or remove that line before starting it")
+        }
         return info
     }
 }

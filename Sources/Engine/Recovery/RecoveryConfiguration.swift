@@ -7,6 +7,8 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     public var target: RecoveryTarget
     /// For a standby: the primary it streams from (replaces an inherited primary_conninfo).
     public var primaryConninfo: String?
+    /// Writes archive_mode = off (see RestoreOptions.archiveOff).
+    public var archiveOff = false
 
     /// `pgbkArguments` are archive-get options (`--config FILE`).
     public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
@@ -27,6 +29,7 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     public func apply(to existing: String, backupID: String) -> String {
         var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).filter {
             !Self.isRecoverySetting($0) && !$0.hasPrefix(Self.marker) && !(primaryConninfo != nil && Self.key(of: $0) == "primary_conninfo")
+                && !(archiveOff && Self.key(of: $0) == "archive_mode")
         }
         while lines.last == "" { lines.removeLast() }
         var out = lines.joined(separator: "\n")
@@ -36,6 +39,7 @@ public struct RecoveryConfiguration: Sendable, Equatable {
         out += "recovery_end_command = " + configQuote(recoveryEndCommand) + "\n"
         for (key, value) in target.settings { out += key + " = " + configQuote(value) + "\n" }
         if let primaryConninfo { out += "primary_conninfo = " + configQuote(primaryConninfo) + "\n" }
+        if archiveOff { out += "archive_mode = 'off'\n" }
         return out
     }
 

@@ -66,6 +66,7 @@ public struct RecoveryPlanner {
             switch try proveReachable(backup: backup, start: start, stop: stop, timeline: timeline, catalog: catalog, reader: reader)
                 .flatMap({ plan in verifySegments(plan, start: start, timeline: timeline, catalog: catalog) }) {
             case .success(let plan):
+                announceBranch(timeline, backup: backup, backups: loaded.backups, catalog: catalog)
                 return RecoveryPlan(backup: backup, chain: chain, timeline: timeline, firstSegment: plan.first,
                                     lastSegment: plan.last, stopEvent: plan.event)
             case .failure(let refusal):
@@ -81,6 +82,37 @@ public struct RecoveryPlanner {
         let oldest = loaded.backups.first { $0.status == .ok }
         let hint = oldest.map { " (the oldest OK backup, \($0.id), is consistent from \($0.recoveryTime ?? "?"), LSN \($0.stopLSN?.description ?? "?"))" } ?? ""
         throw EngineError.noUsableBackup("no backup can reach \(target.description)\(hint): \(refusals.prefix(3).joined(separator: "; "))")
+    }
+
+    /// Says which branch recovery follows, and warns when that passes over newer backups or
+    /// archived WAL of another branch: a copy restored elsewhere that archived here makes
+    /// "latest" its timeline, and production's newer backups and WAL would be left behind.
+    private func announceBranch(_ timeline: TimelineID, backup: BackupInfo, backups: [BackupInfo], catalog: TimelineCatalog) {
+        let chosen = target.timeline == nil ? "the latest in the archive, PostgreSQL's default" : "as asked"
+        Console.info("recovery follows timeline \(timeline) (\(chosen))")
+        let onBranch = { (b: BackupInfo) -> Bool in
+            b.timeline == timeline || b.stopLSN.map { catalog.isAncestor(b.timeline, at: $0, of: timeline) } == true
+        }
+        let newerElsewhere = backups.filter { ($0.status == .ok || $0.status == .done) && $0.id > backup.id && !onBranch($0) }
+        var otherWAL: [(TimelineID, String)] = []
+        let leftAt = Dictionary(catalog.history(of: timeline).effectiveAncestors.map { ($0.timeline, $0.switchLSN.value / catalog.segmentSize) }) { a, _ in a }
+        for (tli, numbers) in catalog.segments where tli != timeline {
+            // Segments of `tli` that recovery along `timeline` never reads: all of a sibling's,
+            // or an ancestor's after the one holding the switch point (which a failover's old
+            // primary may well have archived whole).
+            let unread = numbers.filter { catalog.timeline(forSegment: $0, along: timeline) != tli && $0 != leftAt[tli] }
+            if let last = unread.max() {
+                otherWAL.append((tli, WALSegmentName(timeline: tli, segmentNumber: last, segmentSize: catalog.segmentSize).name))
+            }
+        }
+        guard !newerElsewhere.isEmpty || !otherWAL.isEmpty else { return }
+        var passed: [String] = []
+        if let newest = newerElsewhere.last {
+            passed.append("\(newerElsewhere.count) newer backup(s) on timeline(s) \(Set(newerElsewhere.map(\.timeline)).sorted().map(String.init).joined(separator: ", ")) (newest \(newest.id))")
+        }
+        for (tli, last) in otherWAL.sorted(by: { $0.0 < $1.0 }) { passed.append("WAL of timeline \(tli) up to \(last)") }
+        let other = (newerElsewhere.map(\.timeline) + otherWAL.map(\.0)).max() ?? 1
+        Console.warning("recovery along timeline \(timeline) passes over \(passed.joined(separator: " and ")); if timeline \(timeline) is not production's (a copy that archived here), restore with --recovery-target-timeline \(other)")
     }
 
     private func targetTimeline(for backup: BackupInfo, catalog: TimelineCatalog) -> TimelineID {

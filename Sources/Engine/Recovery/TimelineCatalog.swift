@@ -44,6 +44,17 @@ public struct TimelineCatalog: Sendable {
         max(histories.keys.max() ?? 1, segments.keys.max() ?? 1)
     }
 
+    /// The timeline whose continuity matters when no server says which is its own: the newest
+    /// backup's, or the newest timeline that branched from it after that backup (a failover
+    /// since). A branch from an earlier point is another node's (a PITR copy restored into
+    /// the past that archived here) and never decides whether production's WAL has a gap.
+    public func productionTimeline(newestBackup: BackupInfo?) -> TimelineID {
+        guard let newest = newestBackup, let stop = newest.stopLSN else { return latest }
+        let known = Set(histories.keys).union(segments.keys).union([newest.timeline])
+        return known.filter { $0 == newest.timeline || ($0 > newest.timeline && isAncestor(newest.timeline, at: stop, of: $0)) }.max()
+            ?? newest.timeline
+    }
+
     /// The history of `tli` (a timeline without a history file has no ancestors).
     public func history(of tli: TimelineID) -> TimelineHistory {
         histories[tli] ?? TimelineHistory(timeline: tli, ancestors: [])

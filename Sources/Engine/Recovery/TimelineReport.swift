@@ -16,10 +16,13 @@ public struct TimelineReport: Sendable {
 
     public let rows: [Row]
     public let latest: TimelineID
+    /// The timeline the gap and the window are judged along: the server's own when known
+    /// (check), else production's as the catalog shows it (TimelineCatalog.productionTimeline).
+    public let judged: TimelineID
     public let windowStart: String?
     public let lastTransaction: WALEvent?
     /// The first segment missing on the way from the oldest OK backup to the end of the
-    /// latest timeline: the recoverable window ends there.
+    /// judged timeline: the recoverable window ends there.
     public let firstGap: String?
 
     /// The window in microseconds since 1970: from the oldest OK backup's recovery point to
@@ -30,7 +33,7 @@ public struct TimelineReport: Sendable {
         return nil
     }
 
-    public init(repository: Repository) throws {
+    public init(repository: Repository, timeline: TimelineID? = nil) throws {
         let catalog = try TimelineCatalog(repository: repository)
         let size = catalog.segmentSize
         var rows: [Row] = []
@@ -55,14 +58,20 @@ public struct TimelineReport: Sendable {
         }
         self.rows = rows
         latest = catalog.latest
-        let backups = try repository.loadAll().backups.filter { $0.status == .ok }
+        let all = try repository.loadAll().backups
+        let judged = timeline ?? catalog.productionTimeline(newestBackup: all.last { $0.status == .ok || $0.status == .done })
+        self.judged = judged
+        // The window along the judged timeline starts at its oldest OK backup on its history.
+        let backups = all.filter { b in
+            b.status == .ok && (b.timeline == judged || b.stopLSN.map { catalog.isAncestor(b.timeline, at: $0, of: judged) } == true)
+        }
         windowStart = backups.first?.recoveryTime
-        // Recovery along the latest timeline stops at the first segment it cannot fetch.
+        // Recovery along the judged timeline stops at the first segment it cannot fetch.
         var gap: String? = nil
-        if let oldest = backups.first?.startLSN, let lastSegno = catalog.lastSegment(along: latest, from: oldest.value / size) {
+        if let oldest = backups.first?.startLSN, let lastSegno = catalog.lastSegment(along: judged, from: oldest.value / size) {
             var segno = oldest.value / size
             while segno <= lastSegno, gap == nil {
-                let tli = catalog.timeline(forSegment: segno, along: latest)
+                let tli = catalog.timeline(forSegment: segno, along: judged)
                 if catalog.segments[tli]?.contains(segno) != true {
                     gap = WALSegmentName(timeline: tli, segmentNumber: segno, segmentSize: size).name
                 }
@@ -72,12 +81,12 @@ public struct TimelineReport: Sendable {
         firstGap = gap
         // The newest transaction: read the last two archived segments of the latest timeline.
         var last: WALEvent? = nil
-        if gap == nil, let lastSegno = catalog.lastSegment(along: latest, from: 0) {
+        if gap == nil, let lastSegno = catalog.lastSegment(along: judged, from: 0) {
             let from = LSN((lastSegno > 0 ? lastSegno - 1 : 0) * size)
             // The cluster's WAL page size, as its backups recorded it (8192 unless built otherwise).
             let pageSize = Int(backups.last?.walBlockSize ?? 8192)
             let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: pageSize)
-            if case .endOfArchive(let event) = try reader.scan(from: from, reportFrom: from, along: latest, stop: { _ in false }) {
+            if case .endOfArchive(let event) = try reader.scan(from: from, reportFrom: from, along: judged, stop: { _ in false }) {
                 last = event
             }
         }
