@@ -98,7 +98,7 @@ public struct S3Storage: RepositoryStorage {
     /// killed holder releases, so writers of one repository must share a host, as with
     /// pgBackRest's lock-path.
     public func lock(_ name: String) throws -> any StorageLock {
-        try FileLock(path: HostLocks.path(for: location + "/" + name))
+        try FileLock(path: HostLocks.path(for: location + "/" + name), hostShared: true)
     }
 
     /// The key prefix whose keys are the entries below `name`.

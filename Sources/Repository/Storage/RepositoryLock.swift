@@ -11,6 +11,8 @@
 public final class RepositoryLock {
     private var fd: Int32
     public let path: String
+    /// Between hosts, where the storage has no file locks (RepositoryLease).
+    private var lease: RepositoryLease?
 
     public struct Busy: Error, Sendable, CustomStringConvertible {
         public let path: String
@@ -24,8 +26,14 @@ public final class RepositoryLock {
     /// Exclusive for commands that change the catalog; shared for those that only read a
     /// chain (restore), so that nothing expires it meanwhile. Waits up to `timeoutSeconds`.
     public init(repository: Repository, command: String, shared: Bool = false, timeoutSeconds: Int = 0) throws {
-        path = Self.path(for: repository)
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        path = try Self.path(for: repository)
+        let hostLocal = !Self.inRepository(repository)
+        var writable = true
+        if hostLocal {
+            (fd, writable) = try HostLocks.open(path)
+        } else {
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        }
         if fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM) {
             // A read-only repository (a read-only mount of the backup share): a shared lock
             // needs only a readable file, and where there is none, nobody can change the
@@ -49,20 +57,42 @@ public final class RepositoryLock {
             guard code == EWOULDBLOCK else { throw SystemError("lock", path, code: code) }
             throw Busy(path: path, holder: Self.holder(path), waited: timeoutSeconds)
         }
-        if !shared {
+        let text = "PID \(getpid()) (pgbk \(command)) on \(Self.hostName()) since \(Timestamp.now())"
+        if !shared && writable {
             // Written before trimming, so that the file is never empty while it is held.
-            let text = "PID \(getpid()) (pgbk \(command)) since \(Timestamp.now())\n"
-            let length = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+            let length = (text + "\n").withCString { pwrite(fd, $0, strlen($0), 0) }
             if length > 0 { _ = ftruncate(fd, off_t(length)) }
         }
         self.shared = shared
+        self.writable = writable
+        if hostLocal {
+            do {
+                lease = try RepositoryLease.acquire(repository.storage, exclusive: !shared, holder: text, timeoutSeconds: timeoutSeconds)
+            } catch {
+                release()
+                throw error
+            }
+        }
     }
 
     private var shared = false
+    private var writable = true
 
-    static func path(for repository: Repository) -> String {
-        if let posix = repository.storage as? PosixStorage, posix.features.contains(.fileLocks) { return posix.path("lock") }
-        return HostLocks.directory + "/\(repository.identity.systemIdentifier).lock"
+    /// A POSIX repository keeps its lock file inside (flock holds across NFS); any other
+    /// storage has a host lock here and a lease in the store.
+    static func inRepository(_ repository: Repository) -> Bool {
+        (repository.storage as? PosixStorage)?.features.contains(.fileLocks) == true
+    }
+
+    static func path(for repository: Repository) throws -> String {
+        if let posix = repository.storage as? PosixStorage, inRepository(repository) { return posix.path("lock") }
+        return try HostLocks.directory() + "/\(repository.identity.systemIdentifier).lock"
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit { release() }
@@ -79,8 +109,10 @@ public final class RepositoryLock {
     }
 
     public func release() {
+        lease?.release()
+        lease = nil
         guard fd >= 0 else { return }
-        if !shared { _ = ftruncate(fd, 0) }
+        if !shared && writable { _ = ftruncate(fd, 0) }
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1
