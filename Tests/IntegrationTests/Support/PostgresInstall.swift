@@ -13,7 +13,7 @@ struct PostgresInstall: Sendable, CustomStringConvertible {
     var description: String { "PostgreSQL \(major) (\(bin))" }
 
     /// The majors the version matrix runs; make test fetches the ones that are missing.
-    static let matrix = [15, 16, 18]
+    static let matrix = [14, 15, 16, 17, 18]
 
     /// `.build/`, found from the test bundle (.build/<triple>/debug/...).
     static let buildDirectory: String = {
