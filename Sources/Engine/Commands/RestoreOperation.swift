@@ -43,72 +43,107 @@ public struct RestoreOperation: Sendable {
         self.options = options
     }
 
+    /// What the checks established before the first write.
+    struct Checked {
+        let target: String
+        let delta: DeltaTarget?
+        let plan: RecoveryPlan
+        let entries: [FileEntry]
+        let tablespaces: RestoreTablespaces
+        let owner: (uid: UInt32, gid: UInt32)?
+        var info: BackupInfo { plan.backup }
+    }
+
+    /// What the layout left for the workers and the last step.
+    struct Layout {
+        var files: [FileEntry] = []
+        var controlFile: FileEntry?
+        var remappedTablespaceMap: String?
+    }
+
+    /// The pipeline: checks (nothing written), layout (directories, links, the marker),
+    /// contents (the workers), finish (sync, recovery settings, manifest, pg_control last).
     public func run() throws -> BackupInfo {
         // Shared: other restores may read too, but nothing may expire the chain meanwhile.
         let lock = try RepositoryLock(repository: repository, command: "restore", shared: true,
                                       timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
+        let checked = try check()
+        var writer = RestoreWriter(repository: repository, info: checked.info, owner: checked.owner)
+        writer.delta = checked.delta != nil
+        try writer.makeDirectory(checked.target, mode: 0o700)
+        let targetLock = try RestoreTargetLock(checked.target)
+        defer { withExtendedLifetime(targetLock) {} }
+        let layout = try layOut(checked, writer: &writer)
+        let (contents, crcs) = try restoreContents(checked, files: layout.files, writer: &writer)
+        try finish(checked, layout: layout, contents: contents, crcs: crcs, writer: &writer)
+        return checked.info
+    }
+
+    /// Everything that can be checked before the first write: the target, the plan (which
+    /// reads every needed WAL segment back), the file list and where tablespaces go.
+    private func check() throws -> Checked {
         // Cheap checks first; the plan reads WAL.
         let target = FileSystem.absolute(options.target)
         let delta = options.delta
             ? try DeltaTarget.check(target, systemIdentifier: repository.identity.systemIdentifier, repository: repository.path) : nil
         if delta == nil { try RestoreTarget.checkEmpty(target, isDataDirectory: true) }
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
-        let (info, chainInfos) = (plan.backup, plan.chain)
-        var entries = try repository.loadFileList(info)
-        let placed = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping, repository: repository)
-        let tablespaces = placed.placements.map { (entry: $0.entry, location: $0.location) }
-        for ts in tablespaces where delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
+        let info = plan.backup
+        let entries = try repository.loadFileList(info)
+        let tablespaces = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping, repository: repository)
+        for ts in tablespaces.placements where delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
             try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false)
         }
         let owner = try RestoreTarget.owner(for: target)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
-        Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(chainInfos.count > 1 ? " (chain of \(chainInfos.count): \(chainInfos.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
+        Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(plan.chain.count > 1 ? " (chain of \(plan.chain.count): \(plan.chain.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
+        tablespaces.announce()
+        return Checked(target: target, delta: delta, plan: plan, entries: entries, tablespaces: tablespaces, owner: owner)
+    }
 
-        placed.announce()
-        let operation = self
-        var writer = RestoreWriter(repository: repository, info: info, owner: owner)
-        writer.delta = delta != nil
-        try writer.makeDirectory(target, mode: 0o700)
-        let targetLock = try RestoreTargetLock(target)
-        defer { withExtendedLifetime(targetLock) {} }
+    /// The marker first, then (delta) what the backup lacks removed, directories and links
+    /// made; the files are left for the workers, pg_control for the end.
+    private func layOut(_ checked: Checked, writer: inout RestoreWriter) throws -> Layout {
+        let (target, info) = (checked.target, checked.info)
         try RestoreMarker.write(in: target, systemIdentifier: info.systemIdentifier, backupID: info.id)
-        if let delta {
-            let removed = try delta.removeExtraneous(entries: entries, tablespaces: Dictionary(tablespaces.map { ($0.entry.path, $0.location) }) { a, _ in a })
+        if let delta = checked.delta {
+            let removed = try delta.removeExtraneous(entries: checked.entries,
+                                                     tablespaces: Dictionary(checked.tablespaces.placements.map { ($0.entry.path, $0.location) }) { a, _ in a })
             Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
         }
-        var controlFile: FileEntry?
-        var remappedTablespaceMap: String?
-        var files: [FileEntry] = []
-        files.reserveCapacity(entries.count)
-        for entry in entries {
+        var layout = Layout()
+        layout.files.reserveCapacity(checked.entries.count)
+        for entry in checked.entries {
             let path = target + "/" + entry.path
             switch entry.kind {
             case .directory:
                 if entry.path == "." { try writer.setDirectoryMode(target, entry.mode) } else { try writer.makeDirectory(path, mode: entry.mode) }
             case .symlink:
-                let location = tablespaces.first { $0.entry.path == entry.path }!.location
-                try writer.makeTablespace(link: path, location: location)
+                try writer.makeTablespace(link: path, location: checked.tablespaces.location(of: entry.path)!)
             case .file, .pageDelta, .unchanged:
-                if entry.path == "global/pg_control" { controlFile = entry; continue }
+                if entry.path == "global/pg_control" { layout.controlFile = entry; continue }
                 if entry.path == "tablespace_map" && !options.tablespaceMapping.isEmpty {
-                    let map = TablespaceMap(entries: tablespaces.map {
+                    let map = TablespaceMap(entries: checked.tablespaces.placements.map {
                         .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location)
                     })
                     try writer.writeText(map.text, to: path)
-                    remappedTablespaceMap = map.text
+                    layout.remappedTablespaceMap = map.text
                     continue
                 }
-                files.append(entry)
+                layout.files.append(entry)
             }
         }
-        entries = []  // what is left to do is in `files`
-        // Where each file's content is, down the chain; then the contents on `jobs` workers,
-        // largest first, each with its own buffers; split files part by part, into files
-        // created here at their final size.
-        let contents = try RestorePlan(members: chainInfos, files: files, repository: repository,
-                                   eachEntry: { try operation.repository.forEachFileListEntry($0, $1) })
-        files = []
+        return layout
+    }
+
+    /// Where each file's content is, down the chain; then the contents on `jobs` workers,
+    /// largest first, each with its own buffers; split files part by part, into files
+    /// created here at their final size. Returns the plan and each file's CRC-32C.
+    private func restoreContents(_ checked: Checked, files: [FileEntry], writer: inout RestoreWriter) throws -> (RestorePlan, [UInt32]) {
+        let (target, info, operation) = (checked.target, checked.info, self)
+        let contents = try RestorePlan(members: checked.plan.chain, files: files, repository: repository,
+                                       eachEntry: { try operation.repository.forEachFileListEntry($0, $1) })
         var units: [RestoreUnit] = []
         units.reserveCapacity(contents.files.count)
         for file in contents.files.indices {
@@ -122,15 +157,15 @@ public struct RestoreOperation: Sendable {
         let work = units
         units = []
         let creationLock = SerialLock()
-        let meter = ProgressMeter.start(delta == nil ? "restore" : "restore --delta", totalBytes: work.reduce(0) { $0 + $1.bytes },
+        let (owner, delta) = (checked.owner, checked.delta != nil)
+        let meter = ProgressMeter.start(delta ? "restore --delta" : "restore", totalBytes: work.reduce(0) { $0 + $1.bytes },
                                         totalFiles: contents.files.count)
         defer { meter?.finish() }
-        let results = try WorkerPool.run(count: work.count, jobs: options.jobs,
-                                         makeState: {
+        let results = try WorkerPool.run(count: work.count, jobs: options.jobs, makeState: {
             var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
-            // One syncfs per filesystem below, where the kernel's syncfs reports write errors.
+            // One syncfs per filesystem at the end, where the kernel's syncfs reports write errors.
             worker.syncEachFile = !FileSystem.syncfsReportsErrors
-            worker.delta = delta != nil
+            worker.delta = delta
             worker.creationLock = creationLock
             return worker
         }) { n, worker in
@@ -156,26 +191,24 @@ public struct RestoreOperation: Sendable {
         for (file, entry) in contents.files.enumerated() where split[file] != nil {
             try writer.completePrepared(entry, at: target + "/" + entry.path)
         }
-        // Everything the workers wrote becomes durable here, before pg_control is written.
-        for location in [target] + tablespaces.map(\.location) { try FileSystem.syncFilesystem(location) }
+        return (contents, crcs)
+    }
 
-        let autoConf = target + "/postgresql.auto.conf"
-        let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
-        var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
-                                             target: options.recoveryTarget)
-        recovery.primaryConninfo = options.primaryConninfo
-        recovery.archiveOff = options.archiveOff
-        try FileSystem.remove(autoConf)
-        try writer.writeText(recovery.apply(to: existing, backupID: info.id), to: autoConf)
-        try writer.writeText("", to: target + (options.asStandby ? "/standby.signal" : "/recovery.signal"))
-        guard let controlFile else {
+    /// Everything durable, the recovery settings and signal file, backup_manifest, then
+    /// global/pg_control last and the marker removed.
+    private func finish(_ checked: Checked, layout: Layout, contents: RestorePlan, crcs: [UInt32], writer: inout RestoreWriter) throws {
+        let (target, info) = (checked.target, checked.info)
+        // Everything the workers wrote becomes durable here, before pg_control is written.
+        for location in [target] + checked.tablespaces.placements.map(\.location) { try FileSystem.syncFilesystem(location) }
+        let autoConf = try writeRecoverySettings(checked, writer: &writer)
+        guard let controlFile = layout.controlFile else {
             throw EngineError.corruptFile(path: repository.fileListPath(info.id), reason: "the backup has no global/pg_control")
         }
         var manifest = contents.files.indices.map { RestoredManifest.File(path: contents.files[$0].path, size: contents.files[$0].size,
-                                                                      mtime: contents.files[$0].mtime, crc: crcs[$0]) }
+                                                                          mtime: contents.files[$0].mtime, crc: crcs[$0]) }
         manifest.append(RestoredManifest.File(path: controlFile.path, size: controlFile.size, mtime: controlFile.mtime,
                                               crc: controlFile.checksum ?? 0))
-        if let map = remappedTablespaceMap {
+        if let map = layout.remappedTablespaceMap {
             manifest.append(RestoredManifest.File(path: "tablespace_map", size: UInt64(map.utf8.count), mtime: Timestamp.now().seconds,
                                                   crc: CRC32C.checksum(map)))
         }
@@ -192,12 +225,25 @@ public struct RestoreOperation: Sendable {
         let next = options.asStandby
             ? "start PostgreSQL on \(target): it runs as a standby, fed by restore_command\(options.primaryConninfo != nil ? " and streaming from the primary in primary_conninfo" : " (and primary_conninfo, if the backup had one)")"
             : "start PostgreSQL on \(target) to recover to \(options.recoveryTarget.description)"
-        let written = delta == nil ? "\(formatBytes(writer.bytesWritten))"
+        let written = checked.delta == nil ? "\(formatBytes(writer.bytesWritten))"
             : "\(writer.filesUnchanged) already matched the backup, \(formatBytes(writer.bytesWritten)) written"
         Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(written); \(next)")
         if options.archiveOff {
             Console.info("archive_mode = off is set in \(autoConf), so that this copy never archives into \(repository.path); for the copy that becomes the new production, restore with --archive-mode=preserve or remove that line before starting it")
         }
-        return info
+    }
+
+    /// postgresql.auto.conf with pgbk's recovery settings, and the signal file; its path.
+    private func writeRecoverySettings(_ checked: Checked, writer: inout RestoreWriter) throws -> String {
+        let autoConf = checked.target + "/postgresql.auto.conf"
+        let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
+        var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
+                                             target: options.recoveryTarget)
+        recovery.primaryConninfo = options.primaryConninfo
+        recovery.archiveOff = options.archiveOff
+        try FileSystem.remove(autoConf)
+        try writer.writeText(recovery.apply(to: existing, backupID: checked.info.id), to: autoConf)
+        try writer.writeText("", to: checked.target + (options.asStandby ? "/standby.signal" : "/recovery.signal"))
+        return autoConf
     }
 }

@@ -89,7 +89,7 @@ public struct RecoveryPlanner {
     /// "latest" its timeline, and production's newer backups and WAL would be left behind.
     private func announceBranch(_ timeline: TimelineID, backup: BackupInfo, backups: [BackupInfo], catalog: TimelineCatalog) {
         let chosen = target.timeline == nil ? "the latest in the archive, PostgreSQL's default" : "as asked"
-        Console.info("recovery follows timeline \(timeline) (\(chosen))")
+        Console.detail("recovery follows timeline \(timeline) (\(chosen))")
         let onBranch = { (b: BackupInfo) -> Bool in
             b.timeline == timeline || b.stopLSN.map { catalog.isAncestor(b.timeline, at: $0, of: timeline) } == true
         }
