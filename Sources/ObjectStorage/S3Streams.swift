@@ -34,7 +34,7 @@ final class S3ReadStream: StorageReadStream {
         guard upper > next || etag == nil else { chunk = []; position = 0; return }
         guard let got = try client.get(key, range: next..<max(upper, next + 1), ifMatch: etag) else {
             if etag != nil { throw S3Error.protocolError(request: "GET \(described)", reason: "the object disappeared while it was being read") }
-            throw SystemError("open", described, code: ENOENT)
+            throw StorageError.notFound(described)
         }
         if etag == nil {
             etag = got.etag.isEmpty ? nil : got.etag

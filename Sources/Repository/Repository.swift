@@ -56,14 +56,14 @@ public struct Repository: Sendable {
         let identityText: String
         do {
             identityText = try storage.readText(identityName)
-        } catch let error as SystemError where error.isNotFound {
+        } catch StorageError.notFound {
             throw CatalogError.invalid(storage.location, "not a pgbk repository (no repository.ini); create one with pgbk init")
         }
         let identity = try RepositoryIdentity(text: identityText, path: identityPath)
         var config = RepositoryConfig()
         do {
             config = try RepositoryConfig(text: try storage.readText(configName), path: storage.describe(configName))
-        } catch let error as SystemError where error.isNotFound {}
+        } catch StorageError.notFound {}
         return Repository(path: storage.location, identity: identity, config: config, storage: storage)
     }
 
@@ -124,7 +124,7 @@ public struct Repository: Sendable {
         let info: BackupInfo
         do {
             info = try BackupInfo(text: try storage.readText(backupInfoName(id)), path: path)
-        } catch let error as SystemError where error.isNotFound {
+        } catch StorageError.notFound {
             throw CatalogError.invalid(backupDirectory(id), "no such backup")
         }
         guard info.id == id else { throw CatalogError.corrupt(path, "it describes backup \(info.id), not \(id)") }

@@ -121,7 +121,7 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
     @Test func theStorageContractHoldsOnARealGateway() throws {
         let gateway = try CephGateway.get()
         for (index, check) in [StorageContract.contentAppearsWholeOnlyOnCommit, StorageContract.noReplaceNeverOverwrites,
-                               StorageContract.listsDirectChildrenAndRemovesTrees].enumerated() {
+                               StorageContract.listsDirectChildrenAndRemovesTrees, StorageContract.aMissingNameIsNotFound].enumerated() {
             try check(try gateway.makeBucket("contract\(index)-\(getpid())"))
         }
         // Ranged GETs of 8,191 bytes (neither pages nor MiB): every read still fills (issue 22, defect 1).
@@ -160,7 +160,7 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         try content.withUnsafeBytes { try abandoned.write($0) }
         abandoned.abandon()
         #expect(try storage.info("other") == nil)
-        #expect(throws: SystemError.self) { try storage.openRead("missing", range: nil) }
+        #expect(throws: StorageError.notFound(storage.describe("missing"))) { try storage.openRead("missing", range: nil) }
 
         // Listings longer than a page follow continuation tokens (pages of 7 here).
         for i in 0..<25 { try storage.writeAll("many/f\(i)", [UInt8(i)]) }

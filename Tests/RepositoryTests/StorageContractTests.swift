@@ -39,6 +39,12 @@ import TestSupport
     }
 
     @Test(arguments: Driver.allCases)
+    func aMissingNameIsNotFound(_ driver: Driver) throws {
+        let dir = try TestDirectory()
+        try StorageContract.aMissingNameIsNotFound(make(driver, dir))
+    }
+
+    @Test(arguments: Driver.allCases)
     func readsFillTheBuffer(_ driver: Driver) throws {
         let dir = try TestDirectory()
         try StorageContract.readsFillTheBuffer(make(driver, dir))

@@ -88,4 +88,13 @@ public enum StorageContract {
         let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
         try check(n == 81_808 && buffer == Array(content[8192..<90_000]), "a ranged read fills too")
     }
+
+    /// A name that is not there is StorageError.notFound, from every driver.
+    public static func aMissingNameIsNotFound(_ storage: any RepositoryStorage) throws {
+        do {
+            _ = try storage.openRead("backup/none/backup.ini")
+            throw Violation(description: "storage contract broken: opening a missing name succeeded")
+        } catch StorageError.notFound {}
+        try check(try storage.info("backup/none/backup.ini") == nil, "info of a missing name is nil")
+    }
 }

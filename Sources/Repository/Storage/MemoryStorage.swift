@@ -75,7 +75,7 @@ public final class MemoryStorage: RepositoryStorage {
             s.shortRead = nil
             return (s.files[name], short.after)
         }
-        guard let file else { throw SystemError("open file", describe(name), code: 2) }
+        guard let file else { throw StorageError.notFound(describe(name)) }
         var bytes = file.bytes
         if let range { bytes = Array(bytes[Int(min(range.lowerBound, UInt64(bytes.count)))..<Int(min(range.upperBound, UInt64(bytes.count)))]) }
         if let cut { bytes = Array(bytes.prefix(cut)) }

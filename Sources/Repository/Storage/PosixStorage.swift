@@ -40,7 +40,9 @@ public struct PosixStorage: RepositoryStorage {
     public func describe(_ name: String) -> String { path(name) }
 
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
-        try PosixReadStream(path: path(name), range: range)
+        do { return try PosixReadStream(path: path(name), range: range) } catch let e as SystemError where e.isNotFound {
+            throw StorageError.notFound(describe(name))
+        }
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {

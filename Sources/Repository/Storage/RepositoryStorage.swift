@@ -10,7 +10,7 @@ public protocol RepositoryStorage: Sendable {
     /// A name as a user should see it in a message (the full path of a POSIX file).
     func describe(_ name: String) -> String
 
-    /// Reads `name` from the start, or only `range` of it.
+    /// Reads `name` from the start, or only `range` of it; StorageError.notFound when absent.
     func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream
 
     /// Writes `name`: nothing is visible under that name until `commit` succeeds, and then
@@ -183,12 +183,16 @@ public protocol StorageWriteStream: AnyObject {
 
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case exists(String)
+    /// A name that is not there, as every driver reports it (a POSIX ENOENT, an S3 404 or
+    /// NoSuchKey): its own case, never a faked errno.
+    case notFound(String)
     case tooLarge(String, limit: Int)
     case injected(String)
 
     public var description: String {
         switch self {
         case .exists(let name): return "\(name) already exists"
+        case .notFound(let name): return "\(name) does not exist"
         case .tooLarge(let name, let limit): return "\(name) is larger than \(limit) bytes"
         case .injected(let what): return "injected storage failure: \(what)"
         }

@@ -225,7 +225,7 @@ public final class StoredFileReader {
     /// not a valid page delta); nil for an error of reading it, which says nothing about it.
     public static func contentProblem(_ error: any Error) -> String? {
         switch error {
-        case let error as SystemError where error.isNotFound: return "missing"
+        case StorageError.notFound: return "missing"
         case let error as CompressionError: return "\(error)"
         case let error as CatalogError: return "\(error)"
         default: return nil
