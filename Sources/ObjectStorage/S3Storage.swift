@@ -80,6 +80,11 @@ public struct S3Storage: RepositoryStorage {
     public func deferringDurability() -> any RepositoryStorage { self }
     public func syncAll(_ name: String) throws {}
 
+    /// No lock a killed holder releases: a host lock and a lease (RepositoryLease).
+    public var repositoryLockPath: String? { nil }
+    /// Objects have no owner that a root writer could take away from postgres.
+    public func checkWriter() throws {}
+
     /// Aborts the multipart uploads below the repository that began more than
     /// S3_UPLOAD_EXPIRY seconds ago: what a killed backup or push left, parts and all, which
     /// the store would otherwise keep (and bill) for ever.

@@ -92,7 +92,7 @@ public struct Repository: Sendable {
 
     /// Refuses what would leave the repository unwritable for its owner (see the driver).
     public func checkWriter() throws {
-        try (storage as? PosixStorage)?.checkWriter()
+        try storage.checkWriter()
     }
 
     // MARK: backups

@@ -116,7 +116,8 @@ struct ArchiveGet: ParsableCommand {
 
     private func queueBytes(_ repo: Repository) throws -> UInt64 {
         let text = try queueMax ?? repository.localConfiguration().value("ARCHIVE_GET_QUEUE_MAX") ?? repo.config["ARCHIVE_GET_QUEUE_MAX"]
-        guard let text else { return repo.storage is PosixStorage ? 0 : Self.defaultObjectStoreQueue }
+        // A local filesystem (it can rename) gains nothing from fetching ahead.
+        guard let text else { return repo.storage.features.contains(.rename) ? 0 : Self.defaultObjectStoreQueue }
         guard let bytes = ByteSize.parse(text).flatMap(UInt64.init(exactly:)) else {
             throw EngineError.invalidArgument("--queue-max/ARCHIVE_GET_QUEUE_MAX must be a size such as 128M, not \(text)")
         }

@@ -294,6 +294,8 @@ final class RacingStorage: RepositoryStorage, @unchecked Sendable {
     func deferringDurability() -> any RepositoryStorage { self }
     func syncAll(_ name: String) throws { try inner.syncAll(name) }
     func discardAbandonedWrites() throws -> Int { try inner.discardAbandonedWrites() }
+    var repositoryLockPath: String? { inner.repositoryLockPath }
+    func checkWriter() throws { try inner.checkWriter() }
     func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
 
     final class HookedWrite: StorageWriteStream {

@@ -145,6 +145,8 @@ public final class MemoryStorage: RepositoryStorage {
     /// A completed write is durable already.
     public func deferringDurability() -> any RepositoryStorage { self }
     public func syncAll(_ name: String) throws {}
+    public var repositoryLockPath: String? { nil }
+    public func checkWriter() throws {}
     /// A write that is not committed holds nothing in the store.
     public func discardAbandonedWrites() throws -> Int { 0 }
 

@@ -27,6 +27,8 @@ extension PosixStorage {
 
     /// Writing as root into a repository another user owns would leave root-owned files that
     /// the owner (whom PostgreSQL runs archive_command as) can no longer replace: refuse.
+    public var repositoryLockPath: String? { features.contains(.fileLocks) ? path("lock") : nil }
+
     public func checkWriter() throws {
         guard geteuid() == 0 else { return }
         let owner = try FileSystem.status(root).uid

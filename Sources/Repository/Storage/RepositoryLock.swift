@@ -78,14 +78,14 @@ public final class RepositoryLock {
     private var shared = false
     private var writable = true
 
-    /// A POSIX repository keeps its lock file inside (flock holds across NFS); any other
-    /// storage has a host lock here and a lease in the store.
+    /// A store with file locks keeps its lock file inside (flock holds across NFS); any
+    /// other has a host lock here and a lease in the store.
     static func inRepository(_ repository: Repository) -> Bool {
-        (repository.storage as? PosixStorage)?.features.contains(.fileLocks) == true
+        repository.storage.repositoryLockPath != nil
     }
 
     static func path(for repository: Repository) throws -> String {
-        if let posix = repository.storage as? PosixStorage, inRepository(repository) { return posix.path("lock") }
+        if let inside = repository.storage.repositoryLockPath { return inside }
         return try HostLocks.directory() + "/\(repository.identity.systemIdentifier).lock"
     }
 

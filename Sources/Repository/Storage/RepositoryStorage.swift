@@ -56,6 +56,15 @@ public protocol RepositoryStorage: Sendable {
     /// unfinished writes are temp files inside what they belong to have nothing to do here.
     func discardAbandonedWrites() throws -> Int
 
+    /// Where the repository lock lives inside the store, when the store has file locks that
+    /// hold between its users (a POSIX directory, also over NFS); nil otherwise, and then
+    /// RepositoryLock uses a host lock and a lease in the store.
+    var repositoryLockPath: String? { get }
+
+    /// Refuses a writer that would leave the repository unwritable for its owner (root
+    /// writing into a directory the postgres user owns); nothing where that cannot happen.
+    func checkWriter() throws
+
     /// An exclusive lock named `name`, waited for; released by `release` (and, on POSIX, by
     /// the kernel when the holder dies). For the few steps that must not interleave between
     /// writers sharing the repository, such as archive-push's check-then-publish.
