@@ -29,7 +29,7 @@ struct ArchiveGet: ParsableCommand {
     var queueMax: String?
     @Option(name: .customLong("spool-path"), help: "Where fetched-ahead segments wait (default: pgbk-prefetch beside %p).")
     var spoolPath: String?
-    @Option(name: [.customShort("j"), .customLong("jobs")], help: "Segments fetched ahead in parallel (default 4).")
+    @Option(name: [.customShort("j", allowingJoined: true), .customLong("jobs")], help: "Segments fetched ahead in parallel (default 4).")
     var jobs: Int = 4
     @Flag(name: .customLong("end-of-recovery"), help: "Remove the spool directory (recovery_end_command).")
     var endOfRecovery = false

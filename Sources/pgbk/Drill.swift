@@ -21,9 +21,9 @@ struct Drill: ParsableCommand {
     var scratchDir: String?
     @Option(name: .customLong("pg-bin"), help: "PostgreSQL's binaries (default: found by the backup's major version).")
     var pgBin: String?
-    @Option(name: [.customShort("U"), .customLong("username")], help: "The role the checks connect as (default: the OS user's name).")
+    @Option(name: [.customShort("U", allowingJoined: true), .customLong("username")], help: "The role the checks connect as (default: the OS user's name).")
     var username: String?
-    @Option(name: [.customShort("d"), .customLong("dbname")], help: "The database the SQL check runs in (default postgres).")
+    @Option(name: [.customShort("d", allowingJoined: true), .customLong("dbname")], help: "The database the SQL check runs in (default postgres).")
     var dbname = "postgres"
     @Option(name: .customLong("sql-check"), help: "A query whose first value must be true on the recovered cluster, e.g. \"SELECT max(created) > now() - interval '1 day' FROM orders\".")
     var sqlCheck: String?
@@ -35,10 +35,13 @@ struct Drill: ParsableCommand {
     var recoveryTimeout = 3600
     @OptionGroup var parallel: JobsOptions
 
+    func validate() throws {
+        guard recoveryTimeout > 0 else { throw ValidationError("--recovery-timeout must be at least 1 second, not \(recoveryTimeout)") }
+        guard sqlCheckTimeout > 0 else { throw ValidationError("--sql-check-timeout must be at least 1 second, not \(sqlCheckTimeout)") }
+    }
+
     func run() throws {
         try DrillOperation.checkNotRoot()
-        guard recoveryTimeout > 0 else { throw EngineError.invalidArgument("--recovery-timeout must be at least 1 second, not \(recoveryTimeout)") }
-        guard sqlCheckTimeout > 0 else { throw EngineError.invalidArgument("--sql-check-timeout must be at least 1 second, not \(sqlCheckTimeout)") }
         let target = try recoveryTarget.target()
         let repo = try repository.open()
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())

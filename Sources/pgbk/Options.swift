@@ -17,7 +17,7 @@ func environment(_ name: String) -> String? {
 /// -B/--backup-path, falling back to $BACKUP_PATH as in pg_rman, then to the configuration
 /// file. A directory, or s3://BUCKET[/PREFIX].
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: [.customShort("B"), .customLong("backup-path")], help: "Repository: a directory or s3://BUCKET[/PREFIX] (default: $BACKUP_PATH, then BACKUP_PATH in the configuration file).")
+    @Option(name: [.customShort("B", allowingJoined: true), .customLong("backup-path")], help: "Repository: a directory or s3://BUCKET[/PREFIX] (default: $BACKUP_PATH, then BACKUP_PATH in the configuration file).")
     var backupPath: String?
 
     @Option(name: .customLong("config"), help: "Configuration file with BACKUP_PATH and the AWS_*/S3_* settings (default: $PGBK_CONFIG, else /etc/pgbk/pgbk.conf when it exists).")
@@ -79,16 +79,16 @@ struct RepositoryOptions: ParsableArguments {
 /// Connection options named as in psql and pg_rman; unset ones fall back to pgbk.ini, then
 /// to libpq's PG* variables.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: [.customShort("h"), .long], help: "Database server host or socket directory.")
+    @Option(name: [.customShort("h", allowingJoined: true), .long], help: "Database server host or socket directory.")
     var host: String?
 
-    @Option(name: [.customShort("p"), .long], help: "Database server port.")
+    @Option(name: [.customShort("p", allowingJoined: true), .long], help: "Database server port.")
     var port: String?
 
-    @Option(name: [.customShort("U"), .long], help: "Database user name.")
+    @Option(name: [.customShort("U", allowingJoined: true), .long], help: "Database user name.")
     var username: String?
 
-    @Option(name: [.customShort("d"), .long], help: "Database name or connection string.")
+    @Option(name: [.customShort("d", allowingJoined: true), .long], help: "Database name or connection string.")
     var dbname: String?
 
     func parameters(config: RepositoryConfig) -> ConnectionParameters {
@@ -185,7 +185,7 @@ struct RetentionOptions: ParsableArguments {
 
 /// -j/--jobs: files processed side by side.
 struct JobsOptions: ParsableArguments {
-    @Option(name: [.customShort("j"), .customLong("jobs")], parsing: .unconditional, help: "Files processed in parallel (default: the CPUs, at most 8).")
+    @Option(name: [.customShort("j", allowingJoined: true), .customLong("jobs")], parsing: .unconditional, help: "Files processed in parallel (default: the CPUs, at most 8).")
     var jobs: Int?
 
     func resolved() throws -> Int? {

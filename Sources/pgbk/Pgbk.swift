@@ -29,7 +29,7 @@ struct Pgbk: ParsableCommand {
         pgbk_fix_mmap_threshold(256 << 10)
         let command: ParsableCommand
         do {
-            command = try parseAsRoot(AttachedValues.split(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(Array(CommandLine.arguments.dropFirst()))
         } catch {
             // Help and version requests print as ArgumentParser prints them; a usage error
             // (an unknown option, a value that is not one of the choices) is one line.
@@ -71,7 +71,7 @@ struct Init: ParsableCommand {
         abstract: "Create a repository for the cluster in PGDATA.", helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
-    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
+    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
     var pgdata: String?
     @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none, zlib, zstd or lz4.")
     var compress: Compression?
@@ -93,9 +93,9 @@ struct Backup: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var compression: CompressionOptions
-    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Data directory (default: $PGDATA, then PGDATA in pgbk.ini).")
+    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Data directory (default: $PGDATA, then PGDATA in pgbk.ini).")
     var pgdata: String?
-    @Option(name: [.customShort("b"), .customLong("backup-mode")], help: "full or incremental (f, i).")
+    @Option(name: [.customShort("b", allowingJoined: true), .customLong("backup-mode")], help: "full or incremental (f, i).")
     var mode: BackupModeArgument = .full
     @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
     var smoothCheckpoint = false
@@ -111,7 +111,7 @@ struct Backup: ParsableCommand {
     var verifyMap = false
     @Flag(name: [.customShort("s"), .customLong("with-serverlog")], help: "Also copy the server's log files into the backup (kept by --keep-srvlog-files/-days).")
     var withServerLog = false
-    @Option(name: [.customShort("S"), .customLong("srvlog-path")], help: "The server's log directory (default: SRVLOG_PATH in pgbk.ini, else the server's log_directory).")
+    @Option(name: [.customShort("S", allowingJoined: true), .customLong("srvlog-path")], help: "The server's log directory (default: SRVLOG_PATH in pgbk.ini, else the server's log_directory).")
     var srvlogPath: String?
     @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
     var maxStandbyLag: String?
@@ -252,11 +252,11 @@ struct Restore: ParsableCommand {
         abstract: "Restore a backup into an empty directory (or, with --delta, over the cluster's own), set up to recover from the archive.", helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
-    @Option(name: [.customShort("D"), .customLong("pgdata")], help: "Directory to restore into (empty or absent, or with --delta a data directory of the same cluster).")
+    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Directory to restore into (empty or absent, or with --delta a data directory of the same cluster).")
     var pgdata: String?
     @Option(name: .customLong("backup-id"), help: "The backup to restore (default: the newest OK full backup).")
     var backupID: String?
-    @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
+    @Option(name: [.customShort("T", allowingJoined: true), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @Flag(name: .customLong("as-standby"), help: "Restore a standby: standby.signal, so that it follows the primary (streaming and restore_command) instead of ending recovery.")
@@ -271,15 +271,19 @@ struct Restore: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
 
+    /// Options that only make sense together, checked before anything runs.
+    func validate() throws {
+        if primaryConninfo != nil && !asStandby {
+            throw ValidationError("--primary-conninfo is for a standby: add --as-standby")
+        }
+        if try asStandby && recoveryTarget.target() != RecoveryTarget() {
+            throw ValidationError("--as-standby follows the primary, so it takes no --recovery-target-* option")
+        }
+    }
+
     func run() throws {
         progress.apply()
         let target = try recoveryTarget.target()
-        if primaryConninfo != nil && !asStandby {
-            throw EngineError.invalidArgument("--primary-conninfo is for a standby: add --as-standby")
-        }
-        if asStandby && target != RecoveryTarget() {
-            throw EngineError.invalidArgument("--as-standby follows the primary, so it takes no --recovery-target-* option")
-        }
         if let primaryConninfo, PrimaryConninfo.hasPassword(primaryConninfo) {
             Console.warning("the --primary-conninfo password is written into the restored postgresql.auto.conf only (never the repository); ~/.pgpass of the server's user keeps it out of the data directory")
         }
