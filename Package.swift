@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "CryptoDigest", "CShims"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
-            "Engine", "Repository", "PostgresFormat", "ObjectStorage",
+            "Engine", "Repository", "PostgresFormat", "PostgresClient", "ObjectStorage", "CShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
