@@ -33,24 +33,26 @@ let package = Package(
         // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
         .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader"]),
-        .target(name: "ObjectStorage", dependencies: ["CObjectStoreLoader", "CryptoDigest", "Repository"]),
+        .target(name: "ObjectStorage", dependencies: ["StorageInterface", "CObjectStoreLoader", "CryptoDigest", "Repository"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
-        .target(name: "Repository", dependencies: ["PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
+        // The storage seam: the protocol every driver implements, in a module of its own.
+        .target(name: "StorageInterface"),
+        .target(name: "Repository", dependencies: ["StorageInterface", "PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "CryptoDigest", "CShims"]),
-        .target(name: "ParserHarness", dependencies: ["PostgresFormat", "Repository"]),
+        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "StorageInterface", "Repository", "CryptoDigest", "CShims"]),
+        .target(name: "ParserHarness", dependencies: ["PostgresFormat", "StorageInterface", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
-            "Engine", "Repository", "PostgresFormat", "PostgresClient", "ObjectStorage", "CShims",
+            "Engine", "StorageInterface", "Repository", "PostgresFormat", "PostgresClient", "ObjectStorage", "CShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", dependencies: ["Repository"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["StorageInterface", "Repository"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat", "TestSupport"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PostgresFormat", "TestSupport", "CZstd"]),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["ParserHarness", "Repository"], exclude: ["Corpus"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
-        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "CryptoDigest"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["StorageInterface", "Repository", "PostgresFormat", "TestSupport", "CZstd"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["StorageInterface", "ParserHarness", "Repository"], exclude: ["Corpus"]),
+        .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["StorageInterface", "ObjectStorage", "CryptoDigest"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["StorageInterface", "PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import StorageInterface
 import Repository
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import ObjectStorage
 import PostgresClient
+import StorageInterface
 import Repository
 
 #if canImport(Glibc)

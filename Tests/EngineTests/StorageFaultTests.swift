@@ -1,3 +1,4 @@
+import StorageInterface
 import Testing
 import TestSupport
 import PostgresFormat

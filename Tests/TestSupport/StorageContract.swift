@@ -1,3 +1,4 @@
+import StorageInterface
 import Repository
 
 /// What every storage driver promises. RepositoryTests runs it on the POSIX and memory

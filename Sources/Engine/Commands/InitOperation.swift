@@ -1,3 +1,4 @@
+import StorageInterface
 import Repository
 
 /// `pgbk init`: a repository for the cluster in PGDATA.

@@ -1,3 +1,4 @@
+import StorageInterface
 import PostgresFormat
 import Repository
 

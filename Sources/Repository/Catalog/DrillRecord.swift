@@ -1,3 +1,4 @@
+import StorageInterface
 import PostgresFormat
 
 /// What one `pgbk drill` did and found: `drill/<ID>.ini`, sealed like backup.ini. Drills are

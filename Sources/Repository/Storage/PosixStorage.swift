@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import StorageInterface
 @preconcurrency import Glibc
 #endif
 

@@ -1,3 +1,4 @@
+import StorageInterface
 import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc

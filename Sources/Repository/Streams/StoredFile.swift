@@ -1,3 +1,4 @@
+import StorageInterface
 import PostgresFormat
 
 /// What was stored: the original size and checksum, and the bytes on disk.
