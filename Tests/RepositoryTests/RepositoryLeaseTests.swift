@@ -10,24 +10,24 @@ import TestSupport
 @Suite struct RepositoryLeaseTests {
     @Test func oneExclusiveHolderOrManySharedOnes() throws {
         let storage = MemoryStorage()
-        let backup = try RepositoryLease.acquire(storage, exclusive: true, holder: "PID 1 (pgbk backup) on db1", timeoutSeconds: 0)
+        let backup = try RepositoryLease.acquire(storage, exclusive: true, holder: "PID 1 (pgbk backup) on db1", host: "db1", holdsHostLock: true, timeoutSeconds: 0)
         do {
-            _ = try RepositoryLease.acquire(storage, exclusive: true, holder: "PID 2 (pgbk expire) on backup1", timeoutSeconds: 0)
+            _ = try RepositoryLease.acquire(storage, exclusive: true, holder: "PID 2 (pgbk expire) on backup1", host: "backup1", holdsHostLock: true, timeoutSeconds: 0)
             Issue.record("a second exclusive lease was granted")
         } catch let busy as RepositoryLock.Busy {
             #expect(busy.holder.contains("pgbk backup") && busy.holder.contains("db1"), "\(busy)")
         }
-        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: false, holder: "restore", timeoutSeconds: 0) }
+        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: false, holder: "restore", host: "backup1", holdsHostLock: false, timeoutSeconds: 0) }
         #expect(try storage.list(RepositoryLease.directory).count == 1, "the refused ones removed their leases")
         backup.release()
         #expect(try storage.list(RepositoryLease.directory).isEmpty)
 
-        let restore1 = try RepositoryLease.acquire(storage, exclusive: false, holder: "restore 1", timeoutSeconds: 0)
-        let restore2 = try RepositoryLease.acquire(storage, exclusive: false, holder: "restore 2", timeoutSeconds: 0)
-        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: true, holder: "expire", timeoutSeconds: 0) }
+        let restore1 = try RepositoryLease.acquire(storage, exclusive: false, holder: "restore 1", host: "db1", holdsHostLock: false, timeoutSeconds: 0)
+        let restore2 = try RepositoryLease.acquire(storage, exclusive: false, holder: "restore 2", host: "db1", holdsHostLock: false, timeoutSeconds: 0)
+        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: true, holder: "expire", host: "backup1", holdsHostLock: true, timeoutSeconds: 0) }
         restore1.release()
         restore2.release()
-        let expire = try RepositoryLease.acquire(storage, exclusive: true, holder: "expire", timeoutSeconds: 0)
+        let expire = try RepositoryLease.acquire(storage, exclusive: true, holder: "expire", host: "backup1", holdsHostLock: true, timeoutSeconds: 0)
         expire.release()
     }
 
@@ -36,14 +36,31 @@ import TestSupport
     @Test func aKilledHoldersLeaseExpires() throws {
         let storage = MemoryStorage()
         let now = Timestamp.now().seconds
-        try storage.writeAll(RepositoryLease.directory + "/x-\(now - RepositoryLease.skew - 1)-dead", Array("killed\n".utf8))
-        try storage.writeAll(RepositoryLease.directory + "/x-\(now - 100_000)-ancient", Array("killed long ago\n".utf8))
-        let lease = try RepositoryLease.acquire(storage, exclusive: true, holder: "next", timeoutSeconds: 0)
-        #expect(try !storage.list(RepositoryLease.directory).contains { $0.name.hasSuffix("-ancient") })
+        try storage.writeAll(RepositoryLease.directory + "/x-\(now - RepositoryLease.skew - 1)-dead-db2", Array("killed\n".utf8))
+        try storage.writeAll(RepositoryLease.directory + "/x-\(now - 100_000)-ancient-db2", Array("killed long ago\n".utf8))
+        let lease = try RepositoryLease.acquire(storage, exclusive: true, holder: "next", host: "backup1", holdsHostLock: true, timeoutSeconds: 0)
+        #expect(try !storage.list(RepositoryLease.directory).contains { $0.name.hasSuffix("-ancient-db2") })
         lease.release()
         // Within the clock allowance it still counts.
-        try storage.writeAll(RepositoryLease.directory + "/x-\(now - RepositoryLease.skew + 5)-recent", Array("just stopped renewing\n".utf8))
-        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: true, holder: "next", timeoutSeconds: 0) }
+        try storage.writeAll(RepositoryLease.directory + "/x-\(now - RepositoryLease.skew + 5)-recent-db2", Array("just stopped renewing\n".utf8))
+        #expect(throws: RepositoryLock.Busy.self) { try RepositoryLease.acquire(storage, exclusive: true, holder: "next", host: "backup1", holdsHostLock: true, timeoutSeconds: 0) }
+    }
+}
+
+/// A lease of this host that is still within its term but whose holder is gone (its removal
+/// failed: the store went away mid-command) does not block this host, which holds the host
+/// lock; another host still waits for it to expire.
+@Suite struct SameHostLeaseTests {
+    @Test func thisHostsDeadLeaseIsRemovedOtherHostsWait() throws {
+        let storage = MemoryStorage()
+        let now = Timestamp.now().seconds
+        try storage.writeAll(RepositoryLease.directory + "/x-\(now + 100)-left-db1", Array("PID 9 (pgbk backup) on db1\n".utf8))
+        #expect(throws: RepositoryLock.Busy.self) {
+            try RepositoryLease.acquire(storage, exclusive: true, holder: "other host", host: "db2", holdsHostLock: true, timeoutSeconds: 0)
+        }
+        let lease = try RepositoryLease.acquire(storage, exclusive: true, holder: "same host", host: "db1", holdsHostLock: true, timeoutSeconds: 0)
+        #expect(try !storage.list(RepositoryLease.directory).contains { $0.name.contains("-left-") })
+        lease.release()
     }
 }
 

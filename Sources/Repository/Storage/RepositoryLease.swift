@@ -24,35 +24,53 @@ public final class RepositoryLease: Sendable {
         let exclusive: Bool
         let expires: Int64
         let id: String
+        /// The writing host's tag (a hash of its name).
+        let host: String
 
         init?(_ name: String) {
             let parts = name.split(separator: "-")
-            guard parts.count == 3, parts[0] == "x" || parts[0] == "s", let expires = Int64(parts[1]) else { return nil }
+            guard parts.count == 4, parts[0] == "x" || parts[0] == "s", let expires = Int64(parts[1]) else { return nil }
             self.name = name
             exclusive = parts[0] == "x"
             self.expires = expires
             id = String(parts[2])
+            host = String(parts[3])
         }
     }
 
     private let storage: any RepositoryStorage
     private let id: String
+    /// This host's tag; its leases other than this one are dead when the caller holds the
+    /// host lock (a holder whose removal failed, a store that went away mid-command).
+    private let host: String
+    private let holdsHostLock: Bool
     private let exclusive: Bool
     private let holder: String
     private let state = Mutex<(current: String?, stop: Bool)>((nil, false))
     private let renewer = Mutex<pthread_t?>(nil)
 
-    private init(storage: any RepositoryStorage, exclusive: Bool, holder: String) {
+    private init(storage: any RepositoryStorage, exclusive: Bool, holder: String, host: String, holdsHostLock: Bool) {
         self.storage = storage
         self.exclusive = exclusive
         self.holder = holder
+        self.host = host
+        self.holdsHostLock = holdsHostLock
         id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
-    /// Holds the lease or throws `RepositoryLock.Busy` after `timeoutSeconds`.
-    public static func acquire(_ storage: any RepositoryStorage, exclusive: Bool, holder: String,
-                               timeoutSeconds: Int) throws -> RepositoryLease {
-        let lease = RepositoryLease(storage: storage, exclusive: exclusive, holder: holder)
+    /// A short tag for a host name (FNV-1a), for lease names.
+    public static func hostTag(_ name: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+
+    /// Holds the lease or throws `RepositoryLock.Busy` after `timeoutSeconds`. With
+    /// `holdsHostLock`, no other process of this host holds the repository lock, so this
+    /// host's other leases are dead and removed.
+    public static func acquire(_ storage: any RepositoryStorage, exclusive: Bool, holder: String, host: String,
+                               holdsHostLock: Bool, timeoutSeconds: Int) throws -> RepositoryLease {
+        let lease = RepositoryLease(storage: storage, exclusive: exclusive, holder: holder, host: host, holdsHostLock: holdsHostLock)
         let deadline = Timestamp.now().seconds + Int64(timeoutSeconds)
         try storage.makeDirectories(directory)
         while true {
@@ -75,7 +93,7 @@ public final class RepositoryLease: Sendable {
 
     /// A new lease object expiring a term from now; its name.
     private func write() throws -> String {
-        let name = Self.directory + "/\(exclusive ? "x" : "s")-\(Timestamp.now().seconds + Self.term)-\(id)"
+        let name = Self.directory + "/\(exclusive ? "x" : "s")-\(Timestamp.now().seconds + Self.term)-\(id)-\(host)"
         try storage.writeAll(name, Array((holder + "\n").utf8), noReplace: true)
         return name
     }
@@ -86,7 +104,11 @@ public final class RepositoryLease: Sendable {
         var live: [Lease] = []
         for entry in try storage.list(Self.directory) where entry.kind == .file {
             guard let lease = Lease(entry.name) else { continue }
-            if lease.expires + Self.skew >= now { live.append(lease) } else if lease.expires + 10 * Self.term < now {
+            if holdsHostLock && lease.host == host && lease.id != id {
+                try? storage.remove(Self.directory + "/" + entry.name)
+            } else if lease.expires + Self.skew >= now {
+                live.append(lease)
+            } else if lease.expires + 10 * Self.term < now {
                 try? storage.remove(Self.directory + "/" + entry.name)
             }
         }

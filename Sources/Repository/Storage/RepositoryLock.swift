@@ -67,7 +67,10 @@ public final class RepositoryLock {
         self.writable = writable
         if hostLocal {
             do {
-                lease = try RepositoryLease.acquire(repository.storage, exclusive: !shared, holder: text, timeoutSeconds: timeoutSeconds)
+                lease = try RepositoryLease.acquire(repository.storage, exclusive: !shared, holder: text,
+                                                    // The host lock's own identity: this host, and this lock file on it.
+                                                    host: RepositoryLease.hostTag(Self.hostName() + ":" + path), holdsHostLock: !shared,
+                                                    timeoutSeconds: timeoutSeconds)
             } catch {
                 release()
                 throw error
