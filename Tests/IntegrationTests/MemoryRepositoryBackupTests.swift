@@ -33,27 +33,47 @@ import Engine
         }
     }
 
-    @Test func aBackupGoesThroughTheSeamAndAStorageFailureEndsItAsError() throws {
-        let s = try Scratch()
-        let spool = try s.makeDirectory("spool")
-        let cluster = try TestCluster.create(s, name: "mem", repository: nil)
-        // Copied under a dot name and renamed: the archiver below skips dot names.
-        try cluster.appendConfig("archive_mode = on\narchive_command = 'cp %p \(spool)/.%f && mv \(spool)/.%f \(spool)/%f'\n")
-        try cluster.start()
-        defer { cluster.stopIfRunning() }
-        try cluster.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50000) g")
-
-        let storage = MemoryStorage()
-        let data = try DataDirectory(cluster.dataDir)
-        let repo = try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: data), config: RepositoryConfig())
+    /// A started cluster whose archive_command copies into a spool, a repository held by
+    /// `storage` that an Archiver fills from it, and backup options for the cluster.
+    struct Fixture {
+        let scratch: Scratch
+        let spool: String
+        let cluster: TestCluster
+        let data: DataDirectory
+        let storage: MemoryStorage
+        let repo: Repository
         let archiver = Archiver()
-        archiver.start(from: spool, into: repo)
-        defer { archiver.stop.store(true, ordering: .relaxed) }
-
         var options = BackupOptions()
-        options.connection = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres", database: "postgres")
-        options.archiveTimeoutSeconds = 120
-        options.jobs = 2
+
+        init(_ name: String, storage: MemoryStorage = MemoryStorage()) throws {
+            scratch = try Scratch()
+            spool = try scratch.makeDirectory("spool")
+            cluster = try TestCluster.create(scratch, name: name, repository: nil)
+            // Copied under a dot name and renamed: the archiver skips dot names.
+            try cluster.appendConfig("archive_mode = on\narchive_command = 'cp %p \(spool)/.%f && mv \(spool)/.%f \(spool)/%f'\n")
+            try cluster.start()
+            self.storage = storage
+            data = try DataDirectory(cluster.dataDir)
+            repo = try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: data), config: RepositoryConfig())
+            archiver.start(from: spool, into: repo)
+            options.connection = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres", database: "postgres")
+            options.archiveTimeoutSeconds = 120
+            options.jobs = 2
+        }
+
+        func backup() throws -> BackupInfo { try BackupOperation(repository: repo, cluster: data, options: options).run() }
+
+        func stop() {
+            archiver.stop.store(true, ordering: .relaxed)
+            cluster.stopIfRunning()
+        }
+    }
+
+    @Test func aBackupGoesThroughTheSeamAndAStorageFailureEndsItAsError() throws {
+        let f = try Fixture("mem")
+        defer { f.stop() }
+        let (storage, repo, data, options) = (f.storage, f.repo, f.data, f.options)
+        try f.cluster.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50000) g")
 
         // The fifth stored file cannot be published: the backup fails, and says so.
         storage.fail(.publish, after: 5, matching: "/data/")
@@ -75,32 +95,18 @@ import Engine
     /// archive-get and a restore whose server recovers the source's rows. Before reads filled,
     /// validate called the incremental's .delta files corrupt.
     @Test func aStoreWhoseReadsComeShortCarriesEveryCommandPath() throws {
-        let s = try Scratch()
-        let spool = try s.makeDirectory("spool")
-        let cluster = try TestCluster.create(s, name: "short", repository: nil)
-        try cluster.appendConfig("archive_mode = on\narchive_command = 'cp %p \(spool)/.%f && mv \(spool)/.%f \(spool)/%f'\n")
-        try cluster.start()
-        defer { cluster.stopIfRunning() }
+        var f = try Fixture("short", storage: MemoryStorage(readsReturnAtMost: 8191))
+        defer { f.stop() }
+        let (s, spool, cluster, repo, archiver) = (f.scratch, f.spool, f.cluster, f.repo, f.archiver)
         try cluster.execute("CREATE TABLE t (id int PRIMARY KEY, v text) WITH (fillfactor = 50)")
         try cluster.execute("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
 
-        let storage = MemoryStorage(readsReturnAtMost: 8191)
-        let data = try DataDirectory(cluster.dataDir)
-        let repo = try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: data), config: RepositoryConfig())
-        let archiver = Archiver()
-        archiver.start(from: spool, into: repo)
-        defer { archiver.stop.store(true, ordering: .relaxed) }
-        var options = BackupOptions()
-        options.connection = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres", database: "postgres")
-        options.archiveTimeoutSeconds = 120
-        options.jobs = 2
-
-        let full = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        let full = try f.backup()
         #expect(try ValidateOperation(repository: repo, jobs: 2).run(backupID: full.id).outcomes.map(\.status) == [.ok])
         try cluster.execute("UPDATE t SET v = repeat('y', 200)")
         try cluster.execute("CHECKPOINT")
-        options.mode = .incremental
-        let incremental = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        f.options.mode = .incremental
+        let incremental = try f.backup()
         #expect(try repo.loadFileList(incremental).contains { $0.kind == .pageDelta }, "the incremental stored page deltas")
         let report = try ValidateOperation(repository: repo, jobs: 2).run(backupID: incremental.id)
         #expect(report.outcomes.count == 2 && report.outcomes.allSatisfy { $0.status == .ok }, "\(report.outcomes)")
@@ -128,37 +134,25 @@ import Engine
     /// failure between the RUNNING record and the copy marks the backup ERROR, never leaving
     /// it RUNNING. Before, the first aborted the incremental and both left it RUNNING.
     @Test func aMapSourceThatFailsMeansAPageScanAndNoFailureLeavesRunning() throws {
-        let s = try Scratch()
-        let spool = try s.makeDirectory("spool")
-        let cluster = try TestCluster.create(s, name: "mapfail", repository: nil)
-        try cluster.appendConfig("archive_mode = on\narchive_command = 'cp %p \(spool)/.%f && mv \(spool)/.%f \(spool)/%f'\n")
-        try cluster.start()
-        defer { cluster.stopIfRunning() }
+        var f = try Fixture("mapfail")
+        defer { f.stop() }
+        let (cluster, storage, repo) = (f.cluster, f.storage, f.repo)
         try cluster.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50000) g")
-        let storage = MemoryStorage()
-        let data = try DataDirectory(cluster.dataDir)
-        let repo = try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: data), config: RepositoryConfig())
-        let archiver = Archiver()
-        archiver.start(from: spool, into: repo)
-        defer { archiver.stop.store(true, ordering: .relaxed) }
-        var options = BackupOptions()
-        options.connection = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres", database: "postgres")
-        options.archiveTimeoutSeconds = 120
-        let full = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        let full = try f.backup()
         _ = try ValidateOperation(repository: repo, jobs: 2).run(backupID: full.id)
         try cluster.execute("UPDATE t SET id = id + 1 WHERE id % 100 = 0")
-        options.mode = .incremental
+        f.options.mode = .incremental
 
         let segment = try #require(full.startWALFile)
         storage.fail(.read, matching: segment)
-        let scanned = try BackupOperation(repository: repo, cluster: data, options: options).run()
+        let scanned = try f.backup()
         #expect(scanned.status == .done && scanned.changeSource == "scan", "\(scanned)")
         #expect(scanned.changeSourceReason?.contains("map unavailable") == true
                 && scanned.changeSourceReason?.contains("injected") == true, "\(scanned.changeSourceReason ?? "-")")
 
         // The second save of backup.ini (after the map) fails: the backup ends as ERROR.
         storage.fail(.publish, after: 2, matching: "backup.ini")
-        #expect(throws: StorageError.self) { try BackupOperation(repository: repo, cluster: data, options: options).run() }
+        #expect(throws: StorageError.self) { try f.backup() }
         let failed = try #require(try repo.loadAll().backups.last)
         #expect(failed.status == .error && failed.statusReason?.contains("injected") == true, "\(failed)")
     }

@@ -145,15 +145,19 @@ import Repository
             ("outside PostgreSQL's PG_", FileEntry(kind: .file, path: "pg_tblspc/99999/" + marker, mode: 0o600, size: 0, checksum: 0)),
         ]
         let link = FileEntry(kind: .symlink, path: "pg_tblspc/99999", mode: 0o777, linkTarget: c.scratch.path + "/ts-" + marker)
-        for (why, bad) in hostile {
-            // Resealed with valid checksums, as someone with write access to the share could.
-            let text = FileList.encode(entries + (bad.path.hasPrefix("pg_tblspc/") ? [link, bad] : [bad]))
+        /// The list resealed with valid checksums, as someone with write access to the share could.
+        func reseal(_ list: [FileEntry]) throws -> BackupInfo {
+            let text = FileList.encode(list)
             try AtomicFile.write(listPath, text: text)
             try c.scratch.chownToPostgres(listPath)
             var info = original
             info.fileListChecksum = CRC32C.checksum(text)
             try repo.saveBackup(info)
             try c.scratch.chownToPostgres(repo.backupInfoPath(id))
+            return info
+        }
+        for (why, bad) in hostile {
+            let info = try reseal(entries + (bad.path.hasPrefix("pg_tblspc/") ? [link, bad] : [bad]))
 
             let validate = try c.scratch.pgbk(["validate", "-B", c.repository, id])
             #expect(validate.status != 0 && validate.stderr.contains(why) && validate.stderr.contains("CORRUPT"), "\(why): \(validate)")
@@ -170,13 +174,7 @@ import Repository
         // does not name: validate has nothing to say, restore refuses unless -T maps it, and
         // prints where each tablespace goes before writing anything.
         let versionDirectory = try #require(try c.primary.scalar("SELECT 'PG_' || current_setting('server_version_num')::int / 10000 || '_' || catalog_version_no FROM pg_control_system()"))
-        let text = FileList.encode(entries + [link, FileEntry(kind: .directory, path: "pg_tblspc/99999/" + versionDirectory, mode: 0o700)])
-        try AtomicFile.write(listPath, text: text)
-        try c.scratch.chownToPostgres(listPath)
-        var info = original
-        info.fileListChecksum = CRC32C.checksum(text)
-        try repo.saveBackup(info)
-        try c.scratch.chownToPostgres(repo.backupInfoPath(id))
+        _ = try reseal(entries + [link, FileEntry(kind: .directory, path: "pg_tblspc/99999/" + versionDirectory, mode: 0o700)])
         let dest = c.scratch.path + "/restore-named-" + marker
         let refused = try c.scratch.pgbk(["restore", "-B", c.repository, "-D", dest, "--backup-id", id])
         #expect(refused.status != 0 && oneLine(refused) && refused.stderr.contains("tablespace_map does not name"), "\(refused)")
