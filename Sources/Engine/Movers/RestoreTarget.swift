@@ -42,20 +42,14 @@ enum RestoreTarget {
 /// at once instead of mixing its files with the first one's. Released by the kernel if the
 /// holder dies.
 final class RestoreTargetLock {
-    private var fd: Int32
+    private let lock: FileLock
 
     init(_ path: String) throws {
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open directory", path) }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            close(fd)
-            fd = -1
-            if code == EWOULDBLOCK { throw EngineError.invalidArgument("another pgbk restore is writing into \(path); wait for it to finish") }
-            throw SystemError("lock directory", path, code: code)
+        guard let lock = try FileLock.take(fd, path: path, waitSeconds: 0) else {
+            throw EngineError.invalidArgument("another pgbk restore is writing into \(path); wait for it to finish")
         }
+        self.lock = lock
     }
-
-    deinit { if fd >= 0 { close(fd) } }
 }

@@ -158,16 +158,9 @@ public struct WALPrefetchSpool: Sendable {
         }
     }
 
-    private final class HeldLock: Sendable {
-        let fd: Int32
-        init(_ fd: Int32) { self.fd = fd }
-        func release() { flock(fd, LOCK_UN); close(fd) }
-    }
-
-    private func tryLock() -> HeldLock? {
+    private func tryLock() -> FileLock? {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { close(fd); return nil }
-        return HeldLock(fd)
+        return try? FileLock.take(fd, path: lockPath, waitSeconds: 0)
     }
 }

@@ -1,30 +1,51 @@
-#if canImport(Glibc)
 import StorageInterface
+#if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
 
-/// An exclusive flock(2) on a file, waited for; released by the kernel if the holder dies.
-/// `shared`: a host lock file every user may lock (HostLocks), else the repository's own.
+/// pgbk's one flock(2) wrapper: exclusive or shared, waited for (for ever, up to a number of
+/// seconds, or not at all); released by `release`, and by the kernel if the holder dies, even
+/// by SIGKILL. It owns the descriptor it locks.
 public final class FileLock: StorageLock {
-    private var fd: Int32
+    public private(set) var fd: Int32
     public let path: String
 
-    public init(path: String, hostShared: Bool = false) throws {
-        self.path = path
-        if hostShared {
-            fd = try HostLocks.open(path).fd
-        } else {
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        }
-        guard fd >= 0 else { throw SystemError("open lock file", path) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else {
-                let error = SystemError("lock", path)
-                close(fd)
-                fd = -1
-                throw error
+    /// Locks `fd` (taken over: closed when the lock cannot be had, or on release). Returns
+    /// nil when another holder has it and `waitSeconds` ran out (nil: wait for ever).
+    public static func take(_ fd: Int32, path: String, shared: Bool = false, waitSeconds: Int?) throws -> FileLock? {
+        try lock(fd, path: path, shared: shared, waitSeconds: waitSeconds) ? FileLock(fd: fd, path: path) : nil
+    }
+
+    /// true once locked; false (the descriptor closed) when busy past the wait.
+    private static func lock(_ fd: Int32, path: String, shared: Bool, waitSeconds: Int?) throws -> Bool {
+        let deadline = waitSeconds.map { Timestamp.now().seconds + Int64($0) }
+        let operation = (shared ? LOCK_SH : LOCK_EX) | (waitSeconds == nil ? 0 : LOCK_NB)
+        while flock(fd, operation) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            if code == EWOULDBLOCK, let deadline, Timestamp.now().seconds < deadline {
+                usleep(100_000)
+                continue
             }
+            close(fd)
+            if code == EWOULDBLOCK { return false }
+            throw SystemError("lock", path, code: code)
         }
+        return true
+    }
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    /// An exclusive lock on `path`, waited for. `hostShared`: a host lock file every user
+    /// may lock (HostLocks), else one of this user's own.
+    public convenience init(path: String, hostShared: Bool = false) throws {
+        let fd = hostShared ? try HostLocks.open(path).fd : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("open lock file", path) }
+        guard try Self.lock(fd, path: path, shared: false, waitSeconds: nil) else { throw SystemError("lock", path, code: EWOULDBLOCK) }
+        self.init(fd: fd, path: path)
     }
 
     deinit { release() }

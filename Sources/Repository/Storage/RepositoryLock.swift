@@ -9,7 +9,8 @@
 /// file locks, as a POSIX directory does, also across hosts sharing it over NFS; otherwise on
 /// this host, keyed by the repository's system identifier, as pgBackRest keeps its locks.
 public final class RepositoryLock {
-    private var fd: Int32
+    /// nil only for a shared lock on a read-only repository that has no lock file.
+    private var held: FileLock?
     public let path: String
     /// Between hosts, where the storage has no file locks (RepositoryLease).
     private var lease: RepositoryLease?
@@ -28,43 +29,19 @@ public final class RepositoryLock {
     public init(repository: Repository, command: String, shared: Bool = false, timeoutSeconds: Int = 0) throws {
         path = try Self.path(for: repository)
         let hostLocal = !Self.inRepository(repository)
-        var writable = true
-        if hostLocal {
-            (fd, writable) = try HostLocks.open(path)
-        } else {
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        }
-        if fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM) {
-            // A read-only repository (a read-only mount of the backup share): a shared lock
-            // needs only a readable file, and where there is none, nobody can change the
-            // catalog through this mount anyway.
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 && errno == ENOENT {
-                self.shared = true
-                return
-            }
-        }
-        guard fd >= 0 else { throw SystemError("open lock file", path) }
-        let deadline = Timestamp.now().seconds + Int64(timeoutSeconds)
-        while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
-            let code = errno
-            if code == EWOULDBLOCK && Timestamp.now().seconds < deadline {
-                usleep(100_000)
-                continue
-            }
-            close(fd)
-            fd = -1
-            guard code == EWOULDBLOCK else { throw SystemError("lock", path, code: code) }
+        self.shared = shared
+        guard let (fd, writable) = try Self.openLockFile(path, hostLocal: hostLocal, shared: shared) else { return }
+        guard let held = try FileLock.take(fd, path: path, shared: shared, waitSeconds: timeoutSeconds) else {
             throw Busy(path: path, holder: Self.holder(path), waited: timeoutSeconds)
         }
+        self.held = held
+        self.writable = writable
         let text = "PID \(getpid()) (pgbk \(command)) on \(Self.hostName()) since \(Timestamp.now())"
         if !shared && writable {
             // Written before trimming, so that the file is never empty while it is held.
             let length = (text + "\n").withCString { pwrite(fd, $0, strlen($0), 0) }
             if length > 0 { _ = ftruncate(fd, off_t(length)) }
         }
-        self.shared = shared
-        self.writable = writable
         if hostLocal {
             do {
                 lease = try RepositoryLease.acquire(repository.storage, exclusive: !shared, holder: text,
@@ -76,6 +53,21 @@ public final class RepositoryLock {
                 throw error
             }
         }
+    }
+
+    /// The lock file's descriptor, and whether the holder's name may be written into it;
+    /// nil for a shared lock on a read-only repository without a lock file (a read-only
+    /// mount of the backup share: nobody can change the catalog through it anyway).
+    private static func openLockFile(_ path: String, hostLocal: Bool, shared: Bool) throws -> (Int32, Bool)? {
+        if hostLocal { return try HostLocks.open(path) }
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM) {
+            // A shared lock needs only a readable file.
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 && errno == ENOENT { return nil }
+        }
+        guard fd >= 0 else { throw SystemError("open lock file", path) }
+        return (fd, true)
     }
 
     private var shared = false
@@ -114,10 +106,9 @@ public final class RepositoryLock {
     public func release() {
         lease?.release()
         lease = nil
-        guard fd >= 0 else { return }
-        if !shared && writable { _ = ftruncate(fd, 0) }
-        flock(fd, LOCK_UN)
-        close(fd)
-        fd = -1
+        guard let held else { return }
+        if !shared && writable { _ = ftruncate(held.fd, 0) }
+        held.release()
+        self.held = nil
     }
 }
