@@ -28,7 +28,7 @@ let package = Package(
         // libpq (libpq-dev's header; libpq.so.5 at run time), loaded on first connection so that
         // archive-push/archive-get start without it and its TLS/Kerberos/LDAP dependencies.
         .target(name: "CLibPQLoader"),
-        .target(name: "PostgresClient", dependencies: ["CLibPQLoader"]),
+        .target(name: "PostgresClient", dependencies: ["CLibPQLoader", "PostgresFormat"]),
         // libcurl, libcrypto and libxml2 (headers from libcurl4-openssl-dev, libssl-dev and
         // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),

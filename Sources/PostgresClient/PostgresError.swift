@@ -1,3 +1,4 @@
+import PostgresFormat
 /// An error from the server or from libpq, with the fields a DBA needs to act on it.
 /// Never holds connection parameters, so a password cannot leak through it.
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
@@ -42,15 +43,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
 extension String {
     func replacingNewlines() -> String {
-        split(whereSeparator: \.isNewline).map { $0.trimmingCharacters() }.joined(separator: " ")
+        split(whereSeparator: \.isNewline).map { $0.trimmingBlanks() }.joined(separator: " ")
     }
 }
 
-extension Substring {
-    func trimmingCharacters() -> Substring {
-        var s = self
-        while s.first?.isWhitespace == true { s = s.dropFirst() }
-        while s.last?.isWhitespace == true { s = s.dropLast() }
-        return s
-    }
-}

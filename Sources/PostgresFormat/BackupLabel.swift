@@ -10,8 +10,8 @@ public struct BackupLabel: Sendable, Equatable {
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = line[..<colon].trimmingSpaces()
-            fields[String(key)] = String(line[line.index(after: colon)...].trimmingSpaces())
+            let key = line[..<colon].trimmingBlanks()
+            fields[String(key)] = String(line[line.index(after: colon)...].trimmingBlanks())
         }
         // "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)"
         guard let start = fields["START WAL LOCATION"],
@@ -79,11 +79,3 @@ public struct TablespaceMap: Sendable, Equatable {
     }
 }
 
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
-        return s
-    }
-}

@@ -18,7 +18,7 @@ public struct TimelineHistory: Sendable, Equatable {
     public init(timeline: TimelineID, text: String) throws {
         var entries: [Entry] = []
         for line in text.split(separator: "\n") {
-            let trimmed = line.trimmingSpaces()
+            let trimmed = line.trimmingBlanks()
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let fields = trimmed.split(whereSeparator: { $0 == "\t" || $0 == " " })
             guard fields.count >= 2, let tli = TimelineID(fields[0]), let lsn = LSN(fields[1]) else {

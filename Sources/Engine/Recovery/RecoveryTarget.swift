@@ -72,7 +72,7 @@ public struct RecoveryTarget: Sendable, Equatable {
 /// microseconds since 1970. Without a zone the machine's local time is assumed (PostgreSQL
 /// then uses its own timezone setting: give a zone to be sure).
 public func parseTimestampMicros(_ text: String) -> (micros: Int64, hadZone: Bool)? {
-    let s = Array(text.trimmingSpacesAround().unicodeScalars)
+    let s = Array(text.trimmingBlanks().unicodeScalars)
     func num(_ from: Int, _ len: Int) -> Int? {
         guard from + len <= s.count else { return nil }
         var v = 0
@@ -94,7 +94,7 @@ public func parseTimestampMicros(_ text: String) -> (micros: Int64, hadZone: Boo
         guard digits > 0 else { return nil }
         for _ in digits..<6 { micros *= 10 }
     }
-    var zone = String(String.UnicodeScalarView(s[i...])).trimmingSpacesAround()
+    var zone = String(String(String.UnicodeScalarView(s[i...])).trimmingBlanks())
     var offsetSeconds: Int? = nil
     if zone == "Z" || zone == "UTC" || zone == "GMT" { offsetSeconds = 0; zone = "" }
     if let sign = zone.first, sign == "+" || sign == "-" {
@@ -121,7 +121,7 @@ public func parseTimestampMicros(_ text: String) -> (micros: Int64, hadZone: Boo
 /// --recovery-target-time accepts (Z, UTC, GMT, +HH, -HH:MM ...); UTC when none is given, as
 /// pg_rman's delete reads it. Microseconds since 1970.
 public func parseDeleteDate(_ text: String) -> Int64? {
-    let trimmed = text.trimmingSpacesAround()
+    let trimmed = String(text.trimmingBlanks())
     guard trimmed.count >= 10 else { return nil }
     let date = trimmed.prefix(10)
     let rest = trimmed.dropFirst(10).drop { $0 == " " || $0 == "T" }
@@ -139,11 +139,3 @@ public func formatMicros(_ micros: Int64) -> String {
     return base + "." + String(repeating: "0", count: 6 - fraction.count) + fraction + "+00"
 }
 
-extension String {
-    func trimmingSpacesAround() -> String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
-    }
-}

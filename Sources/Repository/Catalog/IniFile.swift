@@ -27,7 +27,7 @@ public struct IniFile: Sendable, Equatable {
             guard let eq = line.firstIndex(of: "=") else {
                 throw CatalogError.invalid(path, "line \(lineNumber): expected KEY=VALUE")
             }
-            let key = String(line[..<eq]).trimmingTrailingSpaces()
+            let key = String(line[..<eq].trimmingBlanks())
             let rest = line[line.index(after: eq)...].drop { $0 == " " || $0 == "\t" }
             guard !key.isEmpty else { throw CatalogError.invalid(path, "line \(lineNumber): empty key") }
             guard let value = Self.decodeValue(rest) else {
@@ -69,7 +69,7 @@ public struct IniFile: Sendable, Equatable {
         guard text.first == "'" else {
             // Unquoted: up to a comment, trailing blanks dropped.
             let value = text.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            return String(value).trimmingTrailingSpaces()
+            return String(value.trimmingBlanks())
         }
         var out = ""
         var escaped = false
@@ -94,10 +94,3 @@ public struct IniFile: Sendable, Equatable {
     }
 }
 
-extension String {
-    func trimmingTrailingSpaces() -> String {
-        var s = Substring(self)
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
-        return String(s)
-    }
-}
