@@ -54,7 +54,7 @@ struct WALSummaryReader {
     }
 
     private func awaitSummarized(_ lsn: LSN, timeline: TimelineID) throws -> Bool {
-        try poll(forSeconds: waitSeconds, firstDelay: 100_000) {
+        try poll(forSeconds: Double(waitSeconds), firstDelay: 100_000) {
             let state = try connection.query("SELECT summarized_tli::text, summarized_lsn::text FROM pg_get_wal_summarizer_state()")
             guard let tli = state.value(0, "summarized_tli").flatMap({ TimelineID($0) }),
                   let done = state.value(0, "summarized_lsn").flatMap(LSN.init) else { return false }

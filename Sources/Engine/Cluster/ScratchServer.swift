@@ -26,23 +26,20 @@ struct ScratchServer {
     /// as soon as the postmaster is up (in recovery already counts), so this then asks the
     /// server until it answers as a primary, the postmaster dies, or the time is up.
     func start(timeoutSeconds: Int, user: String?, database: String) throws {
-        let deadline = monotonicSeconds() + Double(timeoutSeconds)
         try launch(timeoutSeconds: timeoutSeconds)
-        while true {
+        let recovered = try poll(forSeconds: Double(timeoutSeconds), firstDelay: 100_000) {
             do {
                 let connection = try Connection(parameters(user: user, database: database))
-                if try connection.query("SELECT pg_is_in_recovery()::text").single == "false" { return }
+                if try connection.query("SELECT pg_is_in_recovery()::text").single == "false" { return true }
             } catch let error as PostgresError where error.isStartingUp {
                 // Recovery goes on (hot_standby is off): ask again.
             }
-            guard postmasterAlive else {
-                throw DrillStep("recovery", "PostgreSQL stopped: \(logTail)")
-            }
-            guard monotonicSeconds() < deadline else {
-                stop()
-                throw DrillStep("recovery", "not finished after \(timeoutSeconds) s (--recovery-timeout): \(logTail)")
-            }
-            usleep(100_000)
+            guard postmasterAlive else { throw DrillStep("recovery", "PostgreSQL stopped: \(logTail)") }
+            return false
+        }
+        guard recovered else {
+            stop()
+            throw DrillStep("recovery", "not finished after \(timeoutSeconds) s (--recovery-timeout): \(logTail)")
         }
     }
 
@@ -89,9 +86,7 @@ struct ScratchServer {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count > 1, let pid = pid_t(lines[0]), pid > 0, lines[1] == data else { return }
         guard kill(pid, SIGQUIT) == 0 else { return }
-        let deadline = monotonicSeconds() + 30
-        while isRunning(pid) && monotonicSeconds() < deadline { usleep(20_000) }
-        if isRunning(pid) { kill(pid, SIGKILL) }
+        if !poll(forSeconds: 30, firstDelay: 20_000, longestDelay: 200_000, until: { !isRunning(pid) }) { kill(pid, SIGKILL) }
     }
 
     /// Alive and not a zombie (a postmaster pg_ctl started is not ours to reap, and PID 1 in

@@ -227,7 +227,7 @@ public struct BackupOperation {
     private func awaitRestartpointSource(primary: Connection, standby: Connection) throws {
         _ = try primary.query("CHECKPOINT")
         let checkpoint = try primary.query("SELECT checkpoint_lsn::text FROM pg_control_checkpoint()").single ?? "0/0"
-        let replayed = try poll(forSeconds: options.archiveTimeoutSeconds) {
+        let replayed = try poll(forSeconds: Double(options.archiveTimeoutSeconds)) {
             try standby.query("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::text", [checkpoint]).single == "true"
         }
         guard replayed else {
@@ -322,7 +322,7 @@ public struct BackupOperation {
     /// switch to a new segment, so the archiver is working on it.
     private func waitForArchive(_ segment: WALSegmentName, connection: Connection) throws {
         Console.detail("waiting for \(segment.name) to be archived")
-        let archived = try poll(forSeconds: options.archiveTimeoutSeconds, firstDelay: 20_000, longestDelay: 500_000) {
+        let archived = try poll(forSeconds: Double(options.archiveTimeoutSeconds), firstDelay: 20_000, longestDelay: 500_000) {
             try repository.wal.find(segment.name) != nil
         }
         guard !archived else { return }

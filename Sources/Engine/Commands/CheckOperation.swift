@@ -126,21 +126,18 @@ public struct CheckOperation {
             return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLineDescription(error))")
         }
         let started = monotonicSeconds()
-        var delay: UInt32 = 20_000
-        while true {
-            do {
-                if try repository.wal.find(segment) != nil {
-                    let took = monotonicSeconds() - started
-                    return CheckResult("archiving", .ok, "WAL segment \(segment) reached the repository \(took < 1 ? "within a second" : "in \(Int(took)) s") of the switch")
-                }
-            } catch {
-                return CheckResult("archiving", .critical, "reading the archive: \(oneLineDescription(error))")
+        let arrived: Bool
+        do {
+            arrived = try poll(forSeconds: Double(options.archiveTimeoutSeconds), firstDelay: 20_000, longestDelay: 500_000) {
+                try repository.wal.find(segment) != nil
             }
-            if monotonicSeconds() - started >= Double(options.archiveTimeoutSeconds) {
-                return CheckResult("archiving", .critical, "WAL segment \(segment) did not reach the repository within \(options.archiveTimeoutSeconds) s (--archive-timeout): archive_command fails or is too slow (see the server log and pg_stat_archiver)")
-            }
-            usleep(delay)
-            delay = min(delay * 2, 500_000)
+        } catch {
+            return CheckResult("archiving", .critical, "reading the archive: \(oneLineDescription(error))")
         }
+        guard arrived else {
+            return CheckResult("archiving", .critical, "WAL segment \(segment) did not reach the repository within \(options.archiveTimeoutSeconds) s (--archive-timeout): archive_command fails or is too slow (see the server log and pg_stat_archiver)")
+        }
+        let took = monotonicSeconds() - started
+        return CheckResult("archiving", .ok, "WAL segment \(segment) reached the repository \(took < 1 ? "within a second" : "in \(Int(took)) s") of the switch")
     }
 }

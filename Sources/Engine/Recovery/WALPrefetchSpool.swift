@@ -94,10 +94,7 @@ public struct WALPrefetchSpool: Sendable {
 
     /// Waits while a prefetcher works and `walName` is not queued yet (it fetches in order).
     public func waitFor(_ walName: String, seconds: Int = 60) {
-        let deadline = Timestamp.now().seconds + Int64(seconds)
-        while lockHeld() && !queued().contains(where: { $0.name == walName }) && Timestamp.now().seconds < deadline {
-            usleep(5_000)
-        }
+        _ = poll(forSeconds: Double(seconds), firstDelay: 5_000) { !lockHeld() || queued().contains { $0.name == walName } }
     }
 
     /// The prefetcher's work: the segments after `walName` that the archive holds, up to

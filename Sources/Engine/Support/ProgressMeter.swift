@@ -1,3 +1,4 @@
+import Repository
 import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc

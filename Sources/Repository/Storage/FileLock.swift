@@ -18,20 +18,21 @@ public final class FileLock: StorageLock {
 
     /// true once locked; false (the descriptor closed) when busy past the wait.
     private static func lock(_ fd: Int32, path: String, shared: Bool, waitSeconds: Int?) throws -> Bool {
-        let deadline = waitSeconds.map { Timestamp.now().seconds + Int64($0) }
         let operation = (shared ? LOCK_SH : LOCK_EX) | (waitSeconds == nil ? 0 : LOCK_NB)
-        while flock(fd, operation) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            if code == EWOULDBLOCK, let deadline, Timestamp.now().seconds < deadline {
-                usleep(100_000)
-                continue
+        var code: Int32 = 0
+        // Blocking (waitSeconds nil), flock returns only once locked or on an error.
+        _ = poll(forSeconds: Double(waitSeconds ?? 0), firstDelay: 100_000) {
+            while flock(fd, operation) != 0 {
+                code = errno
+                if code != EINTR { return code != EWOULDBLOCK }
             }
-            close(fd)
-            if code == EWOULDBLOCK { return false }
-            throw SystemError("lock", path, code: code)
+            code = 0
+            return true
         }
-        return true
+        guard code != 0 else { return true }
+        close(fd)
+        if code == EWOULDBLOCK { return false }
+        throw SystemError("lock", path, code: code)
     }
 
     private init(fd: Int32, path: String) {

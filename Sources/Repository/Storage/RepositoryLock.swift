@@ -95,12 +95,12 @@ public final class RepositoryLock {
     /// Who holds the lock. A holder that has just taken it may not have written its name yet:
     /// look again for a moment before giving up on it.
     static func holder(_ path: String) -> String {
-        for _ in 0..<20 {
-            let text = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
-            if !text.isEmpty { return text }
-            usleep(20_000)
+        var text = ""
+        _ = poll(forSeconds: 0.4, firstDelay: 20_000) {
+            text = (try? FileSystem.readText(path)).map { $0.split(separator: "\n").first.map(String.init) ?? "" } ?? ""
+            return !text.isEmpty
         }
-        return ""
+        return text
     }
 
     public func release() {

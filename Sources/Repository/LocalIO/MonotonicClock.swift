@@ -10,11 +10,11 @@ public func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// Asks `done` until it says yes (true) or `seconds` have passed on the monotonic clock
+/// pgbk's one wait loop. Asks `done` until it says yes (true) or `seconds` have passed on the monotonic clock
 /// (false), sleeping `firstDelay` µs between asks, doubled each time up to `longestDelay`.
-func poll(forSeconds seconds: Int, firstDelay: UInt32 = 50_000, longestDelay: UInt32? = nil,
+public func poll(forSeconds seconds: Double, firstDelay: UInt32 = 50_000, longestDelay: UInt32? = nil,
           until done: () throws -> Bool) rethrows -> Bool {
-    let deadline = monotonicSeconds() + Double(seconds)
+    let deadline = monotonicSeconds() + seconds
     var delay = firstDelay
     while try !done() {
         guard monotonicSeconds() < deadline else { return false }
