@@ -130,13 +130,15 @@ import Repository
         return try #require(pids.first, "a postmaster under \(scratchParent)")
     }
 
-    /// Postmasters whose data directory is below `parent`, from their postmaster.pid files.
+    /// PostgreSQL processes working below `parent`: a server's working directory is its data
+    /// directory, and stays so (marked deleted) when the directory is removed under it, which
+    /// a postmaster.pid file could not show.
     func postmastersUnder(_ parent: String) throws -> [pid_t] {
-        try FileSystem.list(parent).compactMap { name in
-            guard let text = try? FileSystem.readText(parent + "/" + name + "/data/postmaster.pid"),
-                  let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) }), ScratchServerProbe.isRunning(pid) else { return nil }
+        try FileSystem.list("/proc").compactMap { name -> pid_t? in
+            guard let pid = pid_t(name), let cwd = try? FileSystem.readLink("/proc/\(name)/cwd"),
+                  cwd.hasPrefix(parent + "/"), ScratchServerProbe.isRunning(pid) else { return nil }
             return pid
-        }
+        }.sorted()
     }
 
     @Test func aDrillRefusesToRunAsRoot() throws {
