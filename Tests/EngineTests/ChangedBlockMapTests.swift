@@ -104,3 +104,23 @@ import PostgresFormat
         }
     }
 }
+
+/// A read that comes short inside a page before the end is refused, never scanned misaligned
+/// (issue 22, defect 1: with reads that did not fill, pages were silently misread).
+@Suite struct WALSegmentPagesTests {
+    @Test func aShortReadMidSegmentIsRefused() throws {
+        var reads = [8192 + 100, 8192]
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        var pages = 0
+        #expect(throws: FormatError.self) {
+            try WALSegmentPages.forEach(segment: 1, segmentSize: 16 << 20, pageSize: 8192, from: LSN(16 << 20), buffer: &buffer,
+                                        read: { _ in reads.isEmpty ? 0 : reads.removeFirst() }) { _, _ in pages += 1; return true }
+        }
+        #expect(pages == 1)
+        reads = [8192 * 2, 100]
+        pages = 0
+        try WALSegmentPages.forEach(segment: 1, segmentSize: 16 << 20, pageSize: 8192, from: LSN(16 << 20), buffer: &buffer,
+                                    read: { _ in reads.isEmpty ? 0 : reads.removeFirst() }) { _, _ in pages += 1; return true }
+        #expect(pages == 2, "a partial page at the very end is where the file stops")
+    }
+}

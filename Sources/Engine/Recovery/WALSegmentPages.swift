@@ -18,6 +18,15 @@ enum WALSegmentPages {
                 if !goOn { return }
             }
             offset += UInt64(n)
+            // Reads fill (the storage contract): a part of a page means the file ended. Data
+            // after it would be a read that came short mid-file, and pages misread from then
+            // on; refused rather than scanned.
+            if n % pageSize != 0 {
+                guard try read(&buffer) == 0 else {
+                    throw FormatError("WAL segment \(segno)", "a read ended inside a page before the end of the file")
+                }
+                return
+            }
         }
     }
 }
