@@ -178,3 +178,26 @@ extension String {
         #expect(FileLookup([])["x"] == nil)
     }
 }
+
+/// pgbk's one timestamp parser: the catalog's UTC times and the zones a DBA types.
+@Suite struct TimestampParserTests {
+    @Test func catalogTimesAreUTCAndOtherZonesAreRefused() throws {
+        let t = try #require(Timestamp("2026-01-02 03:04:05+00"))
+        for same in ["2026-01-02 03:04:05", "2026-01-02T03:04:05Z", "2026-01-02 03:04:05 UTC", "2026-01-02 03:04:05+00:00",
+                     " 2026-01-02 03:04:05.999+00 "] {
+            #expect(Timestamp(same) == t, "\(same)")
+        }
+        #expect(t.description == "2026-01-02 03:04:05+00")
+        for refused in ["2026-01-02 03:04:05+02", "2026-13-02 03:04:05", "2026-01-02", "yesterday", "2026-01-02 03:04:05 EST"] {
+            #expect(Timestamp(refused) == nil, "\(refused)")
+        }
+    }
+
+    @Test func zonesMoveTheInstant() throws {
+        let utc = try #require(Timestamp.parse("2026-01-02 03:04:05.25Z"))
+        #expect(utc.micros == Int64(Timestamp("2026-01-02 03:04:05")!.seconds) * 1_000_000 + 250_000 && utc.zoneOffset == 0)
+        #expect(Timestamp.parse("2026-01-02 05:04:05.25+02")?.micros == utc.micros)
+        #expect(Timestamp.parse("2026-01-01 22:34:05.25-04:30")?.micros == utc.micros)
+        #expect(Timestamp.parse("2026-01-02 03:04:05")?.zoneOffset == nil, "no zone: local time, and said so")
+    }
+}

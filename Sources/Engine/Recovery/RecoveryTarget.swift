@@ -68,53 +68,12 @@ public struct RecoveryTarget: Sendable, Equatable {
     }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][zone]` (zone: Z, UTC, +HH, +HHMM, +HH:MM) into
+/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][zone]` (zone: Z, UTC, GMT, +HH, +HHMM, +HH:MM) into
 /// microseconds since 1970. Without a zone the machine's local time is assumed (PostgreSQL
-/// then uses its own timezone setting: give a zone to be sure).
+/// then uses its own timezone setting: give a zone to be sure). `Timestamp.parse`, pgbk's one
+/// timestamp parser.
 public func parseTimestampMicros(_ text: String) -> (micros: Int64, hadZone: Bool)? {
-    let s = Array(text.trimmingBlanks().unicodeScalars)
-    func num(_ from: Int, _ len: Int) -> Int? {
-        guard from + len <= s.count else { return nil }
-        var v = 0
-        for c in s[from..<from + len] { guard let d = c.properties.numericType != nil ? Int(String(c)) : nil else { return nil }; v = v * 10 + d }
-        return v
-    }
-    guard s.count >= 19, s[4] == "-", s[7] == "-", s[10] == " " || s[10] == "T", s[13] == ":", s[16] == ":",
-          let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let se = num(17, 2),
-          (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
-    var i = 19
-    var micros = 0
-    if i < s.count && s[i] == "." {
-        i += 1
-        var digits = 0
-        while i < s.count, let dgt = Int(String(s[i])), s[i].isASCII {
-            if digits < 6 { micros = micros * 10 + dgt; digits += 1 }
-            i += 1
-        }
-        guard digits > 0 else { return nil }
-        for _ in digits..<6 { micros *= 10 }
-    }
-    var zone = String(String(String.UnicodeScalarView(s[i...])).trimmingBlanks())
-    var offsetSeconds: Int? = nil
-    if zone == "Z" || zone == "UTC" || zone == "GMT" { offsetSeconds = 0; zone = "" }
-    if let sign = zone.first, sign == "+" || sign == "-" {
-        let digits = zone.dropFirst().filter { $0 != ":" }
-        guard digits.count == 2 || digits.count == 4, digits.allSatisfy(\.isNumber),
-              let hh = Int(digits.prefix(2)), let mm = Int(digits.dropFirst(2).isEmpty ? "0" : String(digits.dropFirst(2))) else { return nil }
-        offsetSeconds = (hh * 3600 + mm * 60) * (sign == "-" ? -1 : 1)
-        zone = ""
-    }
-    guard zone.isEmpty else { return nil }
-    var t = tm()
-    t.tm_year = Int32(y - 1900); t.tm_mon = Int32(mo - 1); t.tm_mday = Int32(d)
-    t.tm_hour = Int32(h); t.tm_min = Int32(mi); t.tm_sec = Int32(se); t.tm_isdst = -1
-    let seconds: Int64
-    if let offsetSeconds {
-        seconds = Int64(timegm(&t)) - Int64(offsetSeconds)
-    } else {
-        seconds = Int64(mktime(&t))
-    }
-    return (seconds * 1_000_000 + Int64(micros), offsetSeconds != nil)
+    Timestamp.parse(text).map { ($0.micros, $0.zoneOffset != nil) }
 }
 
 /// `pgbk delete DATE`: `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS[.ffffff]`, with any zone that
