@@ -24,6 +24,17 @@ import Repository
          b("09-I3b", .incremental, -1, parent: "08-I3a", status: .done, tli: 2)]
     }
 
+    /// Issue 23, item 9: a new full that is not validated yet is no generation. Two OK fulls
+    /// and a DONE one with generations 2: both OK ones stay (the DONE one may be bad).
+    @Test func generationsCountValidatedFullsOnly() {
+        let backups = [b("01-F1", .full, -3), b("02-F2", .full, -2), b("03-F3", .full, -1, status: .done)]
+        let d = RetentionPlanner.plan(backups, policy: .init(generations: 2), now: now)
+        #expect(d.keep == ["01-F1", "02-F2", "03-F3"] && d.expire.isEmpty, "\(d)")
+        var validated = backups
+        validated[2].status = .ok
+        #expect(RetentionPlanner.plan(validated, policy: .init(generations: 2), now: now).expire == ["01-F1"])
+    }
+
     @Test func generationsKeepTheNewestFullsWithTheirIncrementals() {
         let d = RetentionPlanner.plan(catalog, policy: .init(generations: 2), now: now)
         #expect(d.keep == ["04-F2", "05-I2a", "06-C2", "07-F3", "08-I3a", "09-I3b"])

@@ -193,8 +193,8 @@ public struct BackupOperation {
 
     private func applyRetention() throws {
         guard let policy = options.retention else { return }
-        // The new backup is DONE, not yet OK: it counts as a generation, and the older
-        // OK backups it may build on stay (they are its parents).
+        // The new backup is DONE, not yet OK: it is kept, but it is no generation until
+        // validate says so; the OK fulls the policy keeps are counted without it.
         let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
             .run(.policy(policy), wal: options.walRetention)
         if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }

@@ -27,10 +27,14 @@ public enum RetentionPlanner {
         let usable = backups.filter(\.isUsable)
         var keep = Set<String>()
         if let generations = policy.generations {
-            let fulls = usable.filter { $0.mode == .full }.suffix(max(generations, 0))
-            guard !fulls.isEmpty else { return finish(backups, keep: keep) }
-            // The kept fulls and every later backup building on them.
-            for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true {
+            // Generations count validated (OK) fulls: a new full is no generation until
+            // validate says so, or one good full fewer would remain if it turns out bad.
+            let fulls = backups.filter { $0.status == .ok && $0.mode == .full }.suffix(max(generations, 0))
+            guard let oldest = fulls.first else { return finish(backups, keep: keep) }
+            // The kept fulls, every later backup building on them, and every backup not yet
+            // validated after the oldest of them (it may become the next generation).
+            for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true
+                || (b.status == .done && b.id > oldest.id) {
                 keep.insert(b.id)
             }
         }
