@@ -33,6 +33,7 @@ struct Drill: ParsableCommand {
     var noAmcheck = false
     @Option(name: .customLong("recovery-timeout"), parsing: .unconditional, help: "Seconds to wait for recovery to end (default 3600).")
     var recoveryTimeout = 3600
+    @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions
 
     func validate() throws {
@@ -56,6 +57,7 @@ struct Drill: ParsableCommand {
         options.sqlCheckTimeoutSeconds = sqlCheckTimeout
         options.amcheck = !noAmcheck
         options.recoveryTimeoutSeconds = recoveryTimeout
+        options.lockTimeoutSeconds = try lock.seconds(repo.config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         let record = try DrillOperation(repository: repo, options: options).run()
         Console.info("drill \(record.id): OK: backup \(record.backupID ?? "?") restored in \(seconds(record.restoreSeconds)), recovered in \(seconds(record.recoverySeconds)) to \(record.recoveredTime ?? "the backup's end") (LSN \(record.recoveredLSN ?? "?")); pg_amcheck: \(record.amcheck)\(record.sqlResult.map { "; SQL check: \($0)" } ?? "")")

@@ -123,6 +123,29 @@ import Repository
         #expect(reasons.contains { $0.contains("ended without cleaning up") }, "\(reasons)")
     }
 
+    /// Issue 23, item 6: a drill waits for the repository lock like the other commands
+    /// (--lock-timeout, LOCK_TIMEOUT), and one that could not run is no failed drill.
+    @Test func aDrillWaitsForTheLockAndOneThatCannotRunIsNoFailedDrill() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "db", repository: repo)
+        defer { cluster.stopIfRunning() }
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        let scratchParent = try s.makeDirectory("drills")
+        let drill = ["drill", "-B", repo, "--scratch-dir", scratchParent, "-U", "postgres", "--no-amcheck"]
+        let backup = try s.spawnPgbkStopped(["backup", "-B", repo, "-D", cluster.dataDir] + cluster.connectionArgs, at: "backup-before-done")
+        let busy = try s.pgbk(drill)
+        #expect(failsWithOneError(busy) && busy.stderr.contains("locked by another pgbk"), "\(busy)")
+        #expect(try drills(s, repo).isEmpty, "a drill that could not run is not recorded as failed")
+        #expect(try FileSystem.list(scratchParent).isEmpty)
+        let waiting = try s.spawnPgbkDirect(drill + ["--lock-timeout", "120"])
+        backup.resume()
+        #expect(backup.wait().succeeded)
+        let waited = waiting.wait()
+        #expect(waited.succeeded && waited.stderr.contains(": OK: backup "), "\(waited)")
+        #expect(try drills(s, repo).map { $0["result"] as? String } == ["OK"])
+    }
+
     /// The postmaster of the drill `process` runs, once the drill has said it recovered.
     func waitForRecoveredDrill(_ process: SpawnedProcess, _ scratchParent: String) throws -> pid_t {
         try waitUntil("the drill to recover its cluster") { (try? FileSystem.readText(process.errPath))?.contains("recovered to") == true }

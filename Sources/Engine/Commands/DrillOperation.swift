@@ -22,6 +22,8 @@ public struct DrillOptions: Sendable {
     public var sqlCheckTimeoutSeconds = 300
     public var amcheck = true
     public var recoveryTimeoutSeconds = 3600
+    /// How long the restore waits for another command's repository lock (LOCK_TIMEOUT).
+    public var lockTimeoutSeconds = 0
     public var pgbkExecutable: String
     public var pgbkArguments: [String] = []
     public var jobs = WorkerPool.defaultJobs
@@ -70,11 +72,19 @@ public struct DrillOperation {
             _ = try? repository.saveDrill(failed)
         }
         Console.info("drill \(record.id): restoring into \(scratch.path)")
+        var notRun: NotRun?
         do {
             try exercise(scratch, &record)
             record.result = .ok
+        } catch let error as NotRun {
+            notRun = error
         } catch {
             record.reason = oneLineDescription(error)
+        }
+        if let notRun {
+            // Another command held the repository past --lock-timeout: nothing to record.
+            try interruptions.finish { try scratch.remove() }
+            throw notRun.reason
         }
         try interruptions.finish {
             do { try scratch.remove() } catch {
@@ -95,9 +105,12 @@ public struct DrillOperation {
         if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
         restore.pgbkArguments = options.pgbkArguments
         restore.jobs = options.jobs
+        restore.lockTimeoutSeconds = options.lockTimeoutSeconds
         var began = monotonicSeconds()
         let info: BackupInfo
-        do { info = try RestoreOperation(repository: repository, options: restore).run() } catch {
+        do { info = try RestoreOperation(repository: repository, options: restore).run() } catch let busy as RepositoryLock.Busy {
+            throw NotRun(reason: busy)  // the drill could not run; no restore failed
+        } catch {
             throw DrillStep("restore", error)
         }
         record.backupID = info.id
@@ -174,6 +187,11 @@ public struct DrillOperation {
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
         return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
+}
+
+/// The drill could not start its restore (the repository was locked): not a failed drill.
+struct NotRun: Error {
+    let reason: RepositoryLock.Busy
 }
 
 /// A step of the drill that failed, as the record's reason.
