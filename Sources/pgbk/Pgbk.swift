@@ -1,6 +1,7 @@
 import ArgumentParser
 import CShims
 import Engine
+import ObjectStorage
 import PostgresClient
 import PostgresFormat
 import Repository
@@ -80,6 +81,8 @@ struct Init: ParsableCommand {
         guard let pgdata = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
         }
+        let path = try repository.resolvedPath()
+        if !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
         let repo = try InitOperation.run(storage: { try repository.storage(creating: true) }, pgdata: pgdata, compression: compress)
         Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         let config = repository.configArguments.map { " " + $0 }.joined()

@@ -8,6 +8,19 @@ import Repository
 
 /// Bad input gets a one-line error naming what and where, a non-zero exit, and no damage.
 @Suite(.serialized, .sharedClusters) struct FailurePathTests {
+    /// Issue 23, item 10: init as root would make a repository archive_command (as the
+    /// cluster's owner) cannot write: refused before anything is made, naming the fix.
+    @Test func initAsRootForAnotherUsersClusterIsRefused() throws {
+        guard Command.isRoot else { return }
+        let s = try Scratch()
+        let cluster = try TestCluster.create(s, name: "c", repository: nil)
+        let repo = s.path + "/rootrepo"
+        let r = try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir], asCurrentUser: true)
+        #expect(failsWithOneError(r) && r.stderr.contains("runuser -u postgres -- pgbk init"), "\(r)")
+        #expect(!FileSystem.exists(repo), "nothing was made")
+        #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded, "as postgres it works")
+    }
+
     @Test func restoreRefusesANonEmptyDirectoryAndLeavesItAlone() throws {
         let c = try SharedClusters.get()
         let target = try c.scratch.makeDirectory("nonempty-\(UUID().uuidString.prefix(8))")
