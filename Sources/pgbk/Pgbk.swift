@@ -63,6 +63,17 @@ func describe(_ event: WALEvent) -> String {
     }
 }
 
+/// Where PostgreSQL stops relative to the event the planner found: after an xid's end when
+/// the target is inclusive (the default), before it when not; before the first transaction
+/// past a time, whatever inclusive says (that event is past the target); at a restore point.
+func stopPlace(for target: RecoveryTarget) -> String {
+    switch target.point {
+    case .xid: return target.inclusive == false ? "just before" : "just after"
+    case .time: return "just before"
+    default: return "at"
+    }
+}
+
 func describe(_ error: Error) -> String {
     oneLineDescription(error)
 }
@@ -218,7 +229,7 @@ struct Validate: ParsableCommand {
             var line = "recovery to \(target.description) on timeline \(plan.timeline) is possible from backup \(plan.backup.id)"
             if plan.chain.count > 1 { line += " (chain of \(plan.chain.count))" }
             line += ": WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact"
-            if let event = plan.stopEvent { line += "; recovery stops at \(describe(event))" }
+            if let event = plan.stopEvent { line += "; recovery stops \(stopPlace(for: target)) \(describe(event))" }
             Console.output(line)
             return
         }

@@ -241,7 +241,10 @@ import Repository
         try c.primary.execute("COMMIT PREPARED 'pgbk-test'")
         try c.primary.switchWALAndWaitForArchive(repository: c.repository)
         let r = try c.scratch.pgbk(["validate", "-B", c.repository, "--recovery-target-xid", xid])
-        #expect(r.succeeded && r.stdout.contains("the commit of xid \(xid)"), "\(r)")
+        #expect(r.succeeded && r.stdout.contains("recovery stops just after the commit of xid \(xid)"), "\(r)")
+        // Issue 23, item 7: not inclusive, PostgreSQL stops before it, and the line says so.
+        let before = try c.scratch.pgbk(["validate", "-B", c.repository, "--recovery-target-xid", xid, "--recovery-target-inclusive", "false"])
+        #expect(before.succeeded && before.stdout.contains("recovery stops just before the commit of xid \(xid)"), "\(before)")
     }
 
     // Item 7: OK backups are read back again on request.
