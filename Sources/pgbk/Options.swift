@@ -92,12 +92,26 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: [.customShort("d", allowingJoined: true), .long], help: "Database name or connection string.")
     var dbname: String?
 
-    func parameters(config: RepositoryConfig) -> ConnectionParameters {
-        ConnectionParameters(
-            host: host ?? environment("PGHOST") ?? config["PGHOST"],
-            port: port ?? environment("PGPORT") ?? config["PGPORT"],
-            user: username ?? environment("PGUSER") ?? config["PGUSER"],
-            database: dbname ?? environment("PGDATABASE") ?? config["PGDATABASE"] ?? "postgres")
+    /// `pgdata`: the cluster's data directory, when known. With neither host nor port given
+    /// (option, environment, pgbk.ini), its postmaster.pid says where the running server
+    /// listens (port, first socket directory), rather than libpq's 5432 of another cluster.
+    func parameters(config: RepositoryConfig, pgdata: String? = nil) -> ConnectionParameters {
+        var host = host ?? environment("PGHOST") ?? config["PGHOST"]
+        var port = port ?? environment("PGPORT") ?? config["PGPORT"]
+        if host == nil && port == nil, let running = Self.listening(pgdata ?? environment("PGDATA") ?? config["PGDATA"]) {
+            (host, port) = running
+        }
+        return ConnectionParameters(host: host, port: port, user: username ?? environment("PGUSER") ?? config["PGUSER"],
+                                    database: dbname ?? environment("PGDATABASE") ?? config["PGDATABASE"] ?? "postgres")
+    }
+
+    /// The socket directory and port in `pgdata/postmaster.pid` (lines 5 and 4), if any.
+    static func listening(_ pgdata: String?) -> (host: String?, port: String)? {
+        guard let pgdata, let text = try? FileSystem.readText(pgdata + "/postmaster.pid", limit: 4096) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count > 4, let port = Int(lines[3].trimmingBlanks()), port > 0 else { return nil }
+        let socket = String(lines[4].trimmingBlanks())
+        return (socket.isEmpty ? nil : socket, String(port))
     }
 }
 

@@ -147,7 +147,8 @@ struct Backup: ParsableCommand {
         (options.compression, options.compressLevel) = try compression.resolve(repo.config)
         options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
         guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be a positive number of seconds, not \(options.archiveTimeoutSeconds)") }
-        options.connection = connection.parameters(config: repo.config)
+        // With --standby-host, -D is the standby's: its postmaster.pid says nothing of the primary.
+        options.connection = connection.parameters(config: repo.config, pgdata: standbyHost == nil ? pgdata : nil)
         if standbyPort != nil && standbyHost == nil {
             throw EngineError.invalidArgument("--standby-port needs --standby-host")
         }

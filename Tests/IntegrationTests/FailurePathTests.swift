@@ -8,6 +8,18 @@ import Repository
 
 /// Bad input gets a one-line error naming what and where, a non-zero exit, and no damage.
 @Suite(.serialized, .sharedClusters) struct FailurePathTests {
+    /// Issue 23, item 8: with the data directory known and no host or port given, pgbk
+    /// connects where that cluster's postmaster.pid says it listens (this one is on its own
+    /// port and socket directory), not to libpq's default 5432.
+    @Test func theRunningClustersPortAndSocketComeFromPostmasterPid() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "c", repository: repo)
+        defer { cluster.stopIfRunning() }
+        let r = try s.pgbk(["backup", "-B", repo, "-D", cluster.dataDir], env: ["PGHOST": "", "PGPORT": ""])
+        #expect(r.succeeded, "\(r)")
+    }
+
     /// Issue 23, item 10: init as root would make a repository archive_command (as the
     /// cluster's owner) cannot write: refused before anything is made, naming the fix.
     @Test func initAsRootForAnotherUsersClusterIsRefused() throws {
