@@ -12,7 +12,7 @@ struct Check: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the test segment to be archived (default 60).")
+    @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the test segment to be archived (default 60; 8 with --nagios, within a plugin's 10 s).")
     var archiveTimeout: Int?
     @Flag(name: .customLong("no-archive-test"), help: "Do not switch WAL to test archiving end to end.")
     var noArchiveTest = false
@@ -24,6 +24,7 @@ struct Check: ParsableCommand {
     var drillAgeWarning = "8d"
     @Flag(name: .customLong("nagios"), help: "Print one status line, as a Nagios plugin.")
     var nagios = false
+    static let nagiosArchiveTimeout = 8
     @Flag(name: .long, help: "Print the checks as JSON.")
     var json = false
 
@@ -36,6 +37,9 @@ struct Check: ParsableCommand {
         if let archiveTimeout {
             guard archiveTimeout > 0 else { throw EngineError.invalidArgument("--archive-timeout must be at least 1 second, not \(archiveTimeout)") }
             options.archiveTimeoutSeconds = archiveTimeout
+        } else if nagios {
+            // Nagios gives a plugin 10 s by default; a plugin that overruns is UNKNOWN.
+            options.archiveTimeoutSeconds = Self.nagiosArchiveTimeout
         }
         options.testArchiving = !noArchiveTest
         options.backupAgeWarning = try duration(backupAgeWarning, "--backup-age-warning")

@@ -56,6 +56,9 @@ import Repository
         let elsewhere = try s.pgbk(check + ["--archive-timeout", "3"])
         #expect(elsewhere.status == 2 && statuses(elsewhere)["archive_command"] == "CRITICAL" && statuses(elsewhere)["archiving"] == "CRITICAL",
                 "\(elsewhere)")
+        // Issue 23, item 12: as a Nagios plugin the wait fits Nagios's 10 s by default.
+        let plugin = try s.pgbk(check + ["--nagios"])
+        #expect(plugin.status == 2 && plugin.stdout.contains("did not reach the repository within 8 s (--archive-timeout)"), "\(plugin)")
         try cluster.execute("ALTER SYSTEM SET archive_command = '/bin/false'")
         try cluster.execute("SELECT pg_reload_conf()")
         try waitUntil("archiving to fail") { try cluster.scalar("SELECT failed_count > 0 AND last_failed_time > coalesce(last_archived_time, '-infinity') FROM pg_stat_archiver") == "t" }
