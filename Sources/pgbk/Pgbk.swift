@@ -374,7 +374,7 @@ struct Delete: ParsableCommand {
         }
         let report = try ExpireOperation(repository: repo, dryRun: dryRun, command: "delete", lockTimeoutSeconds: try lock.seconds(repo.config))
             .run(.before(Timestamp(seconds: micros / 1_000_000), force: force), wal: WALRetention())
-        printReport(report, dryRun: dryRun)
+        printReport(report, dryRun: dryRun, command: "delete")
     }
 }
 
@@ -395,13 +395,13 @@ struct Purge: ParsableCommand {
     }
 }
 
-func printReport(_ report: ExpireReport, dryRun: Bool) {
+func printReport(_ report: ExpireReport, dryRun: Bool, command: String = "expire") {
     let verb = dryRun ? "would expire" : "expired"
     for id in report.expired { Console.output("\(verb) backup \(id)") }
     if let first = report.walRemoved.first, let last = report.walRemoved.last {
         Console.output("\(dryRun ? "would remove" : "removed") \(report.walRemoved.count) archived WAL file(s), \(first) to \(last)")
     }
-    if report.expired.isEmpty && report.walRemoved.isEmpty { Console.info("nothing to expire; kept \(report.kept.count) backup(s)") }
+    if report.expired.isEmpty && report.walRemoved.isEmpty { Console.info("nothing to \(command); kept \(report.kept.count) backup(s)") }
 }
 
 /// libpq connection strings: key=value words, or a postgresql:// URI. Used only to warn, so

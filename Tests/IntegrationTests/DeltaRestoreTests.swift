@@ -47,6 +47,9 @@ import Repository
         let killed = try s.pgbk(args, env: ["PGBK_FAULT": "restore-unit-written@5"])
         #expect(killed.status == 128 + 9, "\(killed)")
         #expect(!FileSystem.exists(data + "/global/pg_control") && FileSystem.exists(data + "/pgbk_restore.ini"))
+        // Without --delta the directory is named for what it is (issue 23, item 11).
+        let plain = try s.pgbk(args.filter { $0 != "--delta" })
+        #expect(failsWithOneError(plain) && plain.stderr.contains("holds an interrupted pgbk restore") && plain.stderr.contains("--delta"), "\(plain)")
         let r = try s.pgbk(args)
         #expect(r.succeeded, "\(r)")
         #expect(!FileSystem.exists(data + "/pgbk_restore.ini"))

@@ -15,7 +15,7 @@ struct DeltaTarget {
         guard FileSystem.isDirectory(path) else {
             throw EngineError.invalidArgument("restore target \(path) exists and is not a directory")
         }
-        if let pid = RestoreTarget.livePostmaster(in: path) { throw EngineError.serverRunning(path: path, pid: pid) }
+        if let pid = RestoreTarget.livePostmaster(in: path) { throw EngineError.serverRunning(path: path, pid: pid, delta: true) }
         if try FileSystem.list(path).isEmpty { return nil }
         // pg_control, whenever present, says whose directory this is: a marker is only what an
         // interrupted restore leaves (with pg_control removed), and anyone could plant one.

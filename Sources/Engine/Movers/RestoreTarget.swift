@@ -13,10 +13,12 @@ enum RestoreTarget {
             throw EngineError.invalidArgument("restore target \(path) exists and is not a directory")
         }
         if isDataDirectory, let pid = livePostmaster(in: path) {
-            throw EngineError.serverRunning(path: path, pid: pid)
+            throw EngineError.serverRunning(path: path, pid: pid, delta: false)
         }
         let entries = try FileSystem.list(path)
-        if !entries.isEmpty { throw EngineError.targetNotEmpty(path: path, entries: entries.count) }
+        if !entries.isEmpty {
+            throw EngineError.targetNotEmpty(path: path, entries: entries.count, interrupted: isDataDirectory && entries.contains(RestoreMarker.name))
+        }
     }
 
     /// The PID in postmaster.pid when that process exists.

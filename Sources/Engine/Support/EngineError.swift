@@ -10,8 +10,10 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case walConflict(walName: String, archived: String)
     case walFromOtherCluster(path: String, found: UInt64, expected: UInt64)
     case invalidWALFile(path: String, reason: String)
-    case targetNotEmpty(path: String, entries: Int)
-    case serverRunning(path: String, pid: Int32)
+    /// `interrupted`: pgbk's marker is there, an earlier restore did not finish.
+    case targetNotEmpty(path: String, entries: Int, interrupted: Bool)
+    /// `delta`: the restore was to rewrite it in place (it only needs the server stopped).
+    case serverRunning(path: String, pid: Int32, delta: Bool)
     case noUsableBackup(String)
     case backupNotUsable(id: String, status: String, reason: String?)
     case corruptFile(path: String, reason: String)
@@ -35,10 +37,14 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "WAL file \(path) comes from the cluster with system identifier \(found), but this repository was created for \(expected); refusing to archive it"
         case .invalidWALFile(let path, let reason):
             return "\(path): \(reason)"
-        case .targetNotEmpty(let path, let entries):
+        case .targetNotEmpty(let path, let entries, let interrupted):
+            if interrupted {
+                return "restore target \(path) holds an interrupted pgbk restore (pgbk_restore.ini); rerun the restore with --delta to finish it"
+            }
             return "restore target \(path) is not empty (\(entries) entries); restore only into an empty or new directory, or add --delta to restore over a data directory of the same cluster"
-        case .serverRunning(let path, let pid):
-            return "a PostgreSQL server is running in \(path) (postmaster PID \(pid)); stop it and move its data away before restoring"
+        case .serverRunning(let path, let pid, let delta):
+            return "a PostgreSQL server is running in \(path) (postmaster PID \(pid)); "
+                + (delta ? "stop it before a --delta restore rewrites it" : "stop it and move its data away before restoring")
         case .noUsableBackup(let text):
             return text
         case .backupNotUsable(let id, let status, let reason):
