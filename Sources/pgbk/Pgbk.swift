@@ -252,7 +252,7 @@ struct Validate: ParsableCommand {
         for o in report.outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
         if report.outcomes.isEmpty { Console.info("no backup to validate") }
         if backupID == nil {
-            Console.info("archived WAL: \(report.archivedFilesChecked) file(s) read, \(report.archiveProblems.isEmpty ? "all intact" : "\(report.archiveProblems.count) damaged")")
+            Console.info("archived WAL: \(report.archivedFilesChecked) file(s) read, \(report.archiveProblems.isEmpty ? "all intact" : "\(report.archiveProblems.count) problem(s)")")
         }
         if report.failed > 0 { throw EngineError.validationFailed(report.failed) }
     }

@@ -8,6 +8,31 @@ import Repository
 
 /// Bad input gets a one-line error naming what and where, a non-zero exit, and no damage.
 @Suite(.serialized, .sharedClusters) struct FailurePathTests {
+    /// Issue 23, item 2: a segment missing from the archive after the newest backup leaves
+    /// every backup intact but the window broken: the nightly validate fails, naming it.
+    @Test func validateFailsOnAGapInTheRecoverableWindow() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "c", repository: repo)
+        defer { cluster.stopIfRunning() }
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try cluster.execute("CREATE TABLE t AS SELECT 1 AS n")
+        let lost = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        try cluster.execute("INSERT INTO t VALUES (2)")
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+        let archived = try #require(try Repository.open(repo).wal.find(lost))
+        let kept = s.path + "/kept"
+        try copyFile(from: archived.path, to: kept, mode: 0o600)
+        try FileSystem.remove(archived.path)
+        let v = try s.pgbk(["validate", "-B", repo])
+        #expect(v.status != 0 && v.stderr.contains(lost) && v.stderr.contains("missing"), "\(v)")
+        try copyFile(from: kept, to: archived.path, mode: 0o600)
+        try s.chownToPostgres(archived.path)
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+    }
+
     /// Issue 23, item 8: with the data directory known and no host or port given, pgbk
     /// connects where that cluster's postmaster.pid says it listens (this one is on its own
     /// port and socket directory), not to libpq's default 5432.

@@ -110,6 +110,11 @@ public struct ValidateOperation: Sendable {
             }
         } else {
             (report.archivedFilesChecked, report.archiveProblems) = try checkArchive()
+            // A segment missing inside the recoverable window: every backup may be intact and
+            // still no restore reaches past the gap, so validate says so and fails.
+            if let gap = try TimelineReport(repository: repository).firstGap {
+                report.archiveProblems.append("WAL segment \(gap) is missing from the archive: recovery from the OK backups before it stops there (pgbk show timeline)")
+            }
             for problem in report.archiveProblems { Console.warning(problem) }
         }
         return report
