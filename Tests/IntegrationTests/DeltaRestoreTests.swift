@@ -5,6 +5,30 @@ import Repository
 /// brought back to a backup by rewriting only what differs; a kill in the middle is finished
 /// by a rerun; directories it must not touch are refused untouched (issue 14, item 4).
 @Suite struct DeltaRestoreTests {
+    /// Issue 23, item 1: after a crash (immediate stop) pg_wal holds WAL the archive never
+    /// got; a delta restore keeps it for recovery and says so, and the committed row is back.
+    /// Before, the restore removed it and the row was lost.
+    @Test func aCrashedClustersUnarchivedWALSurvivesADeltaRestore() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "crashed", repository: repo)
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t (n int)")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try cluster.execute("INSERT INTO t VALUES (1)")
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        try cluster.execute("INSERT INTO t VALUES (2)")  // committed, never archived
+        let unarchived = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.stop(mode: "immediate")
+        #expect(try Repository.open(repo).wal.find(unarchived) == nil)
+
+        let r = try s.pgbk(["restore", "-B", repo, "-D", cluster.dataDir, "--delta"])
+        #expect(r.succeeded && r.stderr.contains("kept 1 WAL segment(s) in pg_wal that the archive lacks (\(unarchived)"), "\(r)")
+        let restored = try TestCluster.startRestored(cluster.dataDir, scratch: s, name: "crashed-restored")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar("SELECT string_agg(n::text, ',' ORDER BY n) FROM t") == "1,2", "the committed row is back")
+    }
+
     @Test func aClusterThatMovedOnIsRestoredInPlaceAndAKilledRunIsFinishedByARerun() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -108,9 +108,16 @@ public struct RestoreOperation: Sendable {
         let (target, info) = (checked.target, checked.info)
         try RestoreMarker.write(in: target, systemIdentifier: info.systemIdentifier, backupID: info.id)
         if let delta = checked.delta {
-            let removed = try delta.removeExtraneous(entries: checked.entries,
-                                                     tablespaces: Dictionary(checked.tablespaces.placements.map { ($0.entry.path, $0.location) }) { a, _ in a })
+            // WAL the archive never got (a crashed server's last segments) stays for recovery,
+            // which reads pg_wal after the archive: removing it would lose committed work.
+            let wal = repository.wal
+            let (removed, kept) = try delta.removeExtraneous(entries: checked.entries,
+                                                             tablespaces: Dictionary(checked.tablespaces.placements.map { ($0.entry.path, $0.location) }) { a, _ in a },
+                                                             keepWAL: { (try? wal.find($0)) == .some(nil) })
             Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
+            if let first = kept.first, let last = kept.last {
+                Console.info("kept \(kept.count) WAL segment(s) in pg_wal that the archive lacks (\(first) to \(last)): recovery replays them after the archived WAL")
+            }
         }
         var layout = Layout()
         layout.files.reserveCapacity(checked.entries.count)

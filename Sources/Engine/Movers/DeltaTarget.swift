@@ -51,14 +51,26 @@ struct DeltaTarget {
     /// Links are removed, never followed, except a tablespace link that `hasTablespace` and
     /// pg_wal moved elsewhere; inside a tablespace location only the backup's version
     /// directory is touched. Returns the number of entries removed.
-    func removeExtraneous(entries: [FileEntry], tablespaces: [String: String]) throws -> Int {
+    /// WAL segments in pg_wal for which `keepWAL` says yes (those the archive lacks: a
+    /// crashed server's last WAL) are kept for recovery, never removed; they are counted in
+    /// `keptWAL`.
+    func removeExtraneous(entries: [FileEntry], tablespaces: [String: String],
+                          keepWAL: (String) -> Bool = { _ in false }) throws -> (removed: Int, keptWAL: [String]) {
         try FileSystem.remove(path + "/global/pg_control")
         if FileSystem.isDirectory(path + "/global") { try FileSystem.syncDirectory(path + "/global") }
         let kinds = Dictionary(entries.map { ($0.path, $0.kind) }) { a, _ in a }
-        return try clean("", kinds: kinds, tablespaces: tablespaces)
+        var kept: [String] = []
+        let removed = try clean("", kinds: kinds, tablespaces: tablespaces) { rel in
+            let name = FileSystem.baseName(of: rel)
+            guard rel == "pg_wal/" + name, name.count == 24, name.allSatisfy(\.isHexDigit), keepWAL(name) else { return false }
+            kept.append(name)
+            return true
+        }
+        return (removed, kept.sorted())
     }
 
-    private func clean(_ relative: String, kinds: [String: FileEntry.Kind], tablespaces: [String: String]) throws -> Int {
+    private func clean(_ relative: String, kinds: [String: FileEntry.Kind], tablespaces: [String: String],
+                       keep: (String) -> Bool) throws -> Int {
         let absolute = relative.isEmpty ? path : path + "/" + relative
         let components = relative.split(separator: "/")
         let isTablespaceRoot = components.count == 2 && components[0] == "pg_tblspc"
@@ -72,13 +84,15 @@ struct DeltaTarget {
             let status = try FileSystem.status(abs)
             switch (status.kind, expected) {
             case (.directory, .directory?):
-                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces)
+                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces, keep: keep)
             case (.regular, .file?), (.regular, .pageDelta?), (.regular, .unchanged?):
                 continue
             case (.symlink, .symlink?) where tablespaces[rel].map { hasTablespace(link: rel, at: $0) } == true:
-                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces)
+                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces, keep: keep)
             case (.symlink, .directory?) where rel == "pg_wal" && FileSystem.isDirectory(abs):
-                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces)
+                removed += try clean(rel, kinds: kinds, tablespaces: tablespaces, keep: keep)
+            case (.regular, nil) where keep(rel):
+                continue
             default:
                 try FileSystem.removeTree(abs)
                 removed += 1
