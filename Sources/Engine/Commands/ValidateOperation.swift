@@ -112,7 +112,13 @@ public struct ValidateOperation: Sendable {
             (report.archivedFilesChecked, report.archiveProblems) = try checkArchive()
             // A segment missing inside the recoverable window: every backup may be intact and
             // still no restore reaches past the gap, so validate says so and fails.
-            if let gap = try TimelineReport(repository: repository).firstGap {
+            let statuses = Dictionary(report.outcomes.map { ($0.id, $0.status) }) { _, b in b }
+            let backups = catalog.backups.map { b -> BackupInfo in
+                var b = b
+                if let status = statuses[b.id] { b.status = status }
+                return b
+            }
+            if let gap = try TimelineReport(repository: repository, backups: backups, lastTransaction: false).firstGap {
                 report.archiveProblems.append("WAL segment \(gap) is missing from the archive: recovery from the OK backups before it stops there (pgbk show timeline)")
             }
             for problem in report.archiveProblems { Console.warning(problem) }

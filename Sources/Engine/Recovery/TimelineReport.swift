@@ -33,7 +33,11 @@ public struct TimelineReport: Sendable {
         return nil
     }
 
-    public init(repository: Repository, timeline: TimelineID? = nil) throws {
+    /// `backups`: the catalog when the caller has read it already (each backup.ini is read
+    /// once per command). `lastTransaction`: read the newest archived WAL for the window's
+    /// end (false: the gap alone, from names, reading no WAL).
+    public init(repository: Repository, timeline: TimelineID? = nil, backups loaded: [BackupInfo]? = nil,
+                lastTransaction readLast: Bool = true) throws {
         let catalog = try TimelineCatalog(repository: repository)
         let size = catalog.segmentSize
         var rows: [Row] = []
@@ -58,7 +62,7 @@ public struct TimelineReport: Sendable {
         }
         self.rows = rows
         latest = catalog.latest
-        let all = try repository.loadAll().backups
+        let all = try loaded ?? repository.loadAll().backups
         let judged = timeline ?? catalog.productionTimeline(newestBackup: all.last { $0.status == .ok || $0.status == .done })
         self.judged = judged
         // The window along the judged timeline starts at its oldest OK backup on its history.
@@ -81,7 +85,7 @@ public struct TimelineReport: Sendable {
         firstGap = gap
         // The newest transaction: read the last two archived segments of the latest timeline.
         var last: WALEvent? = nil
-        if gap == nil, let lastSegno = catalog.lastSegment(along: judged, from: 0) {
+        if readLast, gap == nil, let lastSegno = catalog.lastSegment(along: judged, from: 0) {
             let from = LSN((lastSegno > 0 ? lastSegno - 1 : 0) * size)
             // The cluster's WAL page size, as its backups recorded it (8192 unless built otherwise).
             let pageSize = Int(backups.last?.walBlockSize ?? 8192)
