@@ -57,7 +57,7 @@ public struct DrillOperation {
         let start = Timestamp.now()
         var record = DrillRecord(id: start.compact + "D", result: .failed, startTime: start, endTime: start,
                                  target: options.recoveryTarget.description)
-        record.host = Self.hostName()
+        record.host = LocalHost.name()
         record.sqlCheck = options.sqlCheck
         DrillScratch.cleanLeftovers(in: options.scratchParent, repository: repository, by: record.id)
         let scratch = try DrillScratch.make(in: options.scratchParent, for: record)
@@ -182,11 +182,6 @@ public struct DrillOperation {
         }
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
 }
 
 /// The drill could not start its restore (the repository was locked): not a failed drill.

@@ -17,10 +17,7 @@ public enum InitOperation {
     /// anything is made.
     public static func checkOwner(pgdata: String, backupPath: String) throws {
         guard geteuid() == 0, let owner = try? FileSystem.status(pgdata, followLinks: true).uid, owner != 0 else { return }
-        var name = "uid \(owner)"
-        if let pw = getpwuid(owner), let n = pw.pointee.pw_name {
-            name = String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self)
-        }
+        let name = LocalHost.userName(owner)
         throw EngineError.invalidArgument("pgbk init runs as root, but the cluster belongs to \(name), whose archive_command could not write into a repository root makes: run it as \(name) (runuser -u \(name) -- pgbk init -B \(backupPath) -D \(pgdata))")
     }
 

@@ -1,3 +1,4 @@
+import Repository
 import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -35,31 +36,13 @@ public enum WorkerPool {
     /// that caps itself at one thread per CPU, and -j 8 on 2 CPUs (I/O-bound work) must
     /// really run 8. A thread that cannot be created leaves its share to the others.
     static func runThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
-        let threads = (0..<count).compactMap { _ in startThread(body) }
+        let threads = (0..<count).compactMap { _ in LocalHost.startThread(body) }
         if threads.isEmpty { body() }
         for thread in threads { pthread_join(thread, nil) }
     }
 
-    /// Starts `body` on a thread of its own, to be joined; nil when none could be created.
-    static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
-        let box = Unmanaged.passRetained(ThreadBody(body))
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { return thread }
-        box.release()
-        return nil
-    }
-
     /// The default for -j: the CPUs, at most 8 (I/O, not CPU, is the limit beyond that).
     public static var defaultJobs: Int { max(1, min(8, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
-}
-
-private final class ThreadBody: Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }
 
 /// Work handed out under a mutex; results kept by index.

@@ -56,7 +56,7 @@ public final class ProgressMeter: Sendable {
 
     private func startDrawing() {
         let interval: UInt32 = style == .terminal ? 500_000 : 10_000_000
-        let thread = WorkerPool.startThread { [self] in
+        let thread = LocalHost.startThread { [self] in
             var slept: UInt32 = 0
             while !stopped.load(ordering: .acquiring) {
                 usleep(100_000)

@@ -1,3 +1,4 @@
+import Repository
 import Synchronization
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -17,7 +18,7 @@ public final class SignalGuard: Sendable {
         self.cleanup = cleanup
         var set = Self.signals
         pthread_sigmask(SIG_BLOCK, &set, nil)
-        _ = WorkerPool.startThread { [self] in
+        _ = LocalHost.startThread { [self] in
             var set = Self.signals
             var signal: Int32 = 0
             while sigwait(&set, &signal) != 0 {}

@@ -45,9 +45,7 @@ public enum HostLocks {
     /// A lock file for any name (a URL and a path in it): FNV-1a keeps the file name short
     /// whatever the name's length.
     public static func path(for name: String) throws -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return try directory() + "/s3-" + String(hash, radix: 16) + ".lock"
+        try directory() + "/s3-" + LocalHost.tag(name) + ".lock"
     }
 
     /// Opens a lock file, creating it readable by all (flock needs only a readable file, so

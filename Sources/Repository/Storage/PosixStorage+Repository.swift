@@ -33,10 +33,7 @@ extension PosixStorage {
         guard geteuid() == 0 else { return }
         let owner = try FileSystem.status(root).uid
         guard owner != 0 else { return }
-        var name = "uid \(owner)"
-        if let pw = getpwuid(owner), let n = pw.pointee.pw_name {
-            name = String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self)
-        }
+        let name = LocalHost.userName(owner)
         throw CatalogError.invalid(root, "the repository belongs to \(name), but pgbk runs as root; run it as \(name) (for example: runuser -u \(name) -- pgbk ...)")
     }
 }

@@ -59,11 +59,7 @@ public final class RepositoryLease: Sendable {
     }
 
     /// A short tag for a host name (FNV-1a), for lease names.
-    public static func hostTag(_ name: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
-    }
+    public static func hostTag(_ name: String) -> String { LocalHost.tag(name) }
 
     /// Holds the lease or throws `RepositoryLock.Busy` after `timeoutSeconds`. With
     /// `holdsHostLock`, no other process of this host holds the repository lock, so this
@@ -116,7 +112,7 @@ public final class RepositoryLease: Sendable {
     }
 
     private func startRenewing() {
-        let thread = Self.startThread { [self] in
+        let thread = LocalHost.startThread { [self] in
             var last = Timestamp.now().seconds
             while !state.withLock({ $0.stop }) {
                 usleep(100_000)
@@ -142,24 +138,6 @@ public final class RepositoryLease: Sendable {
             // Repository prints nothing else; a lease that is not renewed matters now, not later.
             fputs("pgbk: warning: could not renew the repository lease in \(storage.describe(Self.directory)): \(error)\n", stderr)
         }
-    }
-
-    /// A joinable thread of its own for the renewal.
-    private static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
-        final class Box: Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        let box = Unmanaged.passRetained(Box(body))
-        var thread = pthread_t()
-        guard pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque()) == 0 else {
-            box.release()
-            return nil
-        }
-        return thread
     }
 
     public func release() {

@@ -36,7 +36,7 @@ public final class RepositoryLock {
         }
         self.held = held
         self.writable = writable
-        let text = "PID \(getpid()) (pgbk \(command)) on \(Self.hostName()) since \(Timestamp.now())"
+        let text = "PID \(getpid()) (pgbk \(command)) on \(LocalHost.name()) since \(Timestamp.now())"
         if !shared && writable {
             // Written before trimming, so that the file is never empty while it is held.
             let length = (text + "\n").withCString { pwrite(fd, $0, strlen($0), 0) }
@@ -46,7 +46,7 @@ public final class RepositoryLock {
             do {
                 lease = try RepositoryLease.acquire(repository.storage, exclusive: !shared, holder: text,
                                                     // The host lock's own identity: this host, and this lock file on it.
-                                                    host: RepositoryLease.hostTag(Self.hostName() + ":" + path), holdsHostLock: !shared,
+                                                    host: RepositoryLease.hostTag(LocalHost.name() + ":" + path), holdsHostLock: !shared,
                                                     timeoutSeconds: timeoutSeconds)
             } catch {
                 release()
@@ -84,11 +84,6 @@ public final class RepositoryLock {
         return try HostLocks.directory() + "/\(repository.identity.systemIdentifier).lock"
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 
     deinit { release() }
 
