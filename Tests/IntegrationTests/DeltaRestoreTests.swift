@@ -29,6 +29,34 @@ import Repository
         #expect(try restored.scalar("SELECT string_agg(n::text, ',' ORDER BY n) FROM t") == "1,2", "the committed row is back")
     }
 
+    /// The runbook's plain path: the crashed directory moved aside, a restore into an empty
+    /// one names the unarchived segment beside it and the command that gives it to recovery.
+    @Test func aPlainRestoreNamesTheUnarchivedWALOfTheDirectoryMovedAside() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.createInitialized(s, name: "main", repository: repo)
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t (n int)")
+        _ = try backupAndValidate(s, repo, cluster, "full")
+        try cluster.execute("INSERT INTO t VALUES (1)")
+        try cluster.switchWALAndWaitForArchive(repository: repo)
+        try cluster.execute("INSERT INTO t VALUES (2)")  // committed, never archived
+        let unarchived = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.stop(mode: "immediate")
+        let broken = cluster.dataDir + ".broken"
+        try FileSystem.rename(cluster.dataDir, broken)
+
+        let r = try s.pgbk(["restore", "-B", repo, "-D", cluster.dataDir])
+        let advice = try #require(r.stderr.split(separator: "\n").first { $0.contains("\(broken)/pg_wal holds 1 WAL segment(s)") }.map(String.init), "\(r)")
+        #expect(r.succeeded && advice.contains(unarchived) && advice.contains("cp -p \(broken)/pg_wal/\(unarchived) \(cluster.dataDir)/pg_wal/"), "\(r)")
+        // Following the advice brings the committed row back.
+        let copy = try Command.run("/bin/cp", ["-p", broken + "/pg_wal/" + unarchived, cluster.dataDir + "/pg_wal/"])
+        #expect(copy.succeeded, "\(copy)")
+        let restored = try TestCluster.startRestored(cluster.dataDir, scratch: s, name: "main-restored")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar("SELECT string_agg(n::text, ',' ORDER BY n) FROM t") == "1,2", "the committed row is back")
+    }
+
     @Test func aClusterThatMovedOnIsRestoredInPlaceAndAKilledRunIsFinishedByARerun() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -235,6 +235,11 @@ public struct RestoreOperation: Sendable {
         let written = checked.delta == nil ? "\(formatBytes(writer.bytesWritten))"
             : "\(writer.filesUnchanged) already matched the backup, \(formatBytes(writer.bytesWritten)) written"
         Console.info("restore of backup \(info.id) complete: \(writer.filesWritten) files, \(written); \(next)")
+        if checked.delta == nil {
+            for line in UnarchivedWAL.adviceForPlainRestore(into: target, archive: repository.wal, systemIdentifier: info.systemIdentifier) {
+                Console.warning(line)
+            }
+        }
         if options.archiveOff {
             Console.info("archive_mode = off is set in \(autoConf), so that this copy never archives into \(repository.path); for the copy that becomes the new production, restore with --archive-mode=preserve or remove that line before starting it")
         }
