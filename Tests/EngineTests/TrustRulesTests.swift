@@ -118,4 +118,25 @@ import PostgresFormat
         #expect(report.firstGap == "000000020000000000000003")
         #expect(report.rows.first { $0.timeline == 1 }?.missing == [])
     }
+
+    /// Expire removed timeline 2's WAL before its oldest kept backup: nothing is missing
+    /// (issue 23, item 3: "Missing 25" in show timeline, the metrics and the report).
+    @Test func walThatRetentionRemovedFromALaterTimelineIsNoGap() throws {
+        let dir = try TestDirectory()
+        let repo = try makeRepository(dir)
+        try archive(repo, "00000002.history", Array("1\t0/3800000\tno recovery target specified\n".utf8))
+        for n in ["A", "B", "C"] { try archive(repo, "00000002000000000000000" + n, [UInt8(n.utf8.first!)]) }
+        var backup = backupInfo("20260101-000000F", .full, timeline: 2, start: 0xA00_0028, stop: 0xB00_0000)
+        backup.recoveryTime = "2026-01-01 00:00:10+00"
+        try FileSystem.makeDirectory(repo.backupDirectory(backup.id))
+        try repo.saveBackup(backup)
+
+        let report = try TimelineReport(repository: repo)
+        #expect(report.rows.first { $0.timeline == 2 }?.missing == [])
+        #expect(report.firstGap == nil)
+        // A segment missing after the oldest backup's start is still a gap.
+        try repo.storage.remove(try #require(try repo.wal.find("00000002000000000000000B")).name)
+        let gapped = try TimelineReport(repository: repo)
+        #expect(gapped.rows.first { $0.timeline == 2 }?.missing == ["00000002000000000000000B"])
+    }
 }

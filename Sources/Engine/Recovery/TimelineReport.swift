@@ -40,13 +40,18 @@ public struct TimelineReport: Sendable {
                 lastTransaction readLast: Bool = true) throws {
         let catalog = try TimelineCatalog(repository: repository)
         let size = catalog.segmentSize
+        let all = try loaded ?? repository.loadAll().backups
+        // Expire removes WAL older than the oldest usable backup's start: none is needed
+        // before it, so a timeline's unarchived start before it is retention, not a gap.
+        let retained = all.filter(\.isUsable).compactMap { $0.startLSN.map { $0.value / size } }.min()
         var rows: [Row] = []
         for tli in Set(catalog.histories.keys).union(catalog.segments.keys).sorted() {
             let numbers = catalog.segments[tli] ?? []
             var missing: [String] = []
             // A timeline begins in the segment holding its switch point: segments it never
-            // archived from there on are gaps, even before its first archived one.
-            let begins = catalog.histories[tli]?.ancestors.last.map { $0.switchLSN.value / size }
+            // archived from there on are gaps, even before its first archived one, unless
+            // retention removed them.
+            let begins = catalog.histories[tli]?.ancestors.last.map { max($0.switchLSN.value / size, retained ?? 0) }
             if let hi = numbers.max(), let lo = begins.map({ min($0, numbers.min()!) }) ?? numbers.min() {
                 var n = lo
                 while n <= hi {
@@ -62,7 +67,6 @@ public struct TimelineReport: Sendable {
         }
         self.rows = rows
         latest = catalog.latest
-        let all = try loaded ?? repository.loadAll().backups
         let judged = timeline ?? catalog.productionTimeline(newestBackup: all.last { $0.status == .ok || $0.status == .done })
         self.judged = judged
         // The window along the judged timeline starts at its oldest OK backup on its history.
