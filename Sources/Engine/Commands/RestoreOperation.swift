@@ -87,13 +87,17 @@ public struct RestoreOperation: Sendable {
         let target = FileSystem.absolute(options.target)
         let delta = options.delta
             ? try DeltaTarget.check(target, systemIdentifier: repository.identity.systemIdentifier, repository: repository.path) : nil
-        if delta == nil { try RestoreTarget.checkEmpty(target, isDataDirectory: true) }
+        if delta == nil { try RestoreTarget.checkEmpty(target) }
+        try RestoreTarget.checkUsable(target, what: "restore target")
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let info = plan.backup
         let entries = try repository.loadFileList(info)
         let tablespaces = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping, repository: repository)
-        for ts in tablespaces.placements where delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
-            try RestoreTarget.checkEmpty(ts.location, isDataDirectory: false)
+        for ts in tablespaces.placements {
+            if delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
+                try RestoreTarget.checkTablespaceLocation(ts.location, versionDirectory: ts.versionDirectory, oid: ts.oid)
+            }
+            try RestoreTarget.checkUsable(ts.location, what: "tablespace \(ts.oid)'s location")
         }
         let owner = try RestoreTarget.owner(for: target)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")

@@ -10,6 +10,9 @@ struct RestoreTablespaces {
     struct Placement {
         let entry: FileEntry
         let location: String
+        /// The backup's `PG_<major>_<catversion>` directory in it (nil: the tablespace is empty).
+        let versionDirectory: String?
+        var oid: String { FileSystem.baseName(of: entry.path) }
     }
 
     let placements: [Placement]
@@ -34,7 +37,9 @@ struct RestoreTablespaces {
                 throw CatalogError.corrupt(repository.fileListPath(info.id),
                                            "\(stray.path) is not in tablespace \(oid)'s \(major)... directory of PostgreSQL \(info.pgVersionNum / 10000)")
             }
-            placements.append(Placement(entry: link, location: FileSystem.absolute(mapping[old] ?? old)))
+            let version = entries.first { $0.path.hasPrefix(link.path + "/") }
+                .map { String($0.path.dropFirst(link.path.count + 1).prefix { $0 != "/" }) }
+            placements.append(Placement(entry: link, location: FileSystem.absolute(mapping[old] ?? old), versionDirectory: version))
         }
         self.placements = placements
     }
