@@ -23,6 +23,12 @@ import Repository
         defer { cluster.stopIfRunning() }
         try cluster.execute("CREATE TABLE t (n int PRIMARY KEY, v text)")
         try cluster.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
+        // A tablespace in use by the cluster: the drill maps it under its scratch directory
+        // (it failed on the location in use before, and wrote into an empty one and left it).
+        let tsDir = try s.makeDirectory("ts")
+        try cluster.execute("CREATE TABLESPACE ts LOCATION '\(tsDir)'")
+        try cluster.execute("CREATE TABLE in_ts TABLESPACE ts AS SELECT generate_series(1, 100) AS n")
+        let tsContents = try FileSystem.list(tsDir)
         _ = try backupAndValidate(s, repo, cluster, "full")
         try cluster.execute("SELECT pg_create_restore_point('thousand')")
         try cluster.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1001, 1500) g")
@@ -31,9 +37,10 @@ import Repository
         let drill = ["drill", "-B", repo, "--scratch-dir", scratchParent, "-U", "postgres"]
 
         // To the end of the archive, with an SQL check of the rows committed after the backup.
-        let passed = try s.pgbk(drill + ["--sql-check", "SELECT count(*) = 1500 FROM t"])
-        #expect(passed.succeeded && passed.stderr.contains(": OK: backup "), "\(passed)")
+        let passed = try s.pgbk(drill + ["--sql-check", "SELECT count(*) = 1500 AND (SELECT count(*) FROM in_ts) = 100 FROM t"])
+        #expect(passed.succeeded && passed.stderr.contains(": OK: backup ") && passed.stderr.contains("/tablespaces/"), "\(passed)")
         #expect(try FileSystem.list(scratchParent).isEmpty, "the scratch cluster is removed")
+        #expect(try FileSystem.list(tsDir) == tsContents, "nothing written into the tablespace's own location")
         var records = try drills(s, repo)
         #expect(records.count == 1, "\(records)")
         let first = records[0]

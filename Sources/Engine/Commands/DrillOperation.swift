@@ -101,6 +101,9 @@ public struct DrillOperation {
         let (scratch, data) = (scratchDirectory.path, scratchDirectory.data)
         var restore = RestoreOptions(target: data, pgbkExecutable: options.pgbkExecutable)
         restore.backupID = options.backupID
+        // Tablespaces too stay inside the scratch directory: their original locations are
+        // production's on the database host, and whatever is written there would be left.
+        restore.tablespacesUnder = scratch + "/tablespaces"
         restore.recoveryTarget = options.recoveryTarget
         if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
         restore.pgbkArguments = options.pgbkArguments

@@ -6,6 +6,9 @@ public struct RestoreOptions: Sendable {
     public var target: String
     /// Old tablespace location to new one, as pg_basebackup's -T.
     public var tablespaceMapping: [String: String] = [:]
+    /// Where tablespaces not in `tablespaceMapping` go, each in a directory named by its OID
+    /// (a drill's scratch directory); nil: their original locations.
+    public var tablespacesUnder: String?
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
     /// Options restore_command passes to archive-get (the configuration file).
@@ -92,7 +95,8 @@ public struct RestoreOperation: Sendable {
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let info = plan.backup
         let entries = try repository.loadFileList(info)
-        let tablespaces = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping, repository: repository)
+        let tablespaces = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping,
+                                                 under: options.tablespacesUnder, repository: repository)
         for ts in tablespaces.placements {
             if delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
                 try RestoreTarget.checkTablespaceLocation(ts.location, versionDirectory: ts.versionDirectory, oid: ts.oid)
@@ -134,7 +138,7 @@ public struct RestoreOperation: Sendable {
                 try writer.makeTablespace(link: path, location: checked.tablespaces.location(of: entry.path)!)
             case .file, .pageDelta, .unchanged:
                 if entry.path == "global/pg_control" { layout.controlFile = entry; continue }
-                if entry.path == "tablespace_map" && !options.tablespaceMapping.isEmpty {
+                if entry.path == "tablespace_map" && checked.tablespaces.placements.contains(where: \.isMoved) {
                     let map = TablespaceMap(entries: checked.tablespaces.placements.map {
                         .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location)
                     })

@@ -13,11 +13,14 @@ struct RestoreTablespaces {
         /// The backup's `PG_<major>_<catversion>` directory in it (nil: the tablespace is empty).
         let versionDirectory: String?
         var oid: String { FileSystem.baseName(of: entry.path) }
+        var isMoved: Bool { location != entry.linkTarget }
     }
 
     let placements: [Placement]
 
-    init(entries: [FileEntry], info: BackupInfo, mapping: [String: String], repository: Repository) throws {
+    /// `under`: where tablespaces not mapped with -T go, each as `<under>/<OID>` (a drill's
+    /// scratch directory), instead of their original locations.
+    init(entries: [FileEntry], info: BackupInfo, mapping: [String: String], under: String? = nil, repository: Repository) throws {
         let links = entries.filter { $0.kind == .symlink }
         for old in mapping.keys where !links.contains(where: { $0.linkTarget == old }) {
             throw EngineError.invalidArgument("--tablespace-mapping \(old): backup \(info.id) has no tablespace at that location")
@@ -39,7 +42,8 @@ struct RestoreTablespaces {
             }
             let version = entries.first { $0.path.hasPrefix(link.path + "/") }
                 .map { String($0.path.dropFirst(link.path.count + 1).prefix { $0 != "/" }) }
-            placements.append(Placement(entry: link, location: FileSystem.absolute(mapping[old] ?? old), versionDirectory: version))
+            let location = mapping[old] ?? under.map { $0 + "/" + oid } ?? old
+            placements.append(Placement(entry: link, location: FileSystem.absolute(location), versionDirectory: version))
         }
         self.placements = placements
     }
@@ -48,7 +52,7 @@ struct RestoreTablespaces {
     func announce() {
         for p in placements {
             let oid = FileSystem.baseName(of: p.entry.path)
-            let moved = p.location == p.entry.linkTarget ? "" : " (was \(p.entry.linkTarget ?? "?"), mapped with -T)"
+            let moved = p.isMoved ? " (was \(p.entry.linkTarget ?? "?"))" : ""
             Console.info("tablespace \(oid) will be restored into \(p.location)\(moved)")
         }
     }
