@@ -86,8 +86,8 @@ enum TimelineTable {
     /// or backup to now.
     static func bars(_ picture: RecoveryPicture) -> String {
         let width = 64
-        let minutes = max(1, (picture.to - picture.from) / Int64(width) / 60)
-        var out = "\nover time, \(Timestamp(seconds: picture.from)) to \(Timestamp(seconds: picture.to)) (a column is \(HealthRules.formatAge(minutes * 60))):\n"
+        let column = HealthRules.formatAge(picture.secondsPerColumn(width: width))
+        var out = "\nover time, \(Timestamp(seconds: picture.from)) to \(Timestamp(seconds: picture.to)) (a column is about \(column)):\n"
         for line in picture.bars(width: width) { out += line + "\n" }
         out += "= archived WAL   F/I full/incremental backup (f/i: not OK)   ! missing WAL   [ ] recoverable window   R retention horizon\n"
         return out

@@ -30,4 +30,17 @@ import Repository
                                        windowStart: nil, windowEnd: nil, horizon: t0 + 3 * day).bars(width: 50)
         #expect(Array(noWindow[1].dropFirst(8))[15] == "R" && !noWindow[1].contains("["))
     }
+
+    /// show timeline's "a column is 1m" under ten minutes of history: 64 columns of 10 minutes
+    /// are about 9 s each (issue 23, item 11).
+    @Test func aColumnSpansTheTimeItShows() {
+        let t0: Int64 = 1_900_000_000
+        func column(_ span: Int64) -> Int64 {
+            RecoveryPicture(from: t0, to: t0 + span, lanes: [], backups: [], drills: [], windowStart: nil, windowEnd: nil, horizon: nil)
+                .secondsPerColumn(width: 64)
+        }
+        #expect(column(600) == 9)
+        #expect(column(10) == 1)
+        #expect(column(64 * 86_400) == 86_400)
+    }
 }

@@ -56,5 +56,10 @@ import Repository
         #expect(dom.contains("<rect class=\"wal\" data-segment=\"\(segments[0].walName)\""), "archived WAL is drawn")
         #expect(dom.contains("class=\"horizon\""), "the retention horizon (KEEP_DATA_GENERATIONS=1) is drawn")
         #expect(dom.contains("<table id=\"drills\">") && dom.contains(">OK</td>"), "the drill is listed")
+        // The size chart has axes with labels: sizes on the left, time below (issue 23, item 11).
+        let sizes = try #require(dom.range(of: "<svg id=\"sizes\""))
+        let chart = String(dom[sizes.lowerBound...]).components(separatedBy: "</svg>")[0]
+        #expect(chart.components(separatedBy: "class=\"axis\"").count == 3 && chart.contains("class=\"axis-title\"")
+                && chart.contains("data-bytes=\"0\"") && chart.contains("class=\"size-bar\""), "\(chart)")
     }
 }

@@ -14,7 +14,7 @@ public enum HTMLReport {
             body { font-family: sans-serif; margin: 2em; color: #222; }
             table { border-collapse: collapse; margin-bottom: 2em; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; }
             .wal { fill: #4a8; } .gap { fill: #d22; } .window { fill: #4a8; fill-opacity: 0.15; } .horizon { stroke: #a60; stroke-width: 2; }
-            .backup.full { fill: #236; } .backup.incremental { fill: #58c; } .backup.bad { fill: #d22; } .size-bar { fill: #58c; }
+            .backup.full { fill: #236; } .backup.incremental { fill: #58c; } .backup.bad { fill: #d22; } .size-bar { fill: #58c; } .axis { stroke: #555; } .tick, .axis-title { font-size: 12px; fill: #444; }
             .FAILED, .CORRUPT, .ERROR { color: #d22; font-weight: bold; } .OK { color: #282; }
             </style></head><body>
             <h1>pgbk report</h1>
@@ -77,13 +77,23 @@ public enum HTMLReport {
         return svg + "</svg>\n"
     }
 
+    /// Stored bytes per backup over time: a y axis from 0 to the largest, an x axis from the
+    /// picture's first moment to its last, each labelled.
     static func sizesSVG(_ p: RecoveryPicture) -> String {
-        let width = 960, height = 160
+        let width = 960, height = 180, left = 70, bottom = 24, top = 18
+        let plot = height - bottom - top
         let largest = max(1, p.backups.map(\.writeBytes).max() ?? 1)
         var svg = "<svg id=\"sizes\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">\n"
+        svg += "<text class=\"axis-title\" x=\"0\" y=\"12\">stored per backup</text>\n"
+        svg += "<line class=\"axis\" x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + plot)\"/>"
+            + "<line class=\"axis\" x1=\"\(left)\" y1=\"\(top + plot)\" x2=\"\(width - 10)\" y2=\"\(top + plot)\"/>\n"
+        svg += "<text class=\"tick\" data-bytes=\"\(largest)\" x=\"0\" y=\"\(top + 10)\">\(formatBytes(largest))</text>"
+            + "<text class=\"tick\" data-bytes=\"0\" x=\"0\" y=\"\(top + plot)\">0</text>\n"
+        svg += "<text class=\"tick\" x=\"\(left)\" y=\"\(height - 4)\">\(Timestamp(seconds: p.from))</text>"
+            + "<text class=\"tick\" x=\"\(width - 220)\" y=\"\(height - 4)\">\(Timestamp(seconds: p.to))</text>\n"
         for b in p.backups {
-            let h = max(1, Int(Double(b.writeBytes) / Double(largest) * Double(height - 20)))
-            svg += "<rect class=\"size-bar\" data-id=\"\(b.id)\" data-bytes=\"\(b.writeBytes)\" x=\"\(p.position(b.startTime.seconds, width: width - 10))\" y=\"\(height - h)\" width=\"8\" height=\"\(h)\"><title>\(b.id): \(formatBytes(b.writeBytes))</title></rect>\n"
+            let h = max(1, Int(Double(b.writeBytes) / Double(largest) * Double(plot)))
+            svg += "<rect class=\"size-bar\" data-id=\"\(b.id)\" data-bytes=\"\(b.writeBytes)\" x=\"\(left + 1 + p.position(b.startTime.seconds, width: width - left - 20))\" y=\"\(top + plot - h)\" width=\"8\" height=\"\(h)\"><title>\(b.id): \(formatBytes(b.writeBytes))</title></rect>\n"
         }
         return svg + "</svg>\n"
     }

@@ -59,6 +59,11 @@ public struct RecoveryPicture: Sendable {
                                windowStart: windowStart, windowEnd: windowEnd, horizon: horizon)
     }
 
+    /// How long a column of `width` spans, rounded to the second (at least one).
+    public func secondsPerColumn(width: Int) -> Int64 {
+        max(1, (max(1, to - from) + Int64(width) / 2) / Int64(width))
+    }
+
     /// 0 ..< width: the column (or x) of a moment.
     public func position(_ time: Int64, width: Int) -> Int {
         let span = Double(max(1, to - from))
