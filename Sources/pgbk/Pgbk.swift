@@ -102,7 +102,10 @@ struct Init: ParsableCommand {
 }
 
 struct Backup: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Take an online backup.", helpNames: [.long])
+    static let configuration = CommandConfiguration(
+        abstract: "Take an online backup.",
+        discussion: "Exit status: 0 when the backup is DONE (pgbk validate makes it OK); 1 when it failed (nothing of it is marked usable); 3 when it completed but pages of the cluster failed checksum verification as they were read (pgbk show ID lists them: check the disk and run pg_amcheck).",
+        helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var connection: ConnectionOptions
@@ -269,7 +272,7 @@ struct Restore: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Directory to restore into (empty or absent, or with --delta a data directory of the same cluster).")
     var pgdata: String?
-    @Option(name: .customLong("backup-id"), help: "The backup to restore (default: the newest OK full backup).")
+    @Option(name: .customLong("backup-id"), help: "The backup to restore, full or incremental (with its chain) (default: the newest OK backup, full or incremental, from which the recovery target is reachable).")
     var backupID: String?
     @Option(name: [.customShort("T", allowingJoined: true), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []

@@ -5,13 +5,15 @@ import Repository
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List backups: pgbk show [ID] [detail] [--json]; pgbk show timeline; pgbk show drills [--json].", helpNames: [.long])
+        abstract: "List backups: pgbk show [ID] [detail] [--json]; pgbk show timeline; pgbk show drills [--json].",
+        discussion: "pgbk show lists the backups (detail: every column; ID: one backup, with its files' page errors). pgbk show timeline lists each timeline, its archived WAL and missing segments, the recoverable window and a picture of it over time. pgbk show drills lists the recorded restore drills. --metrics prints the Prometheus metrics instead.",
+        helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
     @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups.") var all = false
     @Flag(name: .long, help: "Print Prometheus metrics (the node_exporter textfile format; see docs/monitoring.md).") var metrics = false
-    @Argument(help: "A backup ID and/or the word 'detail'.") var words: [String] = []
+    @Argument(help: "A backup ID and/or the word 'detail'; or the word 'timeline' or 'drills'.") var words: [String] = []
 
     func run() throws {
         let repo = try repository.open()
