@@ -25,7 +25,7 @@ import Repository
         // --delta (the target is gone: there is nothing to rewrite in place).
         for extra in [[], ["--delta"]] {
             let r = try s.pgbk(["restore", "-B", repo, "-D", cluster.dataDir] + extra)
-            #expect(failsWithOneError(r) && r.stderr.contains("already holds \(version)") && r.stderr.contains("mv \(tsDir)/\(version) ")
+            #expect(failsWithOneError(r) && r.stderr.contains("already holds \(version)") && r.stderr.contains("mv \(tsDir) \(tsDir).old")
                     && !r.stderr.contains("add --delta"), "\(r)")
             #expect(!FileSystem.exists(cluster.dataDir))
         }
@@ -41,7 +41,8 @@ import Repository
         #expect(try FileSystem.list(target).isEmpty && !FileSystem.exists(s.path + "/ts-elsewhere"))
 
         // The advice works, and every committed row comes back.
-        try FileSystem.rename(tsDir + "/" + version, tsDir + "/" + version + ".old")
+        try FileSystem.rename(tsDir, tsDir + ".old")
+        try s.makeDirectory("ts1")
         let restore = try s.pgbk(["restore", "-B", repo, "-D", cluster.dataDir])
         #expect(restore.succeeded, "\(restore)")
         let restored = try TestCluster.startRestored(cluster.dataDir, scratch: s, name: "main-restored")

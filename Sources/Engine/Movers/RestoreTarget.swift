@@ -57,7 +57,7 @@ enum RestoreTarget {
         let inside = location + "/" + version
         guard FileSystem.exists(inside) else { return }
         if FileSystem.isDirectory(inside), try FileSystem.list(inside).isEmpty { return }
-        throw EngineError.invalidArgument("tablespace \(oid)'s location \(location) already holds \(version) (the lost cluster's tablespace, or another cluster's): move it aside (mv \(inside) \(inside).old) or restore the tablespace elsewhere with -T \(location)=NEWDIR")
+        throw EngineError.invalidArgument("tablespace \(oid)'s location \(location) already holds \(version) (the lost cluster's tablespace, or another cluster's): move the location aside and make it again, empty, for the restoring user (mv \(location) \(location).old; install -d -o USER -m 0700 \(location)), or restore the tablespace elsewhere with -T \(location)=NEWDIR")
     }
 
     /// The PID in postmaster.pid when that process exists.

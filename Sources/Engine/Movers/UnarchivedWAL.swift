@@ -44,7 +44,7 @@ enum UnarchivedWAL {
             let found = segments(in: directory, archive: archive, systemIdentifier: systemIdentifier)
             guard let first = found.first, let last = found.last else { return nil }
             let range = found.count == 1 ? first : "\(first) to \(last)"
-            return "\(directory)/pg_wal holds \(found.count) WAL segment(s) this cluster wrote and the archive lacks (\(range)), committed work a crashed server never archived: recovery replays them after the archived WAL if they are copied into the restored pg_wal before the server starts, as its owner (cp -p \(directory)/pg_wal/\(found.count == 1 ? first : String(first.prefix(8)) + "*") \(target)/pg_wal/)"
+            return "\(directory)/pg_wal holds \(found.count) WAL segment(s) this cluster wrote after the last archived one (\(range)), where a stopped or crashed server's last transactions are: recovery replays them after the archived WAL if they are copied into the restored pg_wal before the server starts, as its owner (cp -p \(directory)/pg_wal/\(found.count == 1 ? first : String(first.prefix(8)) + "*") \(target)/pg_wal/)"
         }
     }
 }
