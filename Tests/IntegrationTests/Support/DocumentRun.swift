@@ -64,7 +64,8 @@ final class DocumentRun {
     @discardableResult
     func shell(_ script: String, asRoot: Bool = false, environment extra: [String]? = nil, interpreter: [String] = ["/bin/bash", "-e", "-o", "pipefail", "-x", "-c"]) throws -> CommandResult {
         let env = extra ?? environment(asRoot: asRoot)
-        let args = ["-i"] + env + interpreter + [script]
+        // A document's loop that never ends (a recovery that fails) fails the test instead.
+        let args = ["-i"] + env + ["/usr/bin/timeout", "--kill-after=10", "600"] + interpreter + [script]
         let r = asRoot ? try Command.run("/usr/bin/env", args, outputDirectory: scratch.path, directory: scratch.path)
             : try Command.run(Command.runuser, ["-u", "postgres", "--", "/usr/bin/env"] + args, outputDirectory: scratch.path, directory: notes)
         log.append("$ \(script)\n\(r.stdout)\(r.stderr)")
