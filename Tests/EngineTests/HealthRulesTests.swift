@@ -69,6 +69,12 @@ import Repository
         #expect(HealthRules.formatAge(59) == "59s")
     }
 
+    /// wal_gaps says what it checked: presence, not content (issue 23, item 2).
+    @Test func walGapsSaysItChecksPresenceOnly() {
+        #expect(HealthRules.walGaps(firstGap: nil, hasOKBackup: true).message.contains("pgbk validate reads them back"))
+        #expect(HealthRules.walGaps(firstGap: "000000010000000000000007", hasOKBackup: true).status == .critical)
+    }
+
     @Test func wrongClusterOrVersionIsCritical() {
         let identity = RepositoryIdentity(systemIdentifier: 42, pgMajorVersion: "15", controlVersion: 1300, catalogVersion: 1,
                                           blockSize: 8192, walSegmentSize: 16 << 20, created: Timestamp(seconds: 0))

@@ -126,7 +126,7 @@ public enum HealthRules {
         if let firstGap {
             return CheckResult("wal_gaps", .critical, "WAL segment \(firstGap) is missing from the archive: recovery from the oldest OK backup stops there; take a new full backup")
         }
-        return CheckResult("wal_gaps", .ok, hasOKBackup ? "the archived WAL is complete from the oldest OK backup on" : "no OK backup to check the archived WAL from")
+        return CheckResult("wal_gaps", .ok, hasOKBackup ? "every WAL segment from the oldest OK backup on is in the archive (present: pgbk validate reads them back)" : "no OK backup to check the archived WAL from")
     }
 
     /// The newest drill decides: failed is critical; passed longer ago than `warning`, or
