@@ -5,22 +5,34 @@ import Repository
 /// brought back to a backup by rewriting only what differs; a kill in the middle is finished
 /// by a rerun; directories it must not touch are refused untouched (issue 14, item 4).
 @Suite struct DeltaRestoreTests {
+    /// A backed-up cluster with rows 1 (archived) and 2 (committed, in a segment never
+    /// archived), stopped as by a crash; and that segment's name.
+    func crashWithAnUnarchivedCommit(_ s: Scratch, _ repo: String, name: String) throws -> (TestCluster, String) {
+        let cluster = try TestCluster.createInitialized(s, name: name, repository: repo)
+        do {
+            try cluster.execute("CREATE TABLE t (n int)")
+            _ = try backupAndValidate(s, repo, cluster, "full")
+            try cluster.execute("INSERT INTO t VALUES (1)")
+            try cluster.switchWALAndWaitForArchive(repository: repo)
+            try cluster.execute("INSERT INTO t VALUES (2)")
+            let unarchived = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+            try cluster.stop(mode: "immediate")
+            #expect(try Repository.open(repo).wal.find(unarchived) == nil)
+            return (cluster, unarchived)
+        } catch {
+            cluster.stopIfRunning()
+            throw error
+        }
+    }
+
     /// Issue 23, item 1: after a crash (immediate stop) pg_wal holds WAL the archive never
     /// got; a delta restore keeps it for recovery and says so, and the committed row is back.
     /// Before, the restore removed it and the row was lost.
     @Test func aCrashedClustersUnarchivedWALSurvivesADeltaRestore() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.createInitialized(s, name: "crashed", repository: repo)
+        let (cluster, unarchived) = try crashWithAnUnarchivedCommit(s, repo, name: "crashed")
         defer { cluster.stopIfRunning() }
-        try cluster.execute("CREATE TABLE t (n int)")
-        _ = try backupAndValidate(s, repo, cluster, "full")
-        try cluster.execute("INSERT INTO t VALUES (1)")
-        try cluster.switchWALAndWaitForArchive(repository: repo)
-        try cluster.execute("INSERT INTO t VALUES (2)")  // committed, never archived
-        let unarchived = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
-        try cluster.stop(mode: "immediate")
-        #expect(try Repository.open(repo).wal.find(unarchived) == nil)
 
         let r = try s.pgbk(["restore", "-B", repo, "-D", cluster.dataDir, "--delta"])
         #expect(r.succeeded && r.stderr.contains("kept 1 WAL segment(s) in pg_wal that the archive lacks (\(unarchived)"), "\(r)")
@@ -34,15 +46,8 @@ import Repository
     @Test func aPlainRestoreNamesTheUnarchivedWALOfTheDirectoryMovedAside() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let cluster = try TestCluster.createInitialized(s, name: "main", repository: repo)
+        let (cluster, unarchived) = try crashWithAnUnarchivedCommit(s, repo, name: "main")
         defer { cluster.stopIfRunning() }
-        try cluster.execute("CREATE TABLE t (n int)")
-        _ = try backupAndValidate(s, repo, cluster, "full")
-        try cluster.execute("INSERT INTO t VALUES (1)")
-        try cluster.switchWALAndWaitForArchive(repository: repo)
-        try cluster.execute("INSERT INTO t VALUES (2)")  // committed, never archived
-        let unarchived = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
-        try cluster.stop(mode: "immediate")
         let broken = cluster.dataDir + ".broken"
         try FileSystem.rename(cluster.dataDir, broken)
 
