@@ -399,7 +399,7 @@ struct Purge: ParsableCommand {
 }
 
 func printReport(_ report: ExpireReport, dryRun: Bool, command: String = "expire") {
-    let verb = dryRun ? "would expire" : "expired"
+    let verb = dryRun ? "would \(command)" : command + "d"
     for id in report.expired { Console.output("\(verb) backup \(id)") }
     if let first = report.walRemoved.first, let last = report.walRemoved.last {
         Console.output("\(dryRun ? "would remove" : "removed") \(report.walRemoved.count) archived WAL file(s), \(first) to \(last)")
