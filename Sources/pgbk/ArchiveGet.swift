@@ -135,8 +135,7 @@ struct ArchiveGet: ParsableCommand {
     /// One detached pgbk (its own session, so that recovery never waits for it) with the
     /// same repository options; its errors go to PostgreSQL's log through stderr.
     private func startPrefetcher(after walName: String, spool: WALPrefetchSpool) {
-        var args = [selfExecutablePath(), "archive-get"] + repository.configArguments
-        if let path = repository.backupPath { args += ["-B", path] }
+        var args = [selfExecutablePath(), "archive-get"] + repository.commandLineArguments
         args += ["--queue-max", String(spool.maxBytes), "--spool-path", spool.directory, "-j", String(jobs),
                  "--prefetch-after", walName]
         if (try? ChildProcess.start(args, detached: true, inheritStderr: true)) == nil {

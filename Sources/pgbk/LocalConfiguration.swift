@@ -33,7 +33,7 @@ struct LocalConfiguration {
         }
         let text = try FileSystem.readText(candidate)
         let values = try IniFile(text: text, path: candidate)
-        for key in values.keys where !Self.knownKeys.contains(key) {
+        for key in values.keys where !Self.knownKeys.contains(key) && Self.repositoryNumber(key) == nil {
             throw EngineError.invalidArgument("configuration file \(candidate): unknown setting \(key) (known: \(Self.knownKeys.joined(separator: ", ")))")
         }
         if Self.secretKeys.contains(where: { values[$0] != nil }) {
@@ -45,6 +45,32 @@ struct LocalConfiguration {
         }
         path = candidate
         self.values = values
+    }
+
+    /// 2 for BACKUP_PATH_2, ...: the keys that name repo2 and after.
+    static func repositoryNumber(_ key: String) -> Int? {
+        guard key.hasPrefix("BACKUP_PATH_"), let n = Int(key.dropFirst("BACKUP_PATH_".count)), n >= 2, n <= 99,
+              key == "BACKUP_PATH_\(n)" else { return nil }
+        return n
+    }
+
+    /// BACKUP_PATH, BACKUP_PATH_2, ... in order (each from the environment, else the file);
+    /// a number left out is an error rather than a silently shorter list.
+    func backupPaths() throws -> [String] {
+        let numbers = Set(values.keys.compactMap(Self.repositoryNumber)).union(
+            (2...99).filter { environment("BACKUP_PATH_\($0)") != nil })
+        guard let first = value("BACKUP_PATH") else {
+            if let n = numbers.min() { throw EngineError.invalidArgument("BACKUP_PATH_\(n) is set but BACKUP_PATH (repo1) is not") }
+            return []
+        }
+        var paths = [first]
+        for n in numbers.sorted() {
+            guard n == paths.count + 1 else {
+                throw EngineError.invalidArgument("BACKUP_PATH_\(n) is set but BACKUP_PATH_\(paths.count + 1) is not: number the repositories without gaps")
+            }
+            paths.append(value("BACKUP_PATH_\(n)")!)
+        }
+        return paths
     }
 
     /// The environment's value, else the file's.

@@ -16,10 +16,15 @@ func environment(_ name: String) -> String? {
 }
 
 /// -B/--backup-path, falling back to $BACKUP_PATH as in pg_rman, then to the configuration
-/// file. A directory, or s3://BUCKET[/PREFIX].
+/// file. A directory, or s3://BUCKET[/PREFIX]. Several repositories of one cluster (repo1,
+/// repo2, ...) are named in order: -B repeated, or BACKUP_PATH, BACKUP_PATH_2, ...; a command
+/// that works on one takes `--repo N` (default 1).
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: [.customShort("B", allowingJoined: true), .customLong("backup-path")], help: "Repository: a directory or s3://BUCKET[/PREFIX] (default: $BACKUP_PATH, then BACKUP_PATH in the configuration file).")
-    var backupPath: String?
+    @Option(name: [.customShort("B", allowingJoined: true), .customLong("backup-path")], help: "Repository: a directory or s3://BUCKET[/PREFIX]; repeat it for repo2, repo3, ... (default: $BACKUP_PATH, then BACKUP_PATH, BACKUP_PATH_2, ... in the configuration file).")
+    var backupPaths: [String] = []
+
+    @Option(name: .customLong("repo"), help: "Which repository a command that works on one uses: 1 for the first -B or BACKUP_PATH, 2 for the second or BACKUP_PATH_2, ... (default 1).")
+    var repo: Int?
 
     @Option(name: .customLong("config"), help: "Configuration file with BACKUP_PATH and the AWS_*/S3_* settings (default: $PGBK_CONFIG, else /etc/pgbk/pgbk.conf when it exists).")
     var config: String?
@@ -33,22 +38,41 @@ struct RepositoryOptions: ParsableArguments {
     @Flag(name: [.customShort("v"), .long], help: "Print more detail.")
     var verbose = false
 
-    func resolvedPath() throws -> String {
+    /// Every repository, in order: the -B options, else the configuration's.
+    func resolvedPaths() throws -> [String] {
         Console.quiet = quiet
         Console.verbose = verbose
-        guard let path = try backupPath ?? localConfiguration().value("BACKUP_PATH") else {
+        let paths = backupPaths.isEmpty ? try localConfiguration().backupPaths() : backupPaths
+        guard !paths.isEmpty else {
             throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
         }
-        return path
+        if let repo, !(1...paths.count).contains(repo) {
+            throw EngineError.invalidArgument("--repo \(repo): there \(paths.count == 1 ? "is 1 repository" : "are \(paths.count) repositories") (\(RepositoryLabel.list(paths)))")
+        }
+        return paths
+    }
+
+    /// The repository `--repo` chose (the first by default).
+    func resolvedPath() throws -> String {
+        let paths = try resolvedPaths()
+        return paths[(repo ?? 1) - 1]
+    }
+
+    /// Which repositories a command that works on all of them (archive-push) uses: the one
+    /// `--repo` names, else every one.
+    func chosenPaths() throws -> [(number: Int, path: String)] {
+        let paths = try resolvedPaths()
+        if let repo { return [(repo, paths[repo - 1])] }
+        return paths.enumerated().map { ($0.offset + 1, $0.element) }
     }
 
     func localConfiguration() throws -> LocalConfiguration {
         try LocalConfiguration(explicitPath: config)
     }
 
-    /// The driver for the repository's location.
-    func storage(creating: Bool = false) throws -> any RepositoryStorage {
-        let path = try resolvedPath()
+    /// The driver for the chosen repository's location (`path`: another one of the list).
+    func storage(creating: Bool = false, path chosen: String? = nil) throws -> any RepositoryStorage {
+        let path = try chosen ?? resolvedPath()
         guard S3Settings.isS3URL(path) else {
             return creating ? try PosixStorage.creating(path) : try PosixStorage.existing(path)
         }
@@ -65,15 +89,29 @@ struct RepositoryOptions: ParsableArguments {
         (config.map { ["--config", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
     }
 
-    func open() throws -> Repository {
-        try Repository.open(storage: try storage())
+    func open(path: String? = nil) throws -> Repository {
+        try Repository.open(storage: try storage(path: path))
     }
 
     /// For commands that write into the repository.
-    func openForWriting() throws -> Repository {
-        let repo = try open()
+    func openForWriting(path: String? = nil) throws -> Repository {
+        let repo = try open(path: path)
         try repo.checkWriter()
         return repo
+    }
+
+    /// The repository arguments for a pgbk command line written for PostgreSQL
+    /// (restore_command, the prefetcher): the configuration file and each -B given here.
+    var commandLineArguments: [String] {
+        configArguments + backupPaths.flatMap { ["-B", $0] } + (repo.map { ["--repo", String($0)] } ?? [])
+    }
+}
+
+/// How every output names a repository when there are several: its number and location.
+enum RepositoryLabel {
+    static func label(_ number: Int, _ path: String) -> String { "repo\(number) (\(path))" }
+    static func list(_ paths: [String]) -> String {
+        paths.enumerated().map { label($0.offset + 1, $0.element) }.joined(separator: ", ")
     }
 }
 

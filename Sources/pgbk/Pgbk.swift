@@ -92,12 +92,18 @@ struct Init: ParsableCommand {
         guard let pgdata = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
         }
-        let path = try repository.resolvedPath()
-        if !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
-        let repo = try InitOperation.run(storage: { try repository.storage(creating: true) }, pgdata: pgdata, compression: compress)
-        Console.info("repository created in \(repo.path) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
+        // Every configured repository (or the one --repo names), each checked before any is made.
+        let targets = try repository.chosenPaths()
+        for (_, path) in targets where !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
+        for (number, path) in targets {
+            let repo = try InitOperation.run(storage: { try repository.storage(creating: true, path: path) }, pgdata: pgdata, compression: compress)
+            let name = targets.count > 1 || number > 1 ? RepositoryLabel.label(number, repo.path) : repo.path
+            Console.info("repository created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
+        }
         let config = repository.configArguments.map { " " + $0 }.joined()
-        Console.info("set archive_command = '\(selfExecutablePath()) archive-push\(config) -B \(repo.path) %p' in postgresql.conf")
+        // archive_command runs without this shell's $BACKUP_PATH: name each repository.
+        let paths = try repository.resolvedPaths().map { " -B " + $0 }.joined()
+        Console.info("set archive_command = '\(selfExecutablePath()) archive-push\(config)\(paths) %p' in postgresql.conf")
     }
 }
 
@@ -190,18 +196,35 @@ struct Backup: ParsableCommand {
 struct ArchivePush: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "archive-push",
-        abstract: "Archive one WAL file (archive_command = 'pgbk archive-push -B PATH %p').", helpNames: [.long])
+        abstract: "Archive one WAL file (archive_command = 'pgbk archive-push -B PATH %p').",
+        discussion: "With several repositories it stores the file in every one (--repo N: in that one only) and exits 0 only when every one holds it; when one fails, the others still get it, and the error names the one that failed. PostgreSQL then retries, and the repositories that hold the file accept the retry as identical.",
+        helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var compression: CompressionOptions
     @Argument(help: "The file to archive (%p).") var path: String
 
     func run() throws {
-        let repo = try repository.openForWriting()
-        let (c, level) = try compression.resolve(repo.config)
-        switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
-        case .stored(let stored): Console.detail("archived \(path) as \(stored)")
-        case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived with identical content")
+        let targets = try repository.chosenPaths()
+        let several = targets.count > 1
+        var failed: [String] = []
+        for (number, location) in targets {
+            let name = several ? " in " + RepositoryLabel.label(number, location) : ""
+            do {
+                let repo = try repository.openForWriting(path: location)
+                let (c, level) = try compression.resolve(repo.config)
+                switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
+                case .stored(let stored): Console.detail("archived \(path) as \(stored)\(name)")
+                case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived\(name) with identical content")
+                }
+            } catch {
+                guard several else { throw error }
+                failed.append("\(RepositoryLabel.label(number, location)): \(oneLineDescription(error))")
+            }
+        }
+        guard failed.isEmpty else {
+            let held = targets.count - failed.count
+            throw EngineError.archiveIncomplete(file: FileSystem.baseName(of: path), held: held, of: targets.count, failures: failed)
         }
     }
 }

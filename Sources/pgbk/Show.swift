@@ -42,30 +42,57 @@ struct Show: ParsableCommand {
                 throw EngineError.invalidArgument("show takes at most one backup ID and 'detail', not \(word)")
             }
         }
-        var (backups, unreadable): ([BackupInfo], [(id: String, error: Error)])
         if let id {
-            (backups, unreadable) = ([try repo.loadBackup(id)], [])
-        } else {
-            (backups, unreadable) = try repo.loadAll()
-            if !all { backups = backups.filter { $0.status != .deleted } }
+            let backup = try repo.loadBackup(id)
+            Console.output(json ? "[" + BackupJSON.object(backup, repo: repository.repo ?? 1, location: repo.path) + "]" : backup.ini().text(),
+                           terminator: json ? "\n" : "")
+            return
+        }
+        try listBackups(detail: detail)
+    }
+
+    /// Every repository's backups (the one --repo names, if given), each row with its
+    /// repository when there are several; a repository that cannot be read is named and
+    /// the others are listed.
+    private func listBackups(detail: Bool) throws {
+        let targets = try repository.chosenPaths()
+        var listed: [(repo: Int, info: BackupInfo)] = []
+        var locations: [Int: String] = [:]
+        var failures = 0
+        for (number, path) in targets {
+            let name = RepositoryLabel.label(number, path)
+            do {
+                let repo = try repository.open(path: path)
+                locations[number] = repo.path
+                var (backups, unreadable) = try repo.loadAll()
+                if !all { backups = backups.filter { $0.status != .deleted } }
+                listed += backups.map { (number, $0) }
+                for (id, error) in unreadable { Console.error("backup \(id)\(targets.count > 1 ? " in " + name : ""): \(describe(error))") }
+                failures += unreadable.count
+                if !json { notes(backups, in: repo, name: targets.count > 1 ? " in " + name : "") }
+            } catch {
+                guard targets.count > 1 else { throw error }
+                Console.error("\(name): \(describe(error))")
+                failures += 1
+            }
         }
         if json {
-            Console.output("[" + backups.map { BackupJSON.object($0) }.joined(separator: ",\n ") + "]")
-        } else if id != nil {
-            Console.output(backups[0].ini().text(), terminator: "")
+            Console.output("[" + listed.map { BackupJSON.object($0.info, repo: $0.repo, location: locations[$0.repo] ?? "") }.joined(separator: ",\n ") + "]")
         } else {
-            Console.output(BackupTable.render(backups.reversed(), detail: detail), terminator: "")
+            let repos = targets.count > 1 ? listed.reversed().map { "repo\($0.repo)" } : nil
+            Console.output(BackupTable.render(listed.reversed().map(\.info), detail: detail, repos: repos), terminator: "")
+            if targets.count > 1 { Console.output(targets.map { RepositoryLabel.label($0.number, $0.path) }.joined(separator: ", ")) }
         }
-        if !json && id == nil {
-            for b in backups where b.isUsable && b.mode == .incremental {
-                do { _ = try repo.chain(for: b, among: backups) } catch { Console.output("note: \(describe(error))") }
-            }
-            for b in backups where b.pageErrorCount > 0 {
-                Console.output("note: backup \(b.id) found \(b.pageErrorCount) page(s) failing verification in the cluster")
-            }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func notes(_ backups: [BackupInfo], in repo: Repository, name: String) {
+        for b in backups where b.isUsable && b.mode == .incremental {
+            do { _ = try repo.chain(for: b, among: backups) } catch { Console.output("note: \(describe(error))\(name)") }
         }
-        for (id, error) in unreadable { Console.error("backup \(id): \(describe(error))") }
-        if !unreadable.isEmpty { throw ExitCode(1) }
+        for b in backups where b.pageErrorCount > 0 {
+            Console.output("note: backup \(b.id)\(name) found \(b.pageErrorCount) page(s) failing verification in the cluster")
+        }
     }
 }
 
@@ -124,7 +151,8 @@ enum TimelineTable {
 }
 
 enum BackupTable {
-    static func render(_ backups: [BackupInfo], detail: Bool) -> String {
+    /// `repos`: each row's repository ("repo2"), as a first column, when there are several.
+    static func render(_ backups: [BackupInfo], detail: Bool, repos: [String]? = nil) -> String {
         var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
         if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Scanned", "Read", "Written", "Changes", "TLI", "PageErr", "Status", "Reason"] }
         var rows: [[String]] = [header]
@@ -141,6 +169,9 @@ enum BackupTable {
                 rows.append([b.id, b.startTime.description, b.mode.rawValue, duration, formatSize(b.writeBytes),
                              String(b.timeline), b.status.rawValue])
             }
+        }
+        if let repos {
+            rows = zip(["Repo"] + repos, rows).map { [$0.0] + $0.1 }
         }
         return renderTable(rows)
     }
@@ -162,8 +193,10 @@ enum BackupTable {
 
 /// The JSON form of a backup: snake_case keys, LSNs as PostgreSQL prints them, null for unset.
 enum BackupJSON {
-    static func object(_ b: BackupInfo) -> String {
+    static func object(_ b: BackupInfo, repo: Int, location: String) -> String {
         let fields: [(String, String)] = [
+            ("repo", String(repo)),
+            ("repository", string(location)),
             ("id", string(b.id)),
             ("mode", string(b.mode.rawValue)),
             ("status", string(b.status.rawValue)),

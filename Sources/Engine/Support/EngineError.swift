@@ -18,6 +18,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case backupNotUsable(id: String, status: String, reason: String?)
     case corruptFile(path: String, reason: String)
     case validationFailed(Int)
+    /// archive-push with several repositories: `held` of `of` hold the file.
+    case archiveIncomplete(file: String, held: Int, of: Int, failures: [String])
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return text
         case .backupNotUsable(let id, let status, let reason):
             return "backup \(id) is \(status)\(reason.map { " (\($0))" } ?? ""); it cannot be restored"
+        case .archiveIncomplete(let file, let held, let total, let failures):
+            return "\(file) is archived in \(held) of \(total) repositories; not in \(failures.joined(separator: "; not in ")) (PostgreSQL retries, and the repositories that hold it accept the retry)"
         case .corruptFile(let path, let reason):
             return "\(path) is corrupt: \(reason)"
         case .validationFailed(let count):

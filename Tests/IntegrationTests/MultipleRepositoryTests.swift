@@ -1,0 +1,79 @@
+import Testing
+import Foundation
+import Repository
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Several repositories for one cluster (issue 24, item 1): named in order by -B or
+/// BACKUP_PATH, BACKUP_PATH_2; archive-push stores every segment in each and fails, naming
+/// the repository, while one cannot take it; show lists every repository's backups.
+@Suite struct MultipleRepositoryTests {
+    @Test func archivePushFillsEveryRepositoryAndNamesTheOneThatFails() throws {
+        let s = try Scratch()
+        let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")
+        let cluster = try TestCluster.create(s, name: "db", repository: nil)
+        defer { cluster.stopIfRunning() }
+        try cluster.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(r1) -B \(r2) %p'\n")
+        let made = try s.pgbk(["init", "-B", r1, "-B", r2, "-D", cluster.dataDir])
+        #expect(made.succeeded && made.stderr.contains("repo1 (\(r1))") && made.stderr.contains("repo2 (\(r2))")
+                && made.stderr.contains("archive-push -B \(r1) -B \(r2) %p"), "\(made)")
+        try cluster.start()
+        try cluster.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+        try cluster.switchWALAndWaitForArchive(repository: r2)
+
+        // Both hold every segment archived so far, checked as archive-push checks them.
+        let names = { (path: String) in try Set(Repository.open(path).wal.listAll().map(\.walName)) }
+        try waitUntil("repo1 to hold what repo2 holds") { try names(r1) == names(r2) }
+        #expect(try !names(r1).isEmpty)
+
+        // repo2 is unreachable (its share unmounted): archive-push fails naming it, repo1
+        // still gets the segment.
+        try FileSystem.rename(r2, r2 + ".away")
+        let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.execute("INSERT INTO t SELECT generate_series(1001, 2000)")
+        try cluster.execute("SELECT pg_switch_wal()")
+        try waitUntil("\(segment) in repo1") { try Repository.open(r1).wal.find(segment) != nil }
+        let pushed = try s.pgbk(["archive-push", "-B", r1, "-B", r2, cluster.dataDir + "/pg_wal/" + segment])
+        #expect(failsWithOneError(pushed) && pushed.stderr.contains("archived in 1 of 2 repositories; not in repo2 (\(r2))"), "\(pushed)")
+        try waitUntil("PostgreSQL to see archive_command fail") { try cluster.scalar("SELECT failed_count FROM pg_stat_archiver") != "0" }
+
+        // repo2 back: PostgreSQL's retry fills it, repo1 accepts the retry as identical.
+        try FileSystem.rename(r2 + ".away", r2)
+        try waitUntil("\(segment) in repo2") { try Repository.open(r2).wal.find(segment) != nil }
+        try cluster.switchWALAndWaitForArchive(repository: r2)
+        #expect(try names(r1) == names(r2))
+
+        // A backup in each; show lists both, each row with its repository.
+        for repo in ["1", "2"] {
+            let b = try s.pgbk(["backup", "-B", r1, "-B", r2, "--repo", repo, "-b", "full", "-D", cluster.dataDir] + cluster.connectionArgs)
+            #expect(b.succeeded, "\(b)")
+        }
+        let shown = try s.pgbk(["show", "-B", r1, "-B", r2])
+        let rows = shown.stdout.split(separator: "\n").filter { $0.contains("FULL") }
+        #expect(shown.succeeded && rows.count == 2 && rows.contains { $0.hasPrefix(" repo1 ") } && rows.contains { $0.hasPrefix(" repo2 ") }
+                && shown.stdout.contains("repo2 (\(r2))"), "\(shown)")
+        let json = try s.pgbk(["show", "-B", r1, "-B", r2, "--json"])
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(objects.compactMap { $0["repo"] as? Int }) == [1, 2] && objects.contains { $0["repository"] as? String == r2 }, "\(json)")
+        let one = try s.pgbk(["show", "-B", r1, "-B", r2, "--repo", "2", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [[String: Any]])?.map { $0["repo"] as? Int } == [2], "\(one)")
+    }
+
+    /// Bad input: a repository number that does not exist, numbering with a gap in the
+    /// configuration file; one line, nothing written.
+    @Test func aRepositoryThatIsNotThereIsNamedInOneLine() throws {
+        let s = try Scratch()
+        let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")
+        let seven = try s.pgbk(["backup", "-B", r1, "-B", r2, "--repo", "7"])
+        #expect(failsWithOneError(seven) && seven.stderr.contains("--repo 7: there are 2 repositories (repo1 (\(r1)), repo2 (\(r2)))"), "\(seven)")
+        let config = s.path + "/pgbk.conf"
+        try s.writeFile(config, "BACKUP_PATH=\(r1)\nBACKUP_PATH_3=\(r2)\n")
+        let gap = try s.pgbk(["show", "--config", config])
+        #expect(failsWithOneError(gap) && gap.stderr.contains("BACKUP_PATH_3 is set but BACKUP_PATH_2 is not"), "\(gap)")
+        try s.writeFile(config, "BACKUP_PATH=\(r1)\nBACKUP_PATH_2=\(r2)\n")
+        let two = try s.pgbk(["show", "--config", config, "--repo", "3"])
+        #expect(failsWithOneError(two) && two.stderr.contains("there are 2 repositories"), "\(two)")
+        #expect(!FileSystem.exists(r1) && !FileSystem.exists(r2))
+    }
+}
