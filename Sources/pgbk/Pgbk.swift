@@ -328,10 +328,49 @@ struct Restore: ParsableCommand {
         if let primaryConninfo, PrimaryConninfo.hasPassword(primaryConninfo) {
             Console.warning("the --primary-conninfo password is written into the restored postgresql.auto.conf only (never the repository); ~/.pgpass of the server's user keeps it out of the data directory")
         }
-        let repo = try repository.open()
         guard let directory = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
         }
+        let candidates = try repository.chosenPaths()
+        var passedOver: [String] = []
+        for (n, candidate) in candidates.enumerated() {
+            let name = RepositoryLabel.label(candidate.number, candidate.path)
+            let operation: RestoreOperation
+            let prepared: RestoreOperation.Prepared
+            do {
+                let repo: Repository
+                // A repository that cannot be opened (unreachable, not a repository) is
+                // passed over whatever the error; after that, only for what is about it.
+                do { repo = try repository.open(path: candidate.path) } catch { throw PassOver(error) }
+                operation = RestoreOperation(repository: repo, options: try options(directory, target: target, config: repo.config))
+                do { prepared = try operation.prepare() } catch where RestoreOperation.isAboutTheRepository(error) { throw PassOver(error) }
+            } catch let passOver as PassOver {
+                let error = passOver.error
+                guard candidates.count > 1 else { throw error }
+                // Nothing is written before prepare succeeds: the next repository may do.
+                Console.warning("\(name) passed over: \(oneLineDescription(error))")
+                passedOver.append("\(name): \(oneLineDescription(error))")
+                if n == candidates.count - 1 {
+                    throw EngineError.noUsableBackup("no repository can restore to \(target.description): \(passedOver.joined(separator: "; "))")
+                }
+                continue
+            }
+            if candidates.count > 1 {
+                Console.info("restoring from \(name)\(passedOver.isEmpty ? ", the first repository" : ", the first that can reach the target")")
+            }
+            _ = try operation.execute(prepared)
+            return
+        }
+    }
+
+    /// A repository's failure that lets the next one be tried.
+    private struct PassOver: Error {
+        let error: Error
+        init(_ error: Error) { self.error = error }
+    }
+
+    /// The restore's options for one repository (its pgbk.ini gives the lock timeout).
+    private func options(_ directory: String, target: RecoveryTarget, config: RepositoryConfig) throws -> RestoreOptions {
         var options = RestoreOptions(target: directory, pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
         options.backupID = backupID
@@ -340,7 +379,7 @@ struct Restore: ParsableCommand {
         options.primaryConninfo = primaryConninfo
         options.delta = delta
         options.archiveOff = (archiveMode ?? (asStandby ? .preserve : .off)) == .off
-        options.lockTimeoutSeconds = try lock.seconds(repo.config)
+        options.lockTimeoutSeconds = try lock.seconds(config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
@@ -349,7 +388,7 @@ struct Restore: ParsableCommand {
             }
             options.tablespaceMapping[FileSystem.absolute(String(parts[0]))] = FileSystem.absolute(String(parts[1]))
         }
-        _ = try RestoreOperation(repository: repo, options: options).run()
+        return options
     }
 }
 

@@ -9,16 +9,22 @@ import Repository
 /// BACKUP_PATH, BACKUP_PATH_2; archive-push stores every segment in each and fails, naming
 /// the repository, while one cannot take it; show lists every repository's backups.
 @Suite struct MultipleRepositoryTests {
-    @Test func archivePushFillsEveryRepositoryAndNamesTheOneThatFails() throws {
-        let s = try Scratch()
-        let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")
+    /// A cluster whose archive_command pushes into `r1` and `r2`, both made by one init; started.
+    func clusterArchivingInto(_ s: Scratch, _ r1: String, _ r2: String) throws -> TestCluster {
         let cluster = try TestCluster.create(s, name: "db", repository: nil)
-        defer { cluster.stopIfRunning() }
         try cluster.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(r1) -B \(r2) %p'\n")
         let made = try s.pgbk(["init", "-B", r1, "-B", r2, "-D", cluster.dataDir])
         #expect(made.succeeded && made.stderr.contains("repo1 (\(r1))") && made.stderr.contains("repo2 (\(r2))")
                 && made.stderr.contains("archive-push -B \(r1) -B \(r2) %p"), "\(made)")
         try cluster.start()
+        return cluster
+    }
+
+    @Test func archivePushFillsEveryRepositoryAndNamesTheOneThatFails() throws {
+        let s = try Scratch()
+        let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")
+        let cluster = try clusterArchivingInto(s, r1, r2)
+        defer { cluster.stopIfRunning() }
         try cluster.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
         try cluster.switchWALAndWaitForArchive(repository: r2)
 
@@ -58,6 +64,48 @@ import Repository
         #expect(Set(objects.compactMap { $0["repo"] as? Int }) == [1, 2] && objects.contains { $0["repository"] as? String == r2 }, "\(json)")
         let one = try s.pgbk(["show", "-B", r1, "-B", r2, "--repo", "2", "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [[String: Any]])?.map { $0["repo"] as? Int } == [2], "\(one)")
+    }
+
+    /// restore takes the first repository whose backups and WAL prove the target reachable,
+    /// says why it passed over the ones before, and restores exactly from it; when none can,
+    /// one line names each reason and nothing is written.
+    @Test func restoreFallsBackToTheNextRepositoryThatCanReachTheTarget() throws {
+        let s = try Scratch()
+        let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")
+        let cluster = try clusterArchivingInto(s, r1, r2)
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+        for repo in ["1", "2"] {
+            let b = try s.pgbk(["backup", "-B", r1, "-B", r2, "--repo", repo, "-b", "full", "-D", cluster.dataDir] + cluster.connectionArgs)
+            let v = try s.pgbk(["validate", "-B", r1, "-B", r2, "--repo", repo])
+            #expect(b.succeeded && v.succeeded, "\(b)\n\(v)")
+        }
+        try cluster.execute("INSERT INTO t SELECT generate_series(1001, 3000)")
+        let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try cluster.switchWALAndWaitForArchive(repository: r1)
+        try cluster.switchWALAndWaitForArchive(repository: r2)
+        try cluster.stop()
+        // The segment with the late rows is damaged in repo1.
+        try flipByte(try #require(try Repository.open(r1).wal.find(segment)).path, at: 200_000)
+
+        let target = s.path + "/restored"
+        let r = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", target])
+        #expect(r.succeeded && r.stderr.contains("repo1 (\(r1)) passed over: ") && r.stderr.contains(segment)
+                && r.stderr.contains("restoring from repo2 (\(r2)), the first that can reach the target"), "\(r)")
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar("SELECT count(*) FROM t") == "3000")
+        try restored.stop()
+
+        // repo2 gone too: one line with both reasons, nothing written.
+        try FileSystem.rename(r2, r2 + ".away")
+        let none = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", s.path + "/nowhere"])
+        #expect(failsWithOneError(none) && none.stderr.contains("no repository can restore") && none.stderr.contains("repo1 (\(r1)): ")
+                && none.stderr.contains("repo2 (\(r2)): "), "\(none)")
+        #expect(!FileSystem.exists(s.path + "/nowhere"))
+        // With one repository named, its own error as before.
+        let one = try s.pgbk(["restore", "-B", r1, "-B", r2, "--repo", "1", "-D", s.path + "/nowhere"])
+        #expect(failsWithOneError(one) && one.stderr.contains(segment) && !one.stderr.contains("passed over"), "\(one)")
     }
 
     /// Bad input: a repository number that does not exist, numbering with a gap in the

@@ -1,5 +1,6 @@
 import PostgresFormat
 import Repository
+import StorageInterface
 
 public struct RestoreOptions: Sendable {
     public var backupID: String?
@@ -64,14 +65,50 @@ public struct RestoreOperation: Sendable {
         var remappedTablespaceMap: String?
     }
 
+    /// What `prepare` established, with the repository lock it holds until `execute` ends.
+    public struct Prepared {
+        let checked: Checked
+        let lock: RepositoryLock
+        public var backup: BackupInfo { checked.info }
+    }
+
     /// The pipeline: checks (nothing written), layout (directories, links, the marker),
     /// contents (the workers), finish (sync, recovery settings, manifest, pg_control last).
     public func run() throws -> BackupInfo {
+        try execute(try prepare())
+    }
+
+    /// The checks, the reachability proof among them, under a shared repository lock; nothing
+    /// is written. A caller with several repositories prepares each in turn until one can.
+    public func prepare() throws -> Prepared {
         // Shared: other restores may read too, but nothing may expire the chain meanwhile.
         let lock = try RepositoryLock(repository: repository, command: "restore", shared: true,
                                       timeoutSeconds: options.lockTimeoutSeconds)
-        defer { lock.release() }
-        let checked = try check()
+        do { return Prepared(checked: try check(), lock: lock) } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    /// Whether `prepare` failed because of what the repository holds or can give (no backup
+    /// reaches the target, a missing or damaged file, the repository unreadable or locked),
+    /// so that another repository may do, rather than because of the target or the options.
+    public static func isAboutTheRepository(_ error: Error) -> Bool {
+        switch error {
+        case let engine as EngineError:
+            switch engine {
+            case .noUsableBackup, .backupNotUsable, .corruptFile: return true
+            default: return false
+            }
+        case is CatalogError, is StorageError, is RepositoryLock.Busy: return true
+        default: return false
+        }
+    }
+
+    /// Everything after the checks; releases the lock `prepare` took.
+    public func execute(_ prepared: Prepared) throws -> BackupInfo {
+        defer { prepared.lock.release() }
+        let checked = prepared.checked
         var writer = RestoreWriter(repository: repository, info: checked.info, owner: checked.owner)
         writer.delta = checked.delta != nil
         try writer.makeDirectory(checked.target, mode: 0o700)
