@@ -13,6 +13,10 @@ import Repository
         ("pgbk archive-push -B/var/backups/other %p", .critical),
         ("pgbk archive-push %p", .warning),
         ("pgbk archive-push -B /var/backups/other %p", .critical),
+        // Several repositories (issue 24): this one among them is enough.
+        ("pgbk archive-push -B /var/backups/pgbk -B s3://bucket/db1 %p", .ok),
+        ("pgbk archive-push -B s3://bucket/db1 -B /var/backups/pgbk/ %p", .ok),
+        ("pgbk archive-push -B s3://bucket/db1 -B /var/backups/other %p", .critical),
         ("pgbk archive-get -B /var/backups/pgbk %f %p", .critical),
         ("cp %p /mnt/archive/%f", .critical),
         ("", .critical),

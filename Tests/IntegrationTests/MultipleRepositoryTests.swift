@@ -62,6 +62,11 @@ import Repository
         let json = try s.pgbk(["show", "-B", r1, "-B", r2, "--json"])
         let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(Set(objects.compactMap { $0["repo"] as? Int }) == [1, 2] && objects.contains { $0["repository"] as? String == r2 }, "\(json)")
+        // check of either repository finds it among archive_command's -B.
+        for repo in ["1", "2"] {
+            let check = try s.pgbk(["check", "-B", r1, "-B", r2, "--repo", repo, "--no-archive-test"] + cluster.connectionArgs)
+            #expect(check.stdout.contains("OK       archive_command"), "\(check)")
+        }
         let one = try s.pgbk(["show", "-B", r1, "-B", r2, "--repo", "2", "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [[String: Any]])?.map { $0["repo"] as? Int } == [2], "\(one)")
     }

@@ -49,28 +49,30 @@ public enum HealthRules {
         }
     }
 
-    /// Whether archive_command runs `pgbk archive-push` into `repository` (by -B, or without
-    /// it, through its configuration file's BACKUP_PATH, which cannot be seen from here).
+    /// Whether archive_command runs `pgbk archive-push` into `repository` (by one of its -B,
+    /// or without any, through its configuration file's BACKUP_PATH, which cannot be seen
+    /// from here).
     public static func archiveCommand(_ command: String, repository: String) -> CheckResult {
         let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { $0.trimmingQuotes }
         guard let pgbk = words.firstIndex(where: { $0 == "pgbk" || $0.hasSuffix("/pgbk") }),
               let push = words[pgbk...].firstIndex(of: "archive-push") else {
             return CheckResult("archive_command", .critical, "archive_command does not run pgbk archive-push: set archive_command = 'pgbk archive-push -B \(repository) %p'")
         }
-        var target: String?
+        // Every -B: with several repositories, archive-push stores into each.
+        var targets: [String] = []
         var i = push + 1
         while i < words.count, words[i] != "&&", words[i] != ";", words[i] != "||" {
-            if words[i] == "-B" || words[i] == "--backup-path", i + 1 < words.count { target = words[i + 1]; i += 1 }
-            else if words[i].hasPrefix("--backup-path=") { target = String(words[i].dropFirst("--backup-path=".count)) }
+            if words[i] == "-B" || words[i] == "--backup-path", i + 1 < words.count { targets.append(words[i + 1]); i += 1 }
+            else if words[i].hasPrefix("--backup-path=") { targets.append(String(words[i].dropFirst("--backup-path=".count))) }
             // getopt's attached form, as the CLI takes it: -B/srv/repo.
-            else if words[i].hasPrefix("-B") && words[i].count > 2 { target = words[i].dropFirst(2).trimmingQuotes }
+            else if words[i].hasPrefix("-B") && words[i].count > 2 { targets.append(words[i].dropFirst(2).trimmingQuotes) }
             i += 1
         }
-        guard let target else {
+        guard !targets.isEmpty else {
             return CheckResult("archive_command", .warning, "archive_command runs pgbk archive-push without -B: make sure its BACKUP_PATH is \(repository)")
         }
-        guard samePlace(target, repository) else {
-            return CheckResult("archive_command", .critical, "archive_command pushes into \(target), not into this repository \(repository)")
+        guard targets.contains(where: { samePlace($0, repository) }) else {
+            return CheckResult("archive_command", .critical, "archive_command pushes into \(targets.joined(separator: " and ")), not into this repository \(repository)")
         }
         return CheckResult("archive_command", .ok, "archive_command runs pgbk archive-push into this repository")
     }
