@@ -81,6 +81,25 @@ import Repository
         _ = try killed(["purge", "-B", repo], at: "purge-after-data")
         #expect(try s.pgbk(["purge", "-B", repo]).succeeded)
 
+        // copy killed after a WAL file, after the RUNNING mark, among the files and just before
+        // OK: the target never shows a usable backup that is not whole; the rerun finishes.
+        let copyRepo = s.path + "/copy"
+        #expect(try s.pgbk(["init", "-B", copyRepo, "-D", cluster.dataDir]).succeeded)
+        let copy = ["copy", "-B", repo, "-B", copyRepo, "--from-repo", "1", "--to-repo", "2", "-j", "1"]
+        for point in ["copy-wal-copied@2", "copy-after-running", "copy-file-copied@3", "copy-before-done"] {
+            _ = try killed(copy, at: point)
+            let there = try Repository.open(copyRepo).loadAll().backups
+            let usableThere = there.filter(\.isUsable)
+            #expect(usableThere.isEmpty, "\(point): \(there.map { "\($0.id) \($0.status)" })")
+        }
+        let finished = try s.pgbk(copy)
+        #expect(finished.succeeded, "\(finished)")
+        let copiedCheck = try s.pgbk(["validate", "-B", copyRepo, "--recheck"])
+        #expect(copiedCheck.succeeded, "\(copiedCheck)")
+        let copiedIDs = try Repository.open(copyRepo).loadAll().backups.filter(\.isUsable).map(\.id)
+        let sourceIDs = try Repository.open(repo).loadAll().backups.filter(\.isUsable).map(\.id)
+        #expect(!copiedIDs.isEmpty && copiedIDs == sourceIDs)
+
         // Every OK backup and every archived file reads back intact.
         let final = try s.pgbk(["validate", "-B", repo, "--recheck"])
         #expect(final.succeeded, "\(final)")

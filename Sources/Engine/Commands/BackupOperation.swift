@@ -336,7 +336,7 @@ public struct BackupOperation {
     }
 }
 
-func formatBytes(_ bytes: UInt64) -> String {
+public func formatBytes(_ bytes: UInt64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"]
     var value = Double(bytes)
     var unit = 0

@@ -1,0 +1,186 @@
+import PostgresFormat
+import Repository
+import StorageInterface
+
+/// `pgbk copy`: what one repository of a cluster holds and another lacks (archived WAL and
+/// history files, then backups with their server logs, ancestors first) goes into the other.
+/// Stored objects are copied as they are, then the copy is read back against the catalog's
+/// checksums, so that the target's catalog describes exactly the target's bytes. A backup
+/// appears in the target as RUNNING first and as OK only once all of it has been read back
+/// there: a kill leaves RUNNING, which the next command makes ERROR, and a rerun copies it
+/// again.
+public struct CopyOperation: Sendable {
+    let source: Repository
+    let target: Repository
+    let lockTimeoutSeconds: Int
+    let jobs: Int
+
+    public init(from source: Repository, to target: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs) {
+        self.source = source
+        self.target = target
+        self.lockTimeoutSeconds = lockTimeoutSeconds
+        self.jobs = jobs
+    }
+
+    public struct Report: Sendable {
+        public var walFiles = 0
+        public var backups: [String] = []
+        public var bytes: UInt64 = 0
+    }
+
+    /// Refuses a copy into the same repository, or between repositories of different
+    /// clusters, before anything is written.
+    public static func checkPair(source: Repository, target: Repository) throws {
+        guard source.path != target.path else {
+            throw EngineError.invalidArgument("copy from \(source.path) into itself: name two different repositories")
+        }
+        let (a, b) = (source.identity, target.identity)
+        guard a.systemIdentifier == b.systemIdentifier else {
+            throw EngineError.clusterMismatch(what: "repository \(target.path)", found: b.systemIdentifier, expected: a.systemIdentifier,
+                                              repository: source.path)
+        }
+        guard a.pgMajorVersion == b.pgMajorVersion, a.walSegmentSize == b.walSegmentSize else {
+            throw EngineError.invalidArgument("\(source.path) holds PostgreSQL \(a.pgMajorVersion) with \(a.walSegmentSize)-byte WAL segments, \(target.path) PostgreSQL \(b.pgMajorVersion) with \(b.walSegmentSize): copy works between repositories of one cluster and version")
+        }
+    }
+
+    /// `backupID`: that backup and the ancestors the target lacks; nil: every OK or DONE one.
+    public func run(backupID: String?) throws -> Report {
+        try Self.checkPair(source: source, target: target)
+        // Shared on the source (nothing expires what is being copied), exclusive on the target.
+        let sourceLock = try RepositoryLock(repository: source, command: "copy", shared: true, timeoutSeconds: lockTimeoutSeconds)
+        defer { sourceLock.release() }
+        let targetLock = try RepositoryLock(repository: target, command: "copy", timeoutSeconds: lockTimeoutSeconds)
+        defer { targetLock.release() }
+        var targetCatalog = try target.loadAll()
+        try Catalog.markOrphans(target, in: &targetCatalog)
+        Catalog.discardAbandonedWrites(target)
+
+        let chosen = try backupsToCopy(backupID: backupID, have: targetCatalog)
+        var report = Report()
+        (report.walFiles, report.bytes) = try copyWAL()
+        for info in chosen {
+            report.bytes += try copyBackup(info, replacing: targetCatalog.backups.first { $0.id == info.id })
+            report.backups.append(info.id)
+        }
+        return report
+    }
+
+    /// The source's OK and DONE backups the target lacks (has in no usable state), oldest
+    /// first, so that parents come before their incrementals.
+    private func backupsToCopy(backupID: String?, have: CatalogSnapshot) throws -> [BackupInfo] {
+        let all = try source.loadAll().backups
+        var wanted = all.filter(\.isUsable)
+        if let backupID {
+            try Repository.checkBackupID(backupID)
+            guard let named = all.first(where: { $0.id == backupID }) else {
+                throw CatalogError.invalid(source.backupDirectory(backupID), "no such backup")
+            }
+            guard named.isUsable else {
+                throw EngineError.backupNotUsable(id: backupID, status: named.status.rawValue, reason: named.statusReason)
+            }
+            let ancestry = Set(try source.ancestry(of: named, among: all).map(\.id))
+            wanted = wanted.filter { ancestry.contains($0.id) }
+        }
+        let usableThere = Set(have.backups.filter(\.isUsable).map(\.id))
+        return wanted.filter { !usableThere.contains($0.id) }.sorted { $0.id < $1.id }
+    }
+
+    /// Every archived file the target lacks, copied and read back; a file the target holds
+    /// with other content is a conflict, never overwritten.
+    private func copyWAL() throws -> (files: Int, bytes: UInt64) {
+        let (from, to) = (source.wal, target.wal)
+        let there = Dictionary(try to.listAll().map { ($0.walName, $0) }) { a, _ in a }
+        var missing: [ArchivedWAL] = []
+        for file in try from.listAll() {
+            if let held = there[file.walName] {
+                guard held.checksum == file.checksum else { throw EngineError.walConflict(walName: file.walName, archived: held.path) }
+                continue
+            }
+            missing.append(file)
+        }
+        let work = missing
+        let (source, target) = (self.source, self.target)
+        let sizes = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
+            let file = work[n]
+            let bytes = try Self.copyObject(file.name, from: source.storage, to: target.storage, buffer: &buffer)
+            if let reason = try StoredFileReader.verify(storage: target.storage, name: file.name, compression: file.compression, size: nil,
+                                                        checksum: file.checksum, buffer: &buffer) {
+                try? target.storage.remove(file.name)
+                throw EngineError.corruptFile(path: target.storage.describe(file.name), reason: "the copy of \(file.walName) reads back wrong: \(reason)")
+            }
+            try FaultInjection.point("copy-wal-copied")
+            return bytes
+        }
+        if !work.isEmpty { Console.info("copied \(work.count) archived WAL file(s) from \(source.path) to \(target.path)") }
+        return (work.count, sizes.reduce(0) { $0 + ($1 ?? 0) })
+    }
+
+    /// One backup: RUNNING in the target, its file list, stored files and server logs copied,
+    /// everything read back as validate reads it, then OK (or CORRUPT, and an error).
+    private func copyBackup(_ info: BackupInfo, replacing old: BackupInfo?) throws -> UInt64 {
+        let id = info.id
+        if old != nil { try target.storage.removeTree(target.backupName(id)) }
+        var copy = info
+        copy.status = .running
+        copy.statusReason = "being copied from \(source.path)"
+        try target.storage.makeDirectories(target.backupName(id))
+        try target.saveBackup(copy)
+        try FaultInjection.point("copy-after-running")
+        var names = [source.fileListName(id)]
+        for entry in try source.loadFileList(info) where FileList.isStored(entry) {
+            for part in 0..<entry.partCount { names.append(source.storedName(id, entry, compression: info.compression, part: part)) }
+        }
+        if let logs = try source.loadServerLogList(id) {
+            names.append(source.serverLogListName(id))
+            names += logs.map { source.serverLogName(id, path: $0.path, compression: info.compression) }
+        }
+        let bytes = try Self.copyObjects(names, from: source.storage, to: target.storage, jobs: jobs)
+        let problems = try ValidateOperation(repository: target, jobs: jobs).check(copy)
+        copy.status = problems.isEmpty ? .ok : .corrupt
+        copy.statusReason = problems.isEmpty ? nil : problems.prefix(3).joined(separator: "; ")
+        copy.verifyTime = .now()
+        try FaultInjection.point("copy-before-done")
+        try target.saveBackup(copy)
+        guard problems.isEmpty else {
+            throw EngineError.corruptFile(path: target.backupDirectory(id), reason: "the copy of backup \(id) does not read back as the source's catalog says: \(problems[0])")
+        }
+        Console.info("copied backup \(id) from \(source.path) to \(target.path): \(names.count) files, \(formatBytes(bytes)); read back there: OK")
+        return bytes
+    }
+
+    /// Stored objects on `jobs` workers, each with its own buffer; the bytes copied.
+    static func copyObjects(_ names: [String], from: any RepositoryStorage, to: any RepositoryStorage, jobs: Int) throws -> UInt64 {
+        let sizes = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
+            let bytes = try copyObject(names[n], from: from, to: to, buffer: &buffer)
+            try FaultInjection.point("copy-file-copied")
+            return bytes
+        }
+        return sizes.reduce(0) { $0 + ($1 ?? 0) }
+    }
+
+    /// One stored object, byte for byte, under the same name; the target's write is atomic
+    /// (nothing appears under the name until it is whole).
+    static func copyObject(_ name: String, from: any RepositoryStorage, to: any RepositoryStorage, buffer: inout [UInt8]) throws -> UInt64 {
+        let input = try from.openRead(name)
+        defer { input.close() }
+        let parent = PosixStorage.parent(of: name)
+        if !parent.isEmpty { try to.makeDirectories(parent) }
+        let output = try to.openWrite(name, expectedSize: nil, noReplace: false)
+        var total: UInt64 = 0
+        do {
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+                if n == 0 { break }
+                try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                total += UInt64(n)
+            }
+            try output.commit()
+        } catch {
+            output.abandon()
+            throw error
+        }
+        try to.syncDirectory(parent)
+        return total
+    }
+}
