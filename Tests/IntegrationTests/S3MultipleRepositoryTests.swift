@@ -1,0 +1,73 @@
+import Testing
+import Foundation
+import Repository
+
+/// A directory (repo1) and a bucket on the Ceph gateway (repo2) for one cluster (issue 24):
+/// archive_command pushes into both; with the gateway down it fails naming repo2 while repo1
+/// still gets every segment, and once the gateway is back both hold everything; copy goes
+/// from the directory to the bucket and from the bucket to a new directory, and the bucket
+/// alone restores every committed row.
+extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
+    @Test func aDirectoryAndABucketBothHoldEverySegmentAndCopyGoesBothWays() throws {
+        let f = try S3Fixture("tworepos")
+        let s = f.scratch
+        let directory = s.path + "/repo1"
+        let repos = ["--config", f.config, "-B", directory, "-B", f.url]
+        func pgbk(_ args: [String], env: [String: String] = [:]) throws -> CommandResult {
+            try s.pgbk([args[0]] + repos + args.dropFirst(), env: S3Fixture.clearedEnvironment.merging(env) { $1 })
+        }
+        let source = try TestCluster.create(s, name: "src", repository: nil)
+        defer { source.stopIfRunning() }
+        try source.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push \(repos.joined(separator: " ")) %p'\n")
+        #expect(try pgbk(["init", "-D", source.dataDir]).succeeded)
+        try source.start()
+        try source.execute("CREATE TABLE journal (n int PRIMARY KEY)")
+        let journal = Journal(cluster: source)
+        try journal.write(1...5)
+        let full = try pgbk(["backup", "-D", source.dataDir, "-b", "full"] + source.connectionArgs)
+        let validFull = try pgbk(["validate"])
+        #expect(full.succeeded && validFull.succeeded, "\(full)\n\(validFull)")
+
+        // The gateway down: archive-push fails naming repo2; repo1 still gets each segment.
+        let segment = try #require(try source.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try f.gateway.stopGateway()
+        var restarted = false
+        defer { if !restarted { try? f.gateway.startGateway() } }
+        try journal.write(6...10)
+        try source.execute("SELECT pg_switch_wal()")
+        try waitUntil("\(segment) in repo1") { try Repository.open(directory).wal.find(segment) != nil }
+        let pushed = try pgbk(["archive-push", source.dataDir + "/pg_wal/" + segment], env: ["S3_RETRIES": "1"])
+        #expect(failsWithOneError(pushed) && pushed.stderr.contains("archived in 1 of 2 repositories; not in repo2 (\(f.url))"), "\(pushed)")
+        try f.gateway.startGateway()
+        restarted = true
+        try waitUntil("\(segment) in repo2") { try f.repository().wal.find(segment) != nil }
+        try f.switchWALAndWaitForArchive(source)
+        let names = { (repo: Repository) in try Set(repo.wal.listAll().map(\.walName)) }
+        try waitUntil("both repositories to hold the same WAL") { try names(Repository.open(directory)) == names(f.repository()) }
+
+        // repo1's chain copied into the bucket (which has no backup of its own).
+        try journal.write(11...15)
+        let incremental = try pgbk(["backup", "-D", source.dataDir, "-b", "incremental"] + source.connectionArgs)
+        let validIncremental = try pgbk(["validate"])
+        #expect(incremental.succeeded && validIncremental.succeeded, "\(incremental)\n\(validIncremental)")
+        try f.switchWALAndWaitForArchive(source)
+        let copied = try pgbk(["copy", "--from-repo", "1", "--to-repo", "2"])
+        #expect(copied.succeeded && copied.stderr.contains("2 backup(s)"), "\(copied)")
+        #expect(try f.backups().map { $0["status"] as? String } == ["OK", "OK"])
+
+        // The bucket copied into a new directory: the same backups, OK there.
+        let third = s.path + "/repo3"
+        let toThird = try s.pgbk(["init", "-B", third, "-D", source.dataDir])
+        #expect(toThird.succeeded, "\(toThird)")
+        let back = try s.pgbk(["copy", "--config", f.config, "-B", f.url, "-B", third, "--from-repo", "1", "--to-repo", "2"],
+                              env: S3Fixture.clearedEnvironment)
+        #expect(back.succeeded && back.stderr.contains("2 backup(s)"), "\(back)")
+        let validated = try s.pgbk(["validate", "-B", third, "--recheck"])
+        #expect(validated.succeeded, "\(validated)")
+
+        // Without the cluster and the directory, the bucket alone has every committed row.
+        try source.stop()
+        try FileSystem.removeTree(directory)
+        #expect(try f.restoreJournal(as: "from-bucket", []) == Array(1...15))
+    }
+} }
