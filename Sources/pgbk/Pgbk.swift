@@ -249,10 +249,11 @@ struct Validate: ParsableCommand {
         progress.apply()
         if !recoveryTarget.isEmpty {
             // Only answers whether a restore to that target would work; changes nothing.
-            let repo = try repository.open()
             let target = try recoveryTarget.target()
-            let plan = try RecoveryPlanner(repository: repo, target: target, jobs: try parallel.resolved() ?? WorkerPool.defaultJobs)
-                .plan(backupID: backupID)
+            let jobs = try parallel.resolved() ?? WorkerPool.defaultJobs
+            let plan = try RepositoryChoice.first(repository, reaching: target) { repo in
+                try RecoveryPlanner(repository: repo, target: target, jobs: jobs).plan(backupID: backupID)
+            }.value
             var line = "recovery to \(target.description) on timeline \(plan.timeline) is possible from backup \(plan.backup.id)"
             if plan.chain.count > 1 { line += " (chain of \(plan.chain.count))" }
             line += ": WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact"
@@ -331,42 +332,11 @@ struct Restore: ParsableCommand {
         guard let directory = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
         }
-        let candidates = try repository.chosenPaths()
-        var passedOver: [String] = []
-        for (n, candidate) in candidates.enumerated() {
-            let name = RepositoryLabel.label(candidate.number, candidate.path)
-            let operation: RestoreOperation
-            let prepared: RestoreOperation.Prepared
-            do {
-                let repo: Repository
-                // A repository that cannot be opened (unreachable, not a repository) is
-                // passed over whatever the error; after that, only for what is about it.
-                do { repo = try repository.open(path: candidate.path) } catch { throw PassOver(error) }
-                operation = RestoreOperation(repository: repo, options: try options(directory, target: target, config: repo.config))
-                do { prepared = try operation.prepare() } catch where RestoreOperation.isAboutTheRepository(error) { throw PassOver(error) }
-            } catch let passOver as PassOver {
-                let error = passOver.error
-                guard candidates.count > 1 else { throw error }
-                // Nothing is written before prepare succeeds: the next repository may do.
-                Console.warning("\(name) passed over: \(oneLineDescription(error))")
-                passedOver.append("\(name): \(oneLineDescription(error))")
-                if n == candidates.count - 1 {
-                    throw EngineError.noUsableBackup("no repository can restore to \(target.description): \(passedOver.joined(separator: "; "))")
-                }
-                continue
-            }
-            if candidates.count > 1 {
-                Console.info("restoring from \(name)\(passedOver.isEmpty ? ", the first repository" : ", the first that can reach the target")")
-            }
-            _ = try operation.execute(prepared)
-            return
+        let chosen = try RepositoryChoice.first(repository, reaching: target) { repo -> (RestoreOperation, RestoreOperation.Prepared) in
+            let operation = RestoreOperation(repository: repo, options: try options(directory, target: target, config: repo.config))
+            return (operation, try operation.prepare())
         }
-    }
-
-    /// A repository's failure that lets the next one be tried.
-    private struct PassOver: Error {
-        let error: Error
-        init(_ error: Error) { self.error = error }
+        _ = try chosen.value.0.execute(chosen.value.1)
     }
 
     /// The restore's options for one repository (its pgbk.ini gives the lock timeout).

@@ -87,16 +87,22 @@ import Repository
         }
         try cluster.execute("INSERT INTO t SELECT generate_series(1001, 3000)")
         let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        let lateLSN = try #require(try cluster.scalar("SELECT pg_current_wal_lsn()"))
         try cluster.switchWALAndWaitForArchive(repository: r1)
         try cluster.switchWALAndWaitForArchive(repository: r2)
         try cluster.stop()
         // The segment with the late rows is damaged in repo1.
         try flipByte(try #require(try Repository.open(r1).wal.find(segment)).path, at: 200_000)
 
+        // validate --recovery-target-* answers from the same choice.
+        let asked = try s.pgbk(["validate", "-B", r1, "-B", r2, "--recovery-target-lsn", lateLSN])
+        #expect(asked.succeeded && asked.stderr.contains("repo1 (\(r1)) passed over: ") && asked.stderr.contains(segment)
+                && asked.stderr.contains("using repo2 (\(r2)), the first repository that can reach the target")
+                && asked.stdout.contains("is possible from backup"), "\(asked)")
         let target = s.path + "/restored"
         let r = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", target])
         #expect(r.succeeded && r.stderr.contains("repo1 (\(r1)) passed over: ") && r.stderr.contains(segment)
-                && r.stderr.contains("restoring from repo2 (\(r2)), the first that can reach the target"), "\(r)")
+                && r.stderr.contains("using repo2 (\(r2)), the first repository that can reach the target"), "\(r)")
         let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "3000")
@@ -105,7 +111,7 @@ import Repository
         // repo2 gone too: one line with both reasons, nothing written.
         try FileSystem.rename(r2, r2 + ".away")
         let none = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", s.path + "/nowhere"])
-        #expect(failsWithOneError(none) && none.stderr.contains("no repository can restore") && none.stderr.contains("repo1 (\(r1)): ")
+        #expect(failsWithOneError(none) && none.stderr.contains("no repository can reach") && none.stderr.contains("repo1 (\(r1)): ")
                 && none.stderr.contains("repo2 (\(r2)): "), "\(none)")
         #expect(!FileSystem.exists(s.path + "/nowhere"))
         // With one repository named, its own error as before.

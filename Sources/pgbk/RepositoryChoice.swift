@@ -1,0 +1,44 @@
+import Engine
+import Repository
+
+/// With several repositories, a command that needs one that can reach a recovery target
+/// (restore, validate --recovery-target-*) takes the first, in order, that can. One that
+/// cannot be opened is passed over whatever the error; one that can, only for what is about
+/// it (RestoreOperation.isAboutTheRepository): a wrong target or option fails at once. Each
+/// one passed over is named with its reason; when none can, one line gives every reason.
+enum RepositoryChoice {
+    struct Chosen<T> {
+        let value: T
+        let name: String
+        let passedOver: Int
+    }
+
+    private struct PassOver: Error {
+        let error: Error
+    }
+
+    static func first<T>(_ repository: RepositoryOptions, reaching target: RecoveryTarget,
+                         _ attempt: (Repository) throws -> T) throws -> Chosen<T> {
+        let candidates = try repository.chosenPaths()
+        var reasons: [String] = []
+        for candidate in candidates {
+            let name = RepositoryLabel.label(candidate.number, candidate.path)
+            do {
+                let repo: Repository
+                do { repo = try repository.open(path: candidate.path) } catch { throw PassOver(error: error) }
+                do {
+                    let value = try attempt(repo)
+                    if candidates.count > 1 {
+                        Console.info("using \(name), the first repository\(reasons.isEmpty ? "" : " that can reach the target")")
+                    }
+                    return Chosen(value: value, name: name, passedOver: reasons.count)
+                } catch where RestoreOperation.isAboutTheRepository(error) { throw PassOver(error: error) }
+            } catch let passOver as PassOver {
+                guard candidates.count > 1 else { throw passOver.error }
+                Console.warning("\(name) passed over: \(oneLineDescription(passOver.error))")
+                reasons.append("\(name): \(oneLineDescription(passOver.error))")
+            }
+        }
+        throw EngineError.noUsableBackup("no repository can reach \(target.description): \(reasons.joined(separator: "; "))")
+    }
+}
