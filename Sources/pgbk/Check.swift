@@ -28,10 +28,38 @@ struct Check: ParsableCommand {
     @Flag(name: .long, help: "Print the checks as JSON.")
     var json = false
 
+    /// Every repository (or the one --repo names): the server's own checks once, the
+    /// repository's (its archive_command entry, archiving into it, its backups, gaps and
+    /// drills) for each, named "repoN ..." when there are several.
     func run() throws {
-        let path = try repository.resolvedPath()
+        let targets = try repository.chosenPaths()
+        var results: [CheckResult] = []
+        for (n, target) in targets.enumerated() {
+            var these = try checks(of: target.path)
+            if targets.count > 1 {
+                these = these.filter { n == 0 || !Self.serverChecks.contains($0.name) }.map { r in
+                    Self.serverChecks.contains(r.name) ? r : CheckResult("repo\(target.number) \(r.name)", r.status, r.message)
+                }
+            }
+            results += these
+        }
+        let worst = CheckResult.Status.worst(results.map(\.status))
+        if nagios {
+            Console.output(CheckReport.nagiosLine(results))
+        } else if json {
+            Console.output(CheckReport.json(results))
+        } else {
+            Console.output(CheckReport.table(results), terminator: "")
+        }
+        if worst != .ok { throw ExitCode(worst.rawValue) }
+    }
+
+    /// What belongs to the server, not to a repository: reported once.
+    static let serverChecks: Set<String> = ["server", "wal_level", "archive_mode", "archiver"]
+
+    private func checks(of path: String) throws -> [CheckResult] {
         // Opened once; a failure is the repository check's result. Its pgbk.ini may name the server.
-        let opened = Result { try repository.open() }
+        let opened = Result { try repository.open(path: path) }
         let config = (try? opened.get())?.config ?? RepositoryConfig(values: [:])
         var options = CheckOptions(connection: connection.parameters(config: config))
         if let archiveTimeout {
@@ -45,16 +73,7 @@ struct Check: ParsableCommand {
         options.backupAgeWarning = try duration(backupAgeWarning, "--backup-age-warning")
         options.backupAgeCritical = try duration(backupAgeCritical, "--backup-age-critical")
         options.drillAgeWarning = try duration(drillAgeWarning, "--drill-age-warning")
-        let results = CheckOperation(repositoryPath: path, options: options, openRepository: { try opened.get() }).run()
-        let worst = CheckResult.Status.worst(results.map(\.status))
-        if nagios {
-            Console.output(CheckReport.nagiosLine(results))
-        } else if json {
-            Console.output(CheckReport.json(results))
-        } else {
-            Console.output(CheckReport.table(results), terminator: "")
-        }
-        if worst != .ok { throw ExitCode(worst.rawValue) }
+        return CheckOperation(repositoryPath: path, options: options, openRepository: { try opened.get() }).run()
     }
 
     private func duration(_ text: String, _ option: String) throws -> Int64 {

@@ -62,6 +62,11 @@ import Repository
         let json = try s.pgbk(["show", "-B", r1, "-B", r2, "--json"])
         let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(Set(objects.compactMap { $0["repo"] as? Int }) == [1, 2] && objects.contains { $0["repository"] as? String == r2 }, "\(json)")
+        // check covers both: archiving into each end to end, the server's lines once.
+        let both = try s.pgbk(["check", "-B", r1, "-B", r2] + cluster.connectionArgs)
+        let lines = both.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("OK       repo1 archiving ") } && lines.contains { $0.hasPrefix("OK       repo2 archiving ") }
+                && lines.contains { $0.contains(" repo2 backup_age ") } && lines.filter { $0.contains(" wal_level ") }.count == 1, "\(both)")
         // check of either repository finds it among archive_command's -B.
         for repo in ["1", "2"] {
             let check = try s.pgbk(["check", "-B", r1, "-B", r2, "--repo", repo, "--no-archive-test"] + cluster.connectionArgs)

@@ -38,6 +38,8 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         try waitUntil("\(segment) in repo1") { try Repository.open(directory).wal.find(segment) != nil }
         let pushed = try pgbk(["archive-push", source.dataDir + "/pg_wal/" + segment], env: ["S3_RETRIES": "1"])
         #expect(failsWithOneError(pushed) && pushed.stderr.contains("archived in 1 of 2 repositories; not in repo2 (\(f.url))"), "\(pushed)")
+        let check = try pgbk(["check", "--no-archive-test"] + source.connectionArgs, env: ["S3_RETRIES": "1"])
+        #expect(check.status == 2 && check.stdout.contains("CRITICAL repo2 repository ") && check.stdout.contains("OK       repo1 repository "), "\(check)")
         try f.gateway.startGateway()
         restarted = true
         try waitUntil("\(segment) in repo2") { try f.repository().wal.find(segment) != nil }
