@@ -16,14 +16,13 @@ struct Show: ParsableCommand {
     @Argument(help: "A backup ID and/or the word 'detail'; or the word 'timeline' or 'drills'.") var words: [String] = []
 
     func run() throws {
+        if metrics {
+            guard words.isEmpty, !json else { throw EngineError.invalidArgument("--metrics takes no other argument and no --json") }
+            return try printMetrics()
+        }
         let repo = try repository.open()
         var detail = false
         var id: String?
-        if metrics {
-            guard words.isEmpty, !json else { throw EngineError.invalidArgument("--metrics takes no other argument and no --json") }
-            Console.output(Metrics.render(Metrics.families(try MetricsInput.read(repo))), terminator: "")
-            return
-        }
         if words == ["timeline"] || words == ["timelines"] {
             let report = try TimelineReport(repository: repo)
             Console.output(TimelineTable.render(report), terminator: "")
@@ -49,6 +48,27 @@ struct Show: ParsableCommand {
             return
         }
         try listBackups(detail: detail)
+    }
+
+    /// Every repository's metrics (the one --repo names, if given). With several, one that
+    /// cannot be opened is `pgbk_repository_up 0` and the others are written all the same.
+    private func printMetrics() throws {
+        let targets = try repository.chosenPaths()
+        guard targets.count > 1 else {
+            Console.output(Metrics.render(Metrics.families(try MetricsInput.read(try repository.open()))), terminator: "")
+            return
+        }
+        var sets: [[MetricFamily]] = []
+        for (number, path) in targets {
+            do {
+                let repo = try repository.open(path: path)
+                sets.append([Metrics.up(repo.path, true)] + Metrics.families(try MetricsInput.read(repo)))
+            } catch {
+                Console.error("\(RepositoryLabel.label(number, path)): \(describe(error))")
+                sets.append([Metrics.up(path, false)])
+            }
+        }
+        Console.output(Metrics.render(Metrics.merge(sets)), terminator: "")
     }
 
     /// Every repository's backups (the one --repo names, if given), each row with its

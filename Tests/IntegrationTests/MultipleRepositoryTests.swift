@@ -67,6 +67,18 @@ import Repository
         let lines = both.stdout.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("OK       repo1 archiving ") } && lines.contains { $0.hasPrefix("OK       repo2 archiving ") }
                 && lines.contains { $0.contains(" repo2 backup_age ") } && lines.filter { $0.contains(" wal_level ") }.count == 1, "\(both)")
+        // The metrics of both, each family once; an unreachable one is up 0, the other written.
+        let metrics = try s.pgbk(["show", "-B", r1, "-B", r2, "--metrics"])
+        #expect(metrics.succeeded && metrics.stdout.contains("pgbk_repository_up{repository=\"\(r1)\"} 1")
+                && metrics.stdout.contains("pgbk_repository_up{repository=\"\(r2)\"} 1")
+                && metrics.stdout.contains("pgbk_wal_archived_segments{repository=\"\(r2)\"}")
+                && metrics.stdout.components(separatedBy: "# HELP pgbk_backups ").count == 2, "\(metrics)")
+        try FileSystem.rename(r2, r2 + ".away")
+        let half = try s.pgbk(["show", "-B", r1, "-B", r2, "--metrics"])
+        try FileSystem.rename(r2 + ".away", r2)
+        #expect(half.succeeded && half.stdout.contains("pgbk_repository_up{repository=\"\(r2)\"} 0")
+                && half.stdout.contains("pgbk_wal_archived_segments{repository=\"\(r1)\"}")
+                && !half.stdout.contains("pgbk_wal_archived_segments{repository=\"\(r2)\"}") && half.stderr.contains("repo2 (\(r2))"), "\(half)")
         // check of either repository finds it among archive_command's -B.
         for repo in ["1", "2"] {
             let check = try s.pgbk(["check", "-B", r1, "-B", r2, "--repo", repo, "--no-archive-test"] + cluster.connectionArgs)

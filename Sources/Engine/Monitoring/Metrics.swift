@@ -127,6 +127,29 @@ public enum Metrics {
         return out.filter { !$0.samples.isEmpty }
     }
 
+    /// Several repositories' families as one exposition: each family once, with the samples
+    /// of every repository (each sample carries its `repository` label).
+    public static func merge(_ sets: [[MetricFamily]]) -> [MetricFamily] {
+        var order: [String] = []
+        var merged: [String: MetricFamily] = [:]
+        for family in sets.joined() {
+            if let seen = merged[family.name] {
+                merged[family.name] = MetricFamily(name: family.name, help: seen.help, samples: seen.samples + family.samples)
+            } else {
+                order.append(family.name)
+                merged[family.name] = family
+            }
+        }
+        return order.compactMap { merged[$0] }
+    }
+
+    /// `pgbk_repository_up`: 1 for a repository whose metrics follow, 0 for one that could
+    /// not be opened (its other metrics are then absent, never 0).
+    public static func up(_ repository: String, _ reachable: Bool) -> MetricFamily {
+        MetricFamily(name: "pgbk_repository_up", help: "1 when the repository could be opened and its metrics follow, 0 when it could not.",
+                     samples: [MetricFamily.Sample(labels: [("repository", repository)], value: reachable ? 1 : 0)])
+    }
+
     /// The text exposition format, version 0.0.4.
     public static func render(_ families: [MetricFamily]) -> String {
         var out = ""
