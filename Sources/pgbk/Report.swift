@@ -12,9 +12,25 @@ struct Report: ParsableCommand {
     @Option(name: .customLong("html"), help: "The file to write (replaced atomically).")
     var html: String
 
+    /// With several repositories, a section each (one that cannot be read says so there).
     func run() throws {
-        let repo = try repository.open()
-        let page = HTMLReport.render(try RecoveryPicture.read(repo), repository: repo)
+        let targets = try repository.chosenPaths()
+        let page: String
+        if targets.count == 1 {
+            let repo = try repository.open(path: targets[0].path)
+            page = HTMLReport.render(try RecoveryPicture.read(repo), repository: repo)
+        } else {
+            page = HTMLReport.render(parts: targets.map { number, location in
+                let name = RepositoryLabel.label(number, location)
+                do {
+                    let repo = try repository.open(path: location)
+                    return HTMLReport.Part(name: name, content: .success((try RecoveryPicture.read(repo), repo)))
+                } catch {
+                    Console.warning("\(name): \(oneLineDescription(error))")
+                    return HTMLReport.Part(name: name, content: .failure(.invalidArgument(oneLineDescription(error))))
+                }
+            })
+        }
         let path = FileSystem.absolute(html)
         try AtomicFile.write(path, text: page, mode: 0o644)
         Console.info("report written to \(path)")

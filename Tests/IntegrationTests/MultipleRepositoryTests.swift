@@ -79,6 +79,12 @@ import Repository
         #expect(half.succeeded && half.stdout.contains("pgbk_repository_up{repository=\"\(r2)\"} 0")
                 && half.stdout.contains("pgbk_wal_archived_segments{repository=\"\(r1)\"}")
                 && !half.stdout.contains("pgbk_wal_archived_segments{repository=\"\(r2)\"}") && half.stderr.contains("repo2 (\(r2))"), "\(half)")
+        // The HTML report: a section per repository, each with its own element ids.
+        let page = s.path + "/report.html"
+        let report = try s.pgbk(["report", "-B", r1, "-B", r2, "--html", page])
+        let html = try FileSystem.readText(page)
+        #expect(report.succeeded && html.contains("<section id=\"repo1\"><h2>repo1 (\(r1))</h2>") && html.contains("<section id=\"repo2\">")
+                && html.contains("<svg id=\"timeline-repo2\"") && html.contains("<table id=\"backups-repo1\">") && !html.contains("id=\"timeline\""), "\(report)")
         // check of either repository finds it among archive_command's -B.
         for repo in ["1", "2"] {
             let check = try s.pgbk(["check", "-B", r1, "-B", r2, "--repo", repo, "--no-archive-test"] + cluster.connectionArgs)

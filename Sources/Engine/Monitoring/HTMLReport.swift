@@ -7,9 +7,45 @@ import Repository
 /// `gap`, `window`, `horizon`) so that a browser test can find them in the rendered DOM.
 public enum HTMLReport {
     public static func render(_ picture: RecoveryPicture, repository: Repository, now: Timestamp = .now()) -> String {
-        var html = """
+        head(title: repository.path) + intro(repository, now: now) + section(picture) + "</body></html>\n"
+    }
+
+    /// One repository of several: its name ("repo2 (s3://...)"), and its picture, or why it
+    /// could not be read.
+    public struct Part {
+        public let name: String
+        public let content: Result<(RecoveryPicture, Repository), EngineError>
+        public init(name: String, content: Result<(RecoveryPicture, Repository), EngineError>) {
+            self.name = name
+            self.content = content
+        }
+    }
+
+    /// Several repositories of one cluster on one page, a section each; element ids carry
+    /// the repository's number ("timeline-repo2") so that each stays unique.
+    public static func render(parts: [Part], now: Timestamp = .now()) -> String {
+        var html = head(title: "\(parts.count) repositories") + "<h1>pgbk report</h1>\n<p>\(parts.count) repositories; written \(now).</p>\n"
+        for (n, part) in parts.enumerated() {
+            html += "<section id=\"repo\(n + 1)\"><h2>\(escape(part.name))</h2>\n"
+            switch part.content {
+            case .success(let (picture, repository)):
+                var body = "<p>Cluster \(repository.identity.systemIdentifier), PostgreSQL \(escape(repository.identity.pgMajorVersion)).</p>\n" + section(picture)
+                for id in ["summary", "timeline", "sizes", "backups", "drills"] {
+                    body = body.replacing("id=\"\(id)\"", with: "id=\"\(id)-repo\(n + 1)\"")
+                }
+                html += body
+            case .failure(let error):
+                html += "<p class=\"FAILED\">This repository could not be read: \(escape(error.description))</p>\n"
+            }
+            html += "</section>\n"
+        }
+        return html + "</body></html>\n"
+    }
+
+    static func head(title: String) -> String {
+        """
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>pgbk report: \(escape(repository.path))</title>
+            <html lang="en"><head><meta charset="utf-8"><title>pgbk report: \(escape(title))</title>
             <style>
             body { font-family: sans-serif; margin: 2em; color: #222; }
             table { border-collapse: collapse; margin-bottom: 2em; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; }
@@ -17,16 +53,20 @@ public enum HTMLReport {
             .backup.full { fill: #236; } .backup.incremental { fill: #58c; } .backup.bad { fill: #d22; } .size-bar { fill: #58c; } .axis { stroke: #555; } .tick, .axis-title { font-size: 12px; fill: #444; }
             .FAILED, .CORRUPT, .ERROR { color: #d22; font-weight: bold; } .OK { color: #282; }
             </style></head><body>
-            <h1>pgbk report</h1>
-            <p>Repository <code>\(escape(repository.path))</code>, cluster \(repository.identity.systemIdentifier), PostgreSQL \(escape(repository.identity.pgMajorVersion)); written \(now).</p>
 
             """
-        html += summary(picture)
-        html += "<h2>Recoverable window</h2>\n" + timelineSVG(picture)
-        html += "<h2>Backup sizes</h2>\n" + sizesSVG(picture)
-        html += "<h2>Backups</h2>\n" + backupsTable(picture.backups)
-        html += "<h2>Drills</h2>\n" + drillsTable(picture.drills)
-        return html + "</body></html>\n"
+    }
+
+    static func intro(_ repository: Repository, now: Timestamp) -> String {
+        "<h1>pgbk report</h1>\n<p>Repository <code>\(escape(repository.path))</code>, cluster \(repository.identity.systemIdentifier), PostgreSQL \(escape(repository.identity.pgMajorVersion)); written \(now).</p>\n"
+    }
+
+    static func section(_ picture: RecoveryPicture) -> String {
+        summary(picture)
+            + "<h2>Recoverable window</h2>\n" + timelineSVG(picture)
+            + "<h2>Backup sizes</h2>\n" + sizesSVG(picture)
+            + "<h2>Backups</h2>\n" + backupsTable(picture.backups)
+            + "<h2>Drills</h2>\n" + drillsTable(picture.drills)
     }
 
     static func summary(_ p: RecoveryPicture) -> String {
