@@ -51,7 +51,15 @@ struct ArchiveGet: ParsableCommand {
                 return
             }
             if try fromSpoolAlone() { return }
-            let repo = try repository.open()
+            // With several repositories the first is read (and fetched ahead from); the others
+            // are tried in order for what it lacks, holds damaged or cannot give.
+            let others = try repository.repo == nil ? Array(repository.chosenPaths().dropFirst()) : []
+            let repo: Repository
+            do { repo = try repository.open() } catch where !others.isEmpty && prefetchAfter == nil {
+                guard let walName, let destination else { return }
+                Console.warning("\(RepositoryLabel.label(1, try repository.resolvedPath())): \(describe(error))")
+                return try fetch(nil, walName, destination, others: others)
+            }
             let archive = WALArchive(repository: repo)
             let queue = try queueBytes(repo)
             if let after = prefetchAfter {
@@ -63,7 +71,7 @@ struct ArchiveGet: ParsableCommand {
             guard let walName, let destination else { return }
             guard let spool = try spool(repo, queue: queue, destination: destination),
                   WALSegmentName(walName, segmentSize: UInt64(repo.identity.walSegmentSize)) != nil else {
-                try fetch(archive, walName, destination)
+                try fetch(archive, walName, destination, others: others)
                 return
             }
             spool.trim(before: walName)
@@ -75,7 +83,7 @@ struct ArchiveGet: ParsableCommand {
             if taken {
                 Console.detail("restored \(walName) (fetched ahead)")
             } else {
-                try fetch(archive, walName, destination)
+                try fetch(archive, walName, destination, others: others)
             }
             if !spool.lockHeld() { startPrefetcher(after: walName, spool: spool) }
         } catch let code as ExitCode {
@@ -107,11 +115,33 @@ struct ArchiveGet: ParsableCommand {
         return true
     }
 
-    private func fetch(_ archive: WALArchive, _ walName: String, _ destination: String) throws {
-        switch try archive.get(walName, to: destination) {
-        case .restored: Console.detail("restored \(walName)")
-        case .notArchived: throw ExitCode(1)
+    /// From the first repository (`first`, nil when it could not be opened), else from the
+    /// others in order. "Not archived" (exit 1, which ends recovery) only when every
+    /// repository answered so; any that could not answer makes it a failure (200).
+    private func fetch(_ first: WALArchive?, _ walName: String, _ destination: String, others: [(number: Int, path: String)]) throws {
+        var unanswered = first == nil ? 1 : 0
+        if let first {
+            do {
+                if case .restored = try first.get(walName, to: destination) { return Console.detail("restored \(walName)") }
+            } catch where !others.isEmpty {
+                Console.warning("\(RepositoryLabel.label(1, try repository.resolvedPath())): \(describe(error))")
+                unanswered += 1
+            }
         }
+        for (number, path) in others {
+            let name = RepositoryLabel.label(number, path)
+            do {
+                let archive = WALArchive(repository: try repository.open(path: path))
+                if case .restored = try archive.get(walName, to: destination) {
+                    return Console.warning("restored \(walName) from \(name), the first repository could not give it")
+                }
+            } catch {
+                Console.warning("\(name): \(describe(error))")
+                unanswered += 1
+            }
+        }
+        guard unanswered > 0 else { throw ExitCode(1) }
+        throw EngineError.noUsableBackup("\(walName): \(unanswered) of \(others.count + 1) repositories could not be read, and none of the others holds it")
     }
 
     private func queueBytes(_ repo: Repository) throws -> UInt64 {

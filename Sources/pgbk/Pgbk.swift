@@ -251,7 +251,7 @@ struct Validate: ParsableCommand {
             // Only answers whether a restore to that target would work; changes nothing.
             let target = try recoveryTarget.target()
             let jobs = try parallel.resolved() ?? WorkerPool.defaultJobs
-            let plan = try RepositoryChoice.first(repository, reaching: target) { repo in
+            let plan = try RepositoryChoice.first(repository, reaching: target) { repo, _ in
                 try RecoveryPlanner(repository: repo, target: target, jobs: jobs).plan(backupID: backupID)
             }.value
             var line = "recovery to \(target.description) on timeline \(plan.timeline) is possible from backup \(plan.backup.id)"
@@ -332,8 +332,10 @@ struct Restore: ParsableCommand {
         guard let directory = pgdata ?? environment("PGDATA") else {
             throw EngineError.invalidArgument("no restore target given: use -D/--pgdata or set PGDATA")
         }
-        let chosen = try RepositoryChoice.first(repository, reaching: target) { repo -> (RestoreOperation, RestoreOperation.Prepared) in
-            let operation = RestoreOperation(repository: repo, options: try options(directory, target: target, config: repo.config))
+        let chosen = try RepositoryChoice.first(repository, reaching: target) { repo, others -> (RestoreOperation, RestoreOperation.Prepared) in
+            var options = try options(directory, target: target, config: repo.config)
+            options.fallbackRepositories = others
+            let operation = RestoreOperation(repository: repo, options: options)
             return (operation, try operation.prepare())
         }
         _ = try chosen.value.0.execute(chosen.value.1)

@@ -18,7 +18,7 @@ enum RepositoryChoice {
     }
 
     static func first<T>(_ repository: RepositoryOptions, reaching target: RecoveryTarget,
-                         _ attempt: (Repository) throws -> T) throws -> Chosen<T> {
+                         _ attempt: (Repository, _ others: [String]) throws -> T) throws -> Chosen<T> {
         let candidates = try repository.chosenPaths()
         var reasons: [String] = []
         for candidate in candidates {
@@ -27,7 +27,7 @@ enum RepositoryChoice {
                 let repo: Repository
                 do { repo = try repository.open(path: candidate.path) } catch { throw PassOver(error: error) }
                 do {
-                    let value = try attempt(repo)
+                    let value = try attempt(repo, candidates.map(\.path).filter { $0 != candidate.path })
                     if candidates.count > 1 {
                         Console.info("using \(name), the first repository\(reasons.isEmpty ? "" : " that can reach the target")")
                     }

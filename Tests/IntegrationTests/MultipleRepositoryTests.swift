@@ -126,10 +126,21 @@ import Repository
         let r = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", target])
         #expect(r.succeeded && r.stderr.contains("repo1 (\(r1)) passed over: ") && r.stderr.contains(segment)
                 && r.stderr.contains("using repo2 (\(r2)), the first repository that can reach the target"), "\(r)")
+        // restore_command names the chosen repository first, then the others.
+        let autoConf = try FileSystem.readText(target + "/postgresql.auto.conf")
+        #expect(autoConf.contains("-B ''\(r2)'' -B ''\(r1)'' %f %p"), "\(autoConf)")
         let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "3000")
         try restored.stop()
+
+        // archive-get with both: a segment damaged in repo1 comes from repo2, and says so;
+        // one that no repository has is "not archived" (1), which ends recovery.
+        let fetched = s.path + "/fetched"
+        let get = try s.pgbk(["archive-get", "-B", r1, "-B", r2, segment, fetched])
+        #expect(get.succeeded && get.stderr.contains("restored \(segment) from repo2 (\(r2))"), "\(get)")
+        let nowhere = try s.pgbk(["archive-get", "-B", r1, "-B", r2, "0000000100000000000000FE", s.path + "/none"])
+        #expect(nowhere.status == 1, "\(nowhere)")
 
         // repo2 gone too: one line with both reasons, nothing written.
         try FileSystem.rename(r2, r2 + ".away")
@@ -137,6 +148,12 @@ import Repository
         #expect(failsWithOneError(none) && none.stderr.contains("no repository can reach") && none.stderr.contains("repo1 (\(r1)): ")
                 && none.stderr.contains("repo2 (\(r2)): "), "\(none)")
         #expect(!FileSystem.exists(s.path + "/nowhere"))
+        // repo2 unreachable: repo1's damaged copy is not handed out, and a segment repo1 lacks
+        // is no longer "not archived" (repo2 may hold it): 200, recovery stops.
+        let damaged = try s.pgbk(["archive-get", "-B", r1, "-B", r2, segment, s.path + "/fetched2"])
+        #expect(damaged.status == 200 && !FileSystem.exists(s.path + "/fetched2"), "\(damaged)")
+        let unsure = try s.pgbk(["archive-get", "-B", r1, "-B", r2, "0000000100000000000000FE", s.path + "/none"])
+        #expect(unsure.status == 200 && unsure.stderr.contains("could not be read"), "\(unsure)")
         // With one repository named, its own error as before.
         let one = try s.pgbk(["restore", "-B", r1, "-B", r2, "--repo", "1", "-D", s.path + "/nowhere"])
         #expect(failsWithOneError(one) && one.stderr.contains(segment) && !one.stderr.contains("passed over"), "\(one)")

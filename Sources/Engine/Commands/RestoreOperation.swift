@@ -10,6 +10,8 @@ public struct RestoreOptions: Sendable {
     /// Where tablespaces not in `tablespaceMapping` go, each in a directory named by its OID
     /// (a drill's scratch directory); nil: their original locations.
     public var tablespacesUnder: String?
+    /// The cluster's other repositories, in order, for restore_command to fall back on.
+    public var fallbackRepositories: [String] = []
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
     /// Options restore_command passes to archive-get (the configuration file).
@@ -295,6 +297,7 @@ public struct RestoreOperation: Sendable {
         let autoConf = checked.target + "/postgresql.auto.conf"
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
         var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
+                                             fallbacks: options.fallbackRepositories,
                                              target: options.recoveryTarget)
         recovery.primaryConninfo = options.primaryConninfo
         recovery.archiveOff = options.archiveOff

@@ -10,10 +10,13 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     /// Writes archive_mode = off (see RestoreOptions.archiveOff).
     public var archiveOff = false
 
-    /// `pgbkArguments` are archive-get options (`--config FILE`).
-    public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, target: RecoveryTarget = RecoveryTarget()) {
+    /// `pgbkArguments` are archive-get options (`--config FILE`). `fallbacks`: the other
+    /// repositories of the cluster, which archive-get tries in order when the first lacks a
+    /// file, holds it damaged or cannot be reached.
+    public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, fallbacks: [String] = [],
+                target: RecoveryTarget = RecoveryTarget()) {
         restoreCommand = shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
-            + "-B " + shellQuote(repositoryPath) + " %f %p"
+            + ([repositoryPath] + fallbacks).map { "-B " + shellQuote($0) + " " }.joined() + "%f %p"
         recoveryEndCommand = shellQuote(pgbkExecutable) + " archive-get --end-of-recovery"
         self.target = target
     }
