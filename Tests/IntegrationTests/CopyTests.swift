@@ -39,6 +39,18 @@ import Repository
         let again = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "2"])
         #expect(again.succeeded && again.stderr.contains("nothing to copy"), "\(again)")
 
+        // A file damaged in repo2: validate finds it (CORRUPT), and copy replaces that backup
+        // from repo1's good one (item 3's repair); repo2 then validates OK again.
+        let target = try Repository.open(r2)
+        let full = try #require(try target.loadAll().backups.first)
+        let entry = try #require(try target.loadFileList(full).first { FileList.isStored($0) && $0.size > 100_000 })
+        try flipByte(target.storedPath(full.id, entry, compression: full.compression), at: 5_000)
+        let found = try s.pgbk(["validate", "-B", r2, "--recheck"])
+        #expect(!found.succeeded && found.stderr.contains(entry.path), "\(found)")
+        let repaired = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "2"])
+        #expect(repaired.succeeded && repaired.stderr.contains("copied backup \(full.id)") && repaired.stderr.contains("1 backup(s)"), "\(repaired)")
+        #expect(try s.pgbk(["validate", "-B", r2, "--recheck"]).succeeded)
+
         // Killed after a few files: nothing usable in repo3, the rerun finishes, validate agrees.
         let killed = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "3", "-j", "1"], env: ["PGBK_FAULT": "copy-file-copied@5"])
         #expect(killed.status == 128 + 9, "\(killed)")
