@@ -44,7 +44,7 @@ struct Drill: ParsableCommand {
     func run() throws {
         try DrillOperation.checkNotRoot()
         let target = try recoveryTarget.target()
-        let repo = try repository.open()
+        let repo = try drilledRepository(target)
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
         options.backupID = backupID
@@ -61,6 +61,17 @@ struct Drill: ParsableCommand {
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         let record = try DrillOperation(repository: repo, options: options).run()
         Console.info("drill \(record.id): OK: backup \(record.backupID ?? "?") restored in \(seconds(record.restoreSeconds)), recovered in \(seconds(record.recoverySeconds)) to \(record.recoveredTime ?? "the backup's end") (LSN \(record.recoveredLSN ?? "?")); pg_amcheck: \(record.amcheck)\(record.sqlResult.map { "; SQL check: \($0)" } ?? "")")
+    }
+
+    /// The repository a restore would use: with several, the first that proves the target
+    /// reachable (RepositoryChoice); the drill is recorded there.
+    private func drilledRepository(_ target: RecoveryTarget) throws -> Repository {
+        guard try repository.chosenPaths().count > 1 else { return try repository.open() }
+        let jobs = try parallel.resolved() ?? WorkerPool.defaultJobs
+        return try RepositoryChoice.first(repository, reaching: target) { repo, _ in
+            _ = try RecoveryPlanner(repository: repo, target: target, jobs: jobs).plan(backupID: backupID)
+            return repo
+        }.value
     }
 
     private func seconds(_ value: Double?) -> String { value.map { "\(Int($0.rounded())) s" } ?? "-" }

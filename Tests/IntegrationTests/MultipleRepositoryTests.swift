@@ -142,6 +142,13 @@ import Repository
         let nowhere = try s.pgbk(["archive-get", "-B", r1, "-B", r2, "0000000100000000000000FE", s.path + "/none"])
         #expect(nowhere.status == 1, "\(nowhere)")
 
+        // A drill drills what a restore would use, and is recorded there.
+        let drills = try s.makeDirectory("drills")
+        let drill = try s.pgbk(["drill", "-B", r1, "-B", r2, "--scratch-dir", drills, "-U", "postgres", "--sql-check", "SELECT count(*) = 3000 FROM t"])
+        #expect(drill.succeeded && drill.stderr.contains("repo1 (\(r1)) passed over: ") && drill.stderr.contains("using repo2"), "\(drill)")
+        let recorded = try s.pgbk(["show", "-B", r2, "drills"])
+        #expect(recorded.stdout.contains(" OK "), "\(recorded)")
+
         // repo2 gone too: one line with both reasons, nothing written.
         try FileSystem.rename(r2, r2 + ".away")
         let none = try s.pgbk(["restore", "-B", r1, "-B", r2, "-D", s.path + "/nowhere"])
