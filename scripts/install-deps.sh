@@ -64,6 +64,8 @@ if [ "$mode" = test ]; then
   if [ "${PGBK_SKIP_FETCH_POSTGRES:-}" = "" ]; then
     "$(dirname "$0")/fetch-postgres.sh"
   fi
+  # SeaweedFS, the second S3 implementation beside the Ceph gateway.
+  "$(dirname "$0")/fetch-seaweedfs.sh"
   "$(dirname "$0")/check-test-access.sh"
 fi
 

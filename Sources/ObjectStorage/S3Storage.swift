@@ -70,6 +70,21 @@ public struct S3Storage: RepositoryStorage {
         var keys = try client.list(prefix: keyPrefix, delimiter: nil).objects.map(\.key)
         if !prefix.isEmpty { keys.append(settings.key(prefix)) }
         try client.delete(keys: keys)
+        // Servers that keep directories (SeaweedFS's filer) would go on listing the emptied
+        // ones: their markers ("dir/") go too, deepest first. Elsewhere there are none, and
+        // deleting a key that does not exist succeeds.
+        var directories = Set<String>()
+        for key in keys where key.hasPrefix(keyPrefix) {
+            var rest = key.dropFirst(keyPrefix.count)
+            while let slash = rest.lastIndex(of: "/") {
+                rest = rest[..<slash]
+                directories.insert(keyPrefix + rest + "/")
+            }
+        }
+        if !prefix.isEmpty { directories.insert(keyPrefix) }
+        for depth in Set(directories.map { $0.split(separator: "/").count }).sorted(by: >) {
+            try client.delete(keys: directories.filter { $0.split(separator: "/").count == depth }.sorted())
+        }
     }
 
     // Prefixes need neither creating nor removing, and a PUT is durable when it returns.
