@@ -31,11 +31,17 @@ import Repository
         let fingerprint = "SELECT count(*) || ':' || md5(string_agg(n || v, ',' ORDER BY n)) FROM t"
         let expected = try cluster.scalar(fingerprint)
         for repo in [r2, r3] { #expect(try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir]).succeeded) }
+        let drills = try s.makeDirectory("drills")
+        let drill = try s.pgbk(["drill", "-B", r1, "--scratch-dir", drills, "-U", "postgres", "--no-amcheck"])
+        #expect(drill.succeeded, "\(drill)")
         let repos = ["-B", r1, "-B", r2, "-B", r3]
 
         let copied = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "2"])
         #expect(copied.succeeded && copied.stderr.contains("copied from repo1 (\(r1)) to repo2 (\(r2)): 3 backup(s)"), "\(copied)")
         #expect(try backups(s, r2).map { $0["status"] as? String } == ["OK", "OK", "OK"])
+        // The drill record went with the backup it proved.
+        let drilled = try s.pgbk(["show", "-B", r2, "drills"])
+        #expect(copied.stderr.contains("copied 1 drill record(s)") && drilled.stdout.contains(" OK "), "\(drilled)")
         let again = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "2"])
         #expect(again.succeeded && again.stderr.contains("nothing to copy"), "\(again)")
 

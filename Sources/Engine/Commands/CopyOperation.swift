@@ -25,6 +25,7 @@ public struct CopyOperation: Sendable {
     public struct Report: Sendable {
         public var walFiles = 0
         public var backups: [String] = []
+        public var drills = 0
         public var bytes: UInt64 = 0
     }
 
@@ -63,7 +64,26 @@ public struct CopyOperation: Sendable {
             report.bytes += try copyBackup(info, replacing: targetCatalog.backups.first { $0.id == info.id })
             report.backups.append(info.id)
         }
+        report.drills = try copyDrills()
         return report
+    }
+
+    /// The drill records of backups the target now holds, where it lacks them: the evidence
+    /// that those backups restore goes with them. A record is read (and checked) as the
+    /// source's catalog, and written under its own ID only where none is.
+    private func copyDrills() throws -> Int {
+        let held = Set(try target.loadAll().backups.filter(\.isUsable).map(\.id))
+        let there = Set(try target.loadDrills().drills.map(\.id))
+        var copied = 0
+        for record in try source.loadDrills().drills where !there.contains(record.id) && record.backupID.map(held.contains) == true {
+            try target.storage.makeDirectories(Repository.drillRootName)
+            do {
+                try target.storage.writeAll(target.drillName(record.id), Array(record.text().utf8), noReplace: true)
+                copied += 1
+            } catch StorageError.exists { continue }
+        }
+        if copied > 0 { Console.info("copied \(copied) drill record(s) from \(source.path) to \(target.path)") }
+        return copied
     }
 
     /// The source's OK and DONE backups the target lacks (has in no usable state), oldest
