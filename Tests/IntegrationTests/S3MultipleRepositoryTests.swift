@@ -66,6 +66,16 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         #expect(back.succeeded && back.stderr.contains("2 backup(s)"), "\(back)")
         let validated = try s.pgbk(["validate", "-B", third, "--recheck"])
         #expect(validated.succeeded, "\(validated)")
+        // And bucket to bucket.
+        let otherBucket = "tworepos-b-\(getpid())"
+        _ = try f.gateway.makeBucket(otherBucket)
+        let fourth = "s3://\(otherBucket)/repo"
+        #expect(try s.pgbk(["init", "--config", f.config, "-B", fourth, "-D", source.dataDir], env: S3Fixture.clearedEnvironment).succeeded)
+        let across = try s.pgbk(["copy", "--config", f.config, "-B", f.url, "-B", fourth, "--from-repo", "1", "--to-repo", "2"],
+                                env: S3Fixture.clearedEnvironment)
+        #expect(across.succeeded && across.stderr.contains("2 backup(s)"), "\(across)")
+        let fourthValid = try s.pgbk(["validate", "--config", f.config, "-B", fourth, "--recheck"], env: S3Fixture.clearedEnvironment)
+        #expect(fourthValid.succeeded, "\(fourthValid)")
 
         // Without the cluster and the directory, the bucket alone has every committed row.
         try source.stop()

@@ -81,7 +81,9 @@ public final class RepositoryLock {
 
     static func path(for repository: Repository) throws -> String {
         if let inside = repository.storage.repositoryLockPath { return inside }
-        return try HostLocks.directory() + "/\(repository.identity.systemIdentifier).lock"
+        // The cluster and the location: two buckets of one cluster (copy between them) are
+        // two repositories, each with its own lock.
+        return try HostLocks.directory() + "/\(repository.identity.systemIdentifier)-\(LocalHost.tag(repository.path)).lock"
     }
 
 
