@@ -20,9 +20,7 @@ struct Copy: ParsableCommand {
 
     func run() throws {
         let paths = try repository.resolvedPaths()
-        for (option, n) in [("--from-repo", fromRepo), ("--to-repo", toRepo)] where !(1...paths.count).contains(n) {
-            throw EngineError.invalidArgument("\(option) \(n): there \(paths.count == 1 ? "is 1 repository" : "are \(paths.count) repositories") (\(RepositoryLabel.list(paths)))")
-        }
+        for (option, n) in [("--from-repo", fromRepo), ("--to-repo", toRepo)] { try RepositoryLabel.check(option, n, among: paths) }
         guard fromRepo != toRepo else {
             throw EngineError.invalidArgument("--from-repo and --to-repo are both \(fromRepo): name two different repositories")
         }

@@ -46,9 +46,7 @@ struct RepositoryOptions: ParsableArguments {
         guard !paths.isEmpty else {
             throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
         }
-        if let repo, !(1...paths.count).contains(repo) {
-            throw EngineError.invalidArgument("--repo \(repo): there \(paths.count == 1 ? "is 1 repository" : "are \(paths.count) repositories") (\(RepositoryLabel.list(paths)))")
-        }
+        if let repo { try RepositoryLabel.check("--repo", repo, among: paths) }
         return paths
     }
 
@@ -112,6 +110,12 @@ enum RepositoryLabel {
     static func label(_ number: Int, _ path: String) -> String { "repo\(number) (\(path))" }
     static func list(_ paths: [String]) -> String {
         paths.enumerated().map { label($0.offset + 1, $0.element) }.joined(separator: ", ")
+    }
+
+    /// A repository number given with `option` must name one of `paths`.
+    static func check(_ option: String, _ number: Int, among paths: [String]) throws {
+        guard !(1...paths.count).contains(number) else { return }
+        throw EngineError.invalidArgument("\(option) \(number): there \(paths.count == 1 ? "is 1 repository" : "are \(paths.count) repositories") (\(list(paths)))")
     }
 }
 
