@@ -47,6 +47,7 @@ struct Drill: ParsableCommand {
         let repo = try drilledRepository(target)
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
+        options.otherCopies = try repository.otherCopies(besides: repo)
         options.backupID = backupID
         options.recoveryTarget = target
         options.scratchParent = FileSystem.absolute(scratchDir ?? environment("TMPDIR") ?? "/tmp")

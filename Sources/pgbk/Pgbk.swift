@@ -274,7 +274,8 @@ struct Validate: ParsableCommand {
             throw EngineError.invalidArgument("--recheck and --recheck-days apply to validate without a backup ID (a named backup is always read back)")
         }
         let operation = ValidateOperation(repository: repo, lockTimeoutSeconds: try lock.seconds(repo.config),
-                                          jobs: try parallel.resolved() ?? WorkerPool.defaultJobs)
+                                          jobs: try parallel.resolved() ?? WorkerPool.defaultJobs,
+                                          otherCopies: try repository.otherCopies(besides: repo))
         let report = try operation.run(backupID: backupID, scope: scope)
         for o in report.outcomes { Console.info("backup \(o.id): \(o.status.rawValue)") }
         if report.outcomes.isEmpty { Console.info("no backup to validate") }
@@ -335,6 +336,7 @@ struct Restore: ParsableCommand {
         let chosen = try RepositoryChoice.first(repository, reaching: target) { repo, others -> (RestoreOperation, RestoreOperation.Prepared) in
             var options = try options(directory, target: target, config: repo.config)
             options.fallbackRepositories = others
+            options.otherCopies = try repository.otherCopies(besides: repo)
             let operation = RestoreOperation(repository: repo, options: options)
             return (operation, try operation.prepare())
         }

@@ -42,3 +42,23 @@ enum RepositoryChoice {
         throw EngineError.noUsableBackup("no repository can reach \(target.description): \(reasons.joined(separator: "; "))")
     }
 }
+
+extension RepositoryOptions {
+    /// Every configured repository but `repository` (whatever --repo says: a damaged file
+    /// may be taken from any copy with the same checksum), for file-level fallback; nil with
+    /// one repository.
+    func otherCopies(besides repository: Repository) throws -> OtherCopies? {
+        let paths = try resolvedPaths()
+        var others: [OtherCopies.Repo] = []
+        var inUse = 1
+        for (index, path) in paths.enumerated() {
+            guard let storage = try? storage(path: path) else { continue }
+            if storage.location == repository.storage.location {
+                inUse = index + 1
+            } else {
+                others.append(OtherCopies.Repo(name: RepositoryLabel.label(index + 1, path), number: index + 1, storage: storage))
+            }
+        }
+        return others.isEmpty ? nil : OtherCopies(others, besides: inUse, systemIdentifier: repository.identity.systemIdentifier)
+    }
+}

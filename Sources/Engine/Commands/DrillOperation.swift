@@ -27,6 +27,8 @@ public struct DrillOptions: Sendable {
     public var pgbkExecutable: String
     public var pgbkArguments: [String] = []
     public var jobs = WorkerPool.defaultJobs
+    /// The cluster's other repositories, for a stored file damaged in this one.
+    public var otherCopies: OtherCopies?
 
     public init(pgbkExecutable: String) { self.pgbkExecutable = pgbkExecutable }
 }
@@ -108,6 +110,7 @@ public struct DrillOperation {
         if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
         restore.pgbkArguments = options.pgbkArguments
         restore.jobs = options.jobs
+        restore.otherCopies = options.otherCopies
         restore.lockTimeoutSeconds = options.lockTimeoutSeconds
         var began = monotonicSeconds()
         let info: BackupInfo

@@ -12,6 +12,9 @@ public struct RestoreOptions: Sendable {
     public var tablespacesUnder: String?
     /// The cluster's other repositories, in order, for restore_command to fall back on.
     public var fallbackRepositories: [String] = []
+    /// The same, opened: a stored file damaged in the repository restored from is taken
+    /// from one of them, where the same backup stores it with the same checksum.
+    public var otherCopies: OtherCopies?
     /// The pgbk that restore_command will call.
     public var pgbkExecutable: String
     /// Options restore_command passes to archive-get (the configuration file).
@@ -113,6 +116,7 @@ public struct RestoreOperation: Sendable {
         let checked = prepared.checked
         var writer = RestoreWriter(repository: repository, info: checked.info, owner: checked.owner)
         writer.delta = checked.delta != nil
+        writer.otherCopies = options.otherCopies
         try writer.makeDirectory(checked.target, mode: 0o700)
         let targetLock = try RestoreTargetLock(checked.target)
         defer { withExtendedLifetime(targetLock) {} }
@@ -211,7 +215,7 @@ public struct RestoreOperation: Sendable {
         let work = units
         units = []
         let creationLock = SerialLock()
-        let (owner, delta) = (checked.owner, checked.delta != nil)
+        let (owner, delta, otherCopies) = (checked.owner, checked.delta != nil, options.otherCopies)
         let meter = ProgressMeter.start(delta ? "restore --delta" : "restore", totalBytes: work.reduce(0) { $0 + $1.bytes },
                                         totalFiles: contents.files.count)
         defer { meter?.finish() }
@@ -220,6 +224,7 @@ public struct RestoreOperation: Sendable {
             // One syncfs per filesystem at the end, where the kernel's syncfs reports write errors.
             worker.syncEachFile = !FileSystem.syncfsReportsErrors
             worker.delta = delta
+            worker.otherCopies = otherCopies
             worker.creationLock = creationLock
             return worker
         }) { n, worker in

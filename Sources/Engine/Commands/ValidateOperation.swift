@@ -7,11 +7,14 @@ public struct ValidateOperation: Sendable {
     let repository: Repository
     let lockTimeoutSeconds: Int
     let jobs: Int
+    /// The cluster's other repositories: a damaged file's report says where a good copy is.
+    let otherCopies: OtherCopies?
 
-    public init(repository: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs) {
+    public init(repository: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs, otherCopies: OtherCopies? = nil) {
         self.repository = repository
         self.lockTimeoutSeconds = lockTimeoutSeconds
         self.jobs = jobs
+        self.otherCopies = otherCopies
     }
 
     public struct Outcome: Sendable {
@@ -175,25 +178,43 @@ public struct ValidateOperation: Sendable {
             try FaultInjection.point("validate-read-file")
             let (entry, part, serverLog) = work[n]
             defer { meter?.add(bytes: weight(work[n]), files: part == entry.partCount - 1 ? 1 : 0) }
-            let repository = operation.repository
-            let name = serverLog ? repository.serverLogName(info.id, path: entry.path, compression: info.compression)
-                : repository.storedName(info.id, entry, compression: info.compression, part: part)
-            let path = repository.storage.describe(name)
-            let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
-            let reason: String?
-            if entry.kind == .pageDelta {
-                reason = try operation.verifyDelta(name: name, info: info, checksum: checksum)
-            } else {
-                let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
-                reason = try StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
-                                                 checksum: checksum, buffer: &buffer)
-            }
-            return reason.map { "\(serverLog ? "server log" : "file") \(entry.path) (\(path)): \($0)" }
+            guard let reason = try operation.verify(entry, part: part, serverLog: serverLog, of: info, buffer: &buffer) else { return nil }
+            let name = serverLog ? operation.repository.serverLogName(info.id, path: entry.path, compression: info.compression)
+                : operation.repository.storedName(info.id, entry, compression: info.compression, part: part)
+            let goodCopy = serverLog ? "" : operation.goodCopy(of: entry, part: part, in: info, buffer: &buffer)
+            return "\(serverLog ? "server log" : "file") \(entry.path) (\(operation.repository.storage.describe(name))): \(reason)\(goodCopy)"
         }
         var problems = found.compactMap { $0 ?? nil }.sorted()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         problems += try checkWAL(info, buffer: &buffer)
         return problems
+    }
+
+    /// A reason when one stored file (or one part of a split one) is damaged; an error
+    /// reading it is thrown.
+    func verify(_ entry: FileEntry, part: Int, serverLog: Bool, of info: BackupInfo, buffer: inout [UInt8]) throws -> String? {
+        let name = serverLog ? repository.serverLogName(info.id, path: entry.path, compression: info.compression)
+            : repository.storedName(info.id, entry, compression: info.compression, part: part)
+        let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
+        if entry.kind == .pageDelta { return try verifyDelta(name: name, info: info, checksum: checksum) }
+        let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
+        return try StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
+                                           checksum: checksum, buffer: &buffer)
+    }
+
+    /// For a damaged file's report: the other repositories' copies of the backup that store
+    /// it with the same checksum, read back; where the first intact one is, and how to put
+    /// it back here. Empty when there is none.
+    func goodCopy(of entry: FileEntry, part: Int, in info: BackupInfo, buffer: inout [UInt8]) -> String {
+        guard let otherCopies else { return "" }
+        for holder in otherCopies.holders(of: [(info.id, entry)]) {
+            let (held, heldEntry) = holder.versions[0]
+            let there = ValidateOperation(repository: holder.repository, jobs: 1)
+            if (try? there.verify(heldEntry, part: part, serverLog: false, of: held, buffer: &buffer)) == .some(nil) {
+                return "; a good copy is in \(holder.name) (pgbk copy --from-repo \(holder.number) --to-repo \(otherCopies.inUse) --backup-id \(info.id) puts this backup back from it)"
+            }
+        }
+        return "; no other repository has a good copy"
     }
 
     /// A reason when the delta is damaged; an error reading it is thrown (see verify).

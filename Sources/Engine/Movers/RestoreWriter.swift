@@ -21,6 +21,8 @@ struct RestoreWriter {
     /// Delta restore: the target already has files, and only what differs from the backup
     /// is written (see ComparingSink); a file whose content matches is left as it is.
     var delta = false
+    /// The cluster's other repositories, where a file damaged in this one is taken from.
+    var otherCopies: OtherCopies?
     private(set) var filesWritten = 0
     private(set) var filesUnchanged = 0
     private(set) var bytesWritten: UInt64 = 0
@@ -55,8 +57,8 @@ struct RestoreWriter {
     }
 
     /// A whole stored file, from `source` (the restored backup itself, or for an entry marked
-    /// unchanged, the chain member that stored it).
-    /// Returns the CRC-32C of the restored content.
+    /// unchanged, the chain member that stored it); damaged there, from another repository's
+    /// copy (OtherCopies). Returns the CRC-32C of the restored content.
     @discardableResult
     mutating func restoreFile(_ entry: FileEntry, to path: String, from source: BackupInfo? = nil) throws -> UInt32 {
         if try hasContent(path, fileSize: entry.size, range: 0..<entry.size, checksum: entry.checksum) {
@@ -64,6 +66,17 @@ struct RestoreWriter {
             return entry.checksum ?? 0
         }
         let origin = source ?? info
+        do {
+            return try restoreStored(entry, to: path, from: origin, in: repository)
+        } catch where Self.isDamage(error) {
+            return try fromOtherCopy(error, of: [(origin.id, entry)]) { holder, writer in
+                if !writer.delta { try FileSystem.remove(path) }  // the damaged attempt's file
+                return try writer.restoreStored(holder.versions[0].entry, to: path, from: holder.versions[0].info, in: holder.repository)
+            }
+        }
+    }
+
+    private mutating func restoreStored(_ entry: FileEntry, to path: String, from origin: BackupInfo, in repository: Repository) throws -> UInt32 {
         let stored = repository.storedPath(origin.id, entry, compression: origin.compression)
         let reader = try repository.storedFileReader(origin.id, entry, compression: origin.compression)
         defer { reader.close() }
@@ -77,6 +90,33 @@ struct RestoreWriter {
         bytesWritten += sink.bytesWritten
         try completeFile(entry, at: path)
         return reader.checksum
+    }
+
+    /// Whether an error says a stored file is damaged (wrong checksum or size, missing, not
+    /// valid compressed data), rather than that it could not be read.
+    static func isDamage(_ error: any Error) -> Bool {
+        if case EngineError.corruptFile = error { return true }
+        return StoredFileReader.contentProblem(error) != nil
+    }
+
+    /// After `damage` to the stored versions of one file: `body` again from each other
+    /// repository that holds them with the same checksums, until one reads back intact; one
+    /// line says which. With none, the damage, naming the repositories that had no good copy.
+    private mutating func fromOtherCopy<T>(_ damage: any Error, of versions: [(id: String, entry: FileEntry)],
+                                           _ body: (OtherCopies.Holder, inout RestoreWriter) throws -> T) throws -> T {
+        guard let otherCopies, !otherCopies.repositories.isEmpty else { throw damage }
+        var tried: [String] = []
+        for holder in otherCopies.holders(of: versions) {
+            do {
+                let value = try body(holder, &self)
+                Console.warning("\(oneLineDescription(damage)); restored \(versions[0].entry.path) from \(holder.name) instead, whose copy reads back with the recorded checksum (pgbk copy --from-repo \(holder.number) --to-repo \(otherCopies.inUse) --backup-id \(versions[0].id) puts it back)")
+                return value
+            } catch where Self.isDamage(error) {
+                tried.append("\(holder.name): \(oneLineDescription(error))")
+            }
+        }
+        let others = otherCopies.repositories.map(\.name).joined(separator: ", ")
+        throw EngineError.corruptFile(path: versions[0].entry.path, reason: "\(oneLineDescription(damage)); no other repository has a good copy (\(tried.isEmpty ? "none of \(others) holds the same backup with that file" : tried.joined(separator: "; ")))")
     }
 
     /// Copies the reader's content into `sink` from `offset` on, never past `limit` bytes
@@ -96,14 +136,27 @@ struct RestoreWriter {
         try sink.drain()
     }
 
-    /// Part `part` of a split stored file, into the file `prepare` made.
-    /// Returns the part's CRC-32C.
+    /// Part `part` of a split stored file, into the file `prepare` made; damaged, from
+    /// another repository's copy. Returns the part's CRC-32C.
     mutating func restorePart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo) throws -> UInt32 {
         let offset = UInt64(part) * stored.partSize
         let expected = min(stored.partSize, stored.size - offset)
         if try hasContent(path, fileSize: stored.size, range: offset..<offset + expected, checksum: stored.partChecksums[part]) {
             return stored.partChecksums[part]
         }
+        do {
+            return try restoreStoredPart(stored, part: part, to: path, from: source, in: repository)
+        } catch where Self.isDamage(error) {
+            return try fromOtherCopy(error, of: [(source.id, stored)]) { holder, writer in
+                try writer.restoreStoredPart(holder.versions[0].entry, part: part, to: path, from: holder.versions[0].info, in: holder.repository)
+            }
+        }
+    }
+
+    private mutating func restoreStoredPart(_ stored: FileEntry, part: Int, to path: String, from source: BackupInfo,
+                                            in repository: Repository) throws -> UInt32 {
+        let offset = UInt64(part) * stored.partSize
+        let expected = min(stored.partSize, stored.size - offset)
         let storedPath = repository.storedPath(source.id, stored, compression: source.compression, part: part)
         let reader = try repository.storedFileReader(source.id, stored, compression: source.compression, part: part)
         defer { reader.close() }
@@ -123,6 +176,18 @@ struct RestoreWriter {
     /// Returns the CRC-32C of the blocks written.
     mutating func assembleRelation(_ entry: FileEntry, to path: String, versions: [(info: BackupInfo, entry: FileEntry)],
                                    blocks: Range<Int>? = nil) throws -> UInt32 {
+        do {
+            return try assemble(entry, to: path, versions: versions, blocks: blocks, from: repository)
+        } catch where Self.isDamage(error) {
+            return try fromOtherCopy(error, of: versions.map { ($0.info.id, $0.entry) }) { holder, writer in
+                if !writer.delta && blocks == nil { try FileSystem.remove(path) }
+                return try writer.assemble(entry, to: path, versions: holder.versions, blocks: blocks, from: holder.repository)
+            }
+        }
+    }
+
+    private mutating func assemble(_ entry: FileEntry, to path: String, versions: [(info: BackupInfo, entry: FileEntry)],
+                                   blocks: Range<Int>?, from repository: Repository) throws -> UInt32 {
         let sink = try openSink(path, entry, part: blocks.map { UInt64($0.count) * UInt64(info.blockSize) })
         defer { sink.close() }
         if blocks == nil { try sink.truncate(to: entry.size) }
