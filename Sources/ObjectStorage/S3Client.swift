@@ -130,10 +130,12 @@ public final class S3Client: Sendable {
         public var etag: String
     }
 
-    func get(_ key: String, range: Range<UInt64>, ifMatch etag: String?) throws(S3Error) -> Chunk? {
+    /// `versionId`: that version of the object (a repository read as it was at a time).
+    func get(_ key: String, range: Range<UInt64>, ifMatch etag: String?, versionId: String? = nil) throws(S3Error) -> Chunk? {
         var headers = [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")]
         if let etag { headers.append(("if-match", etag)) }
-        let request = Request(method: "GET", key: key, headers: headers, responseLimit: Int(range.count), accepted: [404, 416])
+        let request = Request(method: "GET", key: key, query: versionId.map { [("versionId", $0)] } ?? [], headers: headers,
+                              responseLimit: Int(range.count), accepted: [404, 416])
         let response = try send(request)
         if response.status == 404 {
             // A missing bucket is an error; only a missing key is "no such object".
@@ -142,7 +144,7 @@ public final class S3Client: Sendable {
         }
         if response.status == 416 {
             // Past the end: only an empty object (or a range starting at its end) gets here.
-            guard let info = try head(key) else { return nil }
+            guard let info = try head(key, versionId: versionId) else { return nil }
             guard range.lowerBound >= info.size else {
                 throw .protocolError(request: describe(request), reason: "416 for a range inside the object")
             }
@@ -165,15 +167,16 @@ public final class S3Client: Sendable {
         public var etag: String
     }
 
-    func head(_ key: String) throws(S3Error) -> ObjectInfo? {
+    func head(_ key: String, versionId: String? = nil) throws(S3Error) -> ObjectInfo? {
         let response: HTTPResponse
+        let query = versionId.map { [("versionId", $0)] } ?? []
         do {
-            response = try send(Request(method: "HEAD", key: key, accepted: [404]))
+            response = try send(Request(method: "HEAD", key: key, query: query, accepted: [404]))
         } catch {
             // A HEAD answer has no body, so no error code: a refused HEAD (403: which key,
             // which secret?) is asked again as a one-byte GET, whose answer says why.
             guard let status = error.status, (400..<500).contains(status) else { throw error }
-            _ = try send(Request(method: "GET", key: key, headers: [("range", "bytes=0-0")], responseLimit: 1, accepted: [404, 416]))
+            _ = try send(Request(method: "GET", key: key, query: query, headers: [("range", "bytes=0-0")], responseLimit: 1, accepted: [404, 416]))
             throw error
         }
         if response.status == 404 { return nil }
@@ -184,11 +187,18 @@ public final class S3Client: Sendable {
                           etag: response.headers["etag"] ?? "")
     }
 
+    /// Content-MD5 of an upload's body. Buckets with Object Lock refuse a PUT or part without
+    /// a content checksum (AWS), and every server that receives one checks the body against
+    /// it; MD5 is the one every S3 implementation takes (x-amz-checksum-* came later).
+    static func integrityHeaders(_ body: UnsafeRawBufferPointer) -> [(String, String)] {
+        [("content-md5", Digest.base64(Digest.md5(body)))]
+    }
+
     /// One PUT; with `ifNoneMatch` it fails with `exists` (412) when the key exists. The
     /// SHA-256 in the signature makes the server check the payload.
     /// Returns false when the precondition failed.
     func put(_ key: String, body: UnsafeRawBufferPointer, ifNoneMatch: Bool) throws(S3Error) -> Bool {
-        var headers: [(String, String)] = []
+        var headers = Self.integrityHeaders(body)
         if ifNoneMatch { headers.append(("if-none-match", "*")) }
         let response = try send(Request(method: "PUT", key: key, headers: headers, body: body, accepted: ifNoneMatch ? [412] : []))
         return response.status != 412
@@ -300,7 +310,8 @@ public final class S3Client: Sendable {
     }
 
     func uploadPart(_ key: String, uploadID: String, number: Int, body: UnsafeRawBufferPointer) throws(S3Error) -> String {
-        let request = Request(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: body)
+        let request = Request(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+                              headers: Self.integrityHeaders(body), body: body)
         let response = try send(request)
         guard let etag = response.headers["etag"], !etag.isEmpty else {
             throw .protocolError(request: describe(request), reason: "no ETag for part \(number)")

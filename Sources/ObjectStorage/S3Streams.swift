@@ -13,14 +13,16 @@ final class S3ReadStream: StorageReadStream {
     private let key: String
     private let described: String
     private let chunkSize: UInt64
+    private let versionId: String?
     private var next: UInt64
     private var end: UInt64?
     private var etag: String?
     private var chunk: [UInt8] = []
     private var position = 0
 
-    init(client: S3Client, key: String, described: String, range: Range<UInt64>?, chunkSize: Int) throws {
+    init(client: S3Client, key: String, described: String, range: Range<UInt64>?, chunkSize: Int, versionId: String? = nil) throws {
         self.client = client
+        self.versionId = versionId
         self.key = key
         self.described = described
         self.chunkSize = UInt64(chunkSize)
@@ -33,7 +35,7 @@ final class S3ReadStream: StorageReadStream {
     private func fetch() throws {
         let upper = min(next + chunkSize, end ?? UInt64.max)
         guard upper > next || etag == nil else { chunk = []; position = 0; return }
-        guard let got = try client.get(key, range: next..<max(upper, next + 1), ifMatch: etag) else {
+        guard let got = try client.get(key, range: next..<max(upper, next + 1), ifMatch: etag, versionId: versionId) else {
             if etag != nil { throw S3Error.protocolError(request: "GET \(described)", reason: "the object disappeared while it was being read") }
             throw StorageError.notFound(described)
         }

@@ -197,6 +197,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(String)
     case tooLarge(String, limit: Int)
     case injected(String)
+    /// A write into a storage that only reads (a repository as it was at a past time).
+    case readOnly(String, why: String)
 
     public var description: String {
         switch self {
@@ -204,6 +206,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let name): return "\(name) does not exist"
         case .tooLarge(let name, let limit): return "\(name) is larger than \(limit) bytes"
         case .injected(let what): return "injected storage failure: \(what)"
+        case .readOnly(let name, let why): return "\(name) cannot be written: \(why)"
         }
     }
 

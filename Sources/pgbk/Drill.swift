@@ -43,6 +43,9 @@ struct Drill: ParsableCommand {
 
     func run() throws {
         try DrillOperation.checkNotRoot()
+        if repository.repoTargetTime != nil {
+            throw EngineError.invalidArgument("drill records its result in the repository, which --repo-target-time reads as it was: restore --repo-target-time into a scratch directory instead")
+        }
         let target = try recoveryTarget.target()
         let repo = try drilledRepository(target)
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())

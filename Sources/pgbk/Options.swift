@@ -32,6 +32,9 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("s3-uri-style"), help: "S3 addressing, path or host (default: S3_URI_STYLE, else path for an IP or localhost endpoint, host otherwise).")
     var s3URIStyle: String?
 
+    @Option(name: .customLong("repo-target-time"), help: "Read the repository (--repo N, else the first) as it was at this time, e.g. '2026-12-01 03:00:00+00', from its S3 bucket's object versions: for the day its backups were deleted or overwritten. Read-only commands only.")
+    var repoTargetTime: String?
+
     @Flag(name: [.customShort("q"), .long], help: "Print only errors and warnings.")
     var quiet = false
 
@@ -69,22 +72,44 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     /// The driver for the chosen repository's location (`path`: another one of the list).
+    /// With --repo-target-time, the repository --repo names (else the first) is read as it
+    /// was at that time; the others as they are.
     func storage(creating: Bool = false, path chosen: String? = nil) throws -> any RepositoryStorage {
         let path = try chosen ?? resolvedPath()
+        let past = try repoTargetTime != nil && path == resolvedPath() ? try pastTime(creating: creating) : nil
         guard S3Settings.isS3URL(path) else {
+            if past != nil {
+                throw EngineError.invalidArgument("--repo-target-time reads object versions, and \(path) is a directory: it works on a repository in a versioned S3 bucket")
+            }
             return creating ? try PosixStorage.creating(path) : try PosixStorage.existing(path)
         }
         let local = try localConfiguration()
         let style = s3URIStyle
-        return try S3Storage(settings: S3Settings(url: path, lookup: { key in
+        let live = try S3Storage(settings: S3Settings(url: path, lookup: { key in
             key == "S3_URI_STYLE" ? style ?? local.value(key) : local.value(key)
         }))
+        guard let past else { return live }
+        return S3PointInTimeStorage(live, at: past.seconds, described: past.text)
+    }
+
+    /// --repo-target-time in seconds since the epoch; it needs a time zone, since object
+    /// versions are timed in UTC and the host's zone may not be the one the DBA means.
+    private func pastTime(creating: Bool) throws -> (seconds: Int64, text: String)? {
+        guard let text = repoTargetTime else { return nil }
+        guard !creating else {
+            throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
+        }
+        guard let (micros, hadZone) = parseTimestampMicros(text), hadZone else {
+            throw EngineError.invalidArgument("--repo-target-time \(text): give a time with its zone, e.g. '2026-12-01 03:00:00+00'")
+        }
+        return (micros / 1_000_000, text)
     }
 
     /// What to add to a pgbk command line written for PostgreSQL (restore_command): the
     /// configuration file, when one was named here.
     var configArguments: [String] {
         (config.map { ["--config", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
+            + (repoTargetTime.map { ["--repo-target-time", $0] } ?? [])
     }
 
     func open(path: String? = nil) throws -> Repository {
@@ -93,6 +118,9 @@ struct RepositoryOptions: ParsableArguments {
 
     /// For commands that write into the repository.
     func openForWriting(path: String? = nil) throws -> Repository {
+        if repoTargetTime != nil {
+            throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
+        }
         let repo = try open(path: path)
         try repo.checkWriter()
         return repo

@@ -386,6 +386,7 @@ struct Expire: ParsableCommand {
             let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
                 .run(.policy(policy), wal: try retention.wal(repo.config))
             printReport(report, dryRun: dryRun)
+            if !dryRun { ObjectLockNote.say(repo, removed: ObjectLockNote.removed(backups: report.expired + report.purged, wal: report.walRemoved.count)) }
         }
         if serverLog.files != nil || serverLog.days != nil {
             let gone = try ServerLogExpiry(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
@@ -414,6 +415,7 @@ struct Delete: ParsableCommand {
         let report = try ExpireOperation(repository: repo, dryRun: dryRun, command: "delete", lockTimeoutSeconds: try lock.seconds(repo.config))
             .run(.before(Timestamp(seconds: micros / 1_000_000), force: force), wal: WALRetention())
         printReport(report, dryRun: dryRun, command: "delete")
+        if !dryRun { ObjectLockNote.say(repo, removed: ObjectLockNote.removed(backups: report.expired + report.purged, wal: report.walRemoved.count)) }
     }
 }
 
@@ -431,6 +433,7 @@ struct Purge: ParsableCommand {
             .purge()
         if dryRun { for item in purged { Console.output("would purge \(item.id): \(item.reason)") } }
         if purged.isEmpty { Console.info("nothing to purge") }
+        if !dryRun { ObjectLockNote.say(repo, removed: ObjectLockNote.removed(backups: purged.map(\.id), wal: 0)) }
     }
 }
 

@@ -16,12 +16,19 @@ struct S3Fixture {
     let url: String
     let config: String
 
-    /// On the Ceph gateway unless another server is given (SeaweedFS).
-    init(_ bucket: String, settings: [String: String] = [:], on server: (any S3Gateway)? = nil) throws {
+    /// On the Ceph gateway unless another server is given (SeaweedFS); `objectLockDays`: a
+    /// bucket with versioning and Object Lock in compliance mode for that many days.
+    init(_ bucket: String, settings: [String: String] = [:], on server: (any S3Gateway)? = nil, objectLockDays: Int? = nil) throws {
         scratch = try Scratch()
         gateway = try server ?? CephGateway.get()
         let name = "\(bucket)-\(getpid())"
-        storage = try gateway.makeBucket(name)
+        if let objectLockDays {
+            let values = gateway.settings()
+            storage = try S3Storage(settings: S3Settings(url: "s3://\(name)/repo", lookup: { values[$0] }))
+            try storage.client.createLockedBucket(days: objectLockDays)
+        } else {
+            storage = try gateway.makeBucket(name)
+        }
         url = "s3://\(name)/repo"
         config = scratch.path + "/pgbk.conf"
         try writeConfig(config, gateway.settings().merging(settings) { $1 })

@@ -13,4 +13,9 @@ import Repository
     @Test func backupChainPITRAndExpireOnSeaweedFS() throws {
         try S3Scenarios.S3RepositoryTests.backupChainPITRAndExpire(try S3Fixture("weedchain", on: try SeaweedGateway.get()))
     }
+
+    /// Object Lock as SeaweedFS enforces it (issue 24, item 5).
+    @Test func aLockedBucketRestoresAsItWasBeforeAnAttackWithTheCredentials() throws {
+        try ObjectLockScenario.ransomwareDrill(on: try SeaweedGateway.get())
+    }
 }
