@@ -7,20 +7,22 @@ import Repository
 @preconcurrency import Glibc
 #endif
 
-/// Faults of an S3 repository on the real gateway: damage, wrong credentials, an outage in
+/// Faults of an S3 repository on a real server (Ceph here; SeaweedTests runs them on SeaweedFS): damage, wrong credentials, an outage in
 /// the middle of a backup, throttling and dropped connections.
 extension S3Scenarios { @Suite struct S3FaultTests {
     /// A source cluster with one validated full backup in a fresh bucket.
-    func backedUp(_ bucket: String) throws -> (S3Fixture, TestCluster, String) {
-        let f = try S3Fixture(bucket)
+    static func backedUp(_ bucket: String, on gateway: any S3Gateway) throws -> (S3Fixture, TestCluster, String) {
+        let f = try S3Fixture(bucket, on: gateway)
         let source = try f.journalCluster()
         try source.execute("CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g")
         let id = try f.backup(source, "full")
         return (f, source, id)
     }
 
-    @Test func aFlippedByteInAnObjectFailsValidate() throws {
-        let (f, source, id) = try backedUp("flip")
+    @Test func aFlippedByteInAnObjectFailsValidate() throws { try Self.aFlippedByteInAnObjectFailsValidate(on: try CephGateway.get()) }
+
+    static func aFlippedByteInAnObjectFailsValidate(on gateway: any S3Gateway) throws {
+        let (f, source, id) = try backedUp("flip", on: gateway)
         defer { source.stopIfRunning() }
         let relation = try #require(try source.scalar("SELECT pg_relation_filepath('filler')"))
         let name = "backup/\(id)/data/\(relation)"
@@ -38,8 +40,10 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(failsWithOneError(r), "\(r)")
     }
 
-    @Test func wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret() throws {
-        let f = try S3Fixture("creds")
+    @Test func wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret() throws { try Self.wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret(on: try CephGateway.get()) }
+
+    static func wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret(on gateway: any S3Gateway) throws {
+        let f = try S3Fixture("creds", on: gateway)
         let wrongSecret = "WrongSecret0123456789abcdefWXYZ"
         let wrong = f.scratch.path + "/wrong.conf"
         try f.writeConfig(wrong, f.gateway.settings(secret: wrongSecret))
@@ -74,8 +78,10 @@ extension S3Scenarios { @Suite struct S3FaultTests {
     }
 
     /// HTTPS: a private CA through AWS_CA_BUNDLE works; without it the certificate is refused.
-    @Test func httpsVerifiesTheServerCertificate() throws {
-        let f = try S3Fixture("tls")
+    @Test func httpsVerifiesTheServerCertificate() throws { try Self.httpsVerifiesTheServerCertificate(on: try CephGateway.get()) }
+
+    static func httpsVerifiesTheServerCertificate(on gateway: any S3Gateway) throws {
+        let f = try S3Fixture("tls", on: gateway)
         let cluster = try TestCluster.create(f.scratch, name: "c", repository: nil)
         let trusted = f.scratch.path + "/tls.conf"
         try f.writeConfig(trusted, f.gateway.settings(endpoint: f.gateway.tlsEndpoint, extra: ["AWS_CA_BUNDLE": f.gateway.caBundle]))
@@ -90,8 +96,10 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(try f.keys() == ["pgbk.ini", "repository.ini"])
     }
 
-    @Test func theGatewayStoppingInTheMiddleOfABackupFailsItCleanly() throws {
-        let (f, source, firstID) = try backedUp("outage")
+    @Test func theGatewayStoppingInTheMiddleOfABackupFailsItCleanly() throws { try Self.theGatewayStoppingInTheMiddleOfABackupFailsItCleanly(on: try CephGateway.get()) }
+
+    static func theGatewayStoppingInTheMiddleOfABackupFailsItCleanly(on gateway: any S3Gateway) throws {
+        let (f, source, firstID) = try backedUp("outage", on: gateway)
         defer { source.stopIfRunning() }
         try source.execute("CREATE TABLE more AS SELECT g, md5(g::text) AS v FROM generate_series(1, 50000) g")
         // Stopped (SIGSTOP) after its 200th file; the gateway goes away; then it goes on.
@@ -115,8 +123,10 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         #expect(try f.keys("backup/\(failedID)") == ["backup/\(failedID)/backup.ini"], "its data is gone")
     }
 
-    @Test func throttlingAndDroppedConnectionsAreRetried() throws {
-        let (f, source, _) = try backedUp("proxy")
+    @Test func throttlingAndDroppedConnectionsAreRetried() throws { try Self.throttlingAndDroppedConnectionsAreRetried(on: try CephGateway.get()) }
+
+    static func throttlingAndDroppedConnectionsAreRetried(on gateway: any S3Gateway) throws {
+        let (f, source, _) = try backedUp("proxy", on: gateway)
         defer { source.stopIfRunning() }
         let proxy = try FaultProxy(upstreamPort: f.gateway.port)
         defer { proxy.close() }
@@ -155,8 +165,9 @@ extension S3Scenarios { @Suite struct S3FaultTests {
     /// The retry meets NoSuchUpload (as AWS answers once the upload is cleaned up; Ceph
     /// completes it again, so the proxy answers that retry itself); the object is there with
     /// exactly these parts, so the write succeeded and says so.
-    @Test func aLostAnswerToCompleteMultipartUploadIsASuccess() throws {
-        let gateway = try CephGateway.get()
+    @Test func aLostAnswerToCompleteMultipartUploadIsASuccess() throws { try Self.aLostAnswerToCompleteMultipartUploadIsASuccess(on: try CephGateway.get()) }
+
+    static func aLostAnswerToCompleteMultipartUploadIsASuccess(on gateway: any S3Gateway) throws {
         let proxy = try FaultProxy(upstreamPort: gateway.port)
         defer { proxy.close() }
         let bucket = "lostcomplete-\(getpid())"
@@ -179,8 +190,10 @@ extension S3Scenarios { @Suite struct S3FaultTests {
     /// Issue 22, defect 18: a killed writer's multipart upload (its parts kept, and billed, for
     /// ever) is aborted by the next validate, backup or purge once older than S3_UPLOAD_EXPIRY;
     /// a recent one (another writer's, in flight) is left alone.
-    @Test func unfinishedUploadsOfKilledWritersAreAborted() throws {
-        let f = try S3Fixture("uploads")
+    @Test func unfinishedUploadsOfKilledWritersAreAborted() throws { try Self.unfinishedUploadsOfKilledWritersAreAborted(on: try CephGateway.get()) }
+
+    static func unfinishedUploadsOfKilledWritersAreAborted(on gateway: any S3Gateway) throws {
+        let f = try S3Fixture("uploads", on: gateway)
         let cluster = try TestCluster.create(f.scratch, name: "c", repository: nil)
         let r = try f.pgbk("init", ["-D", cluster.dataDir])
         #expect(r.succeeded, "\(r)")

@@ -11,7 +11,11 @@ import Repository
 /// backup against expire and delete; and a killed holder's lease expiring.
 extension S3Scenarios { @Suite struct S3LockTests {
     @Test func backupExcludesExpireAndDeleteAcrossUsersAndHosts() throws {
-        let f = try S3Fixture("locks")
+        try Self.backupExcludesExpireAndDeleteAcrossUsersAndHosts(on: try CephGateway.get())
+    }
+
+    static func backupExcludesExpireAndDeleteAcrossUsersAndHosts(on gateway: any S3Gateway) throws {
+        let f = try S3Fixture("locks", on: gateway)
         let source = try f.journalCluster()
         defer { source.stopIfRunning() }
         let first = try f.backup(source, "full")

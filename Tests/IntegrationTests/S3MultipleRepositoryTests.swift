@@ -2,14 +2,18 @@ import Testing
 import Foundation
 import Repository
 
-/// A directory (repo1) and a bucket on the Ceph gateway (repo2) for one cluster (issue 24):
+/// A directory (repo1) and a bucket (repo2, on Ceph here and on SeaweedFS in SeaweedTests) for one cluster (issue 24):
 /// archive_command pushes into both; with the gateway down it fails naming repo2 while repo1
 /// still gets every segment, and once the gateway is back both hold everything; copy goes
 /// from the directory to the bucket and from the bucket to a new directory, and the bucket
 /// alone restores every committed row.
 extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
     @Test func aDirectoryAndABucketBothHoldEverySegmentAndCopyGoesBothWays() throws {
-        let f = try S3Fixture("tworepos")
+        try Self.aDirectoryAndABucketBothHoldEverySegmentAndCopyGoesBothWays(on: try CephGateway.get())
+    }
+
+    static func aDirectoryAndABucketBothHoldEverySegmentAndCopyGoesBothWays(on gateway: any S3Gateway) throws {
+        let f = try S3Fixture("tworepos", on: gateway)
         let s = f.scratch
         let directory = s.path + "/repo1"
         let repos = ["--config", f.config, "-B", directory, "-B", f.url]

@@ -1,9 +1,10 @@
 import Testing
 import Repository
 
-/// The S3 suites' core on a second implementation, SeaweedFS (issue 24, item 6): the storage
-/// contract and the driver's promises, then a full and incremental chain with PITR and
-/// expire, so that no behaviour of the Ceph gateway passes for S3's. Once each; its own
+/// The S3 suites on a second implementation, SeaweedFS (issue 24, item 6): the storage
+/// contract and the driver's promises, a full and incremental chain with PITR and expire,
+/// the fault and lock suites, two repositories with copy both ways, and Object Lock, so
+/// that no behaviour of the Ceph gateway passes for S3's. Once each; its own
 /// server, so it runs beside the Ceph scenarios.
 @Suite(.serialized) struct SeaweedTests {
     @Test func theStorageContractHoldsOnSeaweedFS() throws {
@@ -12,6 +13,27 @@ import Repository
 
     @Test func backupChainPITRAndExpireOnSeaweedFS() throws {
         try S3Scenarios.S3RepositoryTests.backupChainPITRAndExpire(try S3Fixture("weedchain", on: try SeaweedGateway.get()))
+    }
+
+    /// The fault suite (all but HTTPS, which SeaweedFS's loopback server does not offer) and
+    /// the lock suite, as on Ceph.
+    @Test func faultsOnSeaweedFS() throws {
+        typealias Faults = S3Scenarios.S3FaultTests
+        let gateway = try SeaweedGateway.get()
+        try Faults.aFlippedByteInAnObjectFailsValidate(on: gateway)
+        try Faults.wrongCredentialsFailInOneLineNamingTheKeyNeverTheSecret(on: gateway)
+        try Faults.theGatewayStoppingInTheMiddleOfABackupFailsItCleanly(on: gateway)
+        try Faults.throttlingAndDroppedConnectionsAreRetried(on: gateway)
+        try Faults.aLostAnswerToCompleteMultipartUploadIsASuccess(on: gateway)
+        try Faults.unfinishedUploadsOfKilledWritersAreAborted(on: gateway)
+    }
+
+    @Test func twoRepositoriesOnSeaweedFS() throws {
+        try S3Scenarios.S3MultipleRepositoryTests.aDirectoryAndABucketBothHoldEverySegmentAndCopyGoesBothWays(on: try SeaweedGateway.get())
+    }
+
+    @Test func locksOnSeaweedFS() throws {
+        try S3Scenarios.S3LockTests.backupExcludesExpireAndDeleteAcrossUsersAndHosts(on: try SeaweedGateway.get())
     }
 
     /// Object Lock as SeaweedFS enforces it (issue 24, item 5).
