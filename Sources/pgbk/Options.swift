@@ -121,9 +121,13 @@ struct RepositoryOptions: ParsableArguments {
         if repoTargetTime != nil {
             throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
         }
-        let repo = try open(path: path)
-        try repo.checkWriter()
-        return repo
+        let opened = try open(path: path)
+        try opened.checkWriter()
+        // A command on one of several repositories (backup, validate, expire, delete,
+        // purge): every line it prints names which.
+        let paths = try resolvedPaths()
+        if path == nil && paths.count > 1 { Console.repository = RepositoryLabel.label(repo ?? 1, paths[(repo ?? 1) - 1]) }
+        return opened
     }
 
     /// The repository arguments for a pgbk command line written for PostgreSQL

@@ -31,6 +31,8 @@ enum RepositoryChoice {
                     if candidates.count > 1 {
                         Console.info("using \(name), the first repository\(reasons.isEmpty ? "" : " that can reach the target")")
                     }
+                    // What follows (the restore, the drill) is about it: every line says so.
+                    if try repository.resolvedPaths().count > 1 { Console.repository = name }
                     return Chosen(value: value, name: name, passedOver: reasons.count)
                 } catch where RestoreOperation.isAboutTheRepository(error) { throw PassOver(error: error) }
             } catch let passOver as PassOver {

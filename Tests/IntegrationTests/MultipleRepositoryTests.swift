@@ -54,6 +54,9 @@ import Repository
         for repo in ["1", "2"] {
             let b = try s.pgbk(["backup", "-B", r1, "-B", r2, "--repo", repo, "-b", "full", "-D", cluster.dataDir] + cluster.connectionArgs)
             #expect(b.succeeded, "\(b)")
+            // Every line names the repository the backup went into.
+            let label = "repo\(repo) (\(repo == "1" ? r1 : r2)): "
+            #expect(b.stderr.split(separator: "\n").allSatisfy { $0.hasPrefix("pgbk: " + label) || $0.hasPrefix("pgbk: warning: " + label) }, "\(b)")
         }
         let shown = try s.pgbk(["show", "-B", r1, "-B", r2])
         let rows = shown.stdout.split(separator: "\n").filter { $0.contains("FULL") }

@@ -8,21 +8,26 @@ import Synchronization
 public enum Console {
     nonisolated(unsafe) public static var quiet = false
     nonisolated(unsafe) public static var verbose = false
+    /// The repository a command works on, when the cluster has several ("repo2 (s3://...)"):
+    /// every message line names it. Set once, before any worker starts.
+    nonisolated(unsafe) public static var repository: String?
+
+    private static var named: String { repository.map { $0 + ": " } ?? "" }
 
     public static func info(_ text: String) {
-        if !quiet { writeLine(2, "pgbk: " + text) }
+        if !quiet { writeLine(2, "pgbk: " + named + text) }
     }
 
     public static func detail(_ text: String) {
-        if verbose { writeLine(2, "pgbk: " + text) }
+        if verbose { writeLine(2, "pgbk: " + named + text) }
     }
 
     public static func warning(_ text: String) {
-        writeLine(2, "pgbk: warning: " + text)
+        writeLine(2, "pgbk: warning: " + named + text)
     }
 
     public static func error(_ text: String) {
-        writeLine(2, "pgbk: error: " + text)
+        writeLine(2, "pgbk: error: " + named + text)
     }
 
     /// A progress line (ProgressMeter) is on the terminal without its newline: a message
