@@ -92,13 +92,18 @@ struct RepositoryOptions: ParsableArguments {
         return S3PointInTimeStorage(live, at: past.seconds, described: past.text)
     }
 
+    /// For a command that writes into the repository.
+    func refuseTargetTime() throws {
+        if repoTargetTime != nil {
+            throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
+        }
+    }
+
     /// --repo-target-time in seconds since the epoch; it needs a time zone, since object
     /// versions are timed in UTC and the host's zone may not be the one the DBA means.
     private func pastTime(creating: Bool) throws -> (seconds: Int64, text: String)? {
         guard let text = repoTargetTime else { return nil }
-        guard !creating else {
-            throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
-        }
+        if creating { try refuseTargetTime() }
         guard let (micros, hadZone) = parseTimestampMicros(text), hadZone else {
             throw EngineError.invalidArgument("--repo-target-time \(text): give a time with its zone, e.g. '2026-12-01 03:00:00+00'")
         }
@@ -118,9 +123,7 @@ struct RepositoryOptions: ParsableArguments {
 
     /// For commands that write into the repository.
     func openForWriting(path: String? = nil) throws -> Repository {
-        if repoTargetTime != nil {
-            throw EngineError.invalidArgument("--repo-target-time reads a repository as it was; a command that writes into it cannot take it")
-        }
+        try refuseTargetTime()
         let opened = try open(path: path)
         try opened.checkWriter()
         // A command on one of several repositories (backup, validate, expire, delete,

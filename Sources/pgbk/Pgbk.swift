@@ -206,25 +206,33 @@ struct ArchivePush: ParsableCommand {
 
     func run() throws {
         let targets = try repository.chosenPaths()
-        let several = targets.count > 1
-        var failed: [String] = []
-        for (number, location) in targets {
-            let name = several ? " in " + RepositoryLabel.label(number, location) : ""
+        guard targets.count > 1 else { return try push(into: try repository.openForWriting(), label: nil) }
+        // Into every repository at once: the command takes as long as the slowest, not the sum.
+        try repository.refuseTargetTime()
+        let storages = targets.map { target in Result { try repository.storage(path: target.path) } }
+        let command = self
+        let failed = WorkerPool.concurrently(targets.count) { n -> String? in
+            let label = RepositoryLabel.label(targets[n].number, targets[n].path)
             do {
-                let repo = try repository.openForWriting(path: location)
-                let (c, level) = try compression.resolve(repo.config)
-                switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
-                case .stored(let stored): Console.detail("archived \(path) as \(stored)\(name)")
-                case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived\(name) with identical content")
-                }
+                let repo = try Repository.open(storage: try storages[n].get())
+                try repo.checkWriter()
+                try command.push(into: repo, label: label)
+                return nil
             } catch {
-                guard several else { throw error }
-                failed.append("\(RepositoryLabel.label(number, location)): \(oneLineDescription(error))")
+                return "\(label): \(oneLineDescription(error))"
             }
-        }
+        }.compactMap { $0 }
         guard failed.isEmpty else {
-            let held = targets.count - failed.count
-            throw EngineError.archiveIncomplete(file: FileSystem.baseName(of: path), held: held, of: targets.count, failures: failed)
+            throw EngineError.archiveIncomplete(file: FileSystem.baseName(of: path), held: targets.count - failed.count, of: targets.count, failures: failed)
+        }
+    }
+
+    private func push(into repo: Repository, label: String?) throws {
+        let name = label.map { " in " + $0 } ?? ""
+        let (c, level) = try compression.resolve(repo.config)
+        switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
+        case .stored(let stored): Console.detail("archived \(path) as \(stored)\(name)")
+        case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived\(name) with identical content")
         }
     }
 }

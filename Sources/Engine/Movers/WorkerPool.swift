@@ -32,6 +32,13 @@ public enum WorkerPool {
         return shared.results
     }
 
+    /// `body` for each of `count` indexes at once, a thread each, and its results in order:
+    /// a few independent waits side by side (archive-push into each repository).
+    public static func concurrently<Result: Sendable>(_ count: Int, _ body: @Sendable (Int) -> Result) -> [Result] {
+        let results = (try? run(count: count, jobs: count, makeState: { () }) { n, _ in body(n) }) ?? []
+        return results.map { $0! }
+    }
+
     /// Runs `body` on `count` threads of its own and waits for them. Not concurrentPerform:
     /// that caps itself at one thread per CPU, and -j 8 on 2 CPUs (I/O-bound work) must
     /// really run 8. A thread that cannot be created leaves its share to the others.
