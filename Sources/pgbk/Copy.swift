@@ -5,7 +5,7 @@ import Repository
 struct Copy: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy what one repository of the cluster holds and another lacks: backups (with their ancestors and server logs), archived WAL and history files.",
-        discussion: "Every copied file is read back in the target against the source's catalog checksums; a backup appears there as OK only once all of it has been, and a killed copy is finished by running it again. Nothing is ever overwritten: a WAL file the target holds with other content stops the copy.",
+        discussion: "Every file is checked against the source's catalog checksums as it is copied and stored in the target only if it matches (on S3 with its Content-MD5, which the server checks); a backup appears there as OK only once all of it is there, and a killed copy is finished by running it again. Nothing is ever overwritten: a WAL file the target holds with other content stops the copy.",
         helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions

@@ -59,6 +59,15 @@ import Repository
         #expect(failsWithOneError(refused) && refused.stderr.contains(delta.path)
                 && refused.stderr.contains("no other repository has a good copy"), "\(refused)")
         #expect(!FileSystem.exists(refusedDir + "/global/pg_control"))
+        // copy reads each file against the catalog as it passes: the damaged one is never
+        // stored in the target, and the backup there is CORRUPT, not OK.
+        let r3 = s.path + "/repo3"
+        #expect(try s.pgbk(["init", "-B", r3, "-D", cluster.dataDir]).succeeded)
+        let spread = try s.pgbk(["copy"] + repos + ["-B", r3, "--from-repo", "2", "--to-repo", "3"])
+        #expect(failsWithOneError(spread) && spread.stderr.contains(delta.path), "\(spread)")
+        let three = try Repository.open(r3)
+        #expect(try three.loadBackup(incremental).status == .corrupt)
+        #expect(!FileSystem.exists(three.storedPath(incremental, delta, compression: info.compression)))
         try flipByte(secondCopy, at: 300)  // repo2's copy good again
 
         // validate names both files and where the good copy is; copy puts the backup back.

@@ -150,3 +150,38 @@ import PostgresFormat
         #expect(reason?.contains("size 200000") == true, "\(String(describing: reason))")
     }
 }
+
+/// VerifiedCopy: the object byte for byte when its content is what the catalog says;
+/// nothing under the name, and a reason, when it is not.
+@Suite struct VerifiedCopyTests {
+    @Test(arguments: Compression.allCases)
+    func aCopyIsCommittedOnlyWhenItsContentIsTheRecordedOne(_ compression: Compression) throws {
+        let dir = try TestDirectory()
+        let bytes = pseudoRandomBytes(1 << 20) + [UInt8](repeating: 7, count: 2 << 20)
+        let source = PosixStorage(root: dir.path)
+        let writer = try StoredFileWriter(storage: source, name: "f", compression: compression, level: 1)
+        try writer.write(bytes)
+        let summary = try writer.commit()
+        let target = MemoryStorage(readsReturnAtMost: 4096)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+
+        let good = try VerifiedCopy.copy("f", from: source, to: target, compression: compression,
+                                         content: StoredContent(size: summary.size, checksum: summary.checksum), buffer: &buffer)
+        #expect(good.problem == nil && good.bytes == summary.storedSize)
+        #expect(try target.readAll("f") == (try source.readAll("f")))
+
+        // The same object against another checksum (a damaged source): nothing is stored.
+        let damaged = try VerifiedCopy.copy("f", from: source, to: target, compression: compression,
+                                            content: StoredContent(size: summary.size, checksum: summary.checksum ^ 1), buffer: &buffer)
+        #expect(damaged.problem?.contains("checksum") == true)
+        let other = MemoryStorage()
+        let refused = try VerifiedCopy.copy("f", from: source, to: other, compression: compression,
+                                            content: StoredContent(size: summary.size + 1, checksum: summary.checksum), buffer: &buffer)
+        #expect(refused.problem?.contains("size") == true)
+        #expect(try other.info("f") == nil)
+        let missing = try VerifiedCopy.copy("absent", from: source, to: other, compression: compression,
+                                            content: StoredContent(size: nil, checksum: 0), buffer: &buffer)
+        #expect(missing.problem == "missing")
+        #expect(try other.info("absent") == nil)
+    }
+}

@@ -4,11 +4,11 @@ import StorageInterface
 
 /// `pgbk copy`: what one repository of a cluster holds and another lacks (archived WAL and
 /// history files, then backups with their server logs, ancestors first) goes into the other.
-/// Stored objects are copied as they are, then the copy is read back against the catalog's
-/// checksums, so that the target's catalog describes exactly the target's bytes. A backup
-/// appears in the target as RUNNING first and as OK only once all of it has been read back
-/// there: a kill leaves RUNNING, which the next command makes ERROR, and a rerun copies it
-/// again.
+/// Stored objects are copied as they are, each read against the catalog's checksums as it
+/// passes and committed in the target only if it matches (VerifiedCopy), so that the
+/// target's catalog describes exactly the target's bytes. A backup appears in the target as
+/// RUNNING first and as OK only once all of it is there: a kill leaves RUNNING, which the
+/// next command makes ERROR, and a rerun copies it again.
 public struct CopyOperation: Sendable {
     let source: Repository
     let target: Repository
@@ -106,7 +106,7 @@ public struct CopyOperation: Sendable {
         return wanted.filter { !usableThere.contains($0.id) }.sorted { $0.id < $1.id }
     }
 
-    /// Every archived file the target lacks, copied and read back; a file the target holds
+    /// Every archived file the target lacks, checked as it is copied; a file the target holds
     /// with other content is a conflict, never overwritten.
     private func copyWAL() throws -> (files: Int, bytes: UInt64) {
         let (from, to) = (source.wal, target.wal)
@@ -123,11 +123,10 @@ public struct CopyOperation: Sendable {
         let (source, target) = (self.source, self.target)
         let sizes = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
             let file = work[n]
-            let bytes = try Self.copyObject(file.name, from: source.storage, to: target.storage, buffer: &buffer)
-            if let reason = try StoredFileReader.verify(storage: target.storage, name: file.name, compression: file.compression, size: nil,
-                                                        checksum: file.checksum, buffer: &buffer) {
-                try? target.storage.remove(file.name)
-                throw EngineError.corruptFile(path: target.storage.describe(file.name), reason: "the copy of \(file.walName) reads back wrong: \(reason)")
+            let (bytes, problem) = try VerifiedCopy.copy(file.name, from: source.storage, to: target.storage, compression: file.compression,
+                                                         content: StoredContent(size: nil, checksum: file.checksum), buffer: &buffer)
+            if let problem {
+                throw EngineError.corruptFile(path: source.storage.describe(file.name), reason: "\(file.walName) is damaged in the source: \(problem); nothing was copied for it")
             }
             try FaultInjection.point("copy-wal-copied")
             return bytes
@@ -137,7 +136,8 @@ public struct CopyOperation: Sendable {
     }
 
     /// One backup: RUNNING in the target, its file list, stored files and server logs copied,
-    /// everything read back as validate reads it, then OK (or CORRUPT, and an error).
+    /// each read against the catalog as it passes (VerifiedCopy), then OK (or CORRUPT, and an
+    /// error).
     private func copyBackup(_ info: BackupInfo, replacing old: BackupInfo?) throws -> UInt64 {
         let id = info.id
         if old != nil { try target.storage.removeTree(target.backupName(id)) }
@@ -147,26 +147,72 @@ public struct CopyOperation: Sendable {
         try target.storage.makeDirectories(target.backupName(id))
         try target.saveBackup(copy)
         try FaultInjection.point("copy-after-running")
-        var names = [source.fileListName(id)]
-        for entry in try source.loadFileList(info) where FileList.isStored(entry) {
-            for part in 0..<entry.partCount { names.append(source.storedName(id, entry, compression: info.compression, part: part)) }
-        }
-        if let logs = try source.loadServerLogList(id) {
-            names.append(source.serverLogListName(id))
-            names += logs.map { source.serverLogName(id, path: $0.path, compression: info.compression) }
-        }
-        let bytes = try Self.copyObjects(names, from: source.storage, to: target.storage, jobs: jobs)
-        let problems = try ValidateOperation(repository: target, jobs: jobs).check(copy)
+        let units = try copyUnits(info)
+        var bytes = try Self.copyObjects(try catalogNames(info), from: source.storage, to: target.storage, jobs: jobs)
+        var problems = try catalogProblems(copy)
+        let copied = try Self.copyVerified(units, from: source.storage, to: target.storage, compression: info.compression, jobs: jobs)
+        bytes += copied.bytes
+        problems += copied.problems
+        problems += try ValidateOperation(repository: target, jobs: jobs).checkWALPresent(copy)
         copy.status = problems.isEmpty ? .ok : .corrupt
         copy.statusReason = problems.isEmpty ? nil : problems.prefix(3).joined(separator: "; ")
         copy.verifyTime = .now()
         try FaultInjection.point("copy-before-done")
         try target.saveBackup(copy)
         guard problems.isEmpty else {
-            throw EngineError.corruptFile(path: target.backupDirectory(id), reason: "the copy of backup \(id) does not read back as the source's catalog says: \(problems[0])")
+            throw EngineError.corruptFile(path: target.backupDirectory(id), reason: "the copy of backup \(id) is not what the source's catalog says: \(problems[0])")
         }
-        Console.info("copied backup \(id) from \(source.path) to \(target.path): \(names.count) files, \(formatBytes(bytes)); read back there: OK")
+        Console.info("copied backup \(id) from \(source.path) to \(target.path): \(units.count + (try catalogNames(info)).count) files, \(formatBytes(bytes)); each read against the catalog as it was copied: OK")
         return bytes
+    }
+
+    /// The backup's own lists: copied as they are, then read in the target (the file list
+    /// against the checksum backup.ini records, the server log list against the source's).
+    private func catalogNames(_ info: BackupInfo) throws -> [String] {
+        var names = [source.fileListName(info.id)]
+        if try source.storage.exists(source.serverLogListName(info.id)) { names.append(source.serverLogListName(info.id)) }
+        return names
+    }
+
+    private func catalogProblems(_ copy: BackupInfo) throws -> [String] {
+        var problems: [String] = []
+        do { _ = try target.loadFileList(copy) } catch { problems.append("\(error)") }
+        let logList = target.serverLogListName(copy.id)
+        if try source.storage.exists(logList), try target.storage.readAll(logList) != source.storage.readAll(logList) {
+            problems.append("\(target.storage.describe(logList)) differs from the source's")
+        }
+        return problems
+    }
+
+    /// Every stored object of the backup with the content the source's lists record.
+    private func copyUnits(_ info: BackupInfo) throws -> [(name: String, content: StoredContent, what: String)] {
+        var units: [(name: String, content: StoredContent, what: String)] = []
+        let blockSize = Int(info.blockSize)
+        for entry in try source.loadFileList(info) where FileList.isStored(entry) {
+            for part in 0..<entry.partCount {
+                units.append((source.storedName(info.id, entry, compression: info.compression, part: part),
+                              StoredContent(entry, part: part, blockSize: blockSize), "file \(entry.path)"))
+            }
+        }
+        for entry in try source.loadServerLogList(info.id) ?? [] {
+            units.append((source.serverLogName(info.id, path: entry.path, compression: info.compression),
+                          StoredContent(entry, part: 0, blockSize: blockSize), "server log \(entry.path)"))
+        }
+        return units.sorted { ($0.content.size ?? 0) > ($1.content.size ?? 0) }
+    }
+
+    /// The units on `jobs` workers, each with its own buffer: the bytes copied and a problem
+    /// per unit whose source content is not what its catalog says (that unit not copied).
+    static func copyVerified(_ units: [(name: String, content: StoredContent, what: String)], from: any RepositoryStorage,
+                             to: any RepositoryStorage, compression: Compression, jobs: Int) throws -> (bytes: UInt64, problems: [String]) {
+        let results = try WorkerPool.run(count: units.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
+            let unit = units[n]
+            let (bytes, problem) = try VerifiedCopy.copy(unit.name, from: from, to: to, compression: compression, content: unit.content, buffer: &buffer)
+            try FaultInjection.point("copy-file-copied")
+            return (bytes, problem.map { "\(unit.what) (\(from.describe(unit.name))): \($0)" })
+        }
+        let done = results.compactMap { $0 }
+        return (done.reduce(0) { $0 + $1.0 }, done.compactMap(\.1).sorted())
     }
 
     /// Stored objects on `jobs` workers, each with its own buffer; the bytes copied.

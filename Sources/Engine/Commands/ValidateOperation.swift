@@ -195,11 +195,8 @@ public struct ValidateOperation: Sendable {
     func verify(_ entry: FileEntry, part: Int, serverLog: Bool, of info: BackupInfo, buffer: inout [UInt8]) throws -> String? {
         let name = serverLog ? repository.serverLogName(info.id, path: entry.path, compression: info.compression)
             : repository.storedName(info.id, entry, compression: info.compression, part: part)
-        let checksum = (entry.isSplit ? entry.partChecksums[part] : entry.checksum) ?? 0
-        if entry.kind == .pageDelta { return try verifyDelta(name: name, info: info, checksum: checksum) }
-        let size = entry.isSplit ? min(entry.partSize, entry.size - UInt64(part) * entry.partSize) : entry.size
-        return try StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression, size: size,
-                                           checksum: checksum, buffer: &buffer)
+        return try StoredFileReader.verify(storage: repository.storage, name: name, compression: info.compression,
+                                           content: StoredContent(entry, part: part, blockSize: Int(info.blockSize)), buffer: &buffer)
     }
 
     /// For a damaged file's report: the other repositories' copies of the backup that store
@@ -217,17 +214,22 @@ public struct ValidateOperation: Sendable {
         return "; no other repository has a good copy"
     }
 
-    /// A reason when the delta is damaged; an error reading it is thrown (see verify).
-    func verifyDelta(name: String, info: BackupInfo, checksum: UInt32) throws -> String? {
-        do {
-            let reader = try StoredFileReader(storage: repository.storage, name: name, compression: info.compression)
-            defer { reader.close() }
-            try PageDelta.readPages(reader, blockSize: Int(info.blockSize)) { _, _ in }
-            return reader.checksum == checksum ? nil : "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
-        } catch {
-            guard let reason = StoredFileReader.contentProblem(error) else { throw error }
-            return reason
+    /// The segments from the backup's start to its stop location, present in the archive
+    /// (copy, whose WAL was read as it was copied or is named by its checksum); a problem
+    /// for each one missing.
+    func checkWALPresent(_ info: BackupInfo) throws -> [String] {
+        guard let start = info.startLSN, let stop = info.stopLSN else { return ["backup.ini has no start/stop LSN"] }
+        let size = UInt64(info.walSegmentSize)
+        var segment = WALSegmentName(timeline: info.timeline, containing: start, segmentSize: size)
+        let last = WALSegmentName(timeline: info.timeline, endingAt: stop, segmentSize: size)
+        var problems: [String] = []
+        while segment <= last {
+            if try repository.wal.find(segment.name) == nil {
+                problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
+            }
+            segment = segment.next
         }
+        return problems
     }
 
     /// The segments from the backup's start to its stop location must be archived and intact;

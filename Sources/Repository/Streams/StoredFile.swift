@@ -136,9 +136,14 @@ public final class StoredFileReader {
     private var crc = CRC32C()
     public private(set) var size: UInt64 = 0
 
-    public init(storage: any RepositoryStorage, name: String, compression: Compression) throws {
-        path = storage.describe(name)
-        file = try storage.openRead(name)
+    public convenience init(storage: any RepositoryStorage, name: String, compression: Compression) throws {
+        try self.init(stream: try storage.openRead(name), path: storage.describe(name), compression: compression)
+    }
+
+    /// Over a stream already open (closed here if this fails); `path` names it in errors.
+    public init(stream: any StorageReadStream, path: String, compression: Compression) throws {
+        self.path = path
+        file = stream
         do {
             decompressor = try compression.makeDecompressor(path: path)
         } catch {
@@ -207,15 +212,16 @@ public final class StoredFileReader {
 
     public static func verify(storage: any RepositoryStorage, name: String, compression: Compression, size: UInt64?,
                               checksum: UInt32, buffer: inout [UInt8]) throws -> String? {
+        try verify(storage: storage, name: name, compression: compression, content: StoredContent(size: size, checksum: checksum), buffer: &buffer)
+    }
+
+    /// The same against a stored file's recorded content (a page delta read record by record).
+    public static func verify(storage: any RepositoryStorage, name: String, compression: Compression, content: StoredContent,
+                              buffer: inout [UInt8]) throws -> String? {
         do {
             let reader = try StoredFileReader(storage: storage, name: name, compression: compression)
             defer { reader.close() }
-            while try reader.read(into: &buffer) > 0 {}
-            if let size, reader.size != size { return "size \(reader.size), expected \(size)" }
-            if reader.checksum != checksum {
-                return "checksum \(CRC32C.hex(reader.checksum)), expected \(CRC32C.hex(checksum))"
-            }
-            return nil
+            return try content.problem(reading: reader, buffer: &buffer)
         } catch {
             guard let reason = contentProblem(error) else { throw error }
             return reason
