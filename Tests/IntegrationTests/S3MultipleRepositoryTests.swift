@@ -51,15 +51,19 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         let names = { (repo: Repository) in try Set(repo.wal.listAll().map(\.walName)) }
         try waitUntil("both repositories to hold the same WAL") { try names(Repository.open(directory)) == names(f.repository()) }
 
-        // repo1's chain copied into the bucket (which has no backup of its own).
-        try journal.write(11...15)
-        let incremental = try pgbk(["backup", "-D", source.dataDir, "-b", "incremental"] + source.connectionArgs)
-        let validIncremental = try pgbk(["validate"])
-        #expect(incremental.succeeded && validIncremental.succeeded, "\(incremental)\n\(validIncremental)")
+        // repo1's chain (a full and two incrementals) copied into the bucket, which has no
+        // backup of its own.
+        for rows in [11...15, 16...20] {
+            try journal.write(rows)
+            let incremental = try pgbk(["backup", "-D", source.dataDir, "-b", "incremental"] + source.connectionArgs)
+            let validIncremental = try pgbk(["validate"])
+            #expect(incremental.succeeded && validIncremental.succeeded, "\(incremental)\n\(validIncremental)")
+        }
         try f.switchWALAndWaitForArchive(source)
+        let expectedDump = try dumpLines(source)
         let copied = try pgbk(["copy", "--from-repo", "1", "--to-repo", "2"])
-        #expect(copied.succeeded && copied.stderr.contains("2 backup(s)"), "\(copied)")
-        #expect(try f.backups().map { $0["status"] as? String } == ["OK", "OK"])
+        #expect(copied.succeeded && copied.stderr.contains("3 backup(s)"), "\(copied)")
+        #expect(try f.backups().map { $0["status"] as? String } == ["OK", "OK", "OK"])
 
         // The bucket copied into a new directory: the same backups, OK there.
         let third = s.path + "/repo3"
@@ -67,7 +71,7 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         #expect(toThird.succeeded, "\(toThird)")
         let back = try s.pgbk(["copy", "--config", f.config, "-B", f.url, "-B", third, "--from-repo", "1", "--to-repo", "2"],
                               env: S3Fixture.clearedEnvironment)
-        #expect(back.succeeded && back.stderr.contains("2 backup(s)"), "\(back)")
+        #expect(back.succeeded && back.stderr.contains("3 backup(s)"), "\(back)")
         let validated = try s.pgbk(["validate", "-B", third, "--recheck"])
         #expect(validated.succeeded, "\(validated)")
         // And bucket to bucket.
@@ -77,13 +81,24 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         #expect(try s.pgbk(["init", "--config", f.config, "-B", fourth, "-D", source.dataDir], env: S3Fixture.clearedEnvironment).succeeded)
         let across = try s.pgbk(["copy", "--config", f.config, "-B", f.url, "-B", fourth, "--from-repo", "1", "--to-repo", "2"],
                                 env: S3Fixture.clearedEnvironment)
-        #expect(across.succeeded && across.stderr.contains("2 backup(s)"), "\(across)")
+        #expect(across.succeeded && across.stderr.contains("3 backup(s)"), "\(across)")
         let fourthValid = try s.pgbk(["validate", "--config", f.config, "-B", fourth, "--recheck"], env: S3Fixture.clearedEnvironment)
         #expect(fourthValid.succeeded, "\(fourthValid)")
 
-        // Without the cluster and the directory, the bucket alone has every committed row.
+        // Without the cluster and the directory, the bucket alone has every committed row:
+        // pg_dump equal, pg_amcheck and pg_checksums clean.
         try source.stop()
+        try FileSystem.removeTree(source.dataDir)
         try FileSystem.removeTree(directory)
-        #expect(try f.restoreJournal(as: "from-bucket", []) == Array(1...15))
+        #expect(try f.restoreJournal(as: "from-bucket", []) == Array(1...20))
+        let target = try s.makeDirectory("dumped")
+        let restore = try f.pgbk("restore", ["-D", target, "--recovery-target-action", "promote"])
+        #expect(restore.succeeded, "\(restore)")
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "dumped")
+        defer { restored.stopIfRunning() }
+        #expect(try dumpLines(restored) == expectedDump)
+        try restored.stop()
+        let checksums = try restored.runClient("pg_checksums", ["--check", "-D", target])
+        #expect(checksums.succeeded, "\(checksums)")
     }
 } }
