@@ -4,13 +4,13 @@
 #   same directory (awscli from PyPI), which checks nothing it copies;
 # - archive-push of 50 segments, one process per segment, into a directory and a bucket at
 #   once, against each of them alone.
-# Medians of BENCH_RUNS (default 3) runs. Knobs: BENCH_REPOS_SCALE (pgbench scale, default 70:
-# a ~1 GB cluster, backed up uncompressed), BENCH_JOBS (default 2).
+# Medians of BENCH_RUNS (default 3) runs. Knobs: BENCH_REPOS_SCALE (pgbench scale, default 35:
+# a ~1 GB repository: the backup uncompressed and the WAL of the load), BENCH_JOBS (default 2).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${BENCH_RUNS:-3}
-SCALE=${BENCH_REPOS_SCALE:-70}
+SCALE=${BENCH_REPOS_SCALE:-35}
 JOBS=${BENCH_JOBS:-2}
 PORT=${BENCH_REPOS_PORT:-54361}
 BENCH_NAME=bench-repos
@@ -34,6 +34,9 @@ CEPH_MEMSTORE_BYTES=$((8 << 30)) "$ROOT/scripts/ceph-rgw.sh" start "$W/ceph" $((
   || { cat "$W/ceph.err"; exit 1; }
 eval "$(grep -E '^(TLS_ENDPOINT|CA_BUNDLE|ACCESS_KEY|SECRET_KEY)=' "$W/ceph.out")"
 export AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY AWS_DEFAULT_REGION=us-east-1
+# botocore's default CRC trailers fail against the gateway ("NoneType is not iterable"):
+# checksums only where S3 requires one, i.e. sync checks nothing, as the issue says.
+export AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 AWS="aws --endpoint-url $TLS_ENDPOINT --ca-bundle $CA_BUNDLE"
 for b in pgbk sync; do
   for _ in $(seq 1 50); do $AWS s3api create-bucket --bucket "$b" >/dev/null 2>&1 && break; sleep 0.2; done

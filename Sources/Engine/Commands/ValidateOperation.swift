@@ -214,50 +214,52 @@ public struct ValidateOperation: Sendable {
         return "; no other repository has a good copy"
     }
 
-    /// The segments from the backup's start to its stop location, present in the archive
-    /// (copy, whose WAL was read as it was copied or is named by its checksum); a problem
-    /// for each one missing.
-    func checkWALPresent(_ info: BackupInfo) throws -> [String] {
-        guard let start = info.startLSN, let stop = info.stopLSN else { return ["backup.ini has no start/stop LSN"] }
+    /// The segments from the backup's start to its stop location, which make it consistent;
+    /// nil when backup.ini lacks the LSNs.
+    static func consistencySegments(_ info: BackupInfo) -> [WALSegmentName]? {
+        guard let start = info.startLSN, let stop = info.stopLSN else { return nil }
         let size = UInt64(info.walSegmentSize)
         var segment = WALSegmentName(timeline: info.timeline, containing: start, segmentSize: size)
         let last = WALSegmentName(timeline: info.timeline, endingAt: stop, segmentSize: size)
-        var problems: [String] = []
+        var segments: [WALSegmentName] = []
         while segment <= last {
-            if try repository.wal.find(segment.name) == nil {
-                problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
-            }
+            segments.append(segment)
             segment = segment.next
         }
-        return problems
+        return segments
     }
 
-    /// The segments from the backup's start to its stop location must be archived and intact;
-    /// an error reading them is thrown, not reported as damage.
+    static let missingLSNs = "backup.ini has no start/stop LSN"
+
+    /// Those segments present in the archive (copy, whose WAL was read as it was copied or is
+    /// named by its checksum); a problem for each one missing.
+    func checkWALPresent(_ info: BackupInfo) throws -> [String] {
+        guard let segments = Self.consistencySegments(info) else { return [Self.missingLSNs] }
+        return try segments.filter { try repository.wal.find($0.name) == nil }
+            .map { "WAL segment \($0.name), needed to make the backup consistent, is not in the archive" }
+    }
+
+    /// Those segments archived and intact; an error reading them is thrown, not reported as
+    /// damage.
     func checkWAL(_ info: BackupInfo, buffer: inout [UInt8]) throws -> [String] {
-        guard let start = info.startLSN, let stop = info.stopLSN else { return ["backup.ini has no start/stop LSN"] }
-        let size = UInt64(info.walSegmentSize)
-        var segment = WALSegmentName(timeline: info.timeline, containing: start, segmentSize: size)
-        let last = WALSegmentName(timeline: info.timeline, endingAt: stop, segmentSize: size)
+        guard let segments = Self.consistencySegments(info) else { return [Self.missingLSNs] }
         var problems: [String] = []
-        while segment <= last {
+        for segment in segments {
             let archived: ArchivedWAL?
             do { archived = try repository.wal.find(segment.name) } catch {
                 // Two different copies of one segment: damage, named.
                 guard let reason = StoredFileReader.contentProblem(error) else { throw error }
                 problems.append("WAL segment \(segment.name): \(reason)")
-                segment = segment.next
                 continue
             }
             if let archived {
                 if let reason = try StoredFileReader.verify(storage: repository.storage, name: archived.name, compression: archived.compression,
-                                                            size: size, checksum: archived.checksum, buffer: &buffer) {
+                                                            size: UInt64(info.walSegmentSize), checksum: archived.checksum, buffer: &buffer) {
                     problems.append("WAL segment \(segment.name) (\(archived.path)): \(reason)")
                 }
             } else {
                 problems.append("WAL segment \(segment.name), needed to make the backup consistent, is not in the archive")
             }
-            segment = segment.next
         }
         return problems
     }
