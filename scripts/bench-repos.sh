@@ -67,8 +67,12 @@ for _ in $(seq 1 "$RUNS"); do
   timed $PGBK copy $CFG -B "$W/repo" -B "s3://pgbk/copy$n" --from-repo 1 --to-repo 2 -j "$JOBS" -q; record "copy pgbk"
   # awscli's own parallelism (10 requests at a time by default), as a DBA would run it.
   /usr/bin/time -f '%e' -o "$W/time.out" $AWS s3 sync --only-show-errors "$W/repo" "s3://sync/copy$n" >/dev/null; record "copy aws-s3-sync"
+  # The copy restores: every backup in it reads back OK. Then both go (the gateway keeps
+  # objects in memory).
+  as_pg $PGBK validate $CFG -B "s3://pgbk/copy$n" --recheck -q -j "$JOBS"
+  $AWS s3 rm --recursive --only-show-errors "s3://pgbk/copy$n"
+  $AWS s3 rm --recursive --only-show-errors "s3://sync/copy$n"
 done
-as_pg $PGBK validate $CFG -B "s3://pgbk/copy$n" --recheck -q -j "$JOBS"
 
 echo "bench-repos: 50 segments for archive-push"
 for i in $(seq 1 50); do
