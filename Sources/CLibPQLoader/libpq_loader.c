@@ -6,7 +6,9 @@
 #define PGBK_LIBPQ_FUNCTIONS(X) \
     X(PQconnectdbParams) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQsetNoticeProcessor) \
     X(PQexecParams) X(PQclear) X(PQresultStatus) X(PQnfields) X(PQntuples) X(PQfname) \
-    X(PQgetisnull) X(PQgetvalue) X(PQserverVersion) X(PQresultErrorField)
+    X(PQgetisnull) X(PQgetvalue) X(PQserverVersion) X(PQresultErrorField) \
+    X(PQexec) X(PQgetResult) X(PQgetCopyData) X(PQputCopyData) X(PQflush) X(PQfreemem) \
+    X(PQsocket) X(PQconsumeInput) X(PQsetnonblocking)
 
 /* Pointers typed from libpq's own prototypes, so a mismatch is a compile error. */
 #define DECLARE(name) static __typeof__(&name) p_##name;
@@ -59,3 +61,12 @@ int pgbk_PQgetisnull(const PGresult *res, int tup_num, int field_num) { return p
 char *pgbk_PQgetvalue(const PGresult *res, int tup_num, int field_num) { return p_PQgetvalue(res, tup_num, field_num); }
 int pgbk_PQserverVersion(const PGconn *conn) { return p_PQserverVersion(conn); }
 char *pgbk_PQresultErrorField(const PGresult *res, int fieldcode) { return p_PQresultErrorField(res, fieldcode); }
+PGresult *pgbk_PQexec(PGconn *conn, const char *query) { return p_PQexec(conn, query); }
+PGresult *pgbk_PQgetResult(PGconn *conn) { return p_PQgetResult(conn); }
+int pgbk_PQgetCopyData(PGconn *conn, char **buffer, int async) { return p_PQgetCopyData(conn, buffer, async); }
+int pgbk_PQputCopyData(PGconn *conn, const char *buffer, int nbytes) { return p_PQputCopyData(conn, buffer, nbytes); }
+int pgbk_PQflush(PGconn *conn) { return p_PQflush(conn); }
+void pgbk_PQfreemem(void *ptr) { p_PQfreemem(ptr); }
+int pgbk_PQsocket(const PGconn *conn) { return p_PQsocket(conn); }
+int pgbk_PQconsumeInput(PGconn *conn) { return p_PQconsumeInput(conn); }
+int pgbk_PQsetnonblocking(PGconn *conn, int arg) { return p_PQsetnonblocking(conn, arg); }

@@ -11,6 +11,10 @@ public struct ConnectionParameters: Sendable {
     public var user: String?
     /// A database name or a full conninfo string / URI (libpq expands it).
     public var database: String?
+    /// A physical replication connection (walsender): replication commands only.
+    public var replication = false
+    /// The name synchronous_standby_names refers to (default "pgbk").
+    public var applicationName = "pgbk"
 
     public init(host: String? = nil, port: String? = nil, user: String? = nil, database: String? = nil) {
         self.host = host
@@ -26,7 +30,8 @@ public struct ConnectionParameters: Sendable {
         if let host { pairs.append(("host", host)) }
         if let port { pairs.append(("port", port)) }
         if let user { pairs.append(("user", user)) }
-        pairs.append(("application_name", "pgbk"))
+        if replication { pairs.append(("replication", "true")) }
+        pairs.append(("application_name", applicationName))
         pairs.append(("fallback_application_name", "pgbk"))
         return pairs
     }
@@ -47,7 +52,7 @@ public struct QueryResult: Sendable {
 
 /// One libpq connection. Not Sendable: it belongs to the task that opened it.
 public final class Connection {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
 
     public init(_ parameters: ConnectionParameters) throws {
         if let failure = pgbk_libpq_load() {
@@ -95,6 +100,11 @@ public final class Connection {
             throw PostgresError(kind: .query, message: String(cString: pgbk_PQerrorMessage(handle)), query: sql)
         }
         defer { pgbk_PQclear(result) }
+        return try rows(of: result, query: sql)
+    }
+
+    /// A result's rows, or its error.
+    func rows(of result: OpaquePointer, query sql: String) throws -> QueryResult {
         switch pgbk_PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
             break
@@ -118,7 +128,7 @@ public final class Connection {
 
     public var isAlive: Bool { pgbk_PQstatus(handle) == CONNECTION_OK }
 
-    private static func error(from result: OpaquePointer, connection: OpaquePointer, query: String) -> PostgresError {
+    static func error(from result: OpaquePointer, connection: OpaquePointer, query: String) -> PostgresError {
         func field(_ code: Character) -> String? {
             guard let value = pgbk_PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: value)

@@ -29,5 +29,15 @@ int pgbk_PQgetisnull(const PGresult *res, int tup_num, int field_num);
 char *pgbk_PQgetvalue(const PGresult *res, int tup_num, int field_num);
 int pgbk_PQserverVersion(const PGconn *conn);
 char *pgbk_PQresultErrorField(const PGresult *res, int fieldcode);
+/* The replication protocol: simple queries and COPY BOTH. */
+PGresult *pgbk_PQexec(PGconn *conn, const char *query);
+PGresult *pgbk_PQgetResult(PGconn *conn);
+int pgbk_PQgetCopyData(PGconn *conn, char **buffer, int async);
+int pgbk_PQputCopyData(PGconn *conn, const char *buffer, int nbytes);
+int pgbk_PQflush(PGconn *conn);
+void pgbk_PQfreemem(void *ptr);
+int pgbk_PQsocket(const PGconn *conn);
+int pgbk_PQconsumeInput(PGconn *conn);
+int pgbk_PQsetnonblocking(PGconn *conn, int arg);
 
 #endif
