@@ -15,6 +15,9 @@ timed() {  # command...: its wall seconds into $W/time.out
 }
 record() { cat "$W/time.out" >> "$W/m-$1"; }
 median() { sort -g "$W/m-$1" | sed -n "$(( ($(wc -l < "$W/m-$1") + 1) / 2 ))p"; }
+# medians WIDTH: every measurement's median, one line each; median_ratio A B: A's over B's.
+medians() { local f; for f in "$W"/m-*; do printf "%-${1}s %8.2f s\n" "${f#"$W"/m-}" "$(median "${f#"$W"/m-}")"; done; }
+median_ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2f", a / b }'; }
 # new_cluster BIN [SETTINGS]: initdb of $W/data with BIN's binaries, this bench's port and
 # socket, archiving through pgbk into $W/repo (or $ARCHIVE_COMMAND), SETTINGS appended; then
 # pgbk init and the server started.

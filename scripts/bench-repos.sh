@@ -105,12 +105,8 @@ done
 
 echo
 echo "bench-repos: medians of $RUNS runs, $(nproc) CPUs, gateway on loopback (https), repository $((REPO_BYTES / 1048576)) MB"
-for f in "$W"/m-*; do
-  label=${f#"$W"/m-}
-  printf '%-40s %8.2f s\n' "$label" "$(median "$label")"
-done
-ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2f", a / b }'; }
+medians 40
 echo
 echo "ratios (wall time):"
-echo "  copy: pgbk copy / aws s3 sync $(ratio "copy pgbk" "copy aws-s3-sync") (target at most 1.2)"
-echo "  archive-push x50: directory+bucket / bucket $(ratio "archive-push x50 directory+bucket" "archive-push x50 bucket") (target at most 1.5), / directory $(ratio "archive-push x50 directory+bucket" "archive-push x50 directory")"
+echo "  copy: pgbk copy / aws s3 sync $(median_ratio "copy pgbk" "copy aws-s3-sync") (target at most 1.2)"
+echo "  archive-push x50: directory+bucket / bucket $(median_ratio "archive-push x50 directory+bucket" "archive-push x50 bucket") (target at most 1.5), / directory $(median_ratio "archive-push x50 directory+bucket" "archive-push x50 directory")"

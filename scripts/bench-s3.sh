@@ -209,16 +209,12 @@ done
 
 echo
 echo "bench-s3: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs, gateway on loopback (https)"
-for f in "$W"/m-*; do
-  label=${f#"$W"/m-}
-  printf '%-50s %8.2f s\n' "$label" "$(median "$label")"
-done
-ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2f", a / b }'; }
+medians 50
 echo
 echo "ratios (wall time; lower is better for pgbk):"
 for what in "full zstd -j$JOBS" "incremental (0.1% of accounts)" "restore full -j$JOBS" "archive-push x20 zstd"; do
-  echo "  $what: pgbk-s3 / pgbk-local $(ratio "$what pgbk-s3" "$what pgbk-local"), pgbk-s3 / pgBackRest-s3 $(ratio "$what pgbk-s3" "$what pgBackRest-s3")"
+  echo "  $what: pgbk-s3 / pgbk-local $(median_ratio "$what pgbk-s3" "$what pgbk-local"), pgbk-s3 / pgBackRest-s3 $(median_ratio "$what pgbk-s3" "$what pgBackRest-s3")"
 done
-echo "  recovery of 50 segments: pgbk-s3 prefetch / no prefetch $(ratio "recovery pgbk-s3 prefetch" "recovery pgbk-s3 no prefetch"); at +${RTT}ms $(ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgbk-s3 +${RTT}ms no prefetch")"
-echo "  recovery: pgbk-s3 prefetch / pgBackRest-s3 async $(ratio "recovery pgbk-s3 prefetch" "recovery pgBackRest-s3 async"); at +${RTT}ms $(ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgBackRest-s3 +${RTT}ms async")"
-echo "  recovery: pgbk-s3 prefetch / pgbk-local $(ratio "recovery pgbk-s3 prefetch" "recovery pgbk-local")"
+echo "  recovery of 50 segments: pgbk-s3 prefetch / no prefetch $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgbk-s3 no prefetch"); at +${RTT}ms $(median_ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgbk-s3 +${RTT}ms no prefetch")"
+echo "  recovery: pgbk-s3 prefetch / pgBackRest-s3 async $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgBackRest-s3 async"); at +${RTT}ms $(median_ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgBackRest-s3 +${RTT}ms async")"
+echo "  recovery: pgbk-s3 prefetch / pgbk-local $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgbk-local")"

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Engine
+import Repository
+
+/// `pgbk receive-wal`: WAL streamed into the repository as the server writes it.
+struct ReceiveWAL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive-wal",
+        abstract: "Stream WAL into the repository over the replication protocol, as a standby that can be synchronous (runs until SIGTERM).",
+        discussion: "Each whole segment is stored as archive-push stores it, so archive_command may run alongside; the segment being received is wal/receiving/NAME.partial, flushed to disk before the server is told. With synchronous_standby_names naming --application-name and synchronous_commit = on, a COMMIT returns only once its WAL is on the repository's disk. A directory repository only, for now.",
+        helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var compression: CompressionOptions
+    @Option(name: .customLong("slot"), help: "A physical replication slot, so that the server keeps the WAL not yet received.")
+    var slot: String?
+    @Flag(name: .customLong("create-slot"), help: "Create the --slot if it does not exist.")
+    var createSlot = false
+    @Option(name: .customLong("status-interval"), parsing: .unconditional, help: "Seconds between status updates to the server when nothing else prompts one (default 10).")
+    var statusInterval = 10
+    @Option(name: .customLong("application-name"), help: "The name synchronous_standby_names refers to (default pgbk).")
+    var applicationName = "pgbk"
+
+    func validate() throws {
+        if createSlot && slot == nil { throw ValidationError("--create-slot needs --slot NAME") }
+        guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1 second, not \(statusInterval)") }
+    }
+
+    func run() throws {
+        let repo = try repository.openForWriting()
+        var options = ReceiveOptions(connection: connection.parameters(config: repo.config))
+        options.connection.applicationName = applicationName
+        options.slot = slot
+        options.createSlot = createSlot
+        options.statusIntervalSeconds = statusInterval
+        let (c, level) = try compression.resolve(repo.config)
+        options.compression = c
+        options.compressionLevel = level
+        let operation = ReceiveOperation(repository: repo, options: options)
+        operation.stopOnSignals()
+        try operation.run()
+    }
+}

@@ -1,0 +1,131 @@
+import Testing
+import Foundation
+import PostgresFormat
+import Repository
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `pgbk receive-wal` (issue 25) on a real server: as the synchronous standby, every
+/// acknowledged COMMIT is on the repository's disk when the primary dies; a kill -9 under load
+/// and a restart leave the archive continuous, with archive_command storing the same
+/// segments alongside; bad input is one line with nothing written.
+@Suite struct ReceiveWALTests {
+    /// A cluster archiving into `repo` (also made here), started.
+    func cluster(_ s: Scratch, _ repo: String, settings: String = "") throws -> TestCluster {
+        let cluster = try TestCluster.create(s, name: "db", repository: nil)
+        try cluster.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(repo) %p'\n" + settings)
+        let made = try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir])
+        guard made.succeeded else { throw CommandError(result: made) }
+        try cluster.start()
+        return cluster
+    }
+
+    func receiving(_ s: Scratch, _ repo: String, _ cluster: TestCluster, _ extra: [String] = []) throws -> SpawnedProcess {
+        try s.spawnPgbkDirect(["receive-wal", "-B", repo, "-h", cluster.socketDir, "-p", String(cluster.port), "-U", "postgres"] + extra)
+    }
+
+    @Test func asTheSynchronousStandbyEveryAcknowledgedCommitIsInTheRepository() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try cluster(s, repo)
+        defer { primary.stopIfRunning() }
+        try primary.execute("CREATE TABLE t (n int PRIMARY KEY)")
+        _ = try backupAndValidate(s, repo, primary, "full")
+        let receiver = try receiving(s, repo, primary, ["--slot", "pgbk_sync", "--create-slot"])
+        defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        // Synchronous from now on: each COMMIT waits for receive-wal's flush.
+        try primary.execute("ALTER SYSTEM SET synchronous_standby_names = 'pgbk'")
+        try primary.execute("SELECT pg_reload_conf()")
+        try waitUntil("receive-wal to be the synchronous standby") {
+            try primary.scalar("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbk'") == "sync"
+        }
+        let connection = try primary.connect()
+        for n in 1...1000 { try connection.query("INSERT INTO t VALUES ($1)", [String(n)]) }
+        let lastCommit = try #require(LSN(try primary.scalar("SELECT pg_current_wal_lsn()") ?? ""))
+        let segment = try #require(try primary.scalar("SELECT pg_walfile_name('\(lastCommit)')"))
+        try primary.stop(mode: "immediate")
+
+        // Every byte up to the last acknowledged commit is in the repository: the segments
+        // before it archived, its own in receive-wal's partial, equal to the server's.
+        let partial = repo + "/wal/receiving/" + segment + ".partial"
+        let received = try #require(FileManager.default.contents(atPath: partial))
+        let written = try #require(FileManager.default.contents(atPath: primary.dataDir + "/pg_wal/" + segment))
+        let upTo = Int(lastCommit.value % UInt64(written.count))
+        #expect(received.prefix(upTo) == written.prefix(upTo), "the partial holds \(segment) up to \(lastCommit)")
+        kill(receiver.pid, SIGTERM)
+        let stopped = receiver.wait()
+        #expect(stopped.succeeded && stopped.stderr.contains("receive-wal stopped"), "\(stopped)")
+
+        // The primary gone: a restore from the repository, given that partial as its last
+        // segment (the step restore takes by itself once it reads partials), has all 1,000 rows.
+        try FileSystem.removeTree(primary.dataDir)
+        let target = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(restore.succeeded, "\(restore)")
+        try copyFile(from: partial, to: target + "/pg_wal/" + segment, mode: 0o600)
+        if let user = postgresUser { try FileSystem.setOwner(target + "/pg_wal/" + segment, uid: user.uid, gid: user.gid) }
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar("SELECT count(*) FROM t") == "1000")
+        #expect(try restored.scalar("SELECT max(n) FROM t") == "1000")
+    }
+
+    /// kill -9 in the middle of a segment while WAL is written, then a restart: the archive
+    /// is continuous and every segment reads back with its checksum. After the backup,
+    /// archive_command archives nothing (`true`): receive-wal alone fills the archive.
+    @Test func aKilledReceiverRestartsWithoutAGap() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try cluster(s, repo)
+        defer { primary.stopIfRunning() }
+        _ = try backupAndValidate(s, repo, primary, "full")
+        var receiver = try receiving(s, repo, primary, ["--slot", "pgbk_kill", "--create-slot", "-v"])
+        defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        try primary.execute("ALTER SYSTEM SET archive_command = 'true'")
+        try primary.execute("SELECT pg_reload_conf()")
+        try primary.execute("CREATE TABLE t (n int, pad text)")
+        for round in 1...6 {
+            try primary.execute("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
+            if round == 3 {
+                kill(receiver.pid, SIGKILL)
+                _ = receiver.wait()
+                receiver = try receiving(s, repo, primary, ["--slot", "pgbk_kill", "-v"])
+            }
+        }
+        let last = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try primary.execute("SELECT pg_switch_wal()")
+        try waitUntil("receive-wal to store \(last)") { try Repository.open(repo).wal.find(last) != nil }
+        kill(receiver.pid, SIGTERM)
+        let stopped = receiver.wait()
+        #expect(stopped.succeeded && stopped.stderr.contains("receive-wal: \(last) archived"), "\(stopped)")
+        // No gap from the backup to the last segment, and every archived file intact.
+        let validated = try s.pgbk(["validate", "-B", repo])
+        #expect(validated.succeeded && validated.stderr.contains("all intact"), "\(validated)")
+        let names = try Repository.open(repo).wal.listAll().map(\.walName).filter { $0.count == 24 }.sorted()
+        let numbers = names.compactMap { WALSegmentName($0, segmentSize: 16 << 20)?.segmentNumber }
+        #expect(numbers == Array((numbers.first ?? 0)...(numbers.last ?? 0)), "\(names)")
+    }
+
+    /// Another cluster's server, a slot that does not exist: one line, nothing written.
+    @Test func badInputIsOneLineAndWritesNothing() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try cluster(s, repo)
+        defer { primary.stopIfRunning() }
+        let other = try TestCluster.create(s, name: "other", repository: nil)
+        defer { other.stopIfRunning() }
+        try other.start()
+        let before = try snapshot(repo)
+        let foreign = try s.pgbk(["receive-wal", "-B", repo, "-h", other.socketDir, "-p", String(other.port), "-U", "postgres"])
+        #expect(failsWithOneError(foreign) && foreign.stderr.contains("system identifier"), "\(foreign)")
+        let noSlot = try s.pgbk(["receive-wal", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "-U", "postgres", "--slot", "nosuch"])
+        #expect(failsWithOneError(noSlot) && noSlot.stderr.contains("nosuch"), "\(noSlot)")
+        let badName = try s.pgbk(["receive-wal", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "--slot", "Bad-Name", "--create-slot"])
+        #expect(failsWithOneError(badName) && badName.stderr.contains("--slot Bad-Name"), "\(badName)")
+        try primary.execute("CREATE ROLE plain LOGIN")
+        let noPrivilege = try s.pgbk(["receive-wal", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "-U", "plain"])
+        #expect(failsWithOneError(noPrivilege), "\(noPrivilege)")
+        #expect(try snapshot(repo) == before)
+    }
+}
