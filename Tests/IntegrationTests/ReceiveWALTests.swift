@@ -57,18 +57,18 @@ import Repository
         let stopped = receiver.wait()
         #expect(stopped.succeeded && stopped.stderr.contains("receive-wal stopped"), "\(stopped)")
 
-        // The primary gone: a restore from the repository, given that partial as its last
-        // segment (the step restore takes by itself once it reads partials), has all 1,000 rows.
+        // The primary gone: a restore from the repository has all 1,000 rows, the last ones
+        // from that partial, which archive-get gives recovery.
         try FileSystem.removeTree(primary.dataDir)
         let target = s.path + "/restored"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
         #expect(restore.succeeded, "\(restore)")
-        try copyFile(from: partial, to: target + "/pg_wal/" + segment, mode: 0o600)
-        if let user = postgresUser { try FileSystem.setOwner(target + "/pg_wal/" + segment, uid: user.uid, gid: user.gid) }
         let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "1000")
         #expect(try restored.scalar("SELECT max(n) FROM t") == "1000")
+        let log = try FileSystem.readText(restored.logFile)
+        #expect(log.contains("restored \(segment) from the segment receive-wal was receiving"), "\(log.suffix(3000))")
     }
 
     /// kill -9 in the middle of a segment while WAL is written, then a restart: the archive

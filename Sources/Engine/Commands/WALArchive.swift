@@ -216,9 +216,45 @@ public struct WALArchive: Sendable {
         guard WALFileKind(fileName: walName) != nil else {
             throw EngineError.invalidWALFile(path: walName, reason: "not a WAL file name")
         }
-        guard let archived = try repository.wal.find(walName) else { return .notArchived }
+        guard let archived = try repository.wal.find(walName) else { return try getReceiving(walName, to: destination) }
         try download(archived, to: destination)
         return .restored
+    }
+
+    /// A segment the archive lacks but receive-wal is receiving: its partial file, at full
+    /// size with zeros past what was received, so that recovery replays up to the last WAL
+    /// received (the last commit acknowledged, with receive-wal as the synchronous standby)
+    /// and then ends.
+    private func getReceiving(_ walName: String, to destination: String) throws -> GetResult {
+        let segmentSize = UInt64(repository.identity.walSegmentSize)
+        guard repository.storage is PosixStorage, WALSegmentName(walName, segmentSize: segmentSize) != nil else { return .notArchived }
+        let partial = repository.walRoot + "/receiving/" + walName + ".partial"
+        guard let status = try? FileSystem.status(partial), status.kind == .regular, status.size == segmentSize else { return .notArchived }
+        let temp = AtomicFile.temporaryName(for: destination)
+        try? FileSystem.remove(temp)
+        do {
+            try copyFile(partial, to: temp)
+            try FileSystem.rename(temp, destination)
+        } catch {
+            try? FileSystem.remove(temp)
+            throw error
+        }
+        Console.info("restored \(walName) from the segment receive-wal was receiving (\(partial)): recovery replays what it received")
+        return .restored
+    }
+
+    private func copyFile(_ source: String, to path: String) throws {
+        let input = try OpenFile(reading: source)
+        defer { input.close() }
+        let output = try OpenFile(creating: path)
+        defer { output.close() }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try input.read(into: &buffer)
+            if n == 0 { break }
+            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        try output.closeChecked()
     }
 
     /// Writes `archived` to `destination` atomically, its checksum checked before the rename.
