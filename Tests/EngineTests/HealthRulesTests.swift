@@ -27,6 +27,14 @@ import Repository
     }
 
     /// Issue 22, defect 9: URLs of any scheme, with or without a trailing slash.
+    /// archive_mode = off is critical unless receive-wal streams into the repository.
+    @Test func archiveModeOffIsFineOnlyWithReceiveWAL() {
+        #expect(HealthRules.archiveMode("off", inRecovery: false).status == .critical)
+        let streamed = HealthRules.archiveMode("off", inRecovery: false, receiveWAL: true)
+        #expect(streamed.status == .ok && streamed.message.contains("receive-wal"))
+        #expect(HealthRules.archiveMode("on", inRecovery: false, receiveWAL: true).status == .ok)
+    }
+
     @Test func objectStoreURLsAreComparedAsURLs() {
         #expect(HealthRules.samePlace("s3://bucket/prod/", "s3://bucket/prod"))
         #expect(HealthRules.samePlace("gs://bucket/prod//", "gs://bucket/prod"))

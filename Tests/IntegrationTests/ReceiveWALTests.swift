@@ -128,4 +128,49 @@ import Repository
         #expect(failsWithOneError(noPrivilege), "\(noPrivilege)")
         #expect(try snapshot(repo) == before)
     }
+
+    /// receive-wal as the only source of WAL (archive_mode = off, as Barman allows): backup
+    /// checks it streams and takes the backup's WAL from it; after the primary is lost, a
+    /// restore has every row committed before receive-wal's last status update.
+    @Test func withoutArchiveCommandReceiveWALFeedsBackupsAndRestores() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try TestCluster.create(s, name: "db", repository: nil)
+        defer { primary.stopIfRunning() }
+        #expect(try s.pgbk(["init", "-B", repo, "-D", primary.dataDir]).succeeded)
+        try primary.start()
+        let refused = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir, "-b", "full"] + primary.connectionArgs)
+        #expect(failsWithOneError(refused) && refused.stderr.contains("no pgbk receive-wal streams into"), "\(refused)")
+
+        let receiver = try receiving(s, repo, primary, ["--slot", "pgbk_only", "--create-slot", "--status-interval", "1"])
+        defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        try waitUntil("receive-wal to stream") {
+            try primary.scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
+                && FileSystem.isDirectory(repo + "/wal/receiving")
+        }
+        try primary.execute("CREATE TABLE t (n int PRIMARY KEY)")
+        let backup = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir, "-b", "full"] + primary.connectionArgs)
+        #expect(backup.succeeded, "\(backup)")
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+        // check: no archive_command needed; archiving tested end to end through receive-wal.
+        let check = try s.pgbk(["check", "-B", repo] + primary.connectionArgs)
+        #expect(check.stdout.contains("OK       archive_mode ") && check.stdout.contains("receive-wal")
+                && check.stdout.contains("OK       archiving ") && !check.stdout.contains("archive_command"),
+                "\(check) receiving: \((try? FileSystem.list(repo + "/wal/receiving")) ?? []) current: \((try? primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")) ?? "?")")
+        try primary.execute("INSERT INTO t SELECT generate_series(1, 500)")
+        let end = try #require(try primary.scalar("SELECT pg_current_wal_lsn()"))
+        try waitUntil("receive-wal to report \(end) flushed") {
+            try primary.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
+        }
+        try primary.stop(mode: "immediate")
+        kill(receiver.pid, SIGTERM)
+        #expect(receiver.wait().succeeded)
+        try FileSystem.removeTree(primary.dataDir)
+        let target = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(restore.succeeded, "\(restore)")
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar("SELECT count(*) FROM t") == "500")
+    }
 }

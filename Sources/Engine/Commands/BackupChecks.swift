@@ -15,7 +15,7 @@ enum BackupChecks {
         }
     }
 
-    static func server(_ s: ServerSettings, cluster: DataDirectory, repository: Repository) throws {
+    static func server(_ s: ServerSettings, cluster: DataDirectory, repository: Repository, connection: Connection? = nil) throws {
         guard let major = PostgresMajor(text: String(s.versionNumber)) else {
             throw EngineError.serverNotReady("the server is PostgreSQL \(s.versionNumber / 10000) (server_version_num \(s.versionNumber)); pgbk supports \(PostgresMajor.supportedText)")
         }
@@ -34,8 +34,27 @@ enum BackupChecks {
             throw EngineError.serverNotReady("wal_level is minimal; set wal_level = replica (and restart) to take online backups")
         }
         if s.archiveMode == "off" {
-            throw EngineError.serverNotReady("archive_mode is off; set archive_mode = on and archive_command = 'pgbk archive-push -B \(repository.path) %p' (and restart): a backup is only consistent with its WAL")
+            // With receive-wal as the only source of WAL (as Barman allows), the backup's WAL
+            // comes from it: it must be streaming into this repository now.
+            guard let connection, try receiveWALIsStreaming(into: repository, connection: connection) else {
+                throw EngineError.serverNotReady("archive_mode is off and no pgbk receive-wal streams into \(repository.path); set archive_mode = on and archive_command = 'pgbk archive-push -B \(repository.path) %p' (and restart), or run pgbk receive-wal: a backup is only consistent with its WAL")
+            }
         }
+    }
+
+    /// Whether receive-wal streams into `repository`: a walsender is streaming, and the
+    /// segment the server is writing (or one next to it) is being received into the
+    /// repository's wal/receiving/.
+    static func receiveWALIsStreaming(into repository: Repository, connection: Connection) throws -> Bool {
+        guard repository.storage is PosixStorage,
+              try connection.query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").single.flatMap({ Int($0) }) ?? 0 > 0,
+              let current = try connection.query("SELECT pg_walfile_name(pg_current_wal_lsn())").single,
+              let segment = WALSegmentName(current, segmentSize: UInt64(repository.identity.walSegmentSize)) else { return false }
+        // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
+        // the receiver already has ...03 open.
+        let receiving = repository.walRoot + "/receiving/"
+        let previous = WALSegmentName(timeline: segment.timeline, segmentNumber: segment.segmentNumber - 1, segmentSize: segment.segmentSize)
+        return [previous, segment, segment.next].contains { FileSystem.exists(receiving + $0.name + ".partial") }
     }
 
     /// A repository belongs to one major version: after pg_upgrade nothing else is the same

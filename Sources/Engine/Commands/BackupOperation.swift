@@ -98,7 +98,7 @@ public struct BackupOperation {
         let primary = try Connection(options.connection)
         let settings = try primary.serverSettings()
         guard let standbyParameters = options.standby else {
-            try BackupChecks.server(settings, cluster: cluster, repository: repository)
+            try BackupChecks.server(settings, cluster: cluster, repository: repository, connection: primary)
             return Session(primary: primary, connection: primary, settings: settings, label: "pgbk backup")
         }
         // The backup runs on the standby, whose files are copied; the primary archives.

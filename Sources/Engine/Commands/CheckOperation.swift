@@ -59,11 +59,16 @@ public struct CheckOperation {
                                                     repository: repository.identity))
             }
             results.append(HealthRules.walLevel(settings.walLevel))
-            results.append(HealthRules.archiveMode(settings.archiveMode, inRecovery: settings.inRecovery))
-            results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
+            let receiveWAL = try settings.archiveMode == "off" && repository.map {
+                try BackupChecks.receiveWALIsStreaming(into: $0, connection: connection)
+            } == true
+            results.append(HealthRules.archiveMode(settings.archiveMode, inRecovery: settings.inRecovery, receiveWAL: receiveWAL))
+            if !receiveWAL {
+                results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
+            }
             results.append(try archiverStatistics(connection))
             if options.testArchiving, let repository {
-                results.append(archiving(connection, settings: settings, repository: repository))
+                results.append(archiving(connection, settings: settings, repository: repository, receiveWAL: receiveWAL))
             }
         } catch {
             results.append(CheckResult("server", .critical, oneLineDescription(error)))
@@ -108,11 +113,11 @@ public struct CheckOperation {
 
     /// End to end, as pgBackRest's check: a restore point makes WAL, the segment holding it is
     /// switched out, and must reach the repository within the timeout.
-    private func archiving(_ connection: Connection, settings: ServerSettings, repository: Repository) -> CheckResult {
+    private func archiving(_ connection: Connection, settings: ServerSettings, repository: Repository, receiveWAL: Bool) -> CheckResult {
         if settings.inRecovery {
             return CheckResult("archiving", .warning, "this server is a standby, where WAL cannot be switched: run pgbk check against the primary to test archiving")
         }
-        if settings.archiveMode == "off" {
+        if settings.archiveMode == "off" && !receiveWAL {
             return CheckResult("archiving", .critical, "not tested: archive_mode is off")
         }
         let segment: String

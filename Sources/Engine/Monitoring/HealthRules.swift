@@ -38,8 +38,12 @@ public enum HealthRules {
             : CheckResult("wal_level", .ok, "wal_level is \(level)")
     }
 
-    public static func archiveMode(_ mode: String, inRecovery: Bool) -> CheckResult {
+    /// `receiveWAL`: pgbk receive-wal streams into the repository, which then needs no
+    /// archive_command (as Barman allows).
+    public static func archiveMode(_ mode: String, inRecovery: Bool, receiveWAL: Bool = false) -> CheckResult {
         switch mode {
+        case "off" where receiveWAL:
+            return CheckResult("archive_mode", .ok, "archive_mode is off; WAL reaches the repository through pgbk receive-wal")
         case "off":
             return CheckResult("archive_mode", .critical, "archive_mode is off: set archive_mode = on (and restart), or no WAL reaches the repository")
         case "on" where inRecovery:
