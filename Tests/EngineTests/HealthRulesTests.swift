@@ -35,6 +35,19 @@ import Repository
         #expect(HealthRules.archiveMode("on", inRecovery: false, receiveWAL: true).status == .ok)
     }
 
+    @Test func receiveWALIsJudgedByItsStateAndLag() {
+        let segment: Int64 = 16 << 20
+        #expect(HealthRules.receiveWAL(nil, name: "pgbk", segmentSize: segment).status == .critical)
+        func receiver(_ state: String, lag: Int64) -> HealthRules.Receiver {
+            HealthRules.Receiver(state: state, syncState: "sync", lagBytes: lag, slotRetainedBytes: 8192)
+        }
+        let ok = HealthRules.receiveWAL(receiver("streaming", lag: 0), name: "pgbk", segmentSize: segment)
+        #expect(ok.status == .ok && ok.message.contains("streaming (sync)") && ok.message.contains("its slot keeps"))
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: segment + 1), name: "pgbk", segmentSize: segment).status == .warning)
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 2 << 30), name: "pgbk", segmentSize: segment).status == .critical)
+        #expect(HealthRules.receiveWAL(receiver("catchup", lag: 0), name: "pgbk", segmentSize: segment).status == .critical)
+    }
+
     @Test func objectStoreURLsAreComparedAsURLs() {
         #expect(HealthRules.samePlace("s3://bucket/prod/", "s3://bucket/prod"))
         #expect(HealthRules.samePlace("gs://bucket/prod//", "gs://bucket/prod"))

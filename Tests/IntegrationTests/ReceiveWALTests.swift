@@ -155,16 +155,24 @@ import Repository
         // check: no archive_command needed; archiving tested end to end through receive-wal.
         let check = try s.pgbk(["check", "-B", repo] + primary.connectionArgs)
         #expect(check.stdout.contains("OK       archive_mode ") && check.stdout.contains("receive-wal")
-                && check.stdout.contains("OK       archiving ") && !check.stdout.contains("archive_command"),
+                && check.stdout.contains("OK       archiving ") && !check.stdout.contains("archive_command")
+                && check.stdout.split(separator: "\n").contains { $0.hasPrefix("OK ") && $0.contains(" receive_wal ") && $0.contains("receive-wal is streaming (async)") },
                 "\(check) receiving: \((try? FileSystem.list(repo + "/wal/receiving")) ?? []) current: \((try? primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")) ?? "?")")
+        let metrics = try s.pgbk(["show", "-B", repo, "--metrics"])
+        #expect(metrics.stdout.contains("pgbk_receive_wal_last_write_age_seconds{repository=\"\(repo)\"}"), "\(metrics)")
         try primary.execute("INSERT INTO t SELECT generate_series(1, 500)")
         let end = try #require(try primary.scalar("SELECT pg_current_wal_lsn()"))
         try waitUntil("receive-wal to report \(end) flushed") {
             try primary.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
         }
-        try primary.stop(mode: "immediate")
         kill(receiver.pid, SIGTERM)
         #expect(receiver.wait().succeeded)
+        // receive-wal gone: check says so.
+        let gone = try s.pgbk(["check", "-B", repo, "--no-archive-test"] + primary.connectionArgs)
+        #expect(gone.status == 2 && gone.stdout.split(separator: "\n").contains {
+            $0.hasPrefix("CRITICAL ") && $0.contains(" receive_wal ") && $0.contains("no pgbk receive-wal is connected")
+        }, "\(gone)")
+        try primary.stop(mode: "immediate")
         try FileSystem.removeTree(primary.dataDir)
         let target = s.path + "/restored"
         let restore = try s.pgbk(["restore", "-B", repo, "-D", target])

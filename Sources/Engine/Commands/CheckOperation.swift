@@ -67,6 +67,9 @@ public struct CheckOperation {
                 results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
             }
             results.append(try archiverStatistics(connection))
+            if let repository, FileSystem.isDirectory(repository.walRoot + "/receiving") {
+                results.append(try receiverStatus(connection, repository: repository))
+            }
             if options.testArchiving, let repository {
                 results.append(archiving(connection, settings: settings, repository: repository, receiveWAL: receiveWAL))
             }
@@ -109,6 +112,22 @@ public struct CheckOperation {
         return HealthRules.archiver(failedCount: Int(r.value(0, "failed") ?? "0") ?? 0, lastFailedWAL: r.value(0, "last_failed_wal"),
                                     lastFailed: r.value(0, "failed_at").flatMap { Timestamp($0) },
                                     lastArchived: r.value(0, "archived_at").flatMap { Timestamp($0) })
+    }
+
+    /// receive-wal, where the repository shows it is used (wal/receiving/): its walsender
+    /// (application_name pgbk, as receive-wal connects by default) and its slot's hold.
+    private func receiverStatus(_ connection: Connection, repository: Repository) throws -> CheckResult {
+        let name = "pgbk"
+        let r = try connection.query("""
+            SELECT r.state, r.sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), r.flush_lsn)::bigint::text AS lag,
+                   (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text
+                      FROM pg_replication_slots s WHERE s.active_pid = r.pid) AS retained
+            FROM pg_stat_replication r WHERE r.application_name = $1 ORDER BY r.flush_lsn DESC NULLS LAST LIMIT 1
+            """, [name])
+        let receiver = r.rows.isEmpty ? nil : HealthRules.Receiver(
+            state: r.value(0, "state") ?? "?", syncState: r.value(0, "sync_state") ?? "?",
+            lagBytes: Int64(r.value(0, "lag") ?? "") ?? Int64.max, slotRetainedBytes: r.value(0, "retained").flatMap { Int64($0) })
+        return HealthRules.receiveWAL(receiver, name: name, segmentSize: Int64(repository.identity.walSegmentSize))
     }
 
     /// End to end, as pgBackRest's check: a restore point makes WAL, the segment holding it is

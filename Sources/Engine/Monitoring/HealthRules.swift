@@ -106,6 +106,34 @@ public enum HealthRules {
         return CheckResult("archiver", .critical, "pg_stat_archiver: archiving \(lastFailedWAL ?? "?") failed at \(lastFailed) and nothing was archived since: see the server log for archive_command's error")
     }
 
+    /// receive-wal's walsender, as pg_stat_replication shows it: connected and streaming, and
+    /// how far behind the server's WAL its flushed position is (WARNING past one segment,
+    /// CRITICAL past `criticalBytes`: that much committed WAL is not yet in the repository).
+    public struct Receiver: Sendable {
+        public var state: String
+        public var syncState: String
+        public var lagBytes: Int64
+        public var slotRetainedBytes: Int64?
+
+        public init(state: String, syncState: String, lagBytes: Int64, slotRetainedBytes: Int64?) {
+            self.state = state
+            self.syncState = syncState
+            self.lagBytes = lagBytes
+            self.slotRetainedBytes = slotRetainedBytes
+        }
+    }
+
+    public static func receiveWAL(_ receiver: Receiver?, name: String, segmentSize: Int64, criticalBytes: Int64 = 1 << 30) -> CheckResult {
+        guard let receiver else {
+            return CheckResult("receive_wal", .critical, "no pgbk receive-wal is connected (no walsender for application_name \(name)): WAL is not streamed into the repository")
+        }
+        let slot = receiver.slotRetainedBytes.map { "; its slot keeps \(formatBytes(UInt64(max(0, $0)))) of WAL on the server" } ?? ""
+        let text = "receive-wal is \(receiver.state) (\(receiver.syncState)), \(formatBytes(UInt64(max(0, receiver.lagBytes)))) behind the server's WAL\(slot)"
+        if receiver.state != "streaming" || receiver.lagBytes > criticalBytes { return CheckResult("receive_wal", .critical, text) }
+        if receiver.lagBytes > segmentSize { return CheckResult("receive_wal", .warning, text) }
+        return CheckResult("receive_wal", .ok, text)
+    }
+
     public static func identity(systemIdentifier: String, versionNumber: Int, repository: RepositoryIdentity) -> CheckResult {
         if systemIdentifier != String(repository.systemIdentifier) {
             return CheckResult("cluster", .critical, "the server's system identifier is \(systemIdentifier), the repository's \(repository.systemIdentifier): it belongs to another cluster")

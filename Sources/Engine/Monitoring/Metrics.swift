@@ -37,6 +37,9 @@ public struct MetricsInput: Sendable {
     public var drills: [DrillRecord]
     /// Parts of the repository that could not be read (reported, not hidden).
     public var readErrors = 0
+    /// When receive-wal last wrote the segment it is receiving (wal/receiving/); nil when it
+    /// is not used.
+    public var receivedAt: Int64?
 
     public init(repository: String, now: Timestamp, backups: [BackupInfo], unreadableBackups: Int, archivedWAL: [ArchivedWAL],
                 windowStart: Double?, windowEnd: Double?, missingSegments: Int?, gapInWindow: Bool?, drills: [DrillRecord]) {
@@ -96,6 +99,11 @@ public enum Metrics {
                   [([], now - Double(newest.mtime))])
         }
         gauge("wal_archived_segments", "Archived WAL segments.", [([], Double(segments.count))])
+        if let received = input.receivedAt {
+            gauge("receive_wal_last_write_timestamp_seconds", "When pgbk receive-wal last wrote WAL into the repository.", [([], Double(received))])
+            gauge("receive_wal_last_write_age_seconds", "Age of receive-wal's last write when the metrics were written (an idle server writes little WAL; alert together with pg_stat_replication).",
+                  [([], now - Double(received))])
+        }
         if let missing = input.missingSegments {
             gauge("wal_missing_segments", "Segments missing between the first and the last archived one of each timeline.",
                   [([], Double(missing))])
@@ -202,6 +210,14 @@ extension MetricsInput {
                                  windowEnd: report?.windowEndMicros.map { Double($0) / 1e6 }, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count },
                                  gapInWindow: report.map { $0.firstGap != nil }, drills: drills)
         input.readErrors = errors
+        input.receivedAt = receivedAt(repository)
         return input
+    }
+
+    /// The newest modification in wal/receiving/ (a directory repository's receive-wal).
+    static func receivedAt(_ repository: Repository) -> Int64? {
+        let directory = repository.walRoot + "/receiving"
+        guard repository.storage is PosixStorage, let names = try? FileSystem.list(directory) else { return nil }
+        return names.compactMap { try? FileSystem.status(directory + "/" + $0).mtime }.max()
     }
 }
