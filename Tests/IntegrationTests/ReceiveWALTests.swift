@@ -181,4 +181,81 @@ import Repository
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "500")
     }
+
+    /// A standby promoted while receive-wal follows `-h primary,standby` (libpq's
+    /// target_session_attrs=read-write): it finds the new primary, stores the history file
+    /// and the old timeline's last segment as .partial, and goes on without a gap; a restore
+    /// to the end has the rows of both timelines. receive-wal is the only archiver here.
+    @Test func aPromotedStandbyIsFollowedWithoutAGap() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try TestCluster.create(s, name: "primary", repository: nil)
+        defer { primary.stopIfRunning() }
+        try primary.appendConfig("archive_mode = on\narchive_command = 'true'\n")
+        #expect(try s.pgbk(["init", "-B", repo, "-D", primary.dataDir]).succeeded)
+        try primary.start()
+        try primary.execute("CREATE TABLE t (n int PRIMARY KEY)")
+        // With a slot: the backup's checkpoint would otherwise recycle the segment it reads.
+        let first = try receiving(s, repo, primary, ["--slot", "pgbk_follow", "--create-slot"])
+        try waitUntil("receive-wal to stream", seconds: 30) {
+            try primary.scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
+        }
+        let full = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir, "-b", "full", "--archive-timeout", "30"] + primary.connectionArgs)
+        guard full.succeeded else {
+            kill(first.pid, SIGTERM)
+            Issue.record("\(full)\nreceive-wal: \(first.wait())")
+            return
+        }
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+
+        let standbyDir = s.path + "/standby"
+        let restored = try s.pgbk(["restore", "-B", repo, "-D", standbyDir, "--as-standby", "--primary-conninfo",
+                                   "host=\(primary.socketDir) port=\(primary.port) user=postgres application_name=standby"])
+        #expect(restored.succeeded, "\(restored)")
+        let standby = try TestCluster.adopt(standbyDir, scratch: s, name: "standby")
+        defer { standby.stopIfRunning() }
+        try standby.start()
+        // receive-wal again, now given both hosts: libpq connects to the one that is writable.
+        kill(first.pid, SIGTERM)
+        #expect(first.wait().succeeded)
+        // --create-slot: after the failover the new primary gets its own slot.
+        let receiver = try s.spawnPgbkDirect(["receive-wal", "-B", repo, "-U", "postgres", "--status-interval", "1",
+                                              "--slot", "pgbk_follow", "--create-slot",
+                                              "-h", "\(primary.socketDir),\(standby.socketDir)", "-p", "\(primary.port),\(standby.port)",
+                                              "-d", "dbname=postgres target_session_attrs=read-write"])
+        defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        try waitUntil("the second receive-wal to stream from the primary", seconds: 30) {
+            try primary.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk' AND state = 'streaming'") == "1"
+        }
+        try primary.execute("INSERT INTO t SELECT generate_series(1, 5)")
+        try waitUntil("the standby to replay rows 1-5") { try standby.scalar("SELECT count(*) FROM t") == "5" }
+
+        try primary.stop()
+        try standby.execute("SELECT pg_promote()")
+        try standby.waitForPromotion()
+        try standby.execute("INSERT INTO t SELECT generate_series(6, 10)")
+        let last = try #require(try standby.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try standby.execute("SELECT pg_switch_wal()")
+        do {
+            try waitUntil("receive-wal to store \(last) from the new primary", seconds: 40) { try Repository.open(repo).wal.find(last) != nil }
+        } catch {
+            kill(receiver.pid, SIGTERM)
+            Issue.record("\(error)\nreceive-wal: \(receiver.wait())")
+            return
+        }
+        kill(receiver.pid, SIGTERM)
+        let stopped = receiver.wait()
+        #expect(stopped.succeeded && stopped.stderr.contains("on timeline 2"), "\(stopped)")
+        let archive = try Repository.open(repo).wal
+        #expect(try archive.find("00000002.history") != nil)
+        #expect(try archive.listAll().contains { $0.walName.hasPrefix("00000001") && $0.walName.hasSuffix(".partial") }, "the old timeline's end")
+
+        try standby.stop()
+        let target = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(restore.succeeded, "\(restore)")
+        let back = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { back.stopIfRunning() }
+        #expect(try back.scalar("SELECT count(*) FROM t") == "10")
+    }
 }

@@ -13,10 +13,11 @@ extension ReceiveOperation {
         let identity = try connection.command("IDENTIFY_SYSTEM")
         let timeline = TimelineID(identity.value(0, "timeline") ?? "") ?? 1
         let serverEnd = LSN(identity.value(0, "xlogpos") ?? "") ?? .invalid
-        let start = try startSegment(timeline: timeline, serverEnd: serverEnd)
+        let start = try startPoint(on: connection, serverTimeline: timeline, serverEnd: serverEnd)
+        try publishEarlierTimelines(than: start.timeline)
         let slot = try options.slot.map { "SLOT \(try Self.quotedSlot($0)) " } ?? ""
-        try connection.startCopyBoth("START_REPLICATION \(slot)PHYSICAL \(start.startLSN) TIMELINE \(timeline)")
-        Console.info("receive-wal: streaming from \(start.name) (\(start.startLSN)) on timeline \(timeline)")
+        try connection.startCopyBoth("START_REPLICATION \(slot)PHYSICAL \(start.startLSN) TIMELINE \(start.timeline)")
+        Console.info("receive-wal: streaming from \(start.name) (\(start.startLSN)) on timeline \(start.timeline)")
         var current = try ReceivingSegment(start, in: receivingDirectory)
         var lastReport = monotonicSeconds()
         var pending = false
@@ -37,9 +38,13 @@ extension ReceiveOperation {
                     pending = false
                 }
             case .ended:
+                // The timeline ended (the server follows a newer one): its last segment is a
+                // .partial in the archive, as PostgreSQL's archiver stores it at a promotion;
+                // the next stream starts on the new timeline.
                 try current.flush()
                 _ = try connection.endOfCopy()
-                Console.info("receive-wal: the server ended timeline \(timeline) at \(current.writtenLSN)")
+                Console.info("receive-wal: the server ended timeline \(start.timeline) at \(current.writtenLSN)")
+                try publishEarlierTimelines(than: start.timeline + 1)
                 return
             }
         }
@@ -86,13 +91,59 @@ extension ReceiveOperation {
         lastReport = monotonicSeconds()
     }
 
-    /// The segment after the newest the archive holds on `timeline`; with none, the one the
-    /// server is writing now.
-    func startSegment(timeline: TimelineID, serverEnd: LSN) throws -> WALSegmentName {
+    /// Where to stream from, with no gap: the segment after the newest the archive holds on
+    /// the server's timeline. With none there, along the timeline's history (stored in the
+    /// archive): what the parent timeline still lacks before its switch point, else the new
+    /// timeline from the segment holding the switch point. With no history either, the
+    /// segment the server is writing now.
+    func startPoint(on connection: Connection, serverTimeline: TimelineID, serverEnd: LSN) throws -> WALSegmentName {
         let size = UInt64(repository.identity.walSegmentSize)
         let archived = try repository.wal.listAll().compactMap { WALSegmentName($0.walName, segmentSize: size) }
-            .filter { $0.timeline == timeline }.max()
-        return archived?.next ?? WALSegmentName(timeline: timeline, containing: serverEnd, segmentSize: size)
+        func newest(_ tli: TimelineID) -> WALSegmentName? { archived.filter { $0.timeline == tli }.max() }
+        if let last = newest(serverTimeline) { return last.next }
+        guard serverTimeline > 1, let parent = try storeHistory(serverTimeline, from: connection).ancestors.last else {
+            return WALSegmentName(timeline: serverTimeline, containing: serverEnd, segmentSize: size)
+        }
+        // A repository new to this cluster's history starts where the server is.
+        guard let last = newest(parent.timeline) else { return WALSegmentName(timeline: serverTimeline, containing: serverEnd, segmentSize: size) }
+        let switchSegment = WALSegmentName(timeline: parent.timeline, containing: parent.switchLSN, segmentSize: size)
+        if last.next < switchSegment { return last.next }
+        return WALSegmentName(timeline: serverTimeline, segmentNumber: switchSegment.segmentNumber, segmentSize: size)
+    }
+
+    /// The timeline's history file from the server, stored as archive-push stores one.
+    private func storeHistory(_ timeline: TimelineID, from connection: Connection) throws -> TimelineHistory {
+        let reply = try connection.command("TIMELINE_HISTORY \(timeline)")
+        guard let name = reply.value(0, "filename"), let content = reply.value(0, "content"),
+              name == TimelineHistory.fileName(timeline) else {
+            throw EngineError.invalidWALFile(path: "TIMELINE_HISTORY \(timeline)", reason: "the server did not send the history file")
+        }
+        let history = try TimelineHistory(timeline: timeline, text: content)
+        try FileSystem.makeDirectories(receivingDirectory)
+        let path = receivingDirectory + "/" + name
+        try AtomicFile.write(path, text: content)
+        _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
+        try FileSystem.remove(path)
+        return history
+    }
+
+    /// The partial segments of timelines before `timeline` (the last of each, left when it
+    /// ended) go into the archive as `.partial`, as PostgreSQL's archiver stores them.
+    func publishEarlierTimelines(than timeline: TimelineID) throws {
+        guard FileSystem.isDirectory(receivingDirectory) else { return }
+        let size = UInt64(repository.identity.walSegmentSize)
+        for name in try FileSystem.list(receivingDirectory).sorted() where name.hasSuffix(".partial") {
+            guard let segment = WALSegmentName(name.dropLast(8), segmentSize: size), segment.timeline < timeline else { continue }
+            let path = receivingDirectory + "/" + name
+            // A segment begun but never written (the timeline ended at its start) is no WAL.
+            if try Self.isEmpty(path) {
+                try FileSystem.remove(path)
+                continue
+            }
+            _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
+            try FileSystem.remove(path)
+            Console.info("receive-wal: stored \(name), the end of timeline \(segment.timeline)")
+        }
     }
 
     /// What a killed receive-wal left: whole segments not yet published are published; the
@@ -111,5 +162,12 @@ extension ReceiveOperation {
                 try FileSystem.remove(path)
             }
         }
+    }
+
+    /// Whether a segment file's first page is all zeros: nothing was received into it.
+    static func isEmpty(_ path: String) throws -> Bool {
+        let file = try OpenFile(reading: path)
+        defer { file.close() }
+        return try (file.read(count: 8192, at: 0) ?? []).allSatisfy { $0 == 0 }
     }
 }
