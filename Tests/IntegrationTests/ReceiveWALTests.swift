@@ -12,8 +12,8 @@ import Repository
 /// segments alongside; bad input is one line with nothing written.
 @Suite struct ReceiveWALTests {
     /// A cluster archiving into `repo` (also made here), started.
-    func cluster(_ s: Scratch, _ repo: String, settings: String = "") throws -> TestCluster {
-        let cluster = try TestCluster.create(s, name: "db", repository: nil)
+    func cluster(_ s: Scratch, _ repo: String, settings: String = "", bin: String = pgBin) throws -> TestCluster {
+        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: bin)
         try cluster.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(repo) %p'\n" + settings)
         let made = try s.pgbk(["init", "-B", repo, "-D", cluster.dataDir])
         guard made.succeeded else { throw CommandError(result: made) }
@@ -74,10 +74,12 @@ import Repository
     /// kill -9 in the middle of a segment while WAL is written, then a restart: the archive
     /// is continuous and every segment reads back with its checksum. After the backup,
     /// archive_command archives nothing (`true`): receive-wal alone fills the archive.
-    @Test func aKilledReceiverRestartsWithoutAGap() throws {
+    /// On every major: 14 takes the older slot syntax.
+    @Test(arguments: PostgresInstall.matrix)
+    func aKilledReceiverRestartsWithoutAGap(_ version: Int) throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let primary = try cluster(s, repo)
+        let primary = try cluster(s, repo, bin: try PostgresInstall.of(version).bin)
         defer { primary.stopIfRunning() }
         _ = try backupAndValidate(s, repo, primary, "full")
         var receiver = try receiving(s, repo, primary, ["--slot", "pgbk_kill", "--create-slot", "-v"])
