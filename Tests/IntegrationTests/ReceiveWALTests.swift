@@ -25,6 +25,14 @@ import Repository
         try s.spawnPgbkDirect(["receive-wal", "-B", repo, "-h", cluster.socketDir, "-p", String(cluster.port), "-U", "postgres"] + extra)
     }
 
+    /// The repository restored to the end into a new directory and started (the caller stops it).
+    func restoredToTheEnd(_ s: Scratch, _ repo: String) throws -> TestCluster {
+        let target = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(restore.succeeded, "\(restore)")
+        return try TestCluster.startRestored(target, scratch: s, name: "restored")
+    }
+
     @Test func asTheSynchronousStandbyEveryAcknowledgedCommitIsInTheRepository() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
@@ -60,10 +68,7 @@ import Repository
         // The primary gone: a restore from the repository has all 1,000 rows, the last ones
         // from that partial, which archive-get gives recovery.
         try FileSystem.removeTree(primary.dataDir)
-        let target = s.path + "/restored"
-        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
-        #expect(restore.succeeded, "\(restore)")
-        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        let restored = try restoredToTheEnd(s, repo)
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "1000")
         #expect(try restored.scalar("SELECT max(n) FROM t") == "1000")
@@ -176,10 +181,7 @@ import Repository
         }, "\(gone)")
         try primary.stop(mode: "immediate")
         try FileSystem.removeTree(primary.dataDir)
-        let target = s.path + "/restored"
-        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
-        #expect(restore.succeeded, "\(restore)")
-        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        let restored = try restoredToTheEnd(s, repo)
         defer { restored.stopIfRunning() }
         #expect(try restored.scalar("SELECT count(*) FROM t") == "500")
     }
@@ -253,10 +255,7 @@ import Repository
         #expect(try archive.listAll().contains { $0.walName.hasPrefix("00000001") && $0.walName.hasSuffix(".partial") }, "the old timeline's end")
 
         try standby.stop()
-        let target = s.path + "/restored"
-        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
-        #expect(restore.succeeded, "\(restore)")
-        let back = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        let back = try restoredToTheEnd(s, repo)
         defer { back.stopIfRunning() }
         #expect(try back.scalar("SELECT count(*) FROM t") == "10")
     }

@@ -230,37 +230,27 @@ public struct WALArchive: Sendable {
         guard repository.storage is PosixStorage, WALSegmentName(walName, segmentSize: segmentSize) != nil else { return .notArchived }
         let partial = repository.walRoot + "/receiving/" + walName + ".partial"
         guard let status = try? FileSystem.status(partial), status.kind == .regular, status.size == segmentSize else { return .notArchived }
-        let temp = AtomicFile.temporaryName(for: destination)
-        try? FileSystem.remove(temp)
-        do {
-            try copyFile(partial, to: temp)
-            try FileSystem.rename(temp, destination)
-        } catch {
-            try? FileSystem.remove(temp)
-            throw error
-        }
+        let reader = try StoredFileReader(path: partial, compression: .none)
+        defer { reader.close() }
+        try install(reader, at: destination) { _ in }
         Console.info("restored \(walName) from the segment receive-wal was receiving (\(partial)): recovery replays what it received")
         return .restored
-    }
-
-    private func copyFile(_ source: String, to path: String) throws {
-        let input = try OpenFile(reading: source)
-        defer { input.close() }
-        let output = try OpenFile(creating: path)
-        defer { output.close() }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try input.read(into: &buffer)
-            if n == 0 { break }
-            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
-        try output.closeChecked()
     }
 
     /// Writes `archived` to `destination` atomically, its checksum checked before the rename.
     public func download(_ archived: ArchivedWAL, to destination: String) throws {
         let reader = try repository.wal.reader(archived)
         defer { reader.close() }
+        try install(reader, at: destination) { reader in
+            guard reader.checksum == archived.checksum else {
+                throw EngineError.corruptFile(path: archived.path, reason: "checksum \(CRC32C.hex(reader.checksum)) does not match \(CRC32C.hex(archived.checksum)) in its name")
+            }
+        }
+    }
+
+    /// What `reader` gives, written to `destination` under a temporary name and renamed there
+    /// once `check` (given the read reader) accepts it: recovery never sees half a file.
+    private func install(_ reader: StoredFileReader, at destination: String, check: (StoredFileReader) throws -> Void) throws {
         let temp = AtomicFile.temporaryName(for: destination)
         try? FileSystem.remove(temp)
         let output = try OpenFile(creating: temp)
@@ -271,9 +261,7 @@ public struct WALArchive: Sendable {
                 if n == 0 { break }
                 try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
-            guard reader.checksum == archived.checksum else {
-                throw EngineError.corruptFile(path: archived.path, reason: "checksum \(CRC32C.hex(reader.checksum)) does not match \(CRC32C.hex(archived.checksum)) in its name")
-            }
+            try check(reader)
             try output.closeChecked()
             try FileSystem.rename(temp, destination)
         } catch {
