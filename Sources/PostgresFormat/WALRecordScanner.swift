@@ -34,6 +34,8 @@ public struct WALRecordScanner {
     /// Records before this LSN are not reported (the scan may start mid-segment).
     public var startLSN: LSN
     public private(set) var lastRecordLSN = LSN.invalid
+    /// Where the last whole record read ended (a partial segment's usable end).
+    public private(set) var endOfLastRecord = LSN.invalid
     /// XLOG_PAGE_MAGIC of the page being read: record layouts differ between major versions.
     private var pageMagic: UInt16 = 0
     /// Report every record's block references (`feed`'s `records`): the front of every body
@@ -140,11 +142,24 @@ public struct WALRecordScanner {
                 records(RecordSummary(lsn: recordLSN, resourceManager: rmid, info: header[16], blocks: layout?.blocks ?? [], mainData: main))
                 if layout == nil { return .malformed(recordLSN) }
             }
+            // A record of interest whose CRC fails ends the WAL, as it ends recovery: a
+            // partial segment cut inside it, or damage.
+            if keepBody && !crcMatches() { reset(); return .end }
+            // Where the next record may begin, as pg_current_wal_lsn reports an end.
+            endOfLastRecord = LSN(pageLSN.value + UInt64(align(pos)))
             let isSwitch = finishRecord(emit: emit)
             pos = align(pos)
             if isSwitch { return .nextSegment }
         }
         return .more
+    }
+
+    /// xl_crc: CRC-32C of the record's data after its header, then of the header up to xl_crc.
+    private func crcMatches() -> Bool {
+        var crc = CRC32C()
+        crc.update(body)
+        header.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }
+        return crc.value == header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 20, as: UInt32.self) }
     }
 
     /// Decodes the finished record; returns true for XLOG_SWITCH.

@@ -36,6 +36,7 @@ public struct Repository: Sendable {
     public func dataDirectory(_ id: String) -> String { storage.describe(dataName(id)) }
 
     public var wal: WALArchiveStore { WALArchiveStore(storage: storage, segmentSize: UInt64(identity.walSegmentSize)) }
+    public var receiving: ReceivedPartials { ReceivedPartials(storage: storage, segmentSize: UInt64(identity.walSegmentSize)) }
 
     public init(path: String, identity: RepositoryIdentity, config: RepositoryConfig, storage: any RepositoryStorage) {
         self.path = path

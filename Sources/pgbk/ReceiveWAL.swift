@@ -7,7 +7,7 @@ struct ReceiveWAL: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receive-wal",
         abstract: "Stream WAL into the repository over the replication protocol, as a standby that can be synchronous (runs until SIGTERM).",
-        discussion: "Each whole segment is stored as archive-push stores it, so archive_command may run alongside; the segment being received is wal/receiving/NAME.partial, flushed to disk before the server is told. With synchronous_standby_names naming --application-name and synchronous_commit = on, a COMMIT returns only once its WAL is on the repository's disk. A directory repository only, for now.",
+        discussion: "Each whole segment is stored as archive-push stores it, so archive_command may run alongside; the segment being received is wal/receiving/NAME.partial, made durable before the server is told it is flushed: fdatasync'ed in a directory repository; in object storage, written to a local spool and the partial object replaced every --partial-interval. With synchronous_standby_names naming --application-name and synchronous_commit = on, a COMMIT returns only once its WAL is in the repository.",
         helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
@@ -22,7 +22,13 @@ struct ReceiveWAL: ParsableCommand {
     @Option(name: .customLong("application-name"), help: "The name synchronous_standby_names refers to (default pgbk).")
     var applicationName = "pgbk"
 
+    @Option(name: .customLong("partial-interval"), parsing: .unconditional, help: "Object storage: seconds between replacements of the partial object with what was received (default 10; a synchronous COMMIT waits up to this long).")
+    var partialInterval = 10
+    @Option(name: .customLong("spool-path"), help: "Object storage: the local directory for the segment being received (default $TMPDIR/pgbk-receive-wal-SYSTEMID).")
+    var spoolPath: String?
+
     func validate() throws {
+        guard partialInterval >= 0 else { throw ValidationError("--partial-interval must be 0 or more seconds, not \(partialInterval)") }
         if createSlot && slot == nil { throw ValidationError("--create-slot needs --slot NAME") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1 second, not \(statusInterval)") }
     }
@@ -34,6 +40,8 @@ struct ReceiveWAL: ParsableCommand {
         options.slot = slot
         options.createSlot = createSlot
         options.statusIntervalSeconds = statusInterval
+        options.partialIntervalSeconds = partialInterval
+        options.spoolPath = spoolPath
         let (c, level) = try compression.resolve(repo.config)
         options.compression = c
         options.compressionLevel = level

@@ -158,6 +158,10 @@ enum TimelineTable {
         if case .transactionEnd(let lsn, _, _, let time)? = report.lastTransaction {
             until = "\(formatMicros(time)) (last archived transaction, LSN \(lsn))"
         }
+        if let received = report.received {
+            let age = max(0, Timestamp.now().seconds - received.writtenAt)
+            out += "received: up to \(received.end) in \(received.segment) (receive-wal's partial, written \(age) s ago)\n"
+        }
         if let gap = report.firstGap {
             until = "just before WAL segment \(gap), which is missing from the archive (recovery stops there)"
         }

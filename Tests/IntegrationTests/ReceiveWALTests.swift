@@ -25,6 +25,13 @@ import Repository
         try s.spawnPgbkDirect(["receive-wal", "-B", repo, "-h", cluster.socketDir, "-p", String(cluster.port), "-U", "postgres"] + extra)
     }
 
+    /// Until receive-wal's walsender streams (its slot made, when it makes one).
+    func waitUntilStreaming(_ cluster: TestCluster) throws {
+        try waitUntil("receive-wal to stream") {
+            try cluster.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk' AND state = 'streaming'") == "1"
+        }
+    }
+
     /// The repository restored to the end into a new directory and started (the caller stops it).
     func restoredToTheEnd(_ s: Scratch, _ repo: String) throws -> TestCluster {
         let target = s.path + "/restored"
@@ -48,8 +55,16 @@ import Repository
         try waitUntil("receive-wal to be the synchronous standby") {
             try primary.scalar("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgbk'") == "sync"
         }
+        // A fresh segment: every commit below is only in receive-wal's partial, and a PITR
+        // target between them must be reached through it.
+        try primary.execute("SELECT pg_switch_wal()")
         let connection = try primary.connect()
-        for n in 1...1000 { try connection.query("INSERT INTO t VALUES ($1)", [String(n)]) }
+        for n in 1...500 { try connection.query("INSERT INTO t VALUES ($1)", [String(n)]) }
+        let midLSN = try #require(try primary.scalar("SELECT pg_current_wal_lsn()"))
+        try primary.execute("SELECT pg_sleep(0.05)")
+        let midTime = try #require(try primary.scalar("SELECT clock_timestamp()::text"))
+        try primary.execute("SELECT pg_sleep(0.05)")
+        for n in 501...1000 { try connection.query("INSERT INTO t VALUES ($1)", [String(n)]) }
         let lastCommit = try #require(LSN(try primary.scalar("SELECT pg_current_wal_lsn()") ?? ""))
         let segment = try #require(try primary.scalar("SELECT pg_walfile_name('\(lastCommit)')"))
         try primary.stop(mode: "immediate")
@@ -64,6 +79,11 @@ import Repository
         kill(receiver.pid, SIGTERM)
         let stopped = receiver.wait()
         #expect(stopped.succeeded && stopped.stderr.contains("receive-wal stopped"), "\(stopped)")
+        // show timeline names the received position: at least the last commit's.
+        let shown = try s.pgbk(["show", "-B", repo, "timeline"])
+        let line = shown.stdout.split(separator: "\n").first { $0.hasPrefix("received: up to ") }
+        let shownEnd = line.flatMap { LSN(String($0.dropFirst(16).prefix { $0 != " " })) }
+        #expect(shownEnd.map { $0 >= lastCommit } == true && line?.contains(segment) == true, "\(shown)")
 
         // The primary gone: a restore from the repository has all 1,000 rows, the last ones
         // from that partial, which archive-get gives recovery.
@@ -74,6 +94,25 @@ import Repository
         #expect(try restored.scalar("SELECT max(n) FROM t") == "1000")
         let log = try FileSystem.readText(restored.logFile)
         #expect(log.contains("restored \(segment) from the segment receive-wal was receiving"), "\(log.suffix(3000))")
+        try restored.stop()
+
+        // Targets after the last whole segment: the proof reads the partial, recovery stops
+        // where asked; a time after the last received commit is refused, nothing written.
+        #expect(try restoredCount(s, repo, as: "at-time", ["--recovery-target-time", midTime]) == 500)
+        #expect(try restoredCount(s, repo, as: "at-lsn", ["--recovery-target-lsn", midLSN]) == 500)
+        let late = try s.pgbk(["restore", "-B", repo, "-D", s.path + "/late", "--recovery-target-time", "2100-01-01 00:00:00+00"])
+        #expect(failsWithOneError(late) && late.stderr.contains("after the end of the archived WAL"), "\(late)")
+        #expect(!FileManager.default.fileExists(atPath: s.path + "/late/PG_VERSION"))
+    }
+
+    /// Rows in `t` of the repository restored to a target, started and promoted.
+    func restoredCount(_ s: Scratch, _ repo: String, as name: String, _ target: [String]) throws -> Int? {
+        let dir = s.path + "/" + name
+        let r = try s.pgbk(["restore", "-B", repo, "-D", dir, "--recovery-target-action", "promote"] + target)
+        guard r.succeeded else { throw CommandError(result: r) }
+        let restored = try TestCluster.startRestored(dir, scratch: s, name: name)
+        defer { restored.stopIfRunning() }
+        return Int(try restored.scalar("SELECT count(*) FROM t") ?? "")
     }
 
     /// kill -9 in the middle of a segment while WAL is written, then a restart: the archive
@@ -89,6 +128,7 @@ import Repository
         _ = try backupAndValidate(s, repo, primary, "full")
         var receiver = try receiving(s, repo, primary, ["--slot", "pgbk_kill", "--create-slot", "-v"])
         defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        try waitUntilStreaming(primary)
         try primary.execute("ALTER SYSTEM SET archive_command = 'true'")
         try primary.execute("SELECT pg_reload_conf()")
         try primary.execute("CREATE TABLE t (n int, pad text)")
@@ -102,10 +142,10 @@ import Repository
         }
         let last = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
         try primary.execute("SELECT pg_switch_wal()")
-        try waitUntil("receive-wal to store \(last)") { try Repository.open(repo).wal.find(last) != nil }
+        let stored = (try? waitUntil("receive-wal to store \(last)") { try Repository.open(repo).wal.find(last) != nil }) != nil
         kill(receiver.pid, SIGTERM)
         let stopped = receiver.wait()
-        #expect(stopped.succeeded && stopped.stderr.contains("receive-wal: \(last) archived"), "\(stopped)")
+        #expect(stored && stopped.succeeded && stopped.stderr.contains("receive-wal: \(last) archived"), "\(stopped)")
         // No gap from the backup to the last segment, and every archived file intact.
         let validated = try s.pgbk(["validate", "-B", repo])
         #expect(validated.succeeded && validated.stderr.contains("all intact"), "\(validated)")
@@ -114,7 +154,47 @@ import Repository
         #expect(numbers == Array((numbers.first ?? 0)...(numbers.last ?? 0)), "\(names)")
     }
 
-    /// Another cluster's server, a slot that does not exist: one line, nothing written.
+    /// Under pgbench, with archive_command storing the same segments alongside: two kill -9s
+    /// and restarts mid-segment. The archive is continuous, validate reads every segment
+    /// against its checksum, and archive_command never found receive-wal's copy of a segment
+    /// different from its own (pg_stat_archiver counts no failure), nor the other way round.
+    @Test func underPgbenchWithArchiveCommandAlongside() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try cluster(s, repo)
+        defer { primary.stopIfRunning() }
+        let initialized = try primary.runClient("pgbench", primary.connectionArgs + ["-i", "-s", "2", "-q", "postgres"])
+        #expect(initialized.succeeded, "\(initialized)")
+        _ = try backupAndValidate(s, repo, primary, "full")
+        var receiver = try receiving(s, repo, primary, ["--slot", "pgbk_bench", "--create-slot", "-v"])
+        defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
+        try waitUntilStreaming(primary)
+        let load = try Command.spawn(primary.bin + "/pgbench", primary.connectionArgs + ["-n", "-c", "4", "-T", "20", "postgres"],
+                                     asPostgres: true, outputDirectory: s.path)
+        for _ in 1...2 {
+            sleep(6)
+            kill(receiver.pid, SIGKILL)
+            _ = receiver.wait()
+            receiver = try receiving(s, repo, primary, ["--slot", "pgbk_bench", "-v"])
+        }
+        let loaded = load.wait()
+        #expect(loaded.succeeded, "\(loaded)")
+        let last = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try primary.execute("SELECT pg_switch_wal()")
+        try waitUntil("\(last) to be archived") { try Repository.open(repo).wal.find(last) != nil }
+        kill(receiver.pid, SIGTERM)
+        let stopped = receiver.wait()
+        #expect(stopped.succeeded, "\(stopped)")
+        let validated = try s.pgbk(["validate", "-B", repo])
+        #expect(validated.succeeded && validated.stderr.contains("all intact"), "\(validated)")
+        let names = try Repository.open(repo).wal.listAll().map(\.walName).filter { $0.count == 24 }.sorted()
+        let numbers = names.compactMap { WALSegmentName($0, segmentSize: 16 << 20)?.segmentNumber }
+        #expect(numbers == Array((numbers.first ?? 0)...(numbers.last ?? 0)), "\(names)")
+        #expect(try primary.scalar("SELECT failed_count FROM pg_stat_archiver") == "0")
+    }
+
+    /// Another cluster's server, a slot that does not exist, a bad slot name, a server without
+    /// wal_level = replica, a user without REPLICATION: one line each, nothing written.
     @Test func badInputIsOneLineAndWritesNothing() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
@@ -130,6 +210,13 @@ import Repository
         #expect(failsWithOneError(noSlot) && noSlot.stderr.contains("nosuch"), "\(noSlot)")
         let badName = try s.pgbk(["receive-wal", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "--slot", "Bad-Name", "--create-slot"])
         #expect(failsWithOneError(badName) && badName.stderr.contains("--slot Bad-Name"), "\(badName)")
+        // wal_level = minimal allows no walsender (max_wal_senders = 0): the server says so.
+        let minimal = try TestCluster.create(s, name: "minimal", repository: nil)
+        defer { minimal.stopIfRunning() }
+        try minimal.appendConfig("wal_level = minimal\nmax_wal_senders = 0\narchive_mode = off\n")
+        try minimal.start()
+        let noWALSender = try s.pgbk(["receive-wal", "-B", repo, "-h", minimal.socketDir, "-p", String(minimal.port), "-U", "postgres"])
+        #expect(failsWithOneError(noWALSender) && noWALSender.stderr.contains("max_wal_senders"), "\(noWALSender)")
         try primary.execute("CREATE ROLE plain LOGIN")
         let noPrivilege = try s.pgbk(["receive-wal", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "-U", "plain"])
         #expect(failsWithOneError(noPrivilege), "\(noPrivilege)")

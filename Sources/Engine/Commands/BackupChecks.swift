@@ -44,17 +44,15 @@ enum BackupChecks {
 
     /// Whether receive-wal streams into `repository`: a walsender is streaming, and the
     /// segment the server is writing (or one next to it) is being received into the
-    /// repository's wal/receiving/.
+    /// repository's wal/receiving/ (ReceivedPartials).
     static func receiveWALIsStreaming(into repository: Repository, connection: Connection) throws -> Bool {
-        guard repository.storage is PosixStorage,
-              try connection.query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").single.flatMap({ Int($0) }) ?? 0 > 0,
+        guard try connection.query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").single.flatMap({ Int($0) }) ?? 0 > 0,
               let current = try connection.query("SELECT pg_walfile_name(pg_current_wal_lsn())").single,
               let segment = WALSegmentName(current, segmentSize: UInt64(repository.identity.walSegmentSize)) else { return false }
         // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
         // the receiver already has ...03 open.
-        let receiving = repository.walRoot + "/receiving/"
         let previous = WALSegmentName(timeline: segment.timeline, segmentNumber: segment.segmentNumber - 1, segmentSize: segment.segmentSize)
-        return [previous, segment, segment.next].contains { FileSystem.exists(receiving + $0.name + ".partial") }
+        return try [previous, segment, segment.next].contains { try repository.receiving.find($0.name) != nil }
     }
 
     /// A repository belongs to one major version: after pg_upgrade nothing else is the same

@@ -67,7 +67,7 @@ public struct CheckOperation {
                 results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
             }
             results.append(try archiverStatistics(connection))
-            if let repository, FileSystem.isDirectory(repository.walRoot + "/receiving") {
+            if let repository, try !repository.storage.list(ReceivedPartials.directory).isEmpty {
                 results.append(try receiverStatus(connection, repository: repository))
             }
             if options.testArchiving, let repository {

@@ -221,19 +221,16 @@ public struct WALArchive: Sendable {
         return .restored
     }
 
-    /// A segment the archive lacks but receive-wal is receiving: its partial file, at full
-    /// size with zeros past what was received, so that recovery replays up to the last WAL
-    /// received (the last commit acknowledged, with receive-wal as the synchronous standby)
-    /// and then ends.
+    /// A segment the archive lacks but receive-wal is receiving: its partial (ReceivedPartials),
+    /// given to recovery at full size with zeros past what was received, so that recovery
+    /// replays up to the last WAL received (the last commit acknowledged, with receive-wal as
+    /// the synchronous standby) and then ends.
     private func getReceiving(_ walName: String, to destination: String) throws -> GetResult {
-        let segmentSize = UInt64(repository.identity.walSegmentSize)
-        guard repository.storage is PosixStorage, WALSegmentName(walName, segmentSize: segmentSize) != nil else { return .notArchived }
-        let partial = repository.walRoot + "/receiving/" + walName + ".partial"
-        guard let status = try? FileSystem.status(partial), status.kind == .regular, status.size == segmentSize else { return .notArchived }
-        let reader = try StoredFileReader(path: partial, compression: .none)
+        guard let partial = try repository.receiving.find(walName) else { return .notArchived }
+        let reader = try StoredFileReader(storage: repository.storage, name: partial.name, compression: .none)
         defer { reader.close() }
-        try install(reader, at: destination) { _ in }
-        Console.info("restored \(walName) from the segment receive-wal was receiving (\(partial)): recovery replays what it received")
+        try install(reader, at: destination, paddedTo: partial.segment.segmentSize) { _ in }
+        Console.info("restored \(walName) from the segment receive-wal was receiving (\(repository.storage.describe(partial.name))): recovery replays what it received")
         return .restored
     }
 
@@ -250,7 +247,9 @@ public struct WALArchive: Sendable {
 
     /// What `reader` gives, written to `destination` under a temporary name and renamed there
     /// once `check` (given the read reader) accepts it: recovery never sees half a file.
-    private func install(_ reader: StoredFileReader, at destination: String, check: (StoredFileReader) throws -> Void) throws {
+    /// `paddedTo`: the file is extended with zeros to that size (a partial segment).
+    private func install(_ reader: StoredFileReader, at destination: String, paddedTo: UInt64? = nil,
+                         check: (StoredFileReader) throws -> Void) throws {
         let temp = AtomicFile.temporaryName(for: destination)
         try? FileSystem.remove(temp)
         let output = try OpenFile(creating: temp)
@@ -262,6 +261,7 @@ public struct WALArchive: Sendable {
                 try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
             try check(reader)
+            if let paddedTo { try output.truncate(to: paddedTo) }
             try output.closeChecked()
             try FileSystem.rename(temp, destination)
         } catch {

@@ -214,10 +214,8 @@ extension MetricsInput {
         return input
     }
 
-    /// The newest modification in wal/receiving/ (a directory repository's receive-wal).
+    /// When receive-wal last wrote (or, on object storage, replaced) the partial it is receiving.
     static func receivedAt(_ repository: Repository) -> Int64? {
-        let directory = repository.walRoot + "/receiving"
-        guard repository.storage is PosixStorage, let names = try? FileSystem.list(directory) else { return nil }
-        return names.compactMap { try? FileSystem.status(directory + "/" + $0).mtime }.max()
+        (try? repository.receiving.list())?.map(\.mtime).max()
     }
 }

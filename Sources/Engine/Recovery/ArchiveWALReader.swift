@@ -9,7 +9,8 @@ struct ArchiveWALReader {
     let pageSize: Int
 
     enum Outcome {
-        case found(WALEvent)
+        /// `inPartial`: the event is in the segment receive-wal is receiving (ReceivedPartials).
+        case found(WALEvent, inPartial: Bool)
         case missing(segment: String)
         case endOfArchive(lastEvent: WALEvent?)
     }
@@ -28,7 +29,15 @@ struct ArchiveWALReader {
             let name = WALSegmentName(timeline: tli, segmentNumber: segno, segmentSize: size)
             guard let archived = try catalog.archived(name.name, store: repository.wal) else {
                 if let last, segno <= last { return .missing(segment: name.name) }
-                return .endOfArchive(lastEvent: lastEvent)
+                // After the last whole segment, the one receive-wal is receiving: its records
+                // count as far as they are whole (the scanner checks their CRCs).
+                guard let partial = try repository.receiving.find(name.name) else { return .endOfArchive(lastEvent: lastEvent) }
+                try scanPartial(partial, segno: segno, start: start, scanner: &scanner, buffer: &buffer) { event in
+                    guard found == nil else { return }
+                    lastEvent = event
+                    if stop(event) { found = event }
+                }
+                return found.map { .found($0, inPartial: true) } ?? .endOfArchive(lastEvent: lastEvent)
             }
             let reader = try repository.wal.reader(archived)
             defer { reader.close() }
@@ -47,9 +56,42 @@ struct ArchiveWALReader {
             guard reader.checksum == archived.checksum else {
                 throw EngineError.corruptFile(path: archived.path, reason: "checksum does not match the one in its name")
             }
-            if let found { return .found(found) }
+            if let found { return .found(found, inPartial: false) }
             if result == .end { return .endOfArchive(lastEvent: lastEvent) }
             segno += 1
         }
+    }
+
+    /// The pages of a partial, the last one completed with zeros (an object store's partial
+    /// holds exactly what was received, which may end inside a page).
+    private func scanPartial(_ partial: ReceivedPartials.Partial, segno: UInt64, start: LSN, scanner: inout WALRecordScanner,
+                             buffer: inout [UInt8], emit: (WALEvent) -> Void) throws {
+        let reader = try StoredFileReader(storage: repository.storage, name: partial.name, compression: .none)
+        defer { reader.close() }
+        var ended = false
+        try WALSegmentPages.forEach(segment: segno, segmentSize: catalog.segmentSize, pageSize: pageSize, from: start, buffer: &buffer,
+                                    read: { buffer in
+            guard !ended else { return 0 }
+            let n = try reader.read(into: &buffer)
+            guard n % pageSize != 0 else { return n }
+            ended = true
+            let padded = min(buffer.count, n + pageSize - n % pageSize)
+            for i in n..<padded { buffer[i] = 0 }
+            return padded
+        }) { page, pageLSN in
+            scanner.feed(page, at: pageLSN, emit: emit) == .more
+        }
+    }
+
+    /// Where the whole records in receive-wal's partial of segment `segno` end, nil when there
+    /// is no partial of it on the timeline recovery follows there.
+    func receivedEnd(segment segno: UInt64, along target: TimelineID) throws -> LSN? {
+        let name = WALSegmentName(timeline: catalog.timeline(forSegment: segno, along: target), segmentNumber: segno, segmentSize: catalog.segmentSize)
+        guard let partial = try repository.receiving.find(name.name) else { return nil }
+        let start = LSN(segno * catalog.segmentSize)
+        var scanner = WALRecordScanner(pageSize: pageSize, startLSN: start)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        try scanPartial(partial, segno: segno, start: start, scanner: &scanner, buffer: &buffer) { _ in }
+        return scanner.endOfLastRecord
     }
 }

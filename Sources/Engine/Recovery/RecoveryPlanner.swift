@@ -147,8 +147,8 @@ public struct RecoveryPlanner {
 
     /// Existence is not enough: every segment recovery will read is read here against its
     /// checksum (on `jobs` workers) before anything is written, and the first bad one named.
-    private func verifySegments(_ plan: (first: String, last: String, event: WALEvent?), start: LSN, timeline: TimelineID,
-                                catalog: TimelineCatalog) -> Result<(first: String, last: String, event: WALEvent?), Refusal> {
+    private func verifySegments(_ plan: (first: String, last: String, event: WALEvent?, throughPartial: Bool), start: LSN, timeline: TimelineID,
+                                catalog: TimelineCatalog) -> Result<(first: String, last: String, event: WALEvent?, throughPartial: Bool), Refusal> {
         let size = catalog.segmentSize
         guard let last = WALSegmentName(plan.last, segmentSize: size) else { return .success(plan) }
         let first = start.value / size
@@ -160,7 +160,11 @@ public struct RecoveryPlanner {
         do {
             problems = try WorkerPool.run(count: names.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
                 try FaultInjection.point("restore-verify-wal")
-                guard let archived = try catalog.archived(names[n], store: store) else { return "is not in the archive" }
+                guard let archived = try catalog.archived(names[n], store: store) else {
+                    // The last may be the segment receive-wal is receiving (the proof read it).
+                    let received = n == names.count - 1 && plan.throughPartial
+                    return received ? nil : "is not in the archive"
+                }
                 return try StoredFileReader.verify(storage: store.storage, name: archived.name, compression: archived.compression, size: size,
                                                checksum: archived.checksum, buffer: &buffer).map { "is damaged in the archive (\(archived.path): \($0))" }
             }.map { $0 ?? "was not checked" }
@@ -174,7 +178,7 @@ public struct RecoveryPlanner {
     }
 
     private func proveReachable(backup: BackupInfo, start: LSN, stop: LSN, timeline: TimelineID, catalog: TimelineCatalog,
-                                reader: ArchiveWALReader) throws -> Result<(first: String, last: String, event: WALEvent?), Refusal> {
+                                reader: ArchiveWALReader) throws -> Result<(first: String, last: String, event: WALEvent?, throughPartial: Bool), Refusal> {
         let size = catalog.segmentSize
         let firstSegno = start.value / size
         func name(_ segno: UInt64) -> String {
@@ -198,20 +202,25 @@ public struct RecoveryPlanner {
         let stopCondition: ((WALEvent) -> Bool)?
         switch target.point {
         case .immediate:
-            return .success((name(firstSegno), name(consistentSegno), nil))
+            return .success((name(firstSegno), name(consistentSegno), nil, false))
         case nil:
             // To the end of the archive: a gap would silently end recovery early.
             let last = catalog.lastSegment(along: timeline, from: firstSegno) ?? consistentSegno
             if let missing = try contiguous(firstSegno, last) {
                 return .failure(Refusal(message: "WAL segment \(missing) is missing from the archive, but later WAL on timeline \(timeline) exists: recovery would stop at the gap; restore to a target before it", retryOlder: false))
             }
-            return .success((name(firstSegno), name(max(last, consistentSegno)), nil))
+            return .success((name(firstSegno), name(max(last, consistentSegno)), nil, false))
         case .lsn(let lsn):
             let lastSegno = lsn.value / size
+            if lastSegno > consistentSegno, try contiguous(firstSegno, lastSegno - 1) == nil,
+               try catalog.archived(name(lastSegno), store: repository.wal) == nil,
+               let received = try reader.receivedEnd(segment: lastSegno, along: timeline), lsn <= received {
+                return .success((name(firstSegno), name(lastSegno), nil, true))
+            }
             if let missing = try contiguous(firstSegno, lastSegno) {
                 return .failure(Refusal(message: "WAL segment \(missing), needed to reach LSN \(lsn), is not in the archive", retryOlder: false))
             }
-            return .success((name(firstSegno), name(lastSegno), nil))
+            return .success((name(firstSegno), name(lastSegno), nil, false))
         case .time(_, let micros):
             stopCondition = { event in
                 guard case .transactionEnd(_, _, _, let time) = event else { return false }
@@ -229,8 +238,8 @@ public struct RecoveryPlanner {
             }
         }
         switch try reader.scan(from: start, reportFrom: stop, along: timeline, stop: stopCondition!) {
-        case .found(let event):
-            return .success((name(firstSegno), name(event.lsn.value / size), event))
+        case .found(let event, let inPartial):
+            return .success((name(firstSegno), name(event.lsn.value / size), event, inPartial))
         case .missing(let segment):
             return .failure(Refusal(message: "WAL segment \(segment), needed to reach \(target.description), is not in the archive", retryOlder: false))
         case .endOfArchive(let last):

@@ -24,6 +24,15 @@ public struct TimelineReport: Sendable {
     /// The first segment missing on the way from the oldest OK backup to the end of the
     /// judged timeline: the recoverable window ends there.
     public let firstGap: String?
+    /// What receive-wal has received past the last whole archived segment: the segment it is
+    /// receiving, where its whole records end, and when it last wrote.
+    public let received: Received?
+
+    public struct Received: Sendable {
+        public let segment: String
+        public let end: LSN
+        public let writtenAt: Int64
+    }
 
     /// The window in microseconds since 1970: from the oldest OK backup's recovery point to
     /// the last archived transaction's commit (nil where there is none).
@@ -99,5 +108,17 @@ public struct TimelineReport: Sendable {
             }
         }
         lastTransaction = last
+        received = try Self.received(repository, catalog: catalog, along: judged, pageSize: Int(backups.last?.walBlockSize ?? 8192))
+    }
+
+    /// The newest partial on the judged timeline's path, read for where its records end.
+    static func received(_ repository: Repository, catalog: TimelineCatalog, along judged: TimelineID, pageSize: Int) throws -> Received? {
+        let partials = try repository.receiving.list().filter {
+            catalog.timeline(forSegment: $0.segment.segmentNumber, along: judged) == $0.segment.timeline
+        }
+        guard let newest = partials.last else { return nil }
+        let reader = ArchiveWALReader(repository: repository, catalog: catalog, pageSize: pageSize)
+        guard let end = try reader.receivedEnd(segment: newest.segment.segmentNumber, along: judged) else { return nil }
+        return Received(segment: newest.segment.name, end: end, writtenAt: newest.mtime)
     }
 }

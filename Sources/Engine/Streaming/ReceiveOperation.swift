@@ -15,6 +15,11 @@ public struct ReceiveOptions: Sendable {
     public var statusIntervalSeconds = 10
     public var compression: Compression = .none
     public var compressionLevel: Int32 = 0
+    /// Object storage: seconds between replacements of the repository's partial object.
+    public var partialIntervalSeconds = 10
+    /// Object storage: the local directory for the segment being received (nil: one below
+    /// $TMPDIR named for the cluster).
+    public var spoolPath: String?
 
     public init(connection: ConnectionParameters) {
         var connection = connection
@@ -23,11 +28,11 @@ public struct ReceiveOptions: Sendable {
     }
 }
 
-/// `pgbk receive-wal`: WAL over the replication protocol into a directory repository, as a
-/// standby that can be synchronous. The segment being received is `wal/receiving/*.partial`,
-/// fdatasync'ed before each status update reports it flushed, so that with
-/// synchronous_standby_names naming it a COMMIT returns only once its WAL is on the
-/// repository's disk. Each whole segment is published as archive-push publishes it (the same
+/// `pgbk receive-wal`: WAL over the replication protocol into the repository, as a standby
+/// that can be synchronous. The segment being received is `wal/receiving/*.partial`
+/// (ReceivedPartials, ReceivingSegment), durable before each status update reports it
+/// flushed, so that with synchronous_standby_names naming it a COMMIT returns only once its
+/// WAL is in the repository. Each whole segment is published as archive-push publishes it (the same
 /// checks and name), so receive-wal and archive_command may both run. Streaming starts at the
 /// segment after the newest one the archive holds on the server's timeline, so a restart (or
 /// a kill -9) continues without a gap; if the server no longer has that WAL, it says so.
@@ -56,23 +61,33 @@ public final class ReceiveOperation {
 
     var stopRequested: Bool { stop.flag.load(ordering: .sequentiallyConsistent) }
 
-    var receivingDirectory: String { repository.walRoot + "/" + ReceivingSegment.directoryName }
+    /// Where the segment being received is written: the repository's wal/receiving/ for a
+    /// directory repository, else a local spool whose partial is uploaded at each flush.
+    var receivingDirectory: String {
+        if repository.storage is PosixStorage { return repository.storage.describe(ReceivedPartials.directory) }
+        if let spool = options.spoolPath { return spool }
+        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return tmp + "/pgbk-receive-wal-\(repository.identity.systemIdentifier)"
+    }
+
+    var upload: ReceivingSegment.Upload? {
+        repository.storage is PosixStorage ? nil : .init(storage: repository.storage, intervalSeconds: Double(options.partialIntervalSeconds))
+    }
 
     /// Streams until stopped. The first connection's problems (another cluster, no
     /// replication privilege, a missing slot, WAL the server no longer has) end it with an
     /// error; a connection lost later is retried with backoff.
     public func run() throws {
-        guard repository.storage is PosixStorage else {
-            throw EngineError.invalidArgument("receive-wal writes into a directory repository; \(repository.path) is object storage")
-        }
         var connection = try connect()
+        let lock = try lockReceiving()
+        defer { lock.release() }
         try publishLeftovers()
         var backoff: UInt32 = 1
         while !stopRequested {
             do {
                 try stream(on: connection)
                 backoff = 1
-            } catch where connection.isAlive == false {
+            } catch where connection.isAlive == false || Self.slotStillHeld(error) {
                 Console.warning("receive-wal: \(oneLineDescription(error)); reconnecting in \(backoff) s")
             }
             if stopRequested { break }
@@ -83,6 +98,18 @@ public final class ReceiveOperation {
             }
         }
         Console.info("receive-wal stopped")
+    }
+
+    /// One receive-wal per repository on this host: a second would write the same partial.
+    /// The lock is the host's (HostLocks), so that a failed start writes nothing into the
+    /// repository. A local spool (object storage) is made private to this user first: a
+    /// fixed name below /tmp must not be someone else's directory or link.
+    private func lockReceiving() throws -> FileLock {
+        guard let lock = try HostLocks.lockIfFree("receive-wal " + repository.storage.location) else {
+            throw EngineError.invalidArgument("another pgbk receive-wal is receiving into \(repository.path) on this host")
+        }
+        if !(repository.storage is PosixStorage) { try FileSystem.makePrivateDirectory(receivingDirectory) }
+        return lock
     }
 
     /// A replication connection to the repository's cluster, and the slot when asked for.
@@ -108,6 +135,12 @@ public final class ReceiveOperation {
         } catch let error as PostgresError where error.sqlState == "42710" {
             // It exists already: a restart with --create-slot uses it.
         }
+    }
+
+    /// The slot is still held by the walsender of a receiver that just died (a kill -9 and a
+    /// restart by systemd): it lets go once it notices, so this is worth a retry.
+    static func slotStillHeld(_ error: any Error) -> Bool {
+        (error as? PostgresError)?.sqlState == "55006"
     }
 
     /// Slot names are lower-case letters, digits and underscores (PostgreSQL's own rule).

@@ -18,7 +18,7 @@ extension ReceiveOperation {
         let slot = try options.slot.map { "SLOT \(try Self.quotedSlot($0)) " } ?? ""
         try connection.startCopyBoth("START_REPLICATION \(slot)PHYSICAL \(start.startLSN) TIMELINE \(start.timeline)")
         Console.info("receive-wal: streaming from \(start.name) (\(start.startLSN)) on timeline \(start.timeline)")
-        var current = try ReceivingSegment(start, in: receivingDirectory)
+        var current = try ReceivingSegment(start, in: receivingDirectory, upload: upload)
         var lastReport = monotonicSeconds()
         var pending = false
         while !stopRequested {
@@ -32,23 +32,25 @@ extension ReceiveOperation {
                     if replyRequested { try report(current, on: connection, &lastReport) }
                 }
             case .idle:
-                if pending || monotonicSeconds() - lastReport >= Double(options.statusIntervalSeconds) {
-                    try current.flush()
+                // Nothing more waiting: flush (an upload may not be due yet) and report.
+                let flushed = current.flushedLSN
+                try current.flush()
+                if pending || current.flushedLSN != flushed || monotonicSeconds() - lastReport >= Double(options.statusIntervalSeconds) {
                     try report(current, on: connection, &lastReport)
-                    pending = false
                 }
+                pending = false
             case .ended:
                 // The timeline ended (the server follows a newer one): its last segment is a
                 // .partial in the archive, as PostgreSQL's archiver stores it at a promotion;
                 // the next stream starts on the new timeline.
-                try current.flush()
+                try current.flush(force: true)
                 _ = try connection.endOfCopy()
                 Console.info("receive-wal: the server ended timeline \(start.timeline) at \(current.writtenLSN)")
                 try publishEarlierTimelines(than: start.timeline + 1)
                 return
             }
         }
-        try current.flush()
+        try current.flush(force: true)
         try report(current, on: connection, &lastReport)
     }
 
@@ -78,8 +80,9 @@ extension ReceiveOperation {
         let whole = try segment.close()
         let result = try WALArchive(repository: repository).push(whole, compression: options.compression, level: options.compressionLevel)
         try FileSystem.remove(whole)
+        try repository.receiving.remove(segment.segment.name)
         Console.detail("receive-wal: \(segment.segment.name) \(result == .alreadyArchived ? "was already archived, identical" : "archived")")
-        return try ReceivingSegment(segment.segment.next, in: receivingDirectory)
+        return try ReceivingSegment(segment.segment.next, in: receivingDirectory, upload: upload)
     }
 
     private func report(_ current: ReceivingSegment, on connection: Connection, _ lastReport: inout Double) throws {
@@ -142,14 +145,18 @@ extension ReceiveOperation {
             }
             _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
             try FileSystem.remove(path)
+            try repository.receiving.remove(String(name.dropLast(8)))
             Console.info("receive-wal: stored \(name), the end of timeline \(segment.timeline)")
         }
     }
 
     /// What a killed receive-wal left: whole segments not yet published are published; the
-    /// partial of a segment the archive now holds is removed (a newer one is rewritten from
-    /// its start when streaming resumes).
+    /// partial of a segment the archive now holds is removed, locally and in the repository
+    /// (a newer one is rewritten from its start when streaming resumes).
     func publishLeftovers() throws {
+        for partial in try repository.receiving.list() where try repository.wal.find(partial.segment.name) != nil {
+            try repository.receiving.remove(partial.segment.name)
+        }
         guard FileSystem.isDirectory(receivingDirectory) else { return }
         let size = UInt64(repository.identity.walSegmentSize)
         for name in try FileSystem.list(receivingDirectory).sorted() {

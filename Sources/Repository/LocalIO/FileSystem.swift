@@ -75,6 +75,19 @@ public enum FileSystem {
         if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST { throw SystemError("create directory", path) }
     }
 
+    /// A directory only this user can use: made 0700 (with its parents) if absent, else it
+    /// must be a real directory (not a link) of this user's that nobody else can write. For
+    /// a fixed name in a shared place such as /tmp, which anyone could have made first.
+    public static func makePrivateDirectory(_ path: String) throws {
+        try makeDirectories(parentDirectory(of: path), mode: 0o755)
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SystemError("create directory", path) }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw SystemError("inspect directory", path) }
+        guard st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            throw SystemError("use directory (not a directory of this user's that only it can write)", path, code: EPERM)
+        }
+    }
+
     public static func readLink(_ path: String) throws -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(path, &buffer, buffer.count - 1)

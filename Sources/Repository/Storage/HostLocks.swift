@@ -51,6 +51,13 @@ public enum HostLocks {
     /// Opens a lock file, creating it readable by all (flock needs only a readable file, so
     /// every user of the host can lock it); never through a link. `writable` when this user
     /// owns it and may write the holder's name into it.
+    /// This host's exclusive lock on `name` if no other process holds it, else nil: for a
+    /// long-running command that must run once (receive-wal), which says so rather than wait.
+    public static func lockIfFree(_ name: String) throws -> FileLock? {
+        let path = try path(for: name)
+        return try FileLock.take(try open(path).fd, path: path, waitSeconds: 0)
+    }
+
     static func open(_ path: String) throws -> (fd: Int32, writable: Bool) {
         var fd = Glibc.open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 && (errno == EACCES || errno == EPERM) { fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
