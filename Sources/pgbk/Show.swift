@@ -162,6 +162,7 @@ enum TimelineTable {
             let age = max(0, Timestamp.now().seconds - received.writtenAt)
             out += "received: up to \(received.end) in \(received.segment) (receive-wal's partial, written \(age) s ago)\n"
         }
+        if let problem = report.receivedProblem { out += "received: \(problem)\n" }
         if let gap = report.firstGap {
             until = "just before WAL segment \(gap), which is missing from the archive (recovery stops there)"
         }

@@ -223,6 +223,33 @@ import Repository
         #expect(try snapshot(repo) == before)
     }
 
+    /// A partial in wal/receiving/ that another cluster's WAL was put in (a repository others
+    /// can write): archive-get refuses it in one line and writes nothing, validate fails
+    /// naming it, show timeline says it cannot be used.
+    @Test func aPartialFromAnotherClusterIsRefused() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try cluster(s, repo)
+        defer { primary.stopIfRunning() }
+        _ = try backupAndValidate(s, repo, primary, "full")
+        let other = try TestCluster.create(s, name: "other", repository: nil)
+        let foreign = try #require(try FileSystem.list(other.dataDir + "/pg_wal").first { $0.count == 24 })
+        let name = WALSegmentName(timeline: 1, segmentNumber: 40, segmentSize: 16 << 20).name
+        try FileSystem.makeDirectories(repo + "/wal/receiving")
+        try copyFile(from: other.dataDir + "/pg_wal/" + foreign, to: repo + "/wal/receiving/\(name).partial", mode: 0o644)
+        try s.chownToPostgres(repo + "/wal/receiving")
+        try s.chownToPostgres(repo + "/wal/receiving/\(name).partial")
+
+        let got = try s.pgbk(["archive-get", "-B", repo, name, s.path + "/got"])
+        #expect(failsWithOneError(got) && got.stderr.contains("\(name).partial") && got.stderr.contains("system identifier"), "\(got)")
+        #expect(!FileManager.default.fileExists(atPath: s.path + "/got"))
+        let validated = try s.pgbk(["validate", "-B", repo])
+        #expect(!validated.succeeded && validated.stderr.contains("receive-wal's partial segment cannot be used")
+                && validated.stderr.contains("system identifier"), "\(validated)")
+        let shown = try s.pgbk(["show", "-B", repo, "timeline"])
+        #expect(shown.succeeded && shown.stdout.contains("received: receive-wal's partial segment cannot be used"), "\(shown)")
+    }
+
     /// receive-wal as the only source of WAL (archive_mode = off, as Barman allows): backup
     /// checks it streams and takes the backup's WAL from it; after the primary is lost, a
     /// restore has every row committed before receive-wal's last status update.
@@ -259,6 +286,10 @@ import Repository
         try waitUntil("receive-wal to report \(end) flushed") {
             try primary.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
         }
+        // The metrics place the received end at or past what the server reports flushed.
+        let flushed = try s.pgbk(["show", "-B", repo, "--metrics"]).stdout.split(separator: "\n")
+            .first { $0.hasPrefix("pgbk_receive_wal_received_lsn_bytes{") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        #expect(flushed.map { $0 >= Double(LSN(end)?.value ?? .max) } == true, "\(String(describing: flushed)) against \(end)")
         kill(receiver.pid, SIGTERM)
         #expect(receiver.wait().succeeded)
         // receive-wal gone: check says so.

@@ -121,8 +121,14 @@ public struct ValidateOperation: Sendable {
                 if let status = statuses[b.id] { b.status = status }
                 return b
             }
-            if let gap = try TimelineReport(repository: repository, backups: backups, lastTransaction: false).firstGap {
+            let timelines = try TimelineReport(repository: repository, backups: backups, lastTransaction: false)
+            if let gap = timelines.firstGap {
                 report.archiveProblems.append("WAL segment \(gap) is missing from the archive: recovery from the OK backups before it stops there (pgbk show timeline)")
+            }
+            // receive-wal's partial: checked as this cluster's WAL, read to its last whole record.
+            if let problem = timelines.receivedProblem { report.archiveProblems.append(problem) }
+            if let received = timelines.received {
+                Console.info("received WAL: \(received.segment) (receive-wal's partial) has whole records up to \(received.end)")
             }
             for problem in report.archiveProblems { Console.warning(problem) }
         }

@@ -147,9 +147,7 @@ public struct WALArchive: Sendable {
     /// The content must be what the name says (see WALFileContent). History and backup
     /// history files are small text: they are read whole for the check.
     private func checkContent(_ kind: WALFileKind, name: String, first: [UInt8], input: OpenFile, path: String) throws {
-        let cluster = WALFileContent.Cluster(systemIdentifier: repository.identity.systemIdentifier,
-                                             segmentSize: UInt64(repository.identity.walSegmentSize),
-                                             major: PostgresMajor(text: repository.identity.pgMajorVersion))
+        let cluster = clusterForChecks
         do {
             switch kind {
             case .segment, .partial:
@@ -166,12 +164,7 @@ public struct WALArchive: Sendable {
                 }
             }
         } catch let problem as WALFileContent.Problem {
-            switch problem {
-            case .otherCluster(let found):
-                throw EngineError.walFromOtherCluster(path: path, found: found, expected: cluster.systemIdentifier)
-            case .invalid(let reason):
-                throw EngineError.invalidWALFile(path: path, reason: reason)
-            }
+            throw Self.error(problem, path: path, expected: cluster.systemIdentifier)
         }
     }
 
@@ -226,12 +219,45 @@ public struct WALArchive: Sendable {
     /// replays up to the last WAL received (the last commit acknowledged, with receive-wal as
     /// the synchronous standby) and then ends.
     private func getReceiving(_ walName: String, to destination: String) throws -> GetResult {
-        guard let partial = try repository.receiving.find(walName) else { return .notArchived }
+        guard let partial = try repository.receiving.find(walName), try checkReceived(partial) else { return .notArchived }
         let reader = try StoredFileReader(storage: repository.storage, name: partial.name, compression: .none)
         defer { reader.close() }
         try install(reader, at: destination, paddedTo: partial.segment.segmentSize) { _ in }
         Console.info("restored \(walName) from the segment receive-wal was receiving (\(repository.storage.describe(partial.name))): recovery replays what it received")
         return .restored
+    }
+
+    /// A partial is not trusted before its first page says it is this cluster's WAL, of the
+    /// segment its name says (as archive-push checks a segment): anyone who can write the
+    /// repository could have put it there. false: nothing was received into it yet (zeros,
+    /// or less than a page header), which is no WAL and no damage either.
+    @discardableResult
+    public func checkReceived(_ partial: ReceivedPartials.Partial) throws -> Bool {
+        let path = repository.storage.describe(partial.name)
+        let stream = try repository.storage.openRead(partial.name, range: 0..<min(partial.size, 8192))
+        defer { stream.close() }
+        var first = [UInt8](repeating: 0, count: Int(min(partial.size, 8192)))
+        let n = try first.withUnsafeMutableBytes { try stream.read(into: $0) }
+        if first[0..<min(n, 40)].allSatisfy({ $0 == 0 }) && (n < 40 || first[0..<n].allSatisfy { $0 == 0 }) { return false }
+        do {
+            try WALFileContent.checkSegmentStart(Array(first[0..<n]), name: partial.segment.name, cluster: clusterForChecks, path: path)
+        } catch let problem as WALFileContent.Problem {
+            throw Self.error(problem, path: path, expected: repository.identity.systemIdentifier)
+        }
+        return true
+    }
+
+    private var clusterForChecks: WALFileContent.Cluster {
+        WALFileContent.Cluster(systemIdentifier: repository.identity.systemIdentifier,
+                               segmentSize: UInt64(repository.identity.walSegmentSize),
+                               major: PostgresMajor(text: repository.identity.pgMajorVersion))
+    }
+
+    private static func error(_ problem: WALFileContent.Problem, path: String, expected: UInt64) -> EngineError {
+        switch problem {
+        case .otherCluster(let found): return .walFromOtherCluster(path: path, found: found, expected: expected)
+        case .invalid(let reason): return .invalidWALFile(path: path, reason: reason)
+        }
     }
 
     /// Writes `archived` to `destination` atomically, its checksum checked before the rename.

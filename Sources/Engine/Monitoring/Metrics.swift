@@ -40,6 +40,8 @@ public struct MetricsInput: Sendable {
     /// When receive-wal last wrote the segment it is receiving (wal/receiving/); nil when it
     /// is not used.
     public var receivedAt: Int64?
+    /// Where the whole records in receive-wal's partial end (ReceivedPartials), as a byte position.
+    public var receivedLSN: LSN?
 
     public init(repository: String, now: Timestamp, backups: [BackupInfo], unreadableBackups: Int, archivedWAL: [ArchivedWAL],
                 windowStart: Double?, windowEnd: Double?, missingSegments: Int?, gapInWindow: Bool?, drills: [DrillRecord]) {
@@ -103,6 +105,10 @@ public enum Metrics {
             gauge("receive_wal_last_write_timestamp_seconds", "When pgbk receive-wal last wrote WAL into the repository.", [([], Double(received))])
             gauge("receive_wal_last_write_age_seconds", "Age of receive-wal's last write when the metrics were written (an idle server writes little WAL; alert together with pg_stat_replication).",
                   [([], now - Double(received))])
+        }
+        if let lsn = input.receivedLSN {
+            gauge("receive_wal_received_lsn_bytes", "Where the WAL receive-wal has stored ends, as a byte position (compare with the server's pg_current_wal_lsn() - '0/0').",
+                  [([], Double(lsn.value))])
         }
         if let missing = input.missingSegments {
             gauge("wal_missing_segments", "Segments missing between the first and the last archived one of each timeline.",
@@ -209,8 +215,10 @@ extension MetricsInput {
                                  archivedWAL: wal, windowStart: report?.windowStartMicros.map { Double($0) / 1e6 },
                                  windowEnd: report?.windowEndMicros.map { Double($0) / 1e6 }, missingSegments: report?.rows.reduce(0) { $0 + $1.missing.count },
                                  gapInWindow: report.map { $0.firstGap != nil }, drills: drills)
+        if report?.receivedProblem != nil { errors += 1 }
         input.readErrors = errors
         input.receivedAt = receivedAt(repository)
+        input.receivedLSN = report?.received?.end
         return input
     }
 

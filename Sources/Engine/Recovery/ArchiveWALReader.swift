@@ -66,6 +66,7 @@ struct ArchiveWALReader {
     /// holds exactly what was received, which may end inside a page).
     private func scanPartial(_ partial: ReceivedPartials.Partial, segno: UInt64, start: LSN, scanner: inout WALRecordScanner,
                              buffer: inout [UInt8], emit: (WALEvent) -> Void) throws {
+        guard try WALArchive(repository: repository).checkReceived(partial) else { return }
         let reader = try StoredFileReader(storage: repository.storage, name: partial.name, compression: .none)
         defer { reader.close() }
         var ended = false
@@ -92,6 +93,7 @@ struct ArchiveWALReader {
         var scanner = WALRecordScanner(pageSize: pageSize, startLSN: start)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         try scanPartial(partial, segno: segno, start: start, scanner: &scanner, buffer: &buffer) { _ in }
-        return scanner.endOfLastRecord
+        // Everything before the segment is archived; nothing whole in it yet ends there.
+        return max(scanner.endOfLastRecord, start)
     }
 }

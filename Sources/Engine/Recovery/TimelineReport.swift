@@ -33,6 +33,8 @@ public struct TimelineReport: Sendable {
         public let end: LSN
         public let writtenAt: Int64
     }
+    /// Why receive-wal's partial cannot be used (not this cluster's WAL, unreadable).
+    public let receivedProblem: String?
 
     /// The window in microseconds since 1970: from the oldest OK backup's recovery point to
     /// the last archived transaction's commit (nil where there is none).
@@ -108,7 +110,13 @@ public struct TimelineReport: Sendable {
             }
         }
         lastTransaction = last
-        received = try Self.received(repository, catalog: catalog, along: judged, pageSize: Int(backups.last?.walBlockSize ?? 8192))
+        do {
+            received = try Self.received(repository, catalog: catalog, along: judged, pageSize: Int(backups.last?.walBlockSize ?? 8192))
+            receivedProblem = nil
+        } catch {
+            received = nil
+            receivedProblem = "receive-wal's partial segment cannot be used: \(oneLineDescription(error))"
+        }
     }
 
     /// The newest partial on the judged timeline's path, read for where its records end.
