@@ -50,8 +50,10 @@ extension Connection {
             }
             if n == -1 { return .ended }
             if n == -2 { throw streamError("reading the replication stream") }
-            // Nothing buffered: wait for the socket once, then read what came.
-            if waited { return .idle }
+            // Nothing buffered: wait for the socket once, then read what came. Not waiting
+            // at all, there is no poll either (a system call per batch, as pg_receivewal
+            // spares it too): what arrived meanwhile is read at the next wait.
+            if waited || milliseconds == 0 { return .idle }
             var poller = pollfd(fd: pgbk_PQsocket(handle), events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, milliseconds)
             if ready < 0 && errno != EINTR { throw streamError("waiting for the replication stream") }
