@@ -8,7 +8,7 @@
     X(PQexecParams) X(PQclear) X(PQresultStatus) X(PQnfields) X(PQntuples) X(PQfname) \
     X(PQgetisnull) X(PQgetvalue) X(PQserverVersion) X(PQresultErrorField) \
     X(PQexec) X(PQgetResult) X(PQgetCopyData) X(PQputCopyData) X(PQflush) X(PQfreemem) \
-    X(PQsocket) X(PQconsumeInput) X(PQsetnonblocking)
+    X(PQsocket) X(PQconsumeInput) X(PQsetnonblocking) X(PQsendQuery) X(PQputCopyEnd)
 
 /* Pointers typed from libpq's own prototypes, so a mismatch is a compile error. */
 #define DECLARE(name) static __typeof__(&name) p_##name;
@@ -70,3 +70,5 @@ void pgbk_PQfreemem(void *ptr) { p_PQfreemem(ptr); }
 int pgbk_PQsocket(const PGconn *conn) { return p_PQsocket(conn); }
 int pgbk_PQconsumeInput(PGconn *conn) { return p_PQconsumeInput(conn); }
 int pgbk_PQsetnonblocking(PGconn *conn, int arg) { return p_PQsetnonblocking(conn, arg); }
+int pgbk_PQsendQuery(PGconn *conn, const char *query) { return p_PQsendQuery(conn, query); }
+int pgbk_PQputCopyEnd(PGconn *conn, const char *errormsg) { return p_PQputCopyEnd(conn, errormsg); }

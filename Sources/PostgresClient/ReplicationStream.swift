@@ -87,7 +87,7 @@ extension Connection {
         return results
     }
 
-    private func streamError(_ what: String) -> PostgresError {
+    func streamError(_ what: String) -> PostgresError {
         PostgresError(kind: .query, message: "\(what): " + String(cString: pgbk_PQerrorMessage(handle)).replacingNewlines(),
                       query: "START_REPLICATION")
     }

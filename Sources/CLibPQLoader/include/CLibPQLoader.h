@@ -38,6 +38,10 @@ int pgbk_PQflush(PGconn *conn);
 void pgbk_PQfreemem(void *ptr);
 int pgbk_PQsocket(const PGconn *conn);
 int pgbk_PQconsumeInput(PGconn *conn);
+/* BASE_BACKUP: several result sets and COPY OUT after one command (PQexec keeps only the
+ * last), and UPLOAD_MANIFEST's COPY IN. */
+int pgbk_PQsendQuery(PGconn *conn, const char *query);
+int pgbk_PQputCopyEnd(PGconn *conn, const char *errormsg);
 int pgbk_PQsetnonblocking(PGconn *conn, int arg);
 
 #endif

@@ -35,8 +35,27 @@ final class ReceivingSegment {
         path = directory + "/" + segment.name + ".partial"
         try FileSystem.makeDirectories(directory)
         file = try OpenFile(updating: path)
-        try file.truncate(to: segment.segmentSize)
+        try Self.allocate(file, size: segment.segmentSize, zeroFilled: upload == nil)
         if upload == nil { try FileSystem.syncDirectory(directory) }
+    }
+
+    /// The file at the segment's size. A new one in the repository is written with zeros
+    /// first, as PostgreSQL and pg_receivewal make their segments: each flush then writes
+    /// data into allocated blocks instead of allocating them (a sparse file's fdatasync also
+    /// commits the allocation). A file a killed receiver left keeps its content: that WAL was
+    /// reported flushed and stays readable until it is written again, identically.
+    private static func allocate(_ file: OpenFile, size: UInt64, zeroFilled: Bool) throws {
+        let existing = try file.size()
+        guard existing < size else { return }
+        guard zeroFilled, existing == 0 else { return try file.truncate(to: size) }
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: UInt64 = 0
+        while offset < size {
+            let count = Int(min(UInt64(zeros.count), size - offset))
+            try zeros.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<count]), at: offset) }
+            offset += UInt64(count)
+        }
+        try file.sync()
     }
 
     deinit { file.close() }
@@ -66,7 +85,7 @@ final class ReceivingSegment {
             try store(upload.storage)
             lastUpload = now
         } else {
-            try file.sync()
+            try file.syncData()
         }
         flushed = written
     }

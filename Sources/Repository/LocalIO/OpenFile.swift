@@ -101,12 +101,25 @@ public final class OpenFile {
         }
     }
 
+    /// The file's size now (fstat).
+    public func size() throws -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError("inspect file", path) }
+        return UInt64(st.st_size)
+    }
+
     public func truncate(to size: UInt64) throws {
         guard ftruncate(fd, off_t(size)) == 0 else { throw SystemError("truncate file", path) }
     }
 
     public func sync() throws {
         guard fsync(fd) == 0 else { throw SystemError("fsync file", path) }
+    }
+
+    /// fdatasync: the data, and the metadata needed to read it (not the times). For a file
+    /// written in place within its size.
+    public func syncData() throws {
+        guard fdatasync(fd) == 0 else { throw SystemError("fdatasync file", path) }
     }
 
     /// Tells the kernel the file is read once from start to end.

@@ -1,0 +1,87 @@
+import Testing
+import Foundation
+import PostgresClient
+import PostgresFormat
+import Repository
+
+/// BASE_BACKUP over the replication protocol (issue 26's foundation) against real servers:
+/// 14's one COPY OUT per archive and 15+'s typed single stream read as the same events. The
+/// archives are checked with the system's tar, the manifest against them, the positions
+/// against the server's.
+@Suite struct BaseBackupStreamTests {
+    @Test(arguments: PostgresInstall.matrix)
+    func theArchivesAndManifestAreWhatTheServerHolds(_ version: Int) throws {
+        let s = try Scratch()
+        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: try PostgresInstall.of(version).bin)
+        defer { cluster.stopIfRunning() }
+        try cluster.start()
+        let space = try s.makeDirectory("ts1")
+        try s.chownToPostgres(space)
+        try cluster.execute("CREATE TABLESPACE ts1 LOCATION '\(space)'")
+        try cluster.execute("CREATE TABLE t TABLESPACE ts1 AS SELECT g FROM generate_series(1, 10000) g")
+        let oid = try #require(try cluster.scalar("SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'"))
+        let before = try #require(LSN(try cluster.scalar("SELECT pg_current_wal_lsn()") ?? ""))
+
+        var parameters = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres")
+        parameters.replication = true
+        let connection = try Connection(parameters)
+        let stream = try BaseBackupStream(on: connection, options: .init(label: "pgbk 'test'"))
+        #expect(stream.start >= before && stream.timeline == 1)
+        #expect(stream.tablespaces.contains { $0.oid.map(String.init) == oid && $0.location == space })
+        #expect(stream.tablespaces.last?.oid == nil, "the data directory's archive comes last")
+
+        var archives: [String: FileHandle] = [:]
+        var order: [String] = []
+        var current: FileHandle?
+        var manifest: [UInt8] = []
+        var inManifest = false
+        var stop: LSN?
+        var progress = 0
+        loop: while true {
+            switch try stream.next() {
+            case .archive(let name, let tablespace):
+                #expect(name == (tablespace?.oid.map { "\($0).tar" } ?? "base.tar"))
+                let path = s.path + "/" + name
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                current = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                archives[name] = current
+                order.append(name)
+            case .data(let bytes, let offset):
+                if inManifest { manifest += bytes[offset...] } else { try #require(current).write(Data(bytes[offset...])) }
+            case .progress:
+                progress += 1
+            case .manifest:
+                inManifest = true
+            case .end(let at, let tli):
+                stop = at
+                #expect(tli == 1)
+                break loop
+            }
+        }
+        for handle in archives.values { try handle.close() }
+        #expect(order == stream.tablespaces.map { $0.oid.map { "\($0).tar" } ?? "base.tar" })
+        #expect(try #require(stop) > stream.start)
+        if version >= 15 { #expect(progress > 0) }
+
+        // The system's tar reads each archive: the data directory with its backup_label, the
+        // tablespace with the table's files.
+        let base = try tarList(s.path + "/base.tar")
+        #expect(base.contains("PG_VERSION") && base.contains("global/pg_control") && base.contains("backup_label"), "\(base.prefix(20))")
+        let relation = try #require(try cluster.scalar("SELECT pg_relation_filepath('t')"))
+        let inSpace = try tarList(s.path + "/\(oid).tar")
+        #expect(inSpace.contains { relation.hasSuffix($0) }, "\(relation) in \(inSpace)")
+        // The manifest names every file of the data directory's archive, and is the server's.
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(manifest)) as? [String: Any])
+        let files = Set((json["Files"] as? [[String: Any]] ?? []).compactMap { $0["Path"] as? String })
+        let baseFiles = Set(base.filter { !$0.hasSuffix("/") && !$0.hasPrefix("pg_tblspc/") })
+        #expect(baseFiles.subtracting(files).isEmpty, "\(baseFiles.subtracting(files).sorted().prefix(10))")
+        #expect(files.contains("backup_label"))
+    }
+
+    /// `tar -tf`: the archive's member names, directories with their trailing slash.
+    func tarList(_ path: String) throws -> [String] {
+        let r = try Command.run("/usr/bin/tar", ["-tf", path], asPostgres: false, outputDirectory: FileSystem.parentDirectory(of: path))
+        guard r.succeeded else { throw CommandError(result: r) }
+        return r.stdout.split(separator: "\n").map { $0.hasPrefix("./") ? String($0.dropFirst(2)) : String($0) }
+    }
+}
