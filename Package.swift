@@ -34,6 +34,10 @@ let package = Package(
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
         .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader"]),
         .target(name: "ObjectStorage", dependencies: ["StorageInterface", "CObjectStoreLoader", "CryptoDigest", "Repository"]),
+        // libarchive (libarchive-dev's headers; libarchive.so.13 at run time), loaded when a
+        // backup over the replication protocol first reads BASE_BACKUP's tar streams.
+        .target(name: "CArchiveLoader"),
+        .target(name: "TarStream", dependencies: ["CArchiveLoader"]),
         .target(name: "PostgresFormat", dependencies: ["CShims"]),
         // The storage seam: the protocol every driver implements, in a module of its own.
         .target(name: "StorageInterface"),
@@ -51,8 +55,9 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["StorageInterface", "Repository", "PostgresFormat", "TestSupport", "CZstd"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["StorageInterface", "ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
+        .testTarget(name: "TarStreamTests", dependencies: ["TarStream"]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["StorageInterface", "ObjectStorage", "CryptoDigest"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["StorageInterface", "PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["StorageInterface", "PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims", "TarStream"]),
     ],
     swiftLanguageModes: [.v6]
 )

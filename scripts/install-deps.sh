@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what pgbk needs, when it is missing, and only for what is about to run:
-#   install-deps.sh build   libpq, zlib, zstd, lz4, libcurl, libssl and libxml2 headers, pkg-config
+#   install-deps.sh build   libpq, zlib, zstd, lz4, libcurl, libssl, libxml2 and libarchive headers, pkg-config
 #   install-deps.sh demo    build, plus the PostgreSQL 15 server binaries and runuser (make demo)
 #   install-deps.sh test    demo, plus what the tests use: zstd and lz4 tools, chromium, script(1),
 #                           Python's prometheus_client, and PostgreSQL 14, 16, 17 and 18 from
@@ -21,6 +21,8 @@ pkg-config --exists liblz4 2>/dev/null || missing+=(liblz4-dev)
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
+# libarchive reads BASE_BACKUP's tar streams (loaded only then; headers to build).
+pkg-config --exists libarchive 2>/dev/null || missing+=(libarchive-dev)
 if [ "$mode" != build ]; then
   [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)

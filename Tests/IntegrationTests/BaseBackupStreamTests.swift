@@ -3,6 +3,7 @@ import Foundation
 import PostgresClient
 import PostgresFormat
 import Repository
+import TarStream
 
 /// BASE_BACKUP over the replication protocol (issue 26's foundation) against real servers:
 /// 14's one COPY OUT per archive and 15+'s typed single stream read as the same events. The
@@ -76,6 +77,39 @@ import Repository
         let baseFiles = Set(base.filter { !$0.hasSuffix("/") && !$0.hasPrefix("pg_tblspc/") })
         #expect(baseFiles.subtracting(files).isEmpty, "\(baseFiles.subtracting(files).sorted().prefix(10))")
         #expect(files.contains("backup_label"))
+
+        // TarReader gives each file of the data directory's archive exactly as the server's
+        // manifest describes it: its size and its CRC-32C.
+        let described = Dictionary(((json["Files"] as? [[String: Any]]) ?? []).compactMap { file -> (String, (Int, String))? in
+            guard let path = file["Path"] as? String, let size = file["Size"] as? Int, let sum = file["Checksum"] as? String else { return nil }
+            return (path, (size, sum))
+        }) { a, _ in a }
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: s.path + "/base.tar"))
+        defer { try? handle.close() }
+        let reader = try TarReader(name: "base.tar") { buffer in
+            let data = try handle.read(upToCount: buffer.count) ?? Data()
+            data.copyBytes(to: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: data.count)
+            return data.count
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { chunk.deallocate() }
+        var checked = 0
+        while let entry = try reader.next() {
+            guard entry.kind == .file, let (size, sum) = described[entry.path] else { continue }
+            var crc = CRC32C()
+            var length = 0
+            while true {
+                let n = try reader.read(into: chunk)
+                if n == 0 { break }
+                crc.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                length += n
+            }
+            let hex = [crc.value & 0xff, crc.value >> 8 & 0xff, crc.value >> 16 & 0xff, crc.value >> 24]
+                .map { String(format: "%02x", $0) }.joined()
+            #expect(length == size && hex == sum, "\(entry.path): \(length) bytes, CRC-32C \(hex); the manifest says \(size), \(sum)")
+            checked += 1
+        }
+        #expect(checked == baseFiles.count, "\(checked) of \(baseFiles.count) files checked")
     }
 
     /// `tar -tf`: the archive's member names, directories with their trailing slash.
