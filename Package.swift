@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "StorageInterface"),
         .target(name: "Repository", dependencies: ["StorageInterface", "PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "StorageInterface", "Repository", "CryptoDigest", "CShims"]),
+        .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "StorageInterface", "Repository", "CryptoDigest", "CShims", "TarStream"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "StorageInterface", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
             "Engine", "StorageInterface", "Repository", "PostgresFormat", "PostgresClient", "ObjectStorage", "CShims",

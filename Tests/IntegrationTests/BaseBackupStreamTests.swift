@@ -4,6 +4,7 @@ import PostgresClient
 import PostgresFormat
 import Repository
 import TarStream
+import Engine
 
 /// BASE_BACKUP over the replication protocol (issue 26's foundation) against real servers:
 /// 14's one COPY OUT per archive and 15+'s typed single stream read as the same events. The
@@ -110,6 +111,76 @@ import TarStream
             checked += 1
         }
         #expect(checked == baseFiles.count, "\(checked) of \(baseFiles.count) files checked")
+    }
+
+    /// BaseBackupArchives reads the archives straight from the stream (no file between): every
+    /// file of the data directory and of the tablespace is the size and CRC-32C the server's
+    /// manifest gives it. A second backup whose tablespace archive is left unread still
+    /// yields the data directory's archive whole. 14 (COPY per archive) and 18 (typed stream).
+    @Test(arguments: [14, 18])
+    func theArchivesReadStraightFromTheStreamMatchTheManifest(_ version: Int) throws {
+        let s = try Scratch()
+        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: try PostgresInstall.of(version).bin)
+        defer { cluster.stopIfRunning() }
+        try cluster.start()
+        let space = try s.makeDirectory("ts1")
+        try s.chownToPostgres(space)
+        try cluster.execute("CREATE TABLESPACE ts1 LOCATION '\(space)'")
+        try cluster.execute("CREATE TABLE t TABLESPACE ts1 AS SELECT g FROM generate_series(1, 10000) g")
+        var parameters = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres")
+        parameters.replication = true
+
+        let archives = BaseBackupArchives(try BaseBackupStream(on: try Connection(parameters), options: .init(label: "stream")))
+        var sums: [String: (Int, String)] = [:]
+        while let archive = try archives.nextArchive() {
+            let prefix = archive.tablespace?.oid.map { "pg_tblspc/\($0)/" } ?? ""
+            for (path, sum) in try checksums(archive.reader) { sums[prefix + path] = sum }
+        }
+        let manifest = try manifestFiles(archives.manifest)
+        #expect(try #require(archives.stop).lsn > archives.stream.start)
+        #expect(!sums.isEmpty && sums.count == manifest.count, "\(sums.count) files read, \(manifest.count) in the manifest")
+        for (path, expected) in manifest {
+            #expect(sums[path].map { $0 == expected } == true, "\(path): read \(String(describing: sums[path])), manifest \(expected)")
+        }
+
+        // The tablespace's archive (first) skipped unread: the data directory's still reads whole.
+        let again = BaseBackupArchives(try BaseBackupStream(on: try Connection(parameters), options: .init(label: "skip")))
+        var base: [String: (Int, String)] = [:]
+        while let archive = try again.nextArchive() {
+            if archive.tablespace?.oid == nil { base = try checksums(archive.reader) }
+        }
+        let second = try manifestFiles(again.manifest).filter { !$0.key.hasPrefix("pg_tblspc/") }
+        #expect(!base.isEmpty && base.count == second.count)
+        for (path, expected) in second { #expect(base[path].map { $0 == expected } == true, "\(path)") }
+    }
+
+    /// Each regular file's size and CRC-32C (as the manifest writes it: little-endian hex).
+    func checksums(_ reader: TarReader) throws -> [String: (Int, String)] {
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { chunk.deallocate() }
+        var out: [String: (Int, String)] = [:]
+        while let entry = try reader.next() {
+            guard entry.kind == .file else { continue }
+            var crc = CRC32C()
+            var length = 0
+            while true {
+                let n = try reader.read(into: chunk)
+                if n == 0 { break }
+                crc.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                length += n
+            }
+            out[entry.path] = (length, [crc.value & 0xff, crc.value >> 8 & 0xff, crc.value >> 16 & 0xff, crc.value >> 24]
+                .map { String(format: "%02x", $0) }.joined())
+        }
+        return out
+    }
+
+    func manifestFiles(_ bytes: [UInt8]) throws -> [String: (Int, String)] {
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        return Dictionary(((json["Files"] as? [[String: Any]]) ?? []).compactMap { file -> (String, (Int, String))? in
+            guard let path = file["Path"] as? String, let size = file["Size"] as? Int, let sum = file["Checksum"] as? String else { return nil }
+            return (path, (size, sum))
+        }) { a, _ in a }
     }
 
     /// `tar -tf`: the archive's member names, directories with their trailing slash.
