@@ -22,6 +22,12 @@ struct Check: ParsableCommand {
     var backupAgeCritical = "50h"
     @Option(name: .customLong("drill-age-warning"), help: "WARNING when the last passed drill is older than this (default 8d).")
     var drillAgeWarning = "8d"
+    @Option(name: .customLong("receive-wal-name"), help: "The application_name receive-wal streams with (default pgbk), where the repository has wal/receiving/.")
+    var receiveWALName = "pgbk"
+    @Option(name: .customLong("receive-lag-warning"), help: "WARNING when receive-wal's flushed position is more than this behind the server's WAL (bytes, or with K, M, G; default one WAL segment).")
+    var receiveLagWarning: String?
+    @Option(name: .customLong("receive-lag-critical"), help: "CRITICAL when it is more than this behind (default 1G).")
+    var receiveLagCritical = "1G"
     @Flag(name: .customLong("nagios"), help: "Print one status line, as a Nagios plugin.")
     var nagios = false
     static let nagiosArchiveTimeout = 8
@@ -73,7 +79,17 @@ struct Check: ParsableCommand {
         options.backupAgeWarning = try duration(backupAgeWarning, "--backup-age-warning")
         options.backupAgeCritical = try duration(backupAgeCritical, "--backup-age-critical")
         options.drillAgeWarning = try duration(drillAgeWarning, "--drill-age-warning")
+        options.receiveWALName = receiveWALName
+        options.receiveLagWarning = try receiveLagWarning.map { try bytes($0, "--receive-lag-warning") }
+        options.receiveLagCritical = try bytes(receiveLagCritical, "--receive-lag-critical")
         return CheckOperation(repositoryPath: path, options: options, openRepository: { try opened.get() }).run()
+    }
+
+    private func bytes(_ text: String, _ option: String) throws -> Int64 {
+        guard let n = ByteSize.parse(text), n >= 0 else {
+            throw EngineError.invalidArgument("\(option) must be a size such as 16M, 1G or 1048576, not \(text)")
+        }
+        return Int64(n)
     }
 
     private func duration(_ text: String, _ option: String) throws -> Int64 {

@@ -37,15 +37,19 @@ import Repository
 
     @Test func receiveWALIsJudgedByItsStateAndLag() {
         let segment: Int64 = 16 << 20
-        #expect(HealthRules.receiveWAL(nil, name: "pgbk", segmentSize: segment).status == .critical)
+        #expect(HealthRules.receiveWAL(nil, name: "pgbk", warningBytes: segment).status == .critical)
         func receiver(_ state: String, lag: Int64) -> HealthRules.Receiver {
             HealthRules.Receiver(state: state, syncState: "sync", lagBytes: lag, slotRetainedBytes: 8192)
         }
-        let ok = HealthRules.receiveWAL(receiver("streaming", lag: 0), name: "pgbk", segmentSize: segment)
+        let ok = HealthRules.receiveWAL(receiver("streaming", lag: 0), name: "pgbk", warningBytes: segment)
         #expect(ok.status == .ok && ok.message.contains("streaming (sync)") && ok.message.contains("its slot keeps"))
-        #expect(HealthRules.receiveWAL(receiver("streaming", lag: segment + 1), name: "pgbk", segmentSize: segment).status == .warning)
-        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 2 << 30), name: "pgbk", segmentSize: segment).status == .critical)
-        #expect(HealthRules.receiveWAL(receiver("catchup", lag: 0), name: "pgbk", segmentSize: segment).status == .critical)
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: segment + 1), name: "pgbk", warningBytes: segment).status == .warning)
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 2 << 30), name: "pgbk", warningBytes: segment).status == .critical)
+        #expect(HealthRules.receiveWAL(receiver("catchup", lag: 0), name: "pgbk", warningBytes: segment).status == .critical)
+        // Levels as given (check --receive-lag-warning/--receive-lag-critical).
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 1000), name: "pgbk", warningBytes: 999, criticalBytes: 5000).status == .warning)
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 5001), name: "pgbk", warningBytes: 999, criticalBytes: 5000).status == .critical)
+        #expect(HealthRules.receiveWAL(receiver("streaming", lag: 999), name: "pgbk", warningBytes: 999, criticalBytes: 5000).status == .ok)
     }
 
     @Test func objectStoreURLsAreComparedAsURLs() {

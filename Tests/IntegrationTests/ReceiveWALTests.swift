@@ -279,6 +279,11 @@ import Repository
                 && check.stdout.contains("OK       archiving ") && !check.stdout.contains("archive_command")
                 && check.stdout.split(separator: "\n").contains { $0.hasPrefix("OK ") && $0.contains(" receive_wal ") && $0.contains("receive-wal is streaming (async)") },
                 "\(check) receiving: \((try? FileSystem.list(repo + "/wal/receiving")) ?? []) current: \((try? primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")) ?? "?")")
+        // Another application_name is looked for when asked: none streams under it.
+        let other = try s.pgbk(["check", "-B", repo, "--no-archive-test", "--receive-wal-name", "nosuch"] + primary.connectionArgs)
+        #expect(other.status == 2 && other.stdout.contains("no walsender for application_name nosuch"), "\(other)")
+        let badLevel = try s.pgbk(["check", "-B", repo, "--no-archive-test", "--receive-lag-warning", "16Q"] + primary.connectionArgs)
+        #expect(failsWithOneError(badLevel) && badLevel.stderr.contains("--receive-lag-warning"), "\(badLevel)")
         let metrics = try s.pgbk(["show", "-B", repo, "--metrics"])
         #expect(metrics.stdout.contains("pgbk_receive_wal_last_write_age_seconds{repository=\"\(repo)\"}"), "\(metrics)")
         try primary.execute("INSERT INTO t SELECT generate_series(1, 500)")

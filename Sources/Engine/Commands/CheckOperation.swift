@@ -14,6 +14,11 @@ public struct CheckOptions: Sendable {
     public var backupAgeWarning: Int64 = 26 * 3600
     public var backupAgeCritical: Int64 = 50 * 3600
     public var drillAgeWarning: Int64 = 8 * 86400
+    /// receive-wal's application_name, and how far behind the server its flushed position may
+    /// be before WARNING (nil: one WAL segment) and CRITICAL.
+    public var receiveWALName = "pgbk"
+    public var receiveLagWarning: Int64?
+    public var receiveLagCritical: Int64 = 1 << 30
 
     public init(connection: ConnectionParameters) { self.connection = connection }
 }
@@ -115,9 +120,10 @@ public struct CheckOperation {
     }
 
     /// receive-wal, where the repository shows it is used (wal/receiving/): its walsender
-    /// (application_name pgbk, as receive-wal connects by default) and its slot's hold.
+    /// (application_name pgbk, as receive-wal connects by default, or --receive-wal-name)
+    /// and its slot's hold.
     private func receiverStatus(_ connection: Connection, repository: Repository) throws -> CheckResult {
-        let name = "pgbk"
+        let name = options.receiveWALName
         let r = try connection.query("""
             SELECT r.state, r.sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), r.flush_lsn)::bigint::text AS lag,
                    (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text
@@ -127,7 +133,8 @@ public struct CheckOperation {
         let receiver = r.rows.isEmpty ? nil : HealthRules.Receiver(
             state: r.value(0, "state") ?? "?", syncState: r.value(0, "sync_state") ?? "?",
             lagBytes: Int64(r.value(0, "lag") ?? "") ?? Int64.max, slotRetainedBytes: r.value(0, "retained").flatMap { Int64($0) })
-        return HealthRules.receiveWAL(receiver, name: name, segmentSize: Int64(repository.identity.walSegmentSize))
+        return HealthRules.receiveWAL(receiver, name: name, warningBytes: options.receiveLagWarning ?? Int64(repository.identity.walSegmentSize),
+                                      criticalBytes: options.receiveLagCritical)
     }
 
     /// End to end, as pgBackRest's check: a restore point makes WAL, the segment holding it is

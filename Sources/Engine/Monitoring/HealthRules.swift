@@ -107,8 +107,9 @@ public enum HealthRules {
     }
 
     /// receive-wal's walsender, as pg_stat_replication shows it: connected and streaming, and
-    /// how far behind the server's WAL its flushed position is (WARNING past one segment,
-    /// CRITICAL past `criticalBytes`: that much committed WAL is not yet in the repository).
+    /// how far behind the server's WAL its flushed position is (WARNING past `warningBytes`,
+    /// one segment by default; CRITICAL past `criticalBytes`: that much committed WAL is not
+    /// yet in the repository).
     public struct Receiver: Sendable {
         public var state: String
         public var syncState: String
@@ -123,14 +124,14 @@ public enum HealthRules {
         }
     }
 
-    public static func receiveWAL(_ receiver: Receiver?, name: String, segmentSize: Int64, criticalBytes: Int64 = 1 << 30) -> CheckResult {
+    public static func receiveWAL(_ receiver: Receiver?, name: String, warningBytes: Int64, criticalBytes: Int64 = 1 << 30) -> CheckResult {
         guard let receiver else {
             return CheckResult("receive_wal", .critical, "no pgbk receive-wal is connected (no walsender for application_name \(name)): WAL is not streamed into the repository")
         }
         let slot = receiver.slotRetainedBytes.map { "; its slot keeps \(formatBytes(UInt64(max(0, $0)))) of WAL on the server" } ?? ""
         let text = "receive-wal is \(receiver.state) (\(receiver.syncState)), \(formatBytes(UInt64(max(0, receiver.lagBytes)))) behind the server's WAL\(slot)"
         if receiver.state != "streaming" || receiver.lagBytes > criticalBytes { return CheckResult("receive_wal", .critical, text) }
-        if receiver.lagBytes > segmentSize { return CheckResult("receive_wal", .warning, text) }
+        if receiver.lagBytes > warningBytes { return CheckResult("receive_wal", .warning, text) }
         return CheckResult("receive_wal", .ok, text)
     }
 
