@@ -14,18 +14,12 @@ import Engine
     @Test(arguments: PostgresInstall.matrix)
     func theArchivesAndManifestAreWhatTheServerHolds(_ version: Int) throws {
         let s = try Scratch()
-        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: try PostgresInstall.of(version).bin)
+        let (cluster, space) = try clusterWithTablespace(s, version)
         defer { cluster.stopIfRunning() }
-        try cluster.start()
-        let space = try s.makeDirectory("ts1")
-        try s.chownToPostgres(space)
-        try cluster.execute("CREATE TABLESPACE ts1 LOCATION '\(space)'")
-        try cluster.execute("CREATE TABLE t TABLESPACE ts1 AS SELECT g FROM generate_series(1, 10000) g")
         let oid = try #require(try cluster.scalar("SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'"))
         let before = try #require(LSN(try cluster.scalar("SELECT pg_current_wal_lsn()") ?? ""))
 
-        var parameters = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres")
-        parameters.replication = true
+        let parameters = replication(cluster)
         let connection = try Connection(parameters)
         let stream = try BaseBackupStream(on: connection, options: .init(label: "pgbk 'test'"))
         #expect(stream.start >= before && stream.timeline == 1)
@@ -81,33 +75,18 @@ import Engine
 
         // TarReader gives each file of the data directory's archive exactly as the server's
         // manifest describes it: its size and its CRC-32C.
-        let described = Dictionary(((json["Files"] as? [[String: Any]]) ?? []).compactMap { file -> (String, (Int, String))? in
-            guard let path = file["Path"] as? String, let size = file["Size"] as? Int, let sum = file["Checksum"] as? String else { return nil }
-            return (path, (size, sum))
-        }) { a, _ in a }
+        let described = try manifestFiles(manifest)
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: s.path + "/base.tar"))
         defer { try? handle.close() }
-        let reader = try TarReader(name: "base.tar") { buffer in
+        let read = try checksums(try TarReader(name: "base.tar") { buffer in
             let data = try handle.read(upToCount: buffer.count) ?? Data()
             data.copyBytes(to: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: data.count)
             return data.count
-        }
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
-        defer { chunk.deallocate() }
+        })
         var checked = 0
-        while let entry = try reader.next() {
-            guard entry.kind == .file, let (size, sum) = described[entry.path] else { continue }
-            var crc = CRC32C()
-            var length = 0
-            while true {
-                let n = try reader.read(into: chunk)
-                if n == 0 { break }
-                crc.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-                length += n
-            }
-            let hex = [crc.value & 0xff, crc.value >> 8 & 0xff, crc.value >> 16 & 0xff, crc.value >> 24]
-                .map { String(format: "%02x", $0) }.joined()
-            #expect(length == size && hex == sum, "\(entry.path): \(length) bytes, CRC-32C \(hex); the manifest says \(size), \(sum)")
+        for (path, (length, hex)) in read {
+            guard let (size, sum) = described[path] else { continue }
+            #expect(length == size && hex == sum, "\(path): \(length) bytes, CRC-32C \(hex); the manifest says \(size), \(sum)")
             checked += 1
         }
         #expect(checked == baseFiles.count, "\(checked) of \(baseFiles.count) files checked")
@@ -120,15 +99,9 @@ import Engine
     @Test(arguments: [14, 18])
     func theArchivesReadStraightFromTheStreamMatchTheManifest(_ version: Int) throws {
         let s = try Scratch()
-        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: try PostgresInstall.of(version).bin)
+        let (cluster, _) = try clusterWithTablespace(s, version)
         defer { cluster.stopIfRunning() }
-        try cluster.start()
-        let space = try s.makeDirectory("ts1")
-        try s.chownToPostgres(space)
-        try cluster.execute("CREATE TABLESPACE ts1 LOCATION '\(space)'")
-        try cluster.execute("CREATE TABLE t TABLESPACE ts1 AS SELECT g FROM generate_series(1, 10000) g")
-        var parameters = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres")
-        parameters.replication = true
+        let parameters = replication(cluster)
 
         let archives = BaseBackupArchives(try BaseBackupStream(on: try Connection(parameters), options: .init(label: "stream")))
         var sums: [String: (Int, String)] = [:]
@@ -152,6 +125,23 @@ import Engine
         let second = try manifestFiles(again.manifest).filter { !$0.key.hasPrefix("pg_tblspc/") }
         #expect(!base.isEmpty && base.count == second.count)
         for (path, expected) in second { #expect(base[path].map { $0 == expected } == true, "\(path)") }
+    }
+
+    /// A started cluster with tablespace ts1 (in the scratch directory) holding table t.
+    func clusterWithTablespace(_ s: Scratch, _ version: Int) throws -> (TestCluster, String) {
+        let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: try PostgresInstall.of(version).bin)
+        try cluster.start()
+        let space = try s.makeDirectory("ts1")
+        try s.chownToPostgres(space)
+        try cluster.execute("CREATE TABLESPACE ts1 LOCATION '\(space)'")
+        try cluster.execute("CREATE TABLE t TABLESPACE ts1 AS SELECT g FROM generate_series(1, 10000) g")
+        return (cluster, space)
+    }
+
+    func replication(_ cluster: TestCluster) -> ConnectionParameters {
+        var parameters = ConnectionParameters(host: cluster.socketDir, port: String(cluster.port), user: "postgres")
+        parameters.replication = true
+        return parameters
     }
 
     /// Each regular file's size and CRC-32C (as the manifest writes it: little-endian hex).
