@@ -41,7 +41,7 @@ struct ReceiveWAL: ParsableCommand {
         options.createSlot = createSlot
         options.statusIntervalSeconds = statusInterval
         options.partialIntervalSeconds = partialInterval
-        options.spoolPath = spoolPath
+        options.spoolPath = spoolPath ?? (environment("TMPDIR") ?? "/tmp") + "/pgbk-receive-wal-\(repo.identity.systemIdentifier)"
         let (c, level) = try compression.resolve(repo.config)
         options.compression = c
         options.compressionLevel = level

@@ -10,6 +10,24 @@ import Repository
 /// acknowledged COMMIT is on the repository's disk when the primary dies; a kill -9 under load
 /// and a restart leave the archive continuous, with archive_command storing the same
 /// segments alongside; bad input is one line with nothing written.
+/// Until receive-wal's walsender streams (its slot made, when it makes one).
+func waitUntilStreaming(_ cluster: TestCluster) throws {
+    try waitUntil("receive-wal to stream") {
+        try cluster.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk' AND state = 'streaming'") == "1"
+    }
+}
+
+/// Until the server sees receive-wal's flushed position at its current WAL position; that
+/// position.
+@discardableResult
+func waitUntilFlushed(_ cluster: TestCluster) throws -> String {
+    let end = try #require(try cluster.scalar("SELECT pg_current_wal_lsn()"))
+    try waitUntil("receive-wal to report \(end) flushed") {
+        try cluster.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
+    }
+    return end
+}
+
 @Suite struct ReceiveWALTests {
     /// A cluster archiving into `repo` (also made here), started.
     func cluster(_ s: Scratch, _ repo: String, settings: String = "", bin: String = pgBin) throws -> TestCluster {
@@ -23,13 +41,6 @@ import Repository
 
     func receiving(_ s: Scratch, _ repo: String, _ cluster: TestCluster, _ extra: [String] = []) throws -> SpawnedProcess {
         try s.spawnPgbkDirect(["receive-wal", "-B", repo, "-h", cluster.socketDir, "-p", String(cluster.port), "-U", "postgres"] + extra)
-    }
-
-    /// Until receive-wal's walsender streams (its slot made, when it makes one).
-    func waitUntilStreaming(_ cluster: TestCluster) throws {
-        try waitUntil("receive-wal to stream") {
-            try cluster.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk' AND state = 'streaming'") == "1"
-        }
     }
 
     /// The repository restored to the end into a new directory and started (the caller stops it).
@@ -287,10 +298,7 @@ import Repository
         let metrics = try s.pgbk(["show", "-B", repo, "--metrics"])
         #expect(metrics.stdout.contains("pgbk_receive_wal_last_write_age_seconds{repository=\"\(repo)\"}"), "\(metrics)")
         try primary.execute("INSERT INTO t SELECT generate_series(1, 500)")
-        let end = try #require(try primary.scalar("SELECT pg_current_wal_lsn()"))
-        try waitUntil("receive-wal to report \(end) flushed") {
-            try primary.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
-        }
+        let end = try waitUntilFlushed(primary)
         // The metrics place the received end at or past what the server reports flushed.
         let flushed = try s.pgbk(["show", "-B", repo, "--metrics"]).stdout.split(separator: "\n")
             .first { $0.hasPrefix("pgbk_receive_wal_received_lsn_bytes{") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
@@ -316,17 +324,12 @@ import Repository
     @Test func aPromotedStandbyIsFollowedWithoutAGap() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"
-        let primary = try TestCluster.create(s, name: "primary", repository: nil)
+        let primary = try cluster(s, repo, settings: "archive_command = 'true'\n")
         defer { primary.stopIfRunning() }
-        try primary.appendConfig("archive_mode = on\narchive_command = 'true'\n")
-        #expect(try s.pgbk(["init", "-B", repo, "-D", primary.dataDir]).succeeded)
-        try primary.start()
         try primary.execute("CREATE TABLE t (n int PRIMARY KEY)")
         // With a slot: the backup's checkpoint would otherwise recycle the segment it reads.
         let first = try receiving(s, repo, primary, ["--slot", "pgbk_follow", "--create-slot"])
-        try waitUntil("receive-wal to stream", seconds: 30) {
-            try primary.scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
-        }
+        try waitUntilStreaming(primary)
         let full = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir, "-b", "full", "--archive-timeout", "30"] + primary.connectionArgs)
         guard full.succeeded else {
             kill(first.pid, SIGTERM)

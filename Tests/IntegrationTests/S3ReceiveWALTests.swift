@@ -23,9 +23,7 @@ extension S3Scenarios { @Suite struct S3ReceiveWALTests {
                     "--partial-interval", "1", "--spool-path", spool, "-v"]
         let receiver = try f.spawn("receive-wal", args + ["--create-slot"], env: [:])
         defer { kill(receiver.pid, SIGKILL); _ = receiver.wait() }
-        try waitUntil("receive-wal to stream") {
-            try primary.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk' AND state = 'streaming'") == "1"
-        }
+        try waitUntilStreaming(primary)
         // One receiver per spool: a second one is refused in one line.
         let second = try f.pgbk("receive-wal", args)
         #expect(failsWithOneError(second) && second.stderr.contains("another pgbk receive-wal"), "\(second)")
@@ -57,13 +55,5 @@ extension S3Scenarios { @Suite struct S3ReceiveWALTests {
     func insert(_ rows: ClosedRange<Int>, into cluster: TestCluster) throws {
         let connection = try cluster.connect()
         for n in rows { try connection.query("INSERT INTO journal VALUES ($1)", [String(n)]) }
-    }
-
-    /// Until the server sees receive-wal's flushed position at its current WAL position.
-    func waitUntilFlushed(_ cluster: TestCluster) throws {
-        let end = try #require(try cluster.scalar("SELECT pg_current_wal_lsn()"))
-        try waitUntil("receive-wal to report \(end) flushed") {
-            try cluster.scalar("SELECT flush_lsn >= '\(end)' FROM pg_stat_replication WHERE application_name = 'pgbk'") == "t"
-        }
     }
 } }

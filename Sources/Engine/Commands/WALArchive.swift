@@ -229,8 +229,8 @@ public struct WALArchive: Sendable {
 
     /// A partial is not trusted before its first page says it is this cluster's WAL, of the
     /// segment its name says (as archive-push checks a segment): anyone who can write the
-    /// repository could have put it there. false: nothing was received into it yet (zeros,
-    /// or less than a page header), which is no WAL and no damage either.
+    /// repository could have put it there. false: nothing was received into it yet (all
+    /// zeros), which is no WAL and no damage either.
     @discardableResult
     public func checkReceived(_ partial: ReceivedPartials.Partial) throws -> Bool {
         let path = repository.storage.describe(partial.name)
@@ -238,7 +238,7 @@ public struct WALArchive: Sendable {
         defer { stream.close() }
         var first = [UInt8](repeating: 0, count: Int(min(partial.size, 8192)))
         let n = try first.withUnsafeMutableBytes { try stream.read(into: $0) }
-        if first[0..<min(n, 40)].allSatisfy({ $0 == 0 }) && (n < 40 || first[0..<n].allSatisfy { $0 == 0 }) { return false }
+        if first[0..<n].allSatisfy({ $0 == 0 }) { return false }
         do {
             try WALFileContent.checkSegmentStart(Array(first[0..<n]), name: partial.segment.name, cluster: clusterForChecks, path: path)
         } catch let problem as WALFileContent.Problem {

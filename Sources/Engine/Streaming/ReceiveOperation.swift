@@ -17,9 +17,9 @@ public struct ReceiveOptions: Sendable {
     public var compressionLevel: Int32 = 0
     /// Object storage: seconds between replacements of the repository's partial object.
     public var partialIntervalSeconds = 10
-    /// Object storage: the local directory for the segment being received (nil: one below
-    /// $TMPDIR named for the cluster).
-    public var spoolPath: String?
+    /// Object storage: the local directory for the segment being received (the command line
+    /// makes it $TMPDIR/pgbk-receive-wal-<system identifier> unless told).
+    public var spoolPath = "/tmp/pgbk-receive-wal"
 
     public init(connection: ConnectionParameters) {
         var connection = connection
@@ -64,10 +64,7 @@ public final class ReceiveOperation {
     /// Where the segment being received is written: the repository's wal/receiving/ for a
     /// directory repository, else a local spool whose partial is uploaded at each flush.
     var receivingDirectory: String {
-        if repository.storage is PosixStorage { return repository.storage.describe(ReceivedPartials.directory) }
-        if let spool = options.spoolPath { return spool }
-        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        return tmp + "/pgbk-receive-wal-\(repository.identity.systemIdentifier)"
+        repository.storage is PosixStorage ? repository.storage.describe(ReceivedPartials.directory) : options.spoolPath
     }
 
     var upload: ReceivingSegment.Upload? {

@@ -78,11 +78,18 @@ extension ReceiveOperation {
     /// segment's file is begun.
     private func publish(_ segment: ReceivingSegment) throws -> ReceivingSegment {
         let whole = try segment.close()
-        let result = try WALArchive(repository: repository).push(whole, compression: options.compression, level: options.compressionLevel)
-        try FileSystem.remove(whole)
+        let result = try archive(whole)
         try repository.receiving.remove(segment.segment.name)
         Console.detail("receive-wal: \(segment.segment.name) \(result == .alreadyArchived ? "was already archived, identical" : "archived")")
         return try ReceivingSegment(segment.segment.next, in: receivingDirectory, upload: upload)
+    }
+
+    /// A local file (a whole segment, a timeline's last partial, a history file) stored as
+    /// archive-push stores it, then removed.
+    private func archive(_ path: String) throws -> WALArchive.PushResult {
+        let result = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
+        try FileSystem.remove(path)
+        return result
     }
 
     private func report(_ current: ReceivingSegment, on connection: Connection, _ lastReport: inout Double) throws {
@@ -125,8 +132,7 @@ extension ReceiveOperation {
         try FileSystem.makeDirectories(receivingDirectory)
         let path = receivingDirectory + "/" + name
         try AtomicFile.write(path, text: content)
-        _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
-        try FileSystem.remove(path)
+        _ = try archive(path)
         return history
     }
 
@@ -143,8 +149,7 @@ extension ReceiveOperation {
                 try FileSystem.remove(path)
                 continue
             }
-            _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
-            try FileSystem.remove(path)
+            _ = try archive(path)
             try repository.receiving.remove(String(name.dropLast(8)))
             Console.info("receive-wal: stored \(name), the end of timeline \(segment.timeline)")
         }
@@ -162,8 +167,7 @@ extension ReceiveOperation {
         for name in try FileSystem.list(receivingDirectory).sorted() {
             let path = receivingDirectory + "/" + name
             if WALSegmentName(name, segmentSize: size) != nil {
-                _ = try WALArchive(repository: repository).push(path, compression: options.compression, level: options.compressionLevel)
-                try FileSystem.remove(path)
+                _ = try archive(path)
             } else if name.hasSuffix(".partial"), let segment = WALSegmentName(name.dropLast(8), segmentSize: size),
                       try repository.wal.find(segment.name) != nil {
                 try FileSystem.remove(path)
