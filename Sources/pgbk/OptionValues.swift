@@ -16,6 +16,10 @@ extension RecoveryTarget.Action: ExpressibleByArgument, CaseIterable {
 }
 
 /// `-b/--backup-mode`: pg_rman's names, with its one-letter forms.
+enum BackupMethodArgument: String, ExpressibleByArgument, CaseIterable {
+    case copy, `protocol`
+}
+
 enum BackupModeArgument: String, ExpressibleByArgument, CaseIterable {
     case full, incremental
 

@@ -80,117 +80,42 @@ func describe(_ error: Error) -> String {
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a repository for the cluster in PGDATA.", helpNames: [.long])
+        abstract: "Create a repository for the cluster in PGDATA, or for the server a connection names.",
+        discussion: "With a data directory (-D or $PGDATA) the repository is for that cluster, read from disk. With none, pgbk connects to the server (-h -p -U -d, libpq's environment) and reads the cluster's identity from it: a backup host that cannot read the data directory, which then takes its backups over the replication protocol and receives WAL with receive-wal.",
+        helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
-    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA).")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Data directory of the cluster (default: $PGDATA; with none, the server the connection names).")
     var pgdata: String?
     @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none, zlib, zstd or lz4.")
     var compress: Compression?
 
     func run() throws {
-        guard let pgdata = pgdata ?? environment("PGDATA") else {
-            throw EngineError.invalidArgument("no data directory given: use -D/--pgdata or set PGDATA")
-        }
         // Every configured repository (or the one --repo names), each checked before any is made.
         let targets = try repository.chosenPaths()
-        for (_, path) in targets where !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
+        let source: InitOperation.Source
+        if let pgdata = pgdata ?? environment("PGDATA") {
+            for (_, path) in targets where !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
+            source = .dataDirectory(pgdata)
+        } else {
+            let server = try Connection(connection.parameters(config: RepositoryConfig(values: [:])))
+            source = .server(try RemoteCluster(connection: server, name: "the server"))
+        }
         for (number, path) in targets {
-            let repo = try InitOperation.run(storage: { try repository.storage(creating: true, path: path) }, pgdata: pgdata, compression: compress)
+            let repo = try InitOperation.run(storage: { try repository.storage(creating: true, path: path) }, source: source, compression: compress)
             let name = targets.count > 1 || number > 1 ? RepositoryLabel.label(number, repo.path) : repo.path
             Console.info("repository created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         }
         let config = repository.configArguments.map { " " + $0 }.joined()
-        // archive_command runs without this shell's $BACKUP_PATH: name each repository.
         let paths = try repository.resolvedPaths().map { " -B " + $0 }.joined()
+        if case .server = source {
+            Console.info("back up with pgbk backup --method protocol\(config)\(paths), and receive WAL with pgbk receive-wal\(config)\(paths)")
+            return
+        }
+        // archive_command runs without this shell's $BACKUP_PATH: name each repository.
         Console.info("set archive_command = '\(selfExecutablePath()) archive-push\(config)\(paths) %p' in postgresql.conf")
     }
-}
-
-struct Backup: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Take an online backup.",
-        discussion: "Exit status: 0 when the backup is DONE (pgbk validate makes it OK); 1 when it failed (nothing of it is marked usable); 3 when it completed but pages of the cluster failed checksum verification as they were read (pgbk show ID lists them: check the disk and run pg_amcheck).",
-        helpNames: [.long])
-
-    @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var connection: ConnectionOptions
-    @OptionGroup var compression: CompressionOptions
-    @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Data directory (default: $PGDATA, then PGDATA in pgbk.ini).")
-    var pgdata: String?
-    @Option(name: [.customShort("b", allowingJoined: true), .customLong("backup-mode")], help: "full or incremental (f, i).")
-    var mode: BackupModeArgument = .full
-    @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
-    var smoothCheckpoint = false
-    @Flag(name: [.customShort("F"), .customLong("full-backup-on-error")], help: "Take a full backup when an incremental has no usable parent.")
-    var fullOnError = false
-    @Option(name: .customLong("archive-timeout"), parsing: .unconditional, help: "Seconds to wait for the last WAL segment to be archived (default 600).")
-    var archiveTimeout: Int?
-    @Option(name: .customLong("standby-host"), help: "Back up from this streaming standby (host or socket directory), whose data directory is -D; -h/-p then name the primary.")
-    var standbyHost: String?
-    @Option(name: .customLong("standby-port"), help: "The standby's port (with --standby-host).")
-    var standbyPort: String?
-    @Flag(name: .customLong("verify-map"), help: "For an incremental: also build every changed-block map it can (WAL summaries, WAL), and fail naming the relation and block if the page scan finds a change it lacks.")
-    var verifyMap = false
-    @Flag(name: [.customShort("s"), .customLong("with-serverlog")], help: "Also copy the server's log files into the backup (kept by --keep-srvlog-files/-days).")
-    var withServerLog = false
-    @Option(name: [.customShort("S", allowingJoined: true), .customLong("srvlog-path")], help: "The server's log directory (default: SRVLOG_PATH in pgbk.ini, else the server's log_directory).")
-    var srvlogPath: String?
-    @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
-    var maxStandbyLag: String?
-    @OptionGroup var lock: LockOptions
-    @OptionGroup var retention: RetentionOptions
-    @OptionGroup var progress: ProgressOptions
-    @OptionGroup var parallel: JobsOptions
-
-    func run() throws {
-        progress.apply()
-        let repo = try repository.openForWriting()
-        guard let pgdata = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"] else {
-            throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini")
-        }
-        var options = BackupOptions()
-        options.mode = mode.mode
-        options.smoothCheckpoint = smoothCheckpoint
-        options.fullOnError = fullOnError
-        (options.compression, options.compressLevel) = try compression.resolve(repo.config)
-        options.archiveTimeoutSeconds = archiveTimeout ?? repo.config["ARCHIVE_TIMEOUT"].flatMap { Int($0) } ?? 600
-        guard options.archiveTimeoutSeconds > 0 else { throw EngineError.invalidArgument("--archive-timeout must be a positive number of seconds, not \(options.archiveTimeoutSeconds)") }
-        // With --standby-host, -D is the standby's: its postmaster.pid says nothing of the primary.
-        options.connection = connection.parameters(config: repo.config, pgdata: standbyHost == nil ? pgdata : nil)
-        if standbyPort != nil && standbyHost == nil {
-            throw EngineError.invalidArgument("--standby-port needs --standby-host")
-        }
-        if let standbyHost {
-            var standby = options.connection
-            standby.host = standbyHost
-            standby.port = standbyPort ?? options.connection.port
-            options.standby = standby
-        }
-        if let maxStandbyLag {
-            guard let bytes = ByteSize.parse(maxStandbyLag).flatMap(UInt64.init(exactly:)) else {
-                throw EngineError.invalidArgument("--max-standby-lag must be a size such as 1G, not \(maxStandbyLag)")
-            }
-            options.maxStandbyLagBytes = bytes
-        }
-        options.lockTimeoutSeconds = try lock.seconds(repo.config)
-        options.retention = try retention.policy(repo.config)
-        options.walRetention = try retention.wal(repo.config)
-        options.withServerLog = withServerLog
-        options.verifyMap = verifyMap
-        options.serverLogDirectory = srvlogPath ?? repo.config["SRVLOG_PATH"]
-        if srvlogPath != nil && !withServerLog { throw EngineError.invalidArgument("-S/--srvlog-path is for -s/--with-serverlog") }
-        if let jobs = try parallel.resolved() { options.jobs = jobs }
-        let cluster = try DataDirectory(pgdata)
-        let info = try BackupOperation(repository: repo, cluster: cluster, options: options).run()
-        if info.pageErrorCount > 0 {
-            Console.error("backup \(info.id) completed, but \(info.pageErrorCount) page(s) failed verification (see pgbk show \(info.id)); the cluster has corrupt pages")
-            throw ExitCode(Self.pageErrorExitCode)
-        }
-    }
-
-    /// Distinct from 1 (failure) so that cron notices a backup that worked on a damaged cluster.
-    static let pageErrorExitCode: Int32 = 3
 }
 
 struct ArchivePush: ParsableCommand {

@@ -179,7 +179,7 @@ enum BackupTable {
     /// `repos`: each row's repository ("repo2"), as a first column, when there are several.
     static func render(_ backups: [BackupInfo], detail: Bool, repos: [String]? = nil) -> String {
         var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
-        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Scanned", "Read", "Written", "Changes", "TLI", "PageErr", "Status", "Reason"] }
+        if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Scanned", "Read", "Written", "Network", "Changes", "TLI", "PageErr", "Status", "Reason"] }
         var rows: [[String]] = [header]
         for b in backups {
             let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
@@ -187,7 +187,7 @@ enum BackupTable {
                 rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.mode.rawValue,
                              String(b.pgVersionNum / 10000), b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
                              b.scannedDataBytes.map(formatSize) ?? "-", formatSize(b.readDataBytes), formatSize(b.writeBytes),
-                             b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
+                             b.networkBytes.map(formatSize) ?? "-", b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
                              String(b.pageErrorCount), b.status.rawValue, [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
                                 .compactMap { $0 }.joined(separator: "; ")])
             } else {
@@ -251,6 +251,8 @@ enum BackupJSON {
             ("change_source", b.changeSource.map(string) ?? "null"),
             ("change_source_reason", b.changeSourceReason.map(string) ?? "null"),
             ("scanned_data_bytes", b.scannedDataBytes.map { String($0) } ?? "null"),
+            ("method", string(b.method.rawValue)),
+            ("network_bytes", b.networkBytes.map { String($0) } ?? "null"),
         ]
         return "{" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }

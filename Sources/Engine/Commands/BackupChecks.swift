@@ -15,7 +15,7 @@ enum BackupChecks {
         }
     }
 
-    static func server(_ s: ServerSettings, cluster: DataDirectory, repository: Repository, connection: Connection? = nil) throws {
+    static func server(_ s: ServerSettings, cluster: DataDirectory?, repository: Repository, connection: Connection? = nil) throws {
         guard let major = PostgresMajor(text: String(s.versionNumber)) else {
             throw EngineError.serverNotReady("the server is PostgreSQL \(s.versionNumber / 10000) (server_version_num \(s.versionNumber)); pgbk supports \(PostgresMajor.supportedText)")
         }
@@ -24,7 +24,7 @@ enum BackupChecks {
             throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: UInt64(s.systemIdentifier) ?? 0,
                                               expected: repository.identity.systemIdentifier, repository: repository.path)
         }
-        if FileSystem.realPath(s.dataDirectory) != FileSystem.realPath(cluster.path) {
+        if let cluster, FileSystem.realPath(s.dataDirectory) != FileSystem.realPath(cluster.path) {
             throw EngineError.invalidArgument("the server's data_directory is \(s.dataDirectory), not \(cluster.path) (-D/--pgdata)")
         }
         if s.inRecovery {
@@ -42,17 +42,24 @@ enum BackupChecks {
         }
     }
 
-    /// Whether receive-wal streams into `repository`: a walsender is streaming, and the
-    /// segment the server is writing (or one next to it) is being received into the
-    /// repository's wal/receiving/ (ReceivedPartials).
+    /// Whether receive-wal streams into `repository`: a walsender is streaming (or catching
+    /// up after a burst of writes), and the
+    /// segment its receiver has flushed to (or one next to it) is being received into the
+    /// repository's wal/receiving/ (ReceivedPartials). The receiver's own position, not the
+    /// server's: a receiver some segments behind a busy server still streams into it.
     static func receiveWALIsStreaming(into repository: Repository, connection: Connection) throws -> Bool {
-        guard try connection.query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").single.flatMap({ Int($0) }) ?? 0 > 0,
-              let current = try connection.query("SELECT pg_walfile_name(pg_current_wal_lsn())").single,
-              let segment = WALSegmentName(current, segmentSize: UInt64(repository.identity.walSegmentSize)) else { return false }
-        // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
-        // the receiver already has ...03 open.
-        let previous = WALSegmentName(timeline: segment.timeline, segmentNumber: segment.segmentNumber - 1, segmentSize: segment.segmentSize)
-        return try [previous, segment, segment.next].contains { try repository.receiving.find($0.name) != nil }
+        let flushed = try connection.query("""
+            SELECT pg_walfile_name(flush_lsn) FROM pg_stat_replication WHERE state IN ('streaming', 'catchup') AND flush_lsn IS NOT NULL
+            """)
+        let size = UInt64(repository.identity.walSegmentSize)
+        for row in flushed.rows {
+            guard let name = row[0], let segment = WALSegmentName(name, segmentSize: size) else { continue }
+            // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
+            // the receiver already has ...03 open.
+            let previous = WALSegmentName(timeline: segment.timeline, segmentNumber: segment.segmentNumber - 1, segmentSize: size)
+            if try [previous, segment, segment.next].contains(where: { try repository.receiving.find($0.name) != nil }) { return true }
+        }
+        return false
     }
 
     /// A repository belongs to one major version: after pg_upgrade nothing else is the same
@@ -68,7 +75,7 @@ enum BackupChecks {
     /// the end), the standby streams from it on the same timeline, not too far behind, and
     /// its data directory is -D.
     static func standby(_ standby: ServerSettings, primary: ServerSettings, standbyConnection: Connection,
-                        primaryConnection: Connection, cluster: DataDirectory, repository: Repository, maxLagBytes: UInt64) throws {
+                        primaryConnection: Connection, cluster: DataDirectory?, repository: Repository, maxLagBytes: UInt64) throws {
         if primary.inRecovery {
             throw EngineError.serverNotReady("the server named by -h/-p is in recovery; with --standby-host, -h/-p name the primary")
         }
@@ -93,6 +100,7 @@ enum BackupChecks {
             throw EngineError.serverNotReady("the standby has replayed \(lag) bytes less WAL than the primary has written, more than --max-standby-lag (\(maxLagBytes) bytes)")
         }
         // The pair first, then what the primary needs for the backup (archiving, version).
-        try server(ServerSettings(copying: primary, dataDirectory: standby.dataDirectory, inRecovery: false), cluster: cluster, repository: repository)
+        try server(ServerSettings(copying: primary, dataDirectory: standby.dataDirectory, inRecovery: false), cluster: cluster, repository: repository,
+                   connection: primaryConnection)
     }
 }

@@ -31,6 +31,8 @@ public struct BackupOptions: Sendable {
     /// For an incremental: build the changed-block map from WAL too, and fail if the LSN scan
     /// finds a changed page it lacks (MapVerifier).
     public var verifyMap = false
+    /// Over the protocol: BASE_BACKUP's MAX_RATE, in kB/s (nil: unlimited).
+    public var maxRateKBps: Int?
 
     public init() {}
 }
@@ -42,6 +44,8 @@ public struct BackupOperation {
     let repository: Repository
     let cluster: DataDirectory
     let options: BackupOptions
+
+    private var steps: BackupSteps { BackupSteps(repository: repository, options: options) }
 
     public init(repository: Repository, cluster: DataDirectory, options: BackupOptions) {
         self.repository = repository
@@ -64,10 +68,7 @@ public struct BackupOperation {
     public func run() throws -> BackupInfo {
         let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
-        // Each backup.ini is read once, here, under the lock: nothing else changes them meanwhile.
-        var catalog = try repository.loadAll()
-        try Catalog.markOrphans(repository, in: &catalog)
-        Catalog.discardAbandonedWrites(repository)
+        let catalog = try steps.loadCatalog()
         try BackupChecks.cluster(cluster, repository: repository)
         let session = try openSession()
         var (info, parent) = try startBackup(session, catalog: catalog)
@@ -88,7 +89,7 @@ public struct BackupOperation {
             throw error
         }
         if let parentFiles { try verifyMaps(maps, info: info, parentFiles: parentFiles) }
-        try applyRetention()
+        try steps.applyRetention()
         return info
     }
 
@@ -120,7 +121,7 @@ public struct BackupOperation {
         }
         // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
         let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
-        let parent = try chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: session.settings.versionNumber / 10000)
+        let parent = try steps.chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: session.settings.versionNumber / 10000)
         let mode: BackupMode = parent == nil ? .full : .incremental
 
         let (id, startTime) = try repository.createBackupDirectory(mode: mode)
@@ -191,15 +192,6 @@ public struct BackupOperation {
         }
     }
 
-    private func applyRetention() throws {
-        guard let policy = options.retention else { return }
-        // The new backup is DONE, not yet OK: it is kept, but it is no generation until
-        // validate says so; the OK fulls the policy keeps are counted without it.
-        let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
-            .run(.policy(policy), wal: options.walRetention)
-        if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
-    }
-
     /// Where the changed-block map can come from, best first: the server's WAL summaries on
     /// the parent's own timeline (across a switch the WAL is read along the history), then the
     /// WAL itself.
@@ -232,23 +224,6 @@ public struct BackupOperation {
         }
         guard replayed else {
             throw EngineError.serverNotReady("the standby has not replayed the primary's checkpoint at \(checkpoint) after \(options.archiveTimeoutSeconds) s (--archive-timeout)")
-        }
-    }
-
-    /// nil for a full backup. Throws when an incremental has no usable parent, unless -F.
-    private func chooseParent(_ loaded: CatalogSnapshot, timeline: TimelineID, startLSN: LSN, pgMajor: Int) throws -> BackupInfo? {
-        guard options.mode == .incremental else { return nil }
-        let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
-        let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
-        for (id, error) in loaded.unreadable { Console.warning("backup \(id) cannot be read: \(error)") }
-        switch ParentSelector.select(from: loaded.backups, unreadable: loaded.unreadable.map(\.id), repository: repository,
-                                     situation: situation) {
-        case .success(let parent):
-            return parent
-        case .failure(let error):
-            guard options.fullOnError else { throw error }
-            Console.warning("\(error); taking a full backup instead (-F)")
-            return nil
         }
     }
 
@@ -290,17 +265,8 @@ public struct BackupOperation {
             // so that its archiver stores it.
             _ = try primary.query("SELECT pg_switch_wal()")
         }
-        try waitForArchive(stopSegment, connection: primary)
+        try steps.waitForArchive(stopSegment, connection: primary)
 
-        // The copied files were not fsynced one by one: all of them become durable here,
-        // before the file list and DONE are written.
-        try repository.storage.syncAll(repository.dataName(info.id))
-        for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
-        info.totalDataBytes = totals.totalBytes
-        info.readDataBytes = totals.readBytes
-        info.scannedDataBytes = totals.scannedBytes
-        info.writeBytes = totals.writtenBytes
-        info.fileCount = entries.count
         if options.withServerLog {
             let directory = try ServerLogCopier.directory(given: options.serverLogDirectory, connection: connection,
                                                           dataDirectory: cluster.path)
@@ -308,32 +274,9 @@ public struct BackupOperation {
                                            level: options.compressLevel).copyAll(from: directory)
             Console.info("server log: \(logs.count) file(s) from \(directory), \(formatBytes(logs.reduce(0) { $0 + $1.size }))")
         }
-        try FaultInjection.point("backup-before-manifest")
-        info.fileListChecksum = try repository.saveFileList(info.id, entries)
-        try FaultInjection.point("backup-before-done")
-        info.endTime = .now()
-        info.status = .done
-        info.pid = nil
-        try repository.saveBackup(info)
-        Console.info("backup \(info.id) completed: \(entries.count) entries, \(formatBytes(info.readDataBytes)) of \(formatBytes(info.totalDataBytes)) stored as \(formatBytes(info.writeBytes)); run pgbk validate to mark it OK")
+        try steps.publish(&info, entries: entries, totals: totals, directories: directories)
     }
 
-    /// Polls the archive for the backup's last segment. pg_backup_stop has already forced the
-    /// switch to a new segment, so the archiver is working on it.
-    private func waitForArchive(_ segment: WALSegmentName, connection: Connection) throws {
-        Console.detail("waiting for \(segment.name) to be archived")
-        let archived = try poll(forSeconds: Double(options.archiveTimeoutSeconds), firstDelay: 20_000, longestDelay: 500_000) {
-            try repository.wal.find(segment.name) != nil
-        }
-        guard !archived else { return }
-        var hint = ""
-        if let r = try? connection.query("SELECT last_failed_wal, last_failed_time::text FROM pg_stat_archiver"),
-           let failed = r.value(0, "last_failed_wal") {
-            hint = "; the server last failed to archive \(failed) at \(r.value(0, "last_failed_time") ?? "?")"
-        }
-        throw EngineError.archiveTimeout(segment: segment.name, seconds: options.archiveTimeoutSeconds,
-                                         repository: repository.path, serverHint: hint)
-    }
 }
 
 public func formatBytes(_ bytes: UInt64) -> String {

@@ -9,7 +9,7 @@ import Repository
 public enum InitOperation {
     public static func run(backupPath: String, pgdata: String, compression: Compression?) throws -> Repository {
         try checkOwner(pgdata: pgdata, backupPath: backupPath)
-        return try run(storage: { try PosixStorage.creating(backupPath) }, pgdata: pgdata, compression: compression)
+        return try run(storage: { try PosixStorage.creating(backupPath) }, source: .dataDirectory(pgdata), compression: compression)
     }
 
     /// As root, a directory repository would belong to root, and archive_command, which runs
@@ -21,14 +21,27 @@ public enum InitOperation {
         throw EngineError.invalidArgument("pgbk init runs as root, but the cluster belongs to \(name), whose archive_command could not write into a repository root makes: run it as \(name) (runuser -u \(name) -- pgbk init -B \(backupPath) -D \(pgdata))")
     }
 
-    /// `storage` is made only once PGDATA proved to be a cluster: a mistaken -D creates nothing.
-    public static func run(storage makeStorage: () throws -> any RepositoryStorage, pgdata: String,
+    /// Where the repository's cluster is read from: a data directory on this host, or the
+    /// server a connection reached (a backup host).
+    public enum Source {
+        case dataDirectory(String)
+        case server(RemoteCluster)
+    }
+
+    /// `storage` is made only once the source proved to be a cluster: a mistaken -D creates nothing.
+    public static func run(storage makeStorage: () throws -> any RepositoryStorage, source: Source,
                            compression: Compression?) throws -> Repository {
-        let cluster = try DataDirectory(pgdata)
-        let storage = try makeStorage()
-        var values = ["PGDATA": cluster.path]
+        var values: [String: String] = [:]
+        let identity: RepositoryIdentity
+        switch source {
+        case .dataDirectory(let pgdata):
+            let cluster = try DataDirectory(pgdata)
+            values["PGDATA"] = cluster.path
+            identity = RepositoryIdentity(cluster: cluster)
+        case .server(let cluster):
+            identity = cluster.identity
+        }
         if let compression { values["COMPRESS"] = compression.rawValue }
-        return try Repository.create(storage: storage, identity: RepositoryIdentity(cluster: cluster),
-                                     config: RepositoryConfig(values: values))
+        return try Repository.create(storage: try makeStorage(), identity: identity, config: RepositoryConfig(values: values))
     }
 }

@@ -15,6 +15,8 @@ public final class BaseBackupArchives {
     public let stream: BaseBackupStream
     public private(set) var manifest: [UInt8] = []
     public private(set) var stop: (lsn: LSN, timeline: TimelineID)?
+    /// The archives' bytes received so far (what crossed the network, before the manifest).
+    public private(set) var archiveBytes: UInt64 = 0
     /// The event that ended the current archive, not yet acted on.
     private var pending: BaseBackupStream.Event?
     private var current: Feed?
@@ -75,7 +77,9 @@ public final class BaseBackupArchives {
             while leftover.isEmpty {
                 guard !ended else { return 0 }
                 switch try owner.stream.next() {
-                case .data(let bytes, let offset): leftover = bytes[offset...]
+                case .data(let bytes, let offset):
+                    leftover = bytes[offset...]
+                    owner.archiveBytes += UInt64(leftover.count)
                 case .progress: continue
                 case let other:
                     owner.pending = other

@@ -5,6 +5,12 @@ public enum BackupMode: String, Sendable {
     case incremental = "INCREMENTAL"
 }
 
+/// How a backup's files came: `copy`, read from the data directory on the database host
+/// (no BACKUP_METHOD key); `protocol`, received with BASE_BACKUP over a replication connection.
+public enum BackupMethod: String, Sendable {
+    case copy, `protocol`
+}
+
 /// A backup's life: RUNNING while written; DONE when complete; OK or CORRUPT once validated;
 /// ERROR when it failed or its writer died. Only DONE and OK are ever restored.
 public enum BackupStatus: String, Sendable, CaseIterable {
@@ -58,6 +64,10 @@ public struct BackupInfo: Sendable, Equatable {
     public var changeSourceReason: String?
     /// Bytes of the cluster's files the backup read (with a map, the changed pages only).
     public var scannedDataBytes: UInt64?
+    /// How the files came: read from the data directory, or received over the protocol.
+    public var method: BackupMethod = .copy
+    /// Over the protocol: the archives' bytes received (what crossed the network).
+    public var networkBytes: UInt64?
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -106,6 +116,8 @@ public struct BackupInfo: Sendable, Equatable {
         f["CHANGE_SOURCE"] = changeSource
         f["CHANGE_SOURCE_REASON"] = changeSourceReason
         f["SCANNED_DATA_BYTES"] = scannedDataBytes.map { String($0) }
+        f["BACKUP_METHOD"] = method == .copy ? nil : method.rawValue
+        f["NETWORK_BYTES"] = networkBytes.map { String($0) }
         return f
     }
 
@@ -178,5 +190,10 @@ public struct BackupInfo: Sendable, Equatable {
         changeSource = f["CHANGE_SOURCE"]
         changeSourceReason = f["CHANGE_SOURCE_REASON"]
         scannedDataBytes = f["SCANNED_DATA_BYTES"].flatMap { UInt64($0) }
+        if let text = f["BACKUP_METHOD"] {
+            guard let method = BackupMethod(rawValue: text) else { throw CatalogError.corrupt(path, "unknown BACKUP_METHOD") }
+            self.method = method
+        }
+        networkBytes = f["NETWORK_BYTES"].flatMap { UInt64($0) }
     }
 }

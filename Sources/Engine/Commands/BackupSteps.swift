@@ -1,0 +1,84 @@
+import PostgresClient
+import PostgresFormat
+import Repository
+
+/// What a backup does the same way whether it reads the data directory (BackupOperation) or
+/// receives BASE_BACKUP over the protocol (RemoteBackupOperation): read the catalog under the
+/// lock, choose the parent, wait for the last WAL segment, publish the backup as DONE, apply
+/// retention.
+struct BackupSteps {
+    let repository: Repository
+    let options: BackupOptions
+
+    /// Each backup.ini is read once, under the lock: nothing else changes them meanwhile.
+    func loadCatalog() throws -> CatalogSnapshot {
+        var catalog = try repository.loadAll()
+        try Catalog.markOrphans(repository, in: &catalog)
+        Catalog.discardAbandonedWrites(repository)
+        return catalog
+    }
+
+    /// nil for a full backup. Throws when an incremental has no usable parent, unless -F.
+    func chooseParent(_ loaded: CatalogSnapshot, timeline: TimelineID, startLSN: LSN, pgMajor: Int) throws -> BackupInfo? {
+        guard options.mode == .incremental else { return nil }
+        let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
+        let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
+        for (id, error) in loaded.unreadable { Console.warning("backup \(id) cannot be read: \(error)") }
+        switch ParentSelector.select(from: loaded.backups, unreadable: loaded.unreadable.map(\.id), repository: repository,
+                                     situation: situation) {
+        case .success(let parent):
+            return parent
+        case .failure(let error):
+            guard options.fullOnError else { throw error }
+            Console.warning("\(error); taking a full backup instead (-F)")
+            return nil
+        }
+    }
+
+    /// Polls the archive for the backup's last segment. The server has already switched to a
+    /// new segment, so the archiver (or receive-wal) is working on it.
+    func waitForArchive(_ segment: WALSegmentName, connection: Connection) throws {
+        Console.detail("waiting for \(segment.name) to be archived")
+        let archived = try poll(forSeconds: Double(options.archiveTimeoutSeconds), firstDelay: 20_000, longestDelay: 500_000) {
+            try repository.wal.find(segment.name) != nil
+        }
+        guard !archived else { return }
+        var hint = ""
+        if let r = try? connection.query("SELECT last_failed_wal, last_failed_time::text FROM pg_stat_archiver"),
+           let failed = r.value(0, "last_failed_wal") {
+            hint = "; the server last failed to archive \(failed) at \(r.value(0, "last_failed_time") ?? "?")"
+        }
+        throw EngineError.archiveTimeout(segment: segment.name, seconds: options.archiveTimeoutSeconds,
+                                         repository: repository.path, serverHint: hint)
+    }
+
+    /// Makes the stored files durable, then writes the file list and rewrites backup.ini as
+    /// DONE: until then the backup is RUNNING, and never restored.
+    func publish(_ info: inout BackupInfo, entries: [FileEntry], totals: FileOutcome, directories: [String]) throws {
+        // The stored files were not fsynced one by one: all of them become durable here.
+        try repository.storage.syncAll(repository.dataName(info.id))
+        for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
+        info.totalDataBytes = totals.totalBytes
+        info.readDataBytes = totals.readBytes
+        info.scannedDataBytes = totals.scannedBytes
+        info.writeBytes = totals.writtenBytes
+        info.fileCount = entries.count
+        try FaultInjection.point("backup-before-manifest")
+        info.fileListChecksum = try repository.saveFileList(info.id, entries)
+        try FaultInjection.point("backup-before-done")
+        info.endTime = .now()
+        info.status = .done
+        info.pid = nil
+        try repository.saveBackup(info)
+        Console.info("backup \(info.id) completed: \(entries.count) entries, \(formatBytes(info.readDataBytes)) of \(formatBytes(info.totalDataBytes)) stored as \(formatBytes(info.writeBytes)); run pgbk validate to mark it OK")
+    }
+
+    func applyRetention() throws {
+        guard let policy = options.retention else { return }
+        // The new backup is DONE, not yet OK: it is kept, but it is no generation until
+        // validate says so; the OK fulls the policy keeps are counted without it.
+        let report = try ExpireOperation(repository: repository, dryRun: false, lockTimeoutSeconds: nil)
+            .run(.policy(policy), wal: options.walRetention)
+        if !report.walRemoved.isEmpty { Console.info("removed \(report.walRemoved.count) archived WAL file(s) no kept backup needs") }
+    }
+}

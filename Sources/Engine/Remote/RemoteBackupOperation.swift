@@ -1,0 +1,152 @@
+import PostgresClient
+import PostgresFormat
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A backup over the replication protocol, from a host that cannot read the data directory
+/// (Barman's `backup_method = postgres`): BASE_BACKUP on a `replication=true` connection,
+/// its archives unpacked as they arrive into the same stored files and catalog a local backup
+/// makes (ReceivedFileStore), then the wait for the stop LSN's WAL (from receive-wal or
+/// archive_command) and DONE. Until then the backup is RUNNING (or ERROR), never restored.
+///
+/// An incremental receives every file (before PostgreSQL 17's INCREMENTAL option the server
+/// cannot send less) but stores only the pages whose LSN is at or after the parent's start.
+public struct RemoteBackupOperation {
+    let repository: Repository
+    let options: BackupOptions
+    private var steps: BackupSteps { BackupSteps(repository: repository, options: options) }
+
+    public init(repository: Repository, options: BackupOptions) {
+        self.repository = repository
+        self.options = options
+    }
+
+    /// `primary` archives (and, for a standby's backup, switches WAL at the end); the backup
+    /// runs on `source`'s replication connection.
+    struct Session {
+        let primary: Connection
+        let source: Connection
+        let replication: Connection
+        let cluster: RemoteCluster
+        let label: String
+    }
+
+    public func run() throws -> BackupInfo {
+        let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
+        defer { lock.release() }
+        let catalog = try steps.loadCatalog()
+        let session = try openSession()
+        var streamOptions = BaseBackupStream.Options(label: session.label)
+        streamOptions.fastCheckpoint = !options.smoothCheckpoint
+        streamOptions.maxRateKBps = options.maxRateKBps
+        let stream = try BaseBackupStream(on: session.replication, options: streamOptions)
+        var (info, parent) = try begin(stream, session: session, catalog: catalog)
+        do {
+            try repository.saveBackup(info)
+            Console.info("backup \(info.id) started over the replication protocol (\(info.mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
+            let parentFiles = try parent.map { BackupFileCopier.ParentFiles(info: $0, files: FileLookup(try repository.loadFileList($0))) }
+            try receiveAndFinish(stream, session: session, info: &info, parent: parentFiles)
+        } catch {
+            info.statusReason = "\(error)"
+            try? Catalog.markFailed(repository, &info)
+            throw error
+        }
+        try steps.applyRetention()
+        return info
+    }
+
+    /// The connections, checked: first a replication connection the server accepts (a role
+    /// without REPLICATION fails here, naming it), then the repository's cluster, a primary
+    /// (or, with --standby-host, a standby of it), and WAL that reaches the repository.
+    private func openSession() throws -> Session {
+        let sourceParameters = options.standby ?? options.connection
+        var replicationParameters = sourceParameters
+        replicationParameters.replication = true
+        let replication = try Connection(replicationParameters)
+        let identified = UInt64(try replication.command("IDENTIFY_SYSTEM").value(0, "systemid") ?? "") ?? 0
+        guard identified == repository.identity.systemIdentifier else {
+            throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: identified,
+                                              expected: repository.identity.systemIdentifier, repository: repository.path)
+        }
+        let primary = try Connection(options.connection)
+        let settings = try primary.serverSettings()
+        var source = primary
+        var label = "pgbk backup over the replication protocol"
+        if let standby = options.standby {
+            source = try Connection(standby)
+            try BackupChecks.standby(try source.serverSettings(), primary: settings, standbyConnection: source, primaryConnection: primary,
+                                     cluster: nil, repository: repository, maxLagBytes: options.maxStandbyLagBytes)
+            label += " from standby \(standby.host ?? "local"):\(standby.port ?? "default")"
+        } else {
+            try BackupChecks.server(settings, cluster: nil, repository: repository, connection: primary)
+        }
+        let cluster = try RemoteCluster(connection: source, name: "the server")
+        guard cluster.systemIdentifier == identified else {
+            throw EngineError.clusterMismatch(what: "the server of the SQL connection", found: cluster.systemIdentifier,
+                                              expected: identified, repository: repository.path)
+        }
+        return Session(primary: primary, source: source, replication: replication, cluster: cluster, label: label)
+    }
+
+    /// The parent, and the backup's directory with its record (not yet saved), once
+    /// BASE_BACKUP's checkpoint has given the start position.
+    private func begin(_ stream: BaseBackupStream, session: Session, catalog: CatalogSnapshot) throws -> (BackupInfo, parent: BackupInfo?) {
+        let cluster = session.cluster
+        let parent = try steps.chooseParent(catalog, timeline: stream.timeline, startLSN: stream.start, pgMajor: cluster.major.number)
+        let mode: BackupMode = parent == nil ? .full : .incremental
+        let (id, startTime) = try repository.createBackupDirectory(mode: mode)
+        var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
+        info.label = session.label
+        info.parentID = parent?.id
+        info.pid = getpid()
+        info.timeline = stream.timeline
+        info.startLSN = stream.start
+        info.systemIdentifier = cluster.systemIdentifier
+        info.pgVersionNum = cluster.versionNumber
+        info.blockSize = cluster.blockSize
+        info.walBlockSize = cluster.walBlockSize
+        info.walSegmentSize = cluster.walSegmentSize
+        info.dataChecksums = cluster.dataChecksums
+        info.compression = options.compression
+        info.compressLevel = options.compressLevel
+        info.method = .protocol
+        if parent != nil {
+            info.changeSource = "scan"
+            info.changeSourceReason = "over the replication protocol every page is received and its LSN compared"
+        }
+        return (info, parent)
+    }
+
+    private func receiveAndFinish(_ stream: BaseBackupStream, session: Session, info: inout BackupInfo,
+                                  parent: BackupFileCopier.ParentFiles?) throws {
+        let archives = BaseBackupArchives(stream)
+        var receiver = ArchiveReceiver(repository: repository, info: info, cluster: session.cluster, parent: parent,
+                                       totalBytes: stream.tablespaces.reduce(0) { $0 + UInt64(max(0, $1.sizeKB ?? 0)) * 1024 })
+        let (entries, totals, directories) = try receiver.receiveAll(archives)
+        if let problem = CatalogPath.problem(in: entries) {
+            throw EngineError.serverNotReady("BASE_BACKUP sent what pgbk will not store: \(problem)")
+        }
+        report(totals.pageErrors, into: &info)
+        guard let stop = archives.stop else { throw EngineError.serverNotReady("BASE_BACKUP ended without its stop position") }
+        try FaultInjection.point("backup-after-stop")
+        info.networkBytes = archives.archiveBytes
+        let label = try receiver.checkedLabel(start: info.startLSN!, timeline: info.timeline)
+        info.stopLSN = stop.lsn
+        info.startWALFile = label.startWALFile
+        let stopSegment = WALSegmentName(timeline: stop.timeline, endingAt: stop.lsn, segmentSize: UInt64(session.cluster.walSegmentSize))
+        info.stopWALFile = stopSegment.name
+        let point = try session.primary.recoveryPoint()
+        info.recoveryXID = UInt64(point.xid)
+        info.recoveryTime = point.time + "+00"
+        if options.standby != nil {
+            // A standby cannot switch WAL: the primary closes the segment the backup ends in.
+            _ = try session.primary.query("SELECT pg_switch_wal()")
+        }
+        try steps.waitForArchive(stopSegment, connection: session.primary)
+        try steps.publish(&info, entries: entries, totals: totals, directories: directories)
+        Console.info("backup \(info.id): \(formatBytes(info.networkBytes ?? 0)) received over the network")
+    }
+}
