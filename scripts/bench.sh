@@ -5,7 +5,7 @@
 # bytes written and peak RSS (GNU time).
 # Knobs: BENCH_SCALE (pgbench scale, default 50), BENCH_TEXT_MB (random text, default 300),
 # BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end),
-# BENCH_S3=0 (skip the S3 part), BENCH_REPOS=0 (skip bench-repos.sh: copy and two-repository archive-push), BENCH_RECEIVE=0 (skip bench-receive-wal.sh: receive-wal against pg_receivewal as the synchronous standby), BENCH_SCALE_PART=0 (skip bench-scale.sh: incremental time on
+# BENCH_S3=0 (skip the S3 part), BENCH_REPOS=0 (skip bench-repos.sh: copy and two-repository archive-push), BENCH_RECEIVE=0 (skip bench-receive-wal.sh: receive-wal against pg_receivewal as the synchronous standby), BENCH_PROTOCOL=0 (skip bench-protocol.sh: backups over the replication protocol against pg_basebackup -Ft and --incremental), BENCH_SCALE_PART=0 (skip bench-scale.sh: incremental time on
 # a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -219,6 +219,10 @@ fi
 if [ "${BENCH_RECEIVE:-1}" != 0 ]; then
   echo
   "$ROOT/scripts/bench-receive-wal.sh"
+fi
+if [ "${BENCH_PROTOCOL:-1}" != 0 ]; then
+  echo
+  "$ROOT/scripts/bench-protocol.sh"
 fi
 
 echo

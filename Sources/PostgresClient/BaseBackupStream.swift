@@ -16,6 +16,9 @@ public final class BaseBackupStream {
         public var fastCheckpoint = true
         /// kB/s, as MAX_RATE takes it (32 to 1048576); nil: unlimited.
         public var maxRateKBps: Int?
+        /// PostgreSQL 17 on: only the blocks changed since the manifest uploaded first
+        /// (Connection.uploadManifest), as INCREMENTAL.<name> files.
+        public var incremental = false
 
         public init(label: String) { self.label = label }
     }
@@ -73,6 +76,7 @@ public final class BaseBackupStream {
             var items = ["LABEL \(label)", "PROGRESS", "CHECKPOINT '\(options.fastCheckpoint ? "fast" : "spread")'", "WAIT false",
                          "MANIFEST 'yes'", "MANIFEST_CHECKSUMS 'CRC32C'"]
             if let rate = options.maxRateKBps { items.append("MAX_RATE \(rate)") }
+            if options.incremental { items.append("INCREMENTAL") }
             return "BASE_BACKUP ( \(items.joined(separator: ", ")) )"
         }
         var sql = "BASE_BACKUP LABEL \(label) PROGRESS \(options.fastCheckpoint ? "FAST " : "")NOWAIT MANIFEST 'yes' MANIFEST_CHECKSUMS 'CRC32C'"

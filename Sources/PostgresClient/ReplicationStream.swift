@@ -92,3 +92,36 @@ extension Connection {
                       query: "START_REPLICATION")
     }
 }
+
+extension Connection {
+    /// UPLOAD_MANIFEST (PostgreSQL 17 on): the prior backup's backup_manifest, sent as COPY
+    /// data, which the next `BASE_BACKUP ( INCREMENTAL )` on this connection builds on.
+    public func uploadManifest(_ manifest: [UInt8]) throws {
+        let sql = "UPLOAD_MANIFEST"
+        guard let result = pgbk_PQexec(handle, sql) else {
+            throw PostgresError(kind: .query, message: String(cString: pgbk_PQerrorMessage(handle)).replacingNewlines(), query: sql)
+        }
+        let status = pgbk_PQresultStatus(result)
+        defer { pgbk_PQclear(result) }
+        guard status == PGRES_COPY_IN else {
+            _ = try rows(of: result, query: sql)
+            throw PostgresError(kind: .query, message: "the server did not accept a manifest", query: sql)
+        }
+        let failed: Bool = manifest.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = min(1 << 16, raw.count - offset)
+                if pgbk_PQputCopyData(handle, raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(n)) != 1 { return true }
+                offset += n
+            }
+            return pgbk_PQputCopyEnd(handle, nil) != 1
+        }
+        if failed { throw streamError("sending the manifest") }
+        while true {
+            let flushed = pgbk_PQflush(handle)
+            if flushed == 0 { break }
+            if flushed < 0 { throw streamError("sending the manifest") }
+        }
+        try drainResults(sql)
+    }
+}

@@ -43,21 +43,24 @@ enum BackupChecks {
     }
 
     /// Whether receive-wal streams into `repository`: a walsender is streaming (or catching
-    /// up after a burst of writes), and the
-    /// segment its receiver has flushed to (or one next to it) is being received into the
-    /// repository's wal/receiving/ (ReceivedPartials). The receiver's own position, not the
-    /// server's: a receiver some segments behind a busy server still streams into it.
+    /// up after a burst of writes), and a segment between the one its receiver last reported
+    /// flushed (the report may be seconds old; before the first, what was sent) and the one
+    /// the server writes is being
+    /// received into the repository's wal/receiving/ (ReceivedPartials).
     static func receiveWALIsStreaming(into repository: Repository, connection: Connection) throws -> Bool {
         let flushed = try connection.query("""
-            SELECT pg_walfile_name(flush_lsn) FROM pg_stat_replication WHERE state IN ('streaming', 'catchup') AND flush_lsn IS NOT NULL
+            SELECT pg_walfile_name(coalesce(flush_lsn, sent_lsn)), pg_walfile_name(pg_current_wal_lsn()) FROM pg_stat_replication
+            WHERE state IN ('streaming', 'catchup') AND sent_lsn IS NOT NULL
             """)
         let size = UInt64(repository.identity.walSegmentSize)
+        let receiving = try repository.receiving.list().map(\.segment)
         for row in flushed.rows {
-            guard let name = row[0], let segment = WALSegmentName(name, segmentSize: size) else { continue }
+            guard let from = row[0].flatMap({ WALSegmentName($0, segmentSize: size) }),
+                  let to = row[1].flatMap({ WALSegmentName($0, segmentSize: size) }) else { continue }
             // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
             // the receiver already has ...03 open.
-            let previous = WALSegmentName(timeline: segment.timeline, segmentNumber: segment.segmentNumber - 1, segmentSize: size)
-            if try [previous, segment, segment.next].contains(where: { try repository.receiving.find($0.name) != nil }) { return true }
+            if receiving.contains(where: { $0.timeline == from.timeline && $0.segmentNumber + 1 >= from.segmentNumber
+                                                && $0.segmentNumber <= to.segmentNumber + 1 }) { return true }
         }
         return false
     }

@@ -12,7 +12,9 @@ enum RestoredManifest {
         let path: String
         let size: UInt64
         let mtime: Int64
-        let crc: UInt32
+        /// nil: listed without a checksum (a parent's manifest for UPLOAD_MANIFEST, where the
+        /// server keeps names and sizes only).
+        let crc: UInt32?
     }
 
     /// Version 2 (PostgreSQL 17 on) also names the system identifier, which pg_verifybackup
@@ -37,8 +39,8 @@ enum RestoredManifest {
         try emit("\"Files\": [")
         for (n, i) in files.indices.sorted(by: { files[$0].path < files[$1].path }).enumerated() {
             let file = files[i]
-            try emit((n == 0 ? "\n" : ",\n") + "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\", "
-                     + "\"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex(file.crc))\" }")
+            let checksum = file.crc.map { ", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex($0))\"" } ?? ""
+            try emit((n == 0 ? "\n" : ",\n") + "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\"\(checksum) }")
         }
         try emit("\n],\n\"WAL-Ranges\": [\n")
         if let start = info.startLSN, let stop = info.stopLSN {

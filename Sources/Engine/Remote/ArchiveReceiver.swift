@@ -51,7 +51,9 @@ struct ArchiveReceiver {
                     directories.append(stored)
                     entries.append(FileEntry(kind: .symlink, path: path, mode: member.mode, mtime: member.mtime, linkTarget: member.linkTarget))
                 case .file:
-                    let outcome = try store.store(path: path, size: member.size, mode: member.mode, mtime: member.mtime, from: archive.reader)
+                    let outcome = try IncrementalFileHeader.relationPath(of: path).map {
+                        try store.storeIncremental(path: $0, size: member.size, mode: member.mode, mtime: member.mtime, from: archive.reader)
+                    } ?? store.store(path: path, size: member.size, mode: member.mode, mtime: member.mtime, from: archive.reader)
                     try FaultInjection.point("backup-file-copied")
                     meter?.add(bytes: member.size, files: 1)
                     total.add(outcome)

@@ -34,6 +34,7 @@ struct ReceivedFileStore {
 
     /// One regular file of `size` bytes, read from `reader`, recorded as `path`.
     mutating func store(path: String, size: UInt64, mode: UInt32, mtime: Int64, from reader: TarReader) throws -> FileOutcome {
+        if path == "backup_label" { return try storeLabel(size: size, mode: mode, mtime: mtime, from: reader) }
         let relation = RelationPath.parse(path).flatMap { size % UInt64(blockSize) == 0 ? $0 : nil }
         let previous = parent?.files[path]
         var scanner = relation.map {
@@ -58,6 +59,99 @@ struct ReceivedFileStore {
         outcome.entry?.mode = mode
         outcome.entry?.mtime = mtime
         return outcome
+    }
+
+    /// backup_label, without the `INCREMENTAL FROM` lines an incremental BASE_BACKUP adds:
+    /// PostgreSQL refuses to start from a label that has them (they say the directory still
+    /// needs pg_combinebackup), and what pgbk restores is the reconstructed directory, as
+    /// pg_combinebackup writes its label.
+    private mutating func storeLabel(size: UInt64, mode: UInt32, mtime: Int64, from reader: TarReader) throws -> FileOutcome {
+        guard size <= 1 << 16 else { throw EngineError.serverNotReady("BASE_BACKUP's backup_label is \(size) bytes") }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        guard try bytes.withUnsafeMutableBytes({ try reader.read(into: $0) }) == bytes.count else {
+            throw truncated("backup_label", size: size, read: 0)
+        }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let label = Array(lines.filter { !$0.hasPrefix("INCREMENTAL FROM ") }.joined(separator: "\n").utf8)
+        captured["backup_label"] = label
+        let writer = try StoredFileWriter(storage: storage, name: storedName("backup_label"), compression: info.compression,
+                                          level: info.compressLevel, expectedSize: UInt64(label.count))
+        do {
+            try writer.write(label)
+            var outcome = stored("backup_label", try writer.commit(), into: FileOutcome())
+            outcome.totalBytes = UInt64(label.count)
+            outcome.scannedBytes = size
+            outcome.entry?.mode = mode
+            outcome.entry?.mtime = mtime
+            return outcome
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    /// An `INCREMENTAL.<name>` file: the pages the server's WAL summaries say changed since
+    /// the parent, verified and stored as a PageDelta, with zero pages for blocks beyond the
+    /// parent's end of the file that the server did not send (never WAL-logged: zeros, as
+    /// pg_combinebackup rebuilds them), so that the chain holds every block it lists.
+    mutating func storeIncremental(path: String, size: UInt64, mode: UInt32, mtime: Int64, from reader: TarReader) throws -> FileOutcome {
+        guard let previous = parent?.files[path], FileList.isStored(previous) || previous.kind == .unchanged,
+              let relation = RelationPath.parse(path) else {
+            throw IncrementalFileHeader.problem(path, "names a file the parent backup does not hold")
+        }
+        let header = try IncrementalFileHeader.read(path: path, blockSize: blockSize, segmentBlocks: cluster.segmentBlocks) {
+            try reader.read(into: $0)
+        }
+        guard UInt64(header.length) + UInt64(header.blocks.count) * UInt64(blockSize) == size else {
+            throw IncrementalFileHeader.problem(path, "is \(size) bytes, not its header's \(header.length) and \(header.blocks.count) pages")
+        }
+        let fileBlocks = header.reconstructedBlocks
+        var outcome = FileOutcome()
+        outcome.totalBytes = UInt64(fileBlocks) * UInt64(blockSize)
+        if header.blocks.isEmpty && outcome.totalBytes == previous.size {
+            outcome.entry = FileEntry(kind: .unchanged, path: path, mode: mode, size: previous.size, mtime: mtime, checksum: previous.checksum)
+            return outcome
+        }
+        var scanner = PageScanner(path: path, blockSize: blockSize, firstBlock: relation.segment * cluster.segmentBlocks,
+                                  checksums: cluster.dataChecksums, backupStartLSN: info.startLSN!, parent: nil)
+        let writer = try StoredFileWriter(storage: storage, name: repository.storedName(info.id, path: path, delta: true, compression: info.compression),
+                                          compression: info.compression, level: info.compressLevel)
+        do {
+            try writer.write(PageDelta.header(blockSize: UInt32(blockSize)))
+            let parentBlocks = UInt32(previous.size / UInt64(blockSize))
+            let zero = [UInt8](repeating: 0, count: blockSize)
+            var next = parentBlocks  // the next block beyond the parent's end not yet written
+            func zeros(upTo end: UInt32) throws {
+                while next < end {
+                    try writer.write(PageDelta.littleEndian(next))
+                    try writer.write(zero)
+                    next += 1
+                }
+            }
+            for block in header.blocks {
+                try zeros(upTo: block)
+                try buffer.withUnsafeMutableBytes { raw in
+                    let page = UnsafeMutableRawBufferPointer(rebasing: raw[0..<blockSize])
+                    guard try reader.read(into: page) == blockSize else { throw truncated(path, size: size, read: 0) }
+                    _ = scanner.scan(page, chunkFirstBlock: block) { _ in nil }
+                    try writer.write(PageDelta.littleEndian(block))
+                    try writer.write(UnsafeRawBufferPointer(page))
+                }
+                next = max(next, block + 1)
+            }
+            try zeros(upTo: fileBlocks)
+            let summary = try writer.commit()
+            outcome.readBytes = UInt64(header.blocks.count * blockSize)
+            outcome.scannedBytes = outcome.readBytes
+            outcome.writtenBytes = summary.storedSize
+            outcome.pageErrors = scanner.errors
+            outcome.entry = FileEntry(kind: .pageDelta, path: path, mode: mode, size: outcome.totalBytes, mtime: mtime,
+                                      checksum: summary.checksum, storedSize: summary.storedSize)
+            return outcome
+        } catch {
+            writer.abandon()
+            throw error
+        }
     }
 
     /// A main or init fork page by page: whole, or, with `previous` (the parent's entry), as

@@ -29,25 +29,36 @@ public struct RemoteBackupOperation {
     struct Session {
         let primary: Connection
         let source: Connection
-        let replication: Connection
+        var replication: Connection
+        let replicationParameters: ConnectionParameters
         let cluster: RemoteCluster
         let label: String
+        /// Where the server was when the session began (IDENTIFY_SYSTEM): the parent is chosen
+        /// for it, before BASE_BACKUP, which an incremental must follow its manifest.
+        let timeline: TimelineID
+        let position: LSN
     }
 
     public func run() throws -> BackupInfo {
         let lock = try RepositoryLock(repository: repository, command: "backup", timeoutSeconds: options.lockTimeoutSeconds)
         defer { lock.release() }
         let catalog = try steps.loadCatalog()
-        let session = try openSession()
-        var streamOptions = BaseBackupStream.Options(label: session.label)
-        streamOptions.fastCheckpoint = !options.smoothCheckpoint
-        streamOptions.maxRateKBps = options.maxRateKBps
-        let stream = try BaseBackupStream(on: session.replication, options: streamOptions)
-        var (info, parent) = try begin(stream, session: session, catalog: catalog)
+        var session = try openSession()
+        let parent = try steps.chooseParent(catalog, timeline: session.timeline, startLSN: session.position,
+                                            pgMajor: session.cluster.major.number)
+        var parentFiles: BackupFileCopier.ParentFiles?
+        var scanReason: String?
+        if let parent {
+            let files = try repository.loadFileList(parent)
+            scanReason = ServerIncremental.offer(parent: parent, files: files, cluster: session.cluster, sql: session.source,
+                                                 replication: session.replication)
+            parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(files))
+        }
+        let stream = try startStream(&session, incremental: parent != nil && scanReason == nil, scanReason: &scanReason)
+        var info = try begin(stream, session: session, parent: parent, scanReason: scanReason)
         do {
             try repository.saveBackup(info)
             Console.info("backup \(info.id) started over the replication protocol (\(info.mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
-            let parentFiles = try parent.map { BackupFileCopier.ParentFiles(info: $0, files: FileLookup(try repository.loadFileList($0))) }
             try receiveAndFinish(stream, session: session, info: &info, parent: parentFiles)
         } catch {
             info.statusReason = "\(error)"
@@ -66,7 +77,8 @@ public struct RemoteBackupOperation {
         var replicationParameters = sourceParameters
         replicationParameters.replication = true
         let replication = try Connection(replicationParameters)
-        let identified = UInt64(try replication.command("IDENTIFY_SYSTEM").value(0, "systemid") ?? "") ?? 0
+        let identity = try replication.command("IDENTIFY_SYSTEM")
+        let identified = UInt64(identity.value(0, "systemid") ?? "") ?? 0
         guard identified == repository.identity.systemIdentifier else {
             throw EngineError.clusterMismatch(what: "the server pgbk connected to", found: identified,
                                               expected: repository.identity.systemIdentifier, repository: repository.path)
@@ -88,14 +100,39 @@ public struct RemoteBackupOperation {
             throw EngineError.clusterMismatch(what: "the server of the SQL connection", found: cluster.systemIdentifier,
                                               expected: identified, repository: repository.path)
         }
-        return Session(primary: primary, source: source, replication: replication, cluster: cluster, label: label)
+        guard let timeline = TimelineID(identity.value(0, "timeline") ?? ""), let position = LSN(identity.value(0, "xlogpos") ?? "") else {
+            throw EngineError.serverNotReady("IDENTIFY_SYSTEM did not return the server's timeline and position")
+        }
+        return Session(primary: primary, source: source, replication: replication, replicationParameters: replicationParameters,
+                       cluster: cluster, label: label, timeline: timeline, position: position)
     }
 
-    /// The parent, and the backup's directory with its record (not yet saved), once
-    /// BASE_BACKUP's checkpoint has given the start position.
-    private func begin(_ stream: BaseBackupStream, session: Session, catalog: CatalogSnapshot) throws -> (BackupInfo, parent: BackupInfo?) {
+    /// BASE_BACKUP, incremental when the server took the parent's manifest; a server that
+    /// then cannot send an incremental (its WAL summaries do not reach back to the parent)
+    /// sends every file instead, on a new connection, and `scanReason` says why.
+    private func startStream(_ session: inout Session, incremental: Bool, scanReason: inout String?) throws -> BaseBackupStream {
+        var streamOptions = BaseBackupStream.Options(label: session.label)
+        streamOptions.fastCheckpoint = !options.smoothCheckpoint
+        streamOptions.maxRateKBps = options.maxRateKBps
+        streamOptions.incremental = incremental
+        do {
+            return try BaseBackupStream(on: session.replication, options: streamOptions)
+        } catch let error as PostgresError where incremental && error.sqlState != nil {
+            scanReason = "the server could not send an incremental: \(error)"
+            Console.info("\(scanReason!); receiving every file")
+            session.replication = try Connection(session.replicationParameters)
+            streamOptions.incremental = false
+            return try BaseBackupStream(on: session.replication, options: streamOptions)
+        }
+    }
+
+    /// The backup's directory with its record (not yet saved), once BASE_BACKUP's checkpoint
+    /// has given the start position.
+    private func begin(_ stream: BaseBackupStream, session: Session, parent: BackupInfo?, scanReason: String?) throws -> BackupInfo {
         let cluster = session.cluster
-        let parent = try steps.chooseParent(catalog, timeline: stream.timeline, startLSN: stream.start, pgMajor: cluster.major.number)
+        guard stream.timeline == session.timeline else {
+            throw EngineError.serverNotReady("the server moved from timeline \(session.timeline) to \(stream.timeline) as the backup began; run it again")
+        }
         let mode: BackupMode = parent == nil ? .full : .incremental
         let (id, startTime) = try repository.createBackupDirectory(mode: mode)
         var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
@@ -114,10 +151,10 @@ public struct RemoteBackupOperation {
         info.compressLevel = options.compressLevel
         info.method = .protocol
         if parent != nil {
-            info.changeSource = "scan"
-            info.changeSourceReason = "over the replication protocol every page is received and its LSN compared"
+            info.changeSource = scanReason == nil ? "summary" : "scan"
+            info.changeSourceReason = scanReason.map { $0 + "; every page received and its LSN compared" }
         }
-        return (info, parent)
+        return info
     }
 
     private func receiveAndFinish(_ stream: BaseBackupStream, session: Session, info: inout BackupInfo,
