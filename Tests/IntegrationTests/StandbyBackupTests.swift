@@ -125,3 +125,35 @@ import Repository
         #expect(try Repository.open(repo).loadBackup(id).status == .error)
     }
 }
+
+extension StandbyBackupTests {
+    /// BASE_BACKUP from a standby (--method protocol with --standby-host), as an incremental
+    /// on top of a full backup read from disk: one catalog whichever way the files came. The
+    /// primary switches WAL at the end, and the chain restores to the primary's data.
+    @Test func overTheReplicationProtocolFromAStandbyOnTopOfALocalFull() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let (primary, standby) = try pair(s, repo: repo)
+        defer { primary.stopIfRunning(); standby.stopIfRunning() }
+        try primary.execute("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid <= 300")
+        let sum = "SELECT sum(abalance)::text || '/' || count(*) FROM pgbench_accounts"
+        let expected = try primary.scalar(sum)
+        let r = try s.pgbk(["backup", "-B", repo, "-b", "incremental", "--method", "protocol", "--standby-host", standby.socketDir,
+                            "--standby-port", String(standby.port)] + primary.connectionArgs)
+        #expect(r.succeeded && r.stderr.contains("on top of"), "\(r)")
+        #expect(try s.pgbk(["validate", "-B", repo]).succeeded)
+        let info = try Repository.open(repo).loadBackup(try #require(try Repository.open(repo).backupIDs().last))
+        #expect(info.status == .ok && info.method == .protocol && info.mode == .incremental
+                && info.label.contains("from standby \(standby.socketDir):\(standby.port)"), "\(info)")
+        try primary.switchWALAndWaitForArchive(repository: repo)
+        try standby.stop()
+        try primary.stop()
+        let target = try s.makeDirectory("restored-protocol")
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(restore.succeeded, "\(restore)")
+        // A standby's standby.signal came with BASE_BACKUP and was left out: recovery ends.
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "r-protocol")
+        defer { restored.stopIfRunning() }
+        #expect(try restored.scalar(sum) == expected)
+    }
+}

@@ -35,6 +35,10 @@ struct ArchiveReceiver {
             }
             while let member = try archive.reader.next() {
                 let path = prefix + member.path
+                // What a local backup leaves out the server may send: a standby's
+                // standby.signal would make every restore a standby. The server's own
+                // backup_label is the backup's.
+                if prefix.isEmpty, BackupExclusions.topLevelFiles.contains(path), path != "backup_label" { continue }
                 if let problem = CatalogPath.problem(with: path) {
                     throw EngineError.serverNotReady("\(archive.name) holds \(FileList.escape(path)), which pgbk will not store: \(problem)")
                 }
