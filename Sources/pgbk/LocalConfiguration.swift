@@ -20,7 +20,8 @@ struct LocalConfiguration {
     let values: IniFile
 
     /// nil `explicitPath`: the environment's or the default, which may be absent.
-    init(explicitPath: String?) throws {
+    /// `extraKeys`: what else the file may set (a server's file: its connection).
+    init(explicitPath: String?, extraKeys: [String] = []) throws {
         let chosen = explicitPath ?? environment("PGBK_CONFIG")
         let candidate = chosen ?? Self.defaultPath
         guard chosen != nil || FileSystem.exists(candidate) else {
@@ -33,8 +34,8 @@ struct LocalConfiguration {
         }
         let text = try FileSystem.readText(candidate)
         let values = try IniFile(text: text, path: candidate)
-        for key in values.keys where !Self.knownKeys.contains(key) && Self.repositoryNumber(key) == nil {
-            throw EngineError.invalidArgument("configuration file \(candidate): unknown setting \(key) (known: \(Self.knownKeys.joined(separator: ", ")))")
+        for key in values.keys where !Self.knownKeys.contains(key) && !extraKeys.contains(key) && Self.repositoryNumber(key) == nil {
+            throw EngineError.invalidArgument("configuration file \(candidate): unknown setting \(key) (known: \((Self.knownKeys + extraKeys).joined(separator: ", ")))")
         }
         if Self.secretKeys.contains(where: { values[$0] != nil }) {
             let mode = try FileSystem.status(candidate, followLinks: true).mode

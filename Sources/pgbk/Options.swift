@@ -29,6 +29,9 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "Configuration file with BACKUP_PATH and the AWS_*/S3_* settings (default: $PGBK_CONFIG, else /etc/pgbk/pgbk.conf when it exists).")
     var config: String?
 
+    @Option(name: .customLong("server"), help: "A server configured on this backup host: its file NAME.conf in $PGBK_SERVERS_DIR, else /etc/pgbk/servers.d, gives the repositories and the connection (instead of --config and -B).")
+    var server: String?
+
     @Option(name: .customLong("s3-uri-style"), help: "S3 addressing, path or host (default: S3_URI_STYLE, else path for an IP or localhost endpoint, host otherwise).")
     var s3URIStyle: String?
 
@@ -45,6 +48,9 @@ struct RepositoryOptions: ParsableArguments {
     func resolvedPaths() throws -> [String] {
         Console.quiet = quiet
         Console.verbose = verbose
+        if server != nil && !backupPaths.isEmpty {
+            throw EngineError.invalidArgument("--server names the repositories in its file; -B is not taken with it")
+        }
         let paths = backupPaths.isEmpty ? try localConfiguration().backupPaths() : backupPaths
         guard !paths.isEmpty else {
             throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
@@ -67,8 +73,16 @@ struct RepositoryOptions: ParsableArguments {
         return paths.enumerated().map { ($0.offset + 1, $0.element) }
     }
 
+    /// The configuration file, or --server's, whose connection settings then stand in for
+    /// libpq's environment where that leaves them unset.
     func localConfiguration() throws -> LocalConfiguration {
-        try LocalConfiguration(explicitPath: config)
+        guard let server else { return try LocalConfiguration(explicitPath: config) }
+        if config != nil { throw EngineError.invalidArgument("--server and --config both name a configuration file: give one") }
+        let local = try LocalConfiguration(explicitPath: try ServerConfiguration.path(of: server), extraKeys: ServerConfiguration.serverKeys)
+        for key in ServerConfiguration.connectionKeys where environment(key) == nil {
+            if let value = local.values[key] { setenv(key, value, 1) }
+        }
+        return local
     }
 
     /// The driver for the chosen repository's location (`path`: another one of the list).
@@ -113,7 +127,7 @@ struct RepositoryOptions: ParsableArguments {
     /// What to add to a pgbk command line written for PostgreSQL (restore_command): the
     /// configuration file, when one was named here.
     var configArguments: [String] {
-        (config.map { ["--config", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
+        (config.map { ["--config", $0] } ?? []) + (server.map { ["--server", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
             + (repoTargetTime.map { ["--repo-target-time", $0] } ?? [])
     }
 

@@ -9,7 +9,7 @@ import Repository
         let s = try Scratch()
         let root = FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: #filePath)))
         let commands = ["init", "backup", "archive-push", "archive-get", "validate", "show", "restore", "expire", "delete",
-                        "purge", "check", "drill", "report"]
+                        "purge", "check", "drill", "report", "receive-wal", "cron"]
         let top = try FileSystem.readText(root + "/docs/man/pgbk.1")
         for command in commands {
             #expect(top.contains("pgbk.\(command) 1"), "pgbk.1 does not point to \(command)")

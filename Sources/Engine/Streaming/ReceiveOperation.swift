@@ -102,12 +102,15 @@ public final class ReceiveOperation {
     /// repository. A local spool (object storage) is made private to this user first: a
     /// fixed name below /tmp must not be someone else's directory or link.
     private func lockReceiving() throws -> FileLock {
-        guard let lock = try HostLocks.lockIfFree("receive-wal " + repository.storage.location) else {
+        guard let lock = try HostLocks.lockIfFree(Self.lockName(repository)) else {
             throw EngineError.invalidArgument("another pgbk receive-wal is receiving into \(repository.path) on this host")
         }
         if !(repository.storage is PosixStorage) { try FileSystem.makePrivateDirectory(receivingDirectory) }
         return lock
     }
+
+    /// The host lock a receiver holds on its repository.
+    static func lockName(_ repository: Repository) -> String { "receive-wal " + repository.storage.location }
 
     /// A replication connection to the repository's cluster, and the slot when asked for.
     private func connect() throws -> Connection {

@@ -1,0 +1,35 @@
+import Engine
+import Repository
+
+/// The servers a backup host backs up (Barman's /etc/barman.d): one file per server,
+/// NAME.conf in $PGBK_SERVERS_DIR, else /etc/pgbk/servers.d, of KEY=VALUE lines: its
+/// repositories (BACKUP_PATH, BACKUP_PATH_2, ...), its connection (PGHOST, PGPORT, PGUSER,
+/// PGDATABASE), whether `pgbk cron` keeps receive-wal running for it (RECEIVE_WAL=on, with
+/// SLOT), and any setting the configuration file takes (the AWS_* and S3_* ones).
+/// Retention is the repository's own (pgbk.ini), as for any repository.
+enum ServerConfiguration {
+    static let connectionKeys = ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE"]
+    static let serverKeys = connectionKeys + ["RECEIVE_WAL", "SLOT"]
+
+    static var directory: String { environment("PGBK_SERVERS_DIR") ?? "/etc/pgbk/servers.d" }
+
+    /// A server's name is a file name of letters, digits, '-' and '_' (never a path).
+    static func path(of name: String) throws -> String {
+        guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw EngineError.invalidArgument("--server \(name.prefix(80)): a server name is letters, digits, '-' and '_'")
+        }
+        let path = directory + "/" + name + ".conf"
+        guard FileSystem.exists(path) else {
+            throw EngineError.invalidArgument("server \(name) is not configured: there is no \(path)")
+        }
+        return path
+    }
+
+    /// Every configured server, by name.
+    static func names() throws -> [String] {
+        guard FileSystem.isDirectory(directory) else {
+            throw EngineError.invalidArgument("no servers are configured: \(directory) does not exist (set PGBK_SERVERS_DIR, or make it with a NAME.conf per server)")
+        }
+        return try FileSystem.list(directory).filter { $0.hasSuffix(".conf") }.map { String($0.dropLast(5)) }.sorted()
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+import Foundation
+import Repository
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A backup host with several servers (issue 26): each configured in a file of its own,
+/// every command taking --server NAME, and `pgbk cron` keeping receive-wal running,
+/// validating and expiring, concurrently with itself, one server's failure not stopping
+/// the others.
+@Suite struct CronTests {
+    @Test func cronKeepsEachServerAndOneFailureStopsNoOther() throws {
+        let s = try Scratch()
+        let servers = try s.makeDirectory("servers", mode: 0o755)
+        let env = ["PGBK_SERVERS_DIR": servers, "PGBK_LOG_PATH": s.path + "/log"]
+        let streamed = try TestCluster.create(s, name: "streamed", repository: nil)
+        try streamed.appendConfig("archive_mode = off\nmax_wal_senders = 10\n")
+        let archived = try TestCluster.create(s, name: "archived", repository: s.path + "/repo-archived")
+        try streamed.start()
+        defer { streamed.stopIfRunning() }
+        try archived.start()
+        defer { archived.stopIfRunning() }
+        func serverFile(_ name: String, _ cluster: TestCluster, repo: String, extra: String = "") throws {
+            try s.writeFile(servers + "/\(name).conf", "BACKUP_PATH=\(repo)\nPGHOST=\(cluster.socketDir)\nPGPORT=\(cluster.port)\nPGUSER=postgres\n" + extra)
+        }
+        try serverFile("streamed", streamed, repo: s.path + "/repo-streamed", extra: "RECEIVE_WAL=on\nSLOT=pgbk\n")
+        try serverFile("archived", archived, repo: s.path + "/repo-archived")
+        try serverFile("broken", archived, repo: s.path + "/no-such-repo")
+        for name in ["streamed", "archived"] {
+            let made = try s.pgbk(["init", "--server", name], env: env)
+            #expect(made.succeeded, "\(made)")
+        }
+        var receiverPID: Int32?
+        defer { if let receiverPID { kill(receiverPID, SIGTERM) } }
+
+        // The first run starts receive-wal; the broken server fails its actions, and only them.
+        let first = try s.pgbk(["cron"], env: env)
+        receiverPID = first.stderr.firstMatch(of: /receive-wal: started \(pid (\d+)/).flatMap { Int32($0.1) }
+        #expect(first.status != 0 && receiverPID != nil, "\(first)")
+        #expect(first.stderr.contains("cron: archived: validate: ok") && first.stderr.contains("cron: broken: validate failed")
+                && first.stderr.contains("1 of") == false && first.stderr.contains("action(s) failed"), "\(first)")
+        try waitUntilStreaming(streamed)
+
+        for name in ["streamed", "archived"] {
+            let backup = try s.pgbk(["backup", "--server", name, "--archive-timeout", "60"], env: env)
+            #expect(backup.succeeded && backup.stderr.contains("over the replication protocol"), "\(name): \(backup)")
+        }
+        try FileSystem.remove(servers + "/broken.conf")
+        // Two at once: one works, the other finds it working or finds nothing left to do.
+        let crons = try (0..<2).map { _ in
+            try Command.spawn(s.pgbk, ["cron"], env: env, asPostgres: true, outputDirectory: s.path)
+        }
+        let results = crons.map { $0.wait() }
+        #expect(results.allSatisfy { $0.succeeded }, "\(results)")
+        #expect(results.allSatisfy { !$0.stderr.contains("receive-wal: started") }, "\(results)")
+        #expect(try streamed.scalar("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbk'") == "1")
+        for name in ["streamed", "archived"] {
+            let backups = try Repository.open(s.path + "/repo-\(name)").loadAll().backups
+            #expect(backups.count == 1 && backups.allSatisfy { $0.status == .ok }, "\(name): \(backups.map(\.status))")
+        }
+
+        // A server not configured, and a name that is a path: one line, nothing done.
+        for name in ["nope", "../servers/archived"] {
+            let bad = try s.pgbk(["backup", "--server", name], env: env)
+            #expect(failsWithOneError(bad) && bad.stderr.contains(name.hasPrefix(".") ? "letters, digits" : "not configured"), "\(bad)")
+        }
+    }
+}
