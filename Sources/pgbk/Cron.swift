@@ -15,7 +15,7 @@ import Repository
 struct Cron: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "For every server configured on this backup host: keep receive-wal running, validate new backups, apply retention.",
-        discussion: "Servers are NAME.conf files in $PGBK_SERVERS_DIR (default /etc/pgbk/servers.d). receive-wal is started, detached, for a server whose file says RECEIVE_WAL=on (with SLOT=name, --create-slot), its output in $PGBK_LOG_PATH/receive-wal-NAME.log (default /var/log/pgbk); retention runs when the repository's pgbk.ini sets KEEP_DATA_GENERATIONS or KEEP_DATA_DAYS. Exit status: 0 when every action succeeded (or another cron was already working), 1 otherwise.",
+        discussion: "Servers are NAME.conf files in $PGBK_SERVERS_DIR (default /etc/pgbk/servers.d). receive-wal is started, detached, for a server whose file says RECEIVE_WAL=on (with SLOT=name, made when missing), its output in $PGBK_LOG_PATH/receive-wal-NAME.log (default /var/log/pgbk); retention runs when the repository's pgbk.ini sets KEEP_DATA_GENERATIONS or KEEP_DATA_DAYS. Exit status: 0 when every action succeeded (or another cron was already working), 1 otherwise.",
         helpNames: [.long])
 
     @Flag(name: [.customShort("q"), .long], help: "Print only errors and warnings.")
