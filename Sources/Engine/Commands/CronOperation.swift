@@ -33,6 +33,7 @@ public enum CronOperation {
                     failed += 1
                     Console.warning("cron: \(server): \(action.name) failed: \(error)")
                 }
+                try FaultInjection.point("cron-after-action")
             }
         }
         if failed > 0 { throw EngineError.invalidArgument("cron: \(failed) of \(done) action(s) failed (see the lines above)") }
