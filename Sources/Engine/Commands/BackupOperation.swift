@@ -74,19 +74,13 @@ public struct BackupOperation {
         var (info, parent) = try startBackup(session, catalog: catalog)
         var maps: [(source: String, map: ChangedBlockMap)] = []
         var parentFiles: BackupFileCopier.ParentFiles?
-        do {
-            try repository.saveBackup(info)
-            Console.info("backup \(info.id) started (\(info.mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
+        try steps.whileRunning(&info) { info in
             if let parent {
                 maps = try buildMaps(session, parent: parent, info: &info)
                 parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(try repository.loadFileList(parent)))
             }
             try copyAndStop(connection: session.connection, primary: session.primary, info: &info, parent: parentFiles,
                             changes: options.verifyMap ? nil : maps.first?.map)
-        } catch {
-            info.statusReason = "\(error)"
-            try? Catalog.markFailed(repository, &info)
-            throw error
         }
         if let parentFiles { try verifyMaps(maps, info: info, parentFiles: parentFiles) }
         try steps.applyRetention()
@@ -122,23 +116,10 @@ public struct BackupOperation {
         // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
         let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
         let parent = try steps.chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: session.settings.versionNumber / 10000)
-        let mode: BackupMode = parent == nil ? .full : .incremental
-
-        let (id, startTime) = try repository.createBackupDirectory(mode: mode)
-        var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
-        info.label = session.label
-        info.parentID = parent?.id
-        info.pid = getpid()
-        info.timeline = timeline
-        info.startLSN = startLSN
-        info.systemIdentifier = cluster.control.systemIdentifier
-        info.pgVersionNum = session.settings.versionNumber
-        info.blockSize = cluster.control.blockSize
-        info.walBlockSize = cluster.control.walBlockSize
-        info.walSegmentSize = cluster.control.walSegmentSize
-        info.dataChecksums = cluster.control.dataChecksumsEnabled
-        info.compression = options.compression
-        info.compressLevel = options.compressLevel
+        let info = try steps.newRecord(parent: parent, label: session.label, timeline: timeline, start: startLSN, cluster: .init(
+            systemIdentifier: cluster.control.systemIdentifier, versionNumber: session.settings.versionNumber,
+            blockSize: cluster.control.blockSize, walBlockSize: cluster.control.walBlockSize,
+            walSegmentSize: cluster.control.walSegmentSize, dataChecksums: cluster.control.dataChecksumsEnabled))
         return (info, parent)
     }
 

@@ -2,6 +2,10 @@ import PostgresClient
 import PostgresFormat
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// What a backup does the same way whether it reads the data directory (BackupOperation) or
 /// receives BASE_BACKUP over the protocol (RemoteBackupOperation): read the catalog under the
 /// lock, choose the parent, wait for the last WAL segment, publish the backup as DONE, apply
@@ -32,6 +36,52 @@ struct BackupSteps {
             guard options.fullOnError else { throw error }
             Console.warning("\(error); taking a full backup instead (-F)")
             return nil
+        }
+    }
+
+    /// What a new backup's record says of the cluster, whichever way its files are read.
+    struct ClusterFacts {
+        let systemIdentifier: UInt64
+        let versionNumber: Int
+        let blockSize: UInt32
+        let walBlockSize: UInt32
+        let walSegmentSize: UInt32
+        let dataChecksums: Bool
+    }
+
+    /// The backup's directory and its RUNNING record (not yet saved).
+    func newRecord(parent: BackupInfo?, label: String, timeline: TimelineID, start: LSN, cluster: ClusterFacts) throws -> BackupInfo {
+        let mode: BackupMode = parent == nil ? .full : .incremental
+        let (id, startTime) = try repository.createBackupDirectory(mode: mode)
+        var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
+        info.label = label
+        info.parentID = parent?.id
+        info.pid = getpid()
+        info.timeline = timeline
+        info.startLSN = start
+        info.systemIdentifier = cluster.systemIdentifier
+        info.pgVersionNum = cluster.versionNumber
+        info.blockSize = cluster.blockSize
+        info.walBlockSize = cluster.walBlockSize
+        info.walSegmentSize = cluster.walSegmentSize
+        info.dataChecksums = cluster.dataChecksums
+        info.compression = options.compression
+        info.compressLevel = options.compressLevel
+        return info
+    }
+
+    /// The one error boundary of a backup: the RUNNING record saved, then `body`; whatever
+    /// fails marks the record ERROR with its reason, so that no failure leaves a RUNNING
+    /// backup behind. `how`: said after "started" (" over the replication protocol").
+    func whileRunning(_ info: inout BackupInfo, how: String = "", _ body: (inout BackupInfo) throws -> Void) throws {
+        do {
+            try repository.saveBackup(info)
+            Console.info("backup \(info.id) started\(how) (\(info.mode.rawValue.lowercased())\(info.parentID.map { " on top of \($0)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
+            try body(&info)
+        } catch {
+            info.statusReason = "\(error)"
+            try? Catalog.markFailed(repository, &info)
+            throw error
         }
     }
 

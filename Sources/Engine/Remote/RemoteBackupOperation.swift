@@ -56,14 +56,8 @@ public struct RemoteBackupOperation {
         }
         let stream = try startStream(&session, incremental: parent != nil && scanReason == nil, scanReason: &scanReason)
         var info = try begin(stream, session: session, parent: parent, scanReason: scanReason)
-        do {
-            try repository.saveBackup(info)
-            Console.info("backup \(info.id) started over the replication protocol (\(info.mode.rawValue.lowercased())\(parent.map { " on top of \($0.id)" } ?? ""), \(options.smoothCheckpoint ? "spread" : "fast") checkpoint, start \(info.startLSN!))")
+        try steps.whileRunning(&info, how: " over the replication protocol") { info in
             try receiveAndFinish(stream, session: session, info: &info, parent: parentFiles)
-        } catch {
-            info.statusReason = "\(error)"
-            try? Catalog.markFailed(repository, &info)
-            throw error
         }
         try steps.applyRetention()
         return info
@@ -133,22 +127,9 @@ public struct RemoteBackupOperation {
         guard stream.timeline == session.timeline else {
             throw EngineError.serverNotReady("the server moved from timeline \(session.timeline) to \(stream.timeline) as the backup began; run it again")
         }
-        let mode: BackupMode = parent == nil ? .full : .incremental
-        let (id, startTime) = try repository.createBackupDirectory(mode: mode)
-        var info = BackupInfo(id: id, mode: mode, status: .running, startTime: startTime)
-        info.label = session.label
-        info.parentID = parent?.id
-        info.pid = getpid()
-        info.timeline = stream.timeline
-        info.startLSN = stream.start
-        info.systemIdentifier = cluster.systemIdentifier
-        info.pgVersionNum = cluster.versionNumber
-        info.blockSize = cluster.blockSize
-        info.walBlockSize = cluster.walBlockSize
-        info.walSegmentSize = cluster.walSegmentSize
-        info.dataChecksums = cluster.dataChecksums
-        info.compression = options.compression
-        info.compressLevel = options.compressLevel
+        var info = try steps.newRecord(parent: parent, label: session.label, timeline: stream.timeline, start: stream.start, cluster: .init(
+            systemIdentifier: cluster.systemIdentifier, versionNumber: cluster.versionNumber, blockSize: cluster.blockSize,
+            walBlockSize: cluster.walBlockSize, walSegmentSize: cluster.walSegmentSize, dataChecksums: cluster.dataChecksums))
         info.method = .protocol
         if parent != nil {
             info.changeSource = scanReason == nil ? "summary" : "scan"
