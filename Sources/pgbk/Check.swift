@@ -33,11 +33,45 @@ struct Check: ParsableCommand {
     static let nagiosArchiveTimeout = 8
     @Flag(name: .long, help: "Print the checks as JSON.")
     var json = false
+    @Flag(name: .customLong("all"), help: "Check every server configured on this backup host (as --server NAME each), each check named after its server.")
+    var all = false
 
     /// Every repository (or the one --repo names): the server's own checks once, the
     /// repository's (its archive_command entry, archiving into it, its backups, gaps and
     /// drills) for each, named "repoN ..." when there are several.
     func run() throws {
+        let results = all ? try everyServer() : try results()
+        let worst = CheckResult.Status.worst(results.map(\.status))
+        if nagios {
+            Console.output(CheckReport.nagiosLine(results))
+        } else if json {
+            Console.output(CheckReport.json(results))
+        } else {
+            Console.output(CheckReport.table(results), terminator: "")
+        }
+        if worst != .ok { throw ExitCode(worst.rawValue) }
+    }
+
+    /// --all: each configured server's checks, as `--server NAME` gives them; a server whose
+    /// checks cannot even start is one CRITICAL line of its own, and the others are checked.
+    private func everyServer() throws -> [CheckResult] {
+        guard repository.server == nil, repository.backupPaths.isEmpty else {
+            throw EngineError.invalidArgument("--all checks every configured server: it takes neither --server nor -B")
+        }
+        var results: [CheckResult] = []
+        for name in try ServerConfiguration.names() {
+            var one = self
+            one.repository.server = name
+            let these = ServerConfiguration.withEnvironmentRestored { Result { try one.results() } }
+            switch these {
+            case .success(let checks): results += checks.map { CheckResult("\(name) \($0.name)", $0.status, $0.message) }
+            case .failure(let error): results.append(CheckResult("\(name) configuration", .critical, "\(error)"))
+            }
+        }
+        return results
+    }
+
+    private func results() throws -> [CheckResult] {
         let targets = try repository.chosenPaths()
         var results: [CheckResult] = []
         for (n, target) in targets.enumerated() {
@@ -49,15 +83,7 @@ struct Check: ParsableCommand {
             }
             results += these
         }
-        let worst = CheckResult.Status.worst(results.map(\.status))
-        if nagios {
-            Console.output(CheckReport.nagiosLine(results))
-        } else if json {
-            Console.output(CheckReport.json(results))
-        } else {
-            Console.output(CheckReport.table(results), terminator: "")
-        }
-        if worst != .ok { throw ExitCode(worst.rawValue) }
+        return results
     }
 
     /// What belongs to the server, not to a repository: reported once.

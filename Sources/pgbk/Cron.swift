@@ -25,11 +25,9 @@ struct Cron: ParsableCommand {
         Console.quiet = quiet
         // A server's file stands in for libpq's environment (RepositoryOptions): each server
         // starts from the environment cron was given, not the previous server's.
-        let given = ServerConfiguration.connectionKeys.map { ($0, environment($0)) }
+        let restore = ServerConfiguration.environmentRestorer()
         try CronOperation.run(servers: try ServerConfiguration.names(), scope: ServerConfiguration.directory,
-                              actions: actions(for:)) { _ in
-            for (key, value) in given { if let value { setenv(key, value, 1) } else { unsetenv(key) } }
-        }
+                              actions: actions(for:)) { _ in restore() }
     }
 
     /// What the server needs, in order; a server whose file cannot be read is one failed action.

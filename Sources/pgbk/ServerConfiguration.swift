@@ -1,6 +1,10 @@
 import Engine
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// The servers a backup host backs up (Barman's /etc/barman.d): one file per server,
 /// NAME.conf in $PGBK_SERVERS_DIR, else /etc/pgbk/servers.d, of KEY=VALUE lines: its
 /// repositories (BACKUP_PATH, BACKUP_PATH_2, ...), its connection (PGHOST, PGPORT, PGUSER,
@@ -23,6 +27,20 @@ enum ServerConfiguration {
             throw EngineError.invalidArgument("server \(name) is not configured: there is no \(path)")
         }
         return path
+    }
+
+    /// Runs `body` for one server, then puts libpq's environment back as it was: a server's
+    /// file stands in for it (RepositoryOptions), and the next server must not inherit it.
+    static func withEnvironmentRestored<T>(_ body: () -> T) -> T {
+        let restore = environmentRestorer()
+        defer { restore() }
+        return body()
+    }
+
+    /// What puts libpq's environment back as it is now.
+    static func environmentRestorer() -> () -> Void {
+        let given = connectionKeys.map { ($0, environment($0)) }
+        return { for (key, value) in given { if let value { setenv(key, value, 1) } else { unsetenv(key) } } }
     }
 
     /// Every configured server, by name.

@@ -66,6 +66,14 @@ import Repository
             #expect(backups.count == 1 && backups.allSatisfy { $0.status == .ok }, "\(name): \(backups.map(\.status))")
         }
 
+        // check --all: every server's checks, each named after its server; a server whose
+        // file is wrong is one CRITICAL line of its own.
+        try serverFile("broken", archived, repo: s.path + "/no-such-repo")
+        let checked = try s.pgbk(["check", "--all", "--no-archive-test"], env: env)
+        #expect(checked.status == 2 && checked.stdout.contains("archived cluster") && checked.stdout.contains("streamed cluster")
+                && checked.stdout.contains("broken repository"), "\(checked)")
+        #expect(checked.stdout.split(separator: "\n").filter { $0.hasPrefix("CRITICAL") }.allSatisfy { $0.contains("broken") }, "\(checked)")
+
         // A server not configured, and a name that is a path: one line, nothing done.
         for name in ["nope", "../servers/archived"] {
             let bad = try s.pgbk(["backup", "--server", name], env: env)
