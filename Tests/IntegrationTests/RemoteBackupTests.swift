@@ -76,6 +76,8 @@ import Repository
         // Hint bits set now, not by the update's scan (with checksums each first setting
         // after a checkpoint logs the whole page, which then counts as changed).
         try cluster.execute("VACUUM (FREEZE)")
+        // receive-wal caught up, as on a backup host where it runs all the time.
+        try waitUntilFlushed(cluster)
         let full = try Self.outsider(s, ["backup", "-B", repo, "--method", "protocol", "--compress", "lz4", "--max-rate", "1024M", "--archive-timeout", "120"] + cluster.connectionArgs)
         #expect(full.succeeded && full.stderr.contains("over the replication protocol"), "\(major): \(full)")
         #expect(try Self.outsider(s, ["validate", "-B", repo]).succeeded)

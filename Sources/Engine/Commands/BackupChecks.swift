@@ -59,8 +59,17 @@ enum BackupChecks {
                   let to = row[1].flatMap({ WALSegmentName($0, segmentSize: size) }) else { continue }
             // pg_walfile_name names the segment before a boundary: at 0/3000000, ...02, while
             // the receiver already has ...03 open.
-            if receiving.contains(where: { $0.timeline == from.timeline && $0.segmentNumber + 1 >= from.segmentNumber
-                                                && $0.segmentNumber <= to.segmentNumber + 1 }) { return true }
+            func inRange(_ segment: WALSegmentName) -> Bool {
+                segment.timeline == from.timeline && segment.segmentNumber + 1 >= from.segmentNumber
+                    && segment.segmentNumber <= to.segmentNumber + 1
+            }
+            if receiving.contains(where: inRange) { return true }
+            // Between storing a whole segment and opening the next, the receiver has no
+            // partial: the segment it just stored (with archive_mode off, only it stores any).
+            for number in stride(from: from.segmentNumber > 0 ? from.segmentNumber - 1 : 0, through: to.segmentNumber + 1, by: 1) {
+                let segment = WALSegmentName(timeline: from.timeline, segmentNumber: number, segmentSize: size)
+                if try repository.wal.find(segment.name) != nil && inRange(segment) { return true }
+            }
         }
         return false
     }
