@@ -43,17 +43,13 @@ struct ArchiveReceiver {
                     throw EngineError.serverNotReady("\(archive.name) holds \(FileList.escape(path)), which pgbk will not store: \(problem)")
                 }
                 switch member.kind {
-                case .directory:
-                    let stored = dataRoot + "/" + path
-                    try repository.storage.makeDirectories(stored)
-                    directories.append(stored)
-                    entries.append(FileEntry(kind: .directory, path: path, mode: member.mode, mtime: member.mtime))
-                case .symlink:
+                case .directory, .symlink:
                     // A tablespace link's contents are stored below a real directory of the same name.
                     let stored = dataRoot + "/" + path
                     try repository.storage.makeDirectories(stored)
                     directories.append(stored)
-                    entries.append(FileEntry(kind: .symlink, path: path, mode: member.mode, mtime: member.mtime, linkTarget: member.linkTarget))
+                    entries.append(FileEntry(kind: member.kind == .symlink ? .symlink : .directory, path: path, mode: member.mode,
+                                             mtime: member.mtime, linkTarget: member.linkTarget))
                 case .file:
                     let outcome = try IncrementalFileHeader.relationPath(of: path).map {
                         try store.storeIncremental(path: $0, size: member.size, mode: member.mode, mtime: member.mtime, from: archive.reader)

@@ -2,9 +2,6 @@ import PostgresClient
 import PostgresFormat
 import Repository
 
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
 
 /// A backup over the replication protocol, from a host that cannot read the data directory
 /// (Barman's `backup_method = postgres`): BASE_BACKUP on a `replication=true` connection,
