@@ -55,6 +55,11 @@ struct RepositoryOptions: ParsableArguments {
         guard !paths.isEmpty else {
             throw EngineError.invalidArgument("no repository given: use -B/--backup-path or set BACKUP_PATH")
         }
+        // An empty path (`-B "$UNSET"`, `BACKUP_PATH=`) would be the current directory:
+        // PGDATA, when PostgreSQL runs archive_command.
+        if let empty = paths.firstIndex(where: { $0.allSatisfy { $0 == " " || $0 == "\t" } }) {
+            throw EngineError.invalidArgument("repo\(empty + 1): the backup path is empty")
+        }
         if let repo { try RepositoryLabel.check("--repo", repo, among: paths) }
         return paths
     }

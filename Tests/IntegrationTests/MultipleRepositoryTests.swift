@@ -183,6 +183,14 @@ import Repository
         try s.writeFile(config, "BACKUP_PATH=\(r1)\nBACKUP_PATH_2=\(r2)\n")
         let two = try s.pgbk(["show", "--config", config, "--repo", "3"])
         #expect(failsWithOneError(two) && two.stderr.contains("there are 2 repositories"), "\(two)")
+        // An empty path is not the current directory (archive_command runs in PGDATA).
+        let cwd = try s.makeDirectory("cwd")
+        let empty = try s.pgbk(["init", "-B", "", "-D", s.path + "/nowhere"], directory: cwd)
+        #expect(failsWithOneError(empty) && empty.stderr.contains("repo1: the backup path is empty"), "\(empty)")
+        try s.writeFile(config, "BACKUP_PATH=\(r1)\nBACKUP_PATH_2=\n")
+        let emptySecond = try s.pgbk(["archive-push", "--config", config, s.path + "/x"], directory: cwd)
+        #expect(failsWithOneError(emptySecond) && emptySecond.stderr.contains("repo2: the backup path is empty"), "\(emptySecond)")
+        #expect(try FileSystem.list(cwd).isEmpty)
         #expect(!FileSystem.exists(r1) && !FileSystem.exists(r2))
     }
 }
