@@ -42,7 +42,7 @@ struct Cron: ParsableCommand {
         }
         var list: [CronOperation.Action] = []
         if local.values["RECEIVE_WAL"] == "on" {
-            list.append(CronOperation.Action(name: "receive-wal") { try keepReceiving(name, options: options, slot: local.values["SLOT"]) })
+            list.append(CronOperation.Action(name: "receive-wal") { try keepReceiving(name, options: options) })
         }
         list.append(CronOperation.Action(name: "validate") { try pgbk(["validate", "--server", name, "-q"]) })
         list.append(CronOperation.Action(name: "expire") {
@@ -66,13 +66,13 @@ struct Cron: ParsableCommand {
 
     /// receive-wal is running when it holds its lock; otherwise it is started, detached, and
     /// given a moment to fail (a refused connection) before it counts as started.
-    func keepReceiving(_ name: String, options: RepositoryOptions, slot: String?) throws -> String {
-        guard try !CronOperation.receiveWALIsRunning(into: try options.open()) else { return "running" }
+    func keepReceiving(_ name: String, options: RepositoryOptions) throws -> String {
+        guard try !ReceiveOperation.isRunning(into: try options.open()) else { return "running" }
         let logDirectory = environment("PGBK_LOG_PATH") ?? "/var/log/pgbk"
         try FileSystem.makeDirectories(logDirectory)
         let log = logDirectory + "/receive-wal-\(name).log"
-        let slotArguments = slot.map { ["--slot", $0, "--create-slot"] } ?? []
-        let pid = try ChildProcess.start([selfExecutablePath(), "receive-wal", "--server", name] + slotArguments,
+        // receive-wal --server takes the file's SLOT (and makes it) itself.
+        let pid = try ChildProcess.start([selfExecutablePath(), "receive-wal", "--server", name],
                                          output: log, detached: true, directory: "/")
         for _ in 0..<20 {
             usleep(100_000)

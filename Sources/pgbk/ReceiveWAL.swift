@@ -13,7 +13,7 @@ struct ReceiveWAL: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var compression: CompressionOptions
-    @Option(name: .customLong("slot"), help: "A physical replication slot, so that the server keeps the WAL not yet received.")
+    @Option(name: .customLong("slot"), help: "A physical replication slot, so that the server keeps the WAL not yet received (default: SLOT in the --server file, made when missing).")
     var slot: String?
     @Flag(name: .customLong("create-slot"), help: "Create the --slot if it does not exist.")
     var createSlot = false
@@ -37,8 +37,10 @@ struct ReceiveWAL: ParsableCommand {
         let repo = try repository.openForWriting()
         var options = ReceiveOptions(connection: connection.parameters(config: repo.config))
         options.connection.applicationName = applicationName
-        options.slot = slot
-        options.createSlot = createSlot
+        // A backup host's server file names its slot; the server's side of it is made once.
+        let serverSlot = repository.server == nil || slot != nil ? nil : try repository.localConfiguration().values["SLOT"]
+        options.slot = slot ?? serverSlot
+        options.createSlot = createSlot || serverSlot != nil
         options.statusIntervalSeconds = statusInterval
         options.partialIntervalSeconds = partialInterval
         options.spoolPath = spoolPath ?? (environment("TMPDIR") ?? "/tmp") + "/pgbk-receive-wal-\(repo.identity.systemIdentifier)"

@@ -1,6 +1,9 @@
 import PostgresClient
 import PostgresFormat
 import Repository
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 
 /// What must hold before a backup starts: the right cluster, a server that can be backed up
 /// online, and WAL that reaches the archive.
@@ -36,10 +39,21 @@ enum BackupChecks {
         if s.archiveMode == "off" {
             // With receive-wal as the only source of WAL (as Barman allows), the backup's WAL
             // comes from it: it must be streaming into this repository now.
-            guard let connection, try receiveWALIsStreaming(into: repository, connection: connection) else {
+            guard let connection, try receiveWALStreams(into: repository, connection: connection) else {
                 throw EngineError.serverNotReady("archive_mode is off and no pgbk receive-wal streams into \(repository.path); set archive_mode = on and archive_command = 'pgbk archive-push -B \(repository.path) %p' (and restart), or run pgbk receive-wal: a backup is only consistent with its WAL")
             }
         }
+    }
+
+    /// Whether receive-wal streams into `repository`, giving one that runs on this host but
+    /// has not reached the server yet (pgbk cron has just started it) up to ten seconds.
+    static func receiveWALStreams(into repository: Repository, connection: Connection) throws -> Bool {
+        for _ in 0..<40 {
+            if try receiveWALIsStreaming(into: repository, connection: connection) { return true }
+            guard try ReceiveOperation.isRunning(into: repository) else { return false }
+            usleep(250_000)
+        }
+        return false
     }
 
     /// Whether receive-wal streams into `repository`: a walsender is streaming (or catching

@@ -38,11 +38,4 @@ public enum CronOperation {
         }
         if failed > 0 { throw EngineError.invalidArgument("cron: \(failed) of \(done) action(s) failed (see the lines above)") }
     }
-
-    /// Whether a receive-wal holds its lock on `repository` on this host (ReceiveOperation).
-    public static func receiveWALIsRunning(into repository: Repository) throws -> Bool {
-        guard let free = try HostLocks.lockIfFree(ReceiveOperation.lockName(repository)) else { return true }
-        free.release()
-        return false
-    }
 }

@@ -73,12 +73,15 @@ public final class ReceiveOperation {
 
     /// Streams until stopped. The first connection's problems (another cluster, no
     /// replication privilege, a missing slot, WAL the server no longer has) end it with an
-    /// error; a connection lost later is retried with backoff.
+    /// error; a connection lost later is retried with backoff. What a stopped receiver left
+    /// is published first, even when the server cannot be reached: a database host that is
+    /// down is when its WAL is needed (pgbk cron starts receive-wal for this).
     public func run() throws {
-        var connection = try connect()
         let lock = try lockReceiving()
         defer { lock.release() }
-        try publishLeftovers()
+        let published = try publishLeftovers()
+        if published > 0 { Console.info("receive-wal: stored \(published) whole segment(s) a stopped receive-wal left") }
+        var connection = try connect()
         var backoff: UInt32 = 1
         while !stopRequested {
             do {
@@ -111,6 +114,13 @@ public final class ReceiveOperation {
 
     /// The host lock a receiver holds on its repository.
     static func lockName(_ repository: Repository) -> String { "receive-wal " + repository.storage.location }
+
+    /// Whether a receive-wal holds its lock on `repository` on this host.
+    public static func isRunning(into repository: Repository) throws -> Bool {
+        guard let free = try HostLocks.lockIfFree(lockName(repository)) else { return true }
+        free.release()
+        return false
+    }
 
     /// A replication connection to the repository's cluster, and the slot when asked for.
     private func connect() throws -> Connection {

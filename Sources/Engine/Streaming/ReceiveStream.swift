@@ -157,22 +157,26 @@ extension ReceiveOperation {
 
     /// What a killed receive-wal left: whole segments not yet published are published; the
     /// partial of a segment the archive now holds is removed, locally and in the repository
-    /// (a newer one is rewritten from its start when streaming resumes).
-    func publishLeftovers() throws {
+    /// (a newer one is rewritten from its start when streaming resumes). Returns how many
+    /// segments it stored.
+    func publishLeftovers() throws -> Int {
         for partial in try repository.receiving.list() where try repository.wal.find(partial.segment.name) != nil {
             try repository.receiving.remove(partial.segment.name)
         }
-        guard FileSystem.isDirectory(receivingDirectory) else { return }
+        guard FileSystem.isDirectory(receivingDirectory) else { return 0 }
         let size = UInt64(repository.identity.walSegmentSize)
+        var stored = 0
         for name in try FileSystem.list(receivingDirectory).sorted() {
             let path = receivingDirectory + "/" + name
             if WALSegmentName(name, segmentSize: size) != nil {
                 _ = try archive(path)
+                stored += 1
             } else if name.hasSuffix(".partial"), let segment = WALSegmentName(name.dropLast(8), segmentSize: size),
                       try repository.wal.find(segment.name) != nil {
                 try FileSystem.remove(path)
             }
         }
+        return stored
     }
 
     /// Whether a segment file's first page is all zeros: nothing was received into it.
