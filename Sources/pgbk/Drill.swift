@@ -21,7 +21,7 @@ struct Drill: ParsableCommand {
     var scratchDir: String?
     @Option(name: .customLong("pg-bin"), help: "PostgreSQL's binaries (default: found by the backup's major version).")
     var pgBin: String?
-    @Option(name: [.customShort("U", allowingJoined: true), .customLong("username")], help: "The role the checks connect as (default: the OS user's name).")
+    @Option(name: [.customShort("U", allowingJoined: true), .customLong("username")], help: "The role the checks connect as (default: the restored cluster's bootstrap superuser, postgres on most).")
     var username: String?
     @Option(name: [.customShort("d", allowingJoined: true), .customLong("dbname")], help: "The database the SQL check runs in (default postgres).")
     var dbname = "postgres"
@@ -50,6 +50,7 @@ struct Drill: ParsableCommand {
         let repo = try drilledRepository(target)
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
+        options.argumentsNameRepositories = repository.server != nil
         options.otherCopies = try repository.otherCopies(besides: repo)
         options.backupID = backupID
         options.recoveryTarget = target

@@ -108,7 +108,8 @@ struct Init: ParsableCommand {
             Console.info("repository created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         }
         let config = repository.configArguments.map { " " + $0 }.joined()
-        let paths = try repository.resolvedPaths().map { " -B " + $0 }.joined()
+        // --server names the repositories itself (and is not taken with -B).
+        let paths = repository.server != nil ? "" : try repository.resolvedPaths().map { " -B " + $0 }.joined()
         if case .server = source {
             Console.info("back up with pgbk backup --method protocol\(config)\(paths), and receive WAL with pgbk receive-wal\(config)\(paths)")
             return
@@ -280,6 +281,7 @@ struct Restore: ParsableCommand {
     private func options(_ directory: String, target: RecoveryTarget, config: RepositoryConfig) throws -> RestoreOptions {
         var options = RestoreOptions(target: directory, pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
+        options.argumentsNameRepositories = repository.server != nil
         options.backupID = backupID
         options.recoveryTarget = target
         options.asStandby = asStandby

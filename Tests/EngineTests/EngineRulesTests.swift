@@ -40,6 +40,10 @@ import Testing
         // Shell-quoted, then doubled for the config file's own quoting.
         #expect(out.contains("restore_command = '''/usr/bin/pgbk'' archive-get -B ''/srv/it''\\''''s repo'' %f %p'\n"))
         #expect(config.apply(to: out, backupID: "20261122-163700F") == out)
+        // A backup host's --server names its repositories, and takes no -B beside it.
+        let server = RecoveryConfiguration(pgbkExecutable: "/usr/bin/pgbk", pgbkArguments: ["--server", "db1"], repositoryPath: "/srv/pgbk/db1",
+                                           fallbacks: ["s3://b/db1"], namingRepositories: false)
+        #expect(server.restoreCommand == "'/usr/bin/pgbk' archive-get '--server' 'db1' %f %p")
     }
 }
 

@@ -30,7 +30,8 @@ import Repository
         try serverFile("broken", archived, repo: s.path + "/no-such-repo")
         for name in ["streamed", "archived"] {
             let made = try s.pgbk(["init", "--server", name], env: env)
-            #expect(made.succeeded, "\(made)")
+            // Its hint names the server, and no -B (which --server does not take).
+            #expect(made.succeeded && made.stderr.contains("pgbk backup --method protocol --server \(name), and receive WAL with pgbk receive-wal --server \(name)\n"), "\(made)")
         }
         var receiverPID: Int32?
         defer { if let receiverPID { kill(receiverPID, SIGTERM) } }
@@ -42,6 +43,8 @@ import Repository
         #expect(first.stderr.contains("cron: archived: validate: ok") && first.stderr.contains("cron: broken: validate failed")
                 && first.stderr.contains("1 of") == false && first.stderr.contains("action(s) failed"), "\(first)")
         try waitUntilStreaming(streamed)
+        // The server file's SLOT, made by receive-wal --server and streamed from.
+        #expect(try streamed.scalar("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgbk'") == "t")
 
         for name in ["streamed", "archived"] {
             let backup = try s.pgbk(["backup", "--server", name, "--archive-timeout", "60"], env: env)
@@ -79,5 +82,43 @@ import Repository
             let bad = try s.pgbk(["backup", "--server", name], env: env)
             #expect(failsWithOneError(bad) && bad.stderr.contains(name.hasPrefix(".") ? "letters, digits" : "not configured"), "\(bad)")
         }
+    }
+
+    /// WAL bookkeeping: a whole segment a killed receive-wal had not yet stored (killed
+    /// between finishing it and storing it) is stored by the next cron, even when the
+    /// database server is down and receive-wal cannot start: that is when it is needed.
+    @Test func aStoppedReceiversSegmentIsStoredWhileTheServerIsDown() throws {
+        let s = try Scratch()
+        let servers = try s.makeDirectory("servers", mode: 0o755)
+        let env = ["PGBK_SERVERS_DIR": servers, "PGBK_LOG_PATH": s.path + "/log"]
+        let repo = s.path + "/repo"
+        let cluster = try TestCluster.create(s, name: "db", repository: nil)
+        try cluster.appendConfig("archive_mode = off\nmax_wal_senders = 10\n")
+        try cluster.start()
+        defer { cluster.stopIfRunning() }
+        try s.writeFile(servers + "/db.conf", "BACKUP_PATH=\(repo)\nPGHOST=\(cluster.socketDir)\nPGPORT=\(cluster.port)\nPGUSER=postgres\nRECEIVE_WAL=on\nSLOT=pgbk\n")
+        try #require(try s.pgbk(["init", "--server", "db"], env: env).succeeded)
+        let started = try s.pgbk(["cron"], env: env)
+        let pid = try #require(started.stderr.firstMatch(of: /receive-wal: started \(pid (\d+)/).flatMap { Int32($0.1) }, "\(started)")
+        try waitUntilStreaming(cluster)
+        _ = try cluster.scalar("CREATE TABLE t AS SELECT generate_series(1, 1000) i")
+        let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        _ = try waitUntilFlushed(cluster)
+        kill(pid, SIGKILL)
+        _ = try cluster.scalar("SELECT pg_switch_wal()")
+        _ = try cluster.scalar("CHECKPOINT")
+        // The receiver's state had it been killed after closing the segment, before storing it.
+        let receiving = repo + "/wal/receiving"
+        try? FileSystem.remove(receiving + "/" + segment + ".partial")
+        try copyFile(from: cluster.dataDir + "/pg_wal/" + segment, to: receiving + "/" + segment, mode: 0o600)
+        try s.chownToPostgres(receiving + "/" + segment)
+        try cluster.stop()
+
+        let cron = try s.pgbk(["cron"], env: env)
+        #expect(!cron.succeeded && cron.stderr.contains("cron: db: receive-wal failed: receive-wal stopped at once"), "\(cron)")
+        #expect(try Repository.open(repo).wal.find(segment) != nil, "\(cron)")
+        #expect(!FileSystem.exists(receiving + "/" + segment))
+        let log = try FileSystem.readText(s.path + "/log/receive-wal-db.log", limit: 1 << 20)
+        #expect(log.contains("stored 1 whole segment(s) a stopped receive-wal left"), "\(log)")
     }
 }

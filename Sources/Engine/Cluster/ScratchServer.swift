@@ -43,8 +43,12 @@ struct ScratchServer {
         }
     }
 
+    /// What the server's log says went wrong: its FATAL or PANIC lines (what follows them is
+    /// only the shutdown), else its last lines.
     var logTail: String {
-        ((try? FileSystem.readText(log, limit: 1 << 20)) ?? "").split(separator: "\n").suffix(3).joined(separator: " | ")
+        let lines = ((try? FileSystem.readText(log, limit: 1 << 20)) ?? "").split(separator: "\n")
+        let causes = lines.filter { $0.contains("FATAL:") || $0.contains("PANIC:") }
+        return (causes.isEmpty ? lines.suffix(3) : causes.prefix(2)).joined(separator: " | ")
     }
 
     var postmasterAlive: Bool {

@@ -13,7 +13,7 @@ public struct DrillOptions: Sendable {
     public var scratchParent = "/tmp"
     /// PostgreSQL's binaries; found by the backup's major version when nil.
     public var pgBin: String?
-    /// The role the checks connect as (libpq's default: the OS user's name).
+    /// The role the checks connect as (default: the copy's bootstrap superuser).
     public var user: String?
     public var database = "postgres"
     /// A query whose first value must be true, run on the recovered cluster.
@@ -26,6 +26,8 @@ public struct DrillOptions: Sendable {
     public var lockTimeoutSeconds = 0
     public var pgbkExecutable: String
     public var pgbkArguments: [String] = []
+    /// As RestoreOptions'.
+    public var argumentsNameRepositories = false
     public var jobs = WorkerPool.defaultJobs
     /// The cluster's other repositories, for a stored file damaged in this one.
     public var otherCopies: OtherCopies?
@@ -109,6 +111,7 @@ public struct DrillOperation {
         restore.recoveryTarget = options.recoveryTarget
         if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
         restore.pgbkArguments = options.pgbkArguments
+        restore.argumentsNameRepositories = options.argumentsNameRepositories
         restore.jobs = options.jobs
         restore.otherCopies = options.otherCopies
         restore.lockTimeoutSeconds = options.lockTimeoutSeconds
@@ -131,10 +134,7 @@ public struct DrillOperation {
         try server.start(timeoutSeconds: options.recoveryTimeoutSeconds, user: options.user, database: options.database)
         record.recoverySeconds = monotonicSeconds() - began
 
-        let connection: Connection
-        do { connection = try Connection(server.parameters(user: options.user, database: options.database)) } catch {
-            throw DrillStep("connecting to the recovered cluster", error)
-        }
+        let (connection, user) = try connectForChecks(server)
         let state = try connection.query("""
             SELECT pg_is_in_recovery()::text AS recovering, pg_current_wal_lsn()::text AS lsn,
                    (SELECT timeline_id FROM pg_control_checkpoint())::text AS tli,
@@ -146,7 +146,7 @@ public struct DrillOperation {
         record.recoveredTime = state.value(0, "replayed").map { $0 + "+00" }
         Console.info("drill \(record.id): recovered to \(record.recoveredTime.map { "the transaction of \($0)" } ?? "the backup's end") (LSN \(record.recoveredLSN ?? "?"), timeline \(record.recoveredTimeline ?? 0)) in \(Int((record.recoverySeconds ?? 0).rounded())) s")
 
-        if options.amcheck { record.amcheck = try runAmcheck(server, connection: connection) }
+        if options.amcheck { record.amcheck = try runAmcheck(server, connection: connection, user: user) }
         if let sql = options.sqlCheck {
             let answer: String?
             do {
@@ -162,14 +162,29 @@ public struct DrillOperation {
         }
     }
 
+    /// The checks' connection, and its role: -U's, else the copy's bootstrap superuser
+    /// (pg_amcheck installs amcheck), found through libpq's default role (the OS user, or the
+    /// backup host's PGUSER, a role of the cluster); the scratch server trusts its socket.
+    private func connectForChecks(_ server: ScratchServer) throws -> (Connection, String?) {
+        do {
+            let first = try Connection(server.parameters(user: options.user, database: options.database))
+            guard options.user == nil, let superuser = try first.query("SELECT rolname FROM pg_roles WHERE oid = 10 AND rolname <> current_user").single else {
+                return (first, options.user)
+            }
+            return (try Connection(server.parameters(user: superuser, database: options.database)), superuser)
+        } catch {
+            throw DrillStep("connecting to the recovered cluster", error)
+        }
+    }
+
     /// pg_amcheck on every database when the binaries and the server have amcheck.
-    private func runAmcheck(_ server: ScratchServer, connection: Connection) throws -> String {
+    private func runAmcheck(_ server: ScratchServer, connection: Connection, user: String?) throws -> String {
         let tool = server.bin + "/pg_amcheck"
         guard access(tool, X_OK) == 0 else { return "not available (no pg_amcheck in \(server.bin))" }
         guard try connection.query("SELECT count(*)::text FROM pg_available_extensions WHERE name = 'amcheck'").single == "1" else {
             return "not available (the server has no amcheck extension)"
         }
-        var args = [tool] + server.clientArguments(user: options.user) + ["--all", "--install-missing"]
+        var args = [tool] + server.clientArguments(user: user) + ["--all", "--install-missing"]
         if options.database != "postgres" { args += ["--maintenance-db", options.database] }
         let (status, output) = try ChildProcess.run(args, output: server.scratch + "/pg_amcheck.out", directory: server.scratch)
         // pg_amcheck exits 2 on corruption and 1 on an error; with 0, what it printed is a

@@ -19,6 +19,8 @@ public struct RestoreOptions: Sendable {
     public var pgbkExecutable: String
     /// Options restore_command passes to archive-get (the configuration file).
     public var pgbkArguments: [String] = []
+    /// Whether those name the repositories (`--server NAME`): restore_command adds no -B.
+    public var argumentsNameRepositories = false
     public var recoveryTarget = RecoveryTarget()
     /// Restore a standby (standby.signal) rather than a server that recovers and ends.
     public var asStandby = false
@@ -303,7 +305,7 @@ public struct RestoreOperation: Sendable {
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
         var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
                                              fallbacks: options.fallbackRepositories,
-                                             target: options.recoveryTarget)
+                                             namingRepositories: !options.argumentsNameRepositories, target: options.recoveryTarget)
         recovery.primaryConninfo = options.primaryConninfo
         recovery.archiveOff = options.archiveOff
         try FileSystem.remove(autoConf)

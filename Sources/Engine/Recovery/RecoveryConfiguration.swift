@@ -12,11 +12,13 @@ public struct RecoveryConfiguration: Sendable, Equatable {
 
     /// `pgbkArguments` are archive-get options (`--config FILE`). `fallbacks`: the other
     /// repositories of the cluster, which archive-get tries in order when the first lacks a
-    /// file, holds it damaged or cannot be reached.
+    /// file, holds it damaged or cannot be reached. `namingRepositories` false: the
+    /// arguments name them (`--server NAME`, which takes no -B), in the server file's order.
     public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, fallbacks: [String] = [],
-                target: RecoveryTarget = RecoveryTarget()) {
+                namingRepositories: Bool = true, target: RecoveryTarget = RecoveryTarget()) {
+        let repositories = namingRepositories ? [repositoryPath] + fallbacks : []
         restoreCommand = shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
-            + ([repositoryPath] + fallbacks).map { "-B " + shellQuote($0) + " " }.joined() + "%f %p"
+            + repositories.map { "-B " + shellQuote($0) + " " }.joined() + "%f %p"
         recoveryEndCommand = shellQuote(pgbkExecutable) + " archive-get --end-of-recovery"
         self.target = target
     }
