@@ -51,6 +51,7 @@ struct Drill: ParsableCommand {
         var options = DrillOptions(pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
         options.argumentsNameRepositories = repository.server != nil
+        options.pgbkEnvironment = ServerConfiguration.restoreCommandEnvironment(repository.server)
         options.otherCopies = try repository.otherCopies(besides: repo)
         options.backupID = backupID
         options.recoveryTarget = target

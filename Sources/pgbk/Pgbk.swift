@@ -282,6 +282,7 @@ struct Restore: ParsableCommand {
         var options = RestoreOptions(target: directory, pgbkExecutable: selfExecutablePath())
         options.pgbkArguments = repository.configArguments
         options.argumentsNameRepositories = repository.server != nil
+        options.pgbkEnvironment = ServerConfiguration.restoreCommandEnvironment(repository.server)
         options.backupID = backupID
         options.recoveryTarget = target
         options.asStandby = asStandby

@@ -43,6 +43,13 @@ enum ServerConfiguration {
         return { for (key, value) in given { if let value { setenv(key, value, 1) } else { unsetenv(key) } } }
     }
 
+    /// What a restore_command naming `server` needs from this environment: the directory of
+    /// the server files when it is not the default (PostgreSQL's environment lacks it).
+    static func restoreCommandEnvironment(_ server: String?) -> [String: String] {
+        guard server != nil, let directory = environment("PGBK_SERVERS_DIR") else { return [:] }
+        return ["PGBK_SERVERS_DIR": FileSystem.absolute(directory)]
+    }
+
     /// Every configured server, by name.
     static func names() throws -> [String] {
         guard FileSystem.isDirectory(directory) else {

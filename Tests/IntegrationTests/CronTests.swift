@@ -69,6 +69,16 @@ import Repository
             #expect(backups.count == 1 && backups.allSatisfy { $0.status == .ok }, "\(name): \(backups.map(\.status))")
         }
 
+        // A restore on the backup host: its restore_command names the server, and where the
+        // server files are, without -B (which --server does not take); the copy recovers.
+        let restored = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "--server", "streamed", "-D", restored], env: env)
+        #expect(restore.succeeded, "\(restore)")
+        let settings = try FileSystem.readText(restored + "/postgresql.auto.conf")
+        #expect(settings.contains("restore_command = 'PGBK_SERVERS_DIR=''\(servers)'' ") && settings.contains("archive-get ''--server'' ''streamed'' %f %p'"), "\(settings)")
+        let copy = try TestCluster.startRestored(restored, scratch: s, name: "restored")
+        copy.stopIfRunning()
+
         // check --all: every server's checks, each named after its server; a server whose
         // file is wrong is one CRITICAL line of its own.
         try serverFile("broken", archived, repo: s.path + "/no-such-repo")

@@ -28,6 +28,7 @@ public struct DrillOptions: Sendable {
     public var pgbkArguments: [String] = []
     /// As RestoreOptions'.
     public var argumentsNameRepositories = false
+    public var pgbkEnvironment: [String: String] = [:]
     public var jobs = WorkerPool.defaultJobs
     /// The cluster's other repositories, for a stored file damaged in this one.
     public var otherCopies: OtherCopies?
@@ -112,6 +113,7 @@ public struct DrillOperation {
         if restore.recoveryTarget.point != nil && restore.recoveryTarget.action == nil { restore.recoveryTarget.action = .promote }
         restore.pgbkArguments = options.pgbkArguments
         restore.argumentsNameRepositories = options.argumentsNameRepositories
+        restore.pgbkEnvironment = options.pgbkEnvironment
         restore.jobs = options.jobs
         restore.otherCopies = options.otherCopies
         restore.lockTimeoutSeconds = options.lockTimeoutSeconds

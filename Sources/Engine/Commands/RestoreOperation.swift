@@ -21,6 +21,8 @@ public struct RestoreOptions: Sendable {
     public var pgbkArguments: [String] = []
     /// Whether those name the repositories (`--server NAME`): restore_command adds no -B.
     public var argumentsNameRepositories = false
+    /// Variables restore_command sets for archive-get (PGBK_SERVERS_DIR).
+    public var pgbkEnvironment: [String: String] = [:]
     public var recoveryTarget = RecoveryTarget()
     /// Restore a standby (standby.signal) rather than a server that recovers and ends.
     public var asStandby = false
@@ -305,7 +307,8 @@ public struct RestoreOperation: Sendable {
         let existing = FileSystem.exists(autoConf) ? try FileSystem.readText(autoConf) : ""
         var recovery = RecoveryConfiguration(pgbkExecutable: options.pgbkExecutable, pgbkArguments: options.pgbkArguments, repositoryPath: repository.path,
                                              fallbacks: options.fallbackRepositories,
-                                             namingRepositories: !options.argumentsNameRepositories, target: options.recoveryTarget)
+                                             namingRepositories: !options.argumentsNameRepositories, environment: options.pgbkEnvironment,
+                                             target: options.recoveryTarget)
         recovery.primaryConninfo = options.primaryConninfo
         recovery.archiveOff = options.archiveOff
         try FileSystem.remove(autoConf)

@@ -14,10 +14,13 @@ public struct RecoveryConfiguration: Sendable, Equatable {
     /// repositories of the cluster, which archive-get tries in order when the first lacks a
     /// file, holds it damaged or cannot be reached. `namingRepositories` false: the
     /// arguments name them (`--server NAME`, which takes no -B), in the server file's order.
+    /// `environment`: variables archive-get needs that the server's environment lacks (where
+    /// the server files are).
     public init(pgbkExecutable: String, pgbkArguments: [String] = [], repositoryPath: String, fallbacks: [String] = [],
-                namingRepositories: Bool = true, target: RecoveryTarget = RecoveryTarget()) {
+                namingRepositories: Bool = true, environment: [String: String] = [:], target: RecoveryTarget = RecoveryTarget()) {
         let repositories = namingRepositories ? [repositoryPath] + fallbacks : []
-        restoreCommand = shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
+        let variables = environment.sorted { $0.key < $1.key }.map { $0.key + "=" + shellQuote($0.value) + " " }.joined()
+        restoreCommand = variables + shellQuote(pgbkExecutable) + " archive-get " + pgbkArguments.map { shellQuote($0) + " " }.joined()
             + repositories.map { "-B " + shellQuote($0) + " " }.joined() + "%f %p"
         recoveryEndCommand = shellQuote(pgbkExecutable) + " archive-get --end-of-recovery"
         self.target = target
