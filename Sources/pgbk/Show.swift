@@ -11,7 +11,7 @@ struct Show: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
-    @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups.") var all = false
+    @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups; with --metrics, every server configured on this backup host instead (each sample labelled server=NAME).") var all = false
     @Flag(name: .long, help: "Print Prometheus metrics (the node_exporter textfile format; see docs/monitoring.md).") var metrics = false
     @Argument(help: "A backup ID and/or the word 'detail'; or the word 'timeline' or 'drills'.") var words: [String] = []
 
@@ -50,14 +50,21 @@ struct Show: ParsableCommand {
         try listBackups(detail: detail)
     }
 
-    /// Every repository's metrics (the one --repo names, if given). With several, one that
-    /// cannot be opened is `pgbk_repository_up 0` and the others are written all the same.
+    /// Every repository's metrics (the one --repo names, if given); with --all, every
+    /// configured server's, each sample labelled with its server.
     private func printMetrics() throws {
+        if all { return Console.output(Metrics.render(try everyServersMetrics()), terminator: "") }
         let targets = try repository.chosenPaths()
         guard targets.count > 1 else {
             Console.output(Metrics.render(Metrics.families(try MetricsInput.read(try repository.open()))), terminator: "")
             return
         }
+        Console.output(Metrics.render(Metrics.merge(try repositoriesMetrics(targets))), terminator: "")
+    }
+
+    /// Each repository's families after its `pgbk_repository_up`: one that cannot be opened
+    /// is `pgbk_repository_up 0` and named on stderr, and the others are written all the same.
+    private func repositoriesMetrics(_ targets: [(number: Int, path: String)]) throws -> [[MetricFamily]] {
         var sets: [[MetricFamily]] = []
         for (number, path) in targets {
             do {
@@ -68,7 +75,29 @@ struct Show: ParsableCommand {
                 sets.append([Metrics.up(path, false)])
             }
         }
-        Console.output(Metrics.render(Metrics.merge(sets)), terminator: "")
+        return sets
+    }
+
+    /// --metrics --all: one exposition for the backup host (one textfile for node_exporter);
+    /// a server whose file cannot be read is `pgbk_server_configured 0`, and the others follow.
+    private func everyServersMetrics() throws -> [MetricFamily] {
+        guard repository.server == nil, repository.backupPaths.isEmpty, repository.repo == nil else {
+            throw EngineError.invalidArgument("--metrics --all covers every configured server: it takes no --server, -B or --repo")
+        }
+        var sets: [[MetricFamily]] = []
+        for name in try ServerConfiguration.names() {
+            var one = self
+            one.repository.server = name
+            let these = ServerConfiguration.withEnvironmentRestored { Result { try one.repositoriesMetrics(try one.repository.chosenPaths()) } }
+            switch these {
+            case .success(let families):
+                sets.append([Metrics.serverConfigured(name, true)] + families.map { Metrics.labelled($0, server: name) }.joined())
+            case .failure(let error):
+                Console.error("server \(name): \(describe(error))")
+                sets.append([Metrics.serverConfigured(name, false)])
+            }
+        }
+        return Metrics.merge(sets)
     }
 
     /// Every repository's backups (the one --repo names, if given), each row with its

@@ -69,5 +69,25 @@ import Repository
         try FileSystem.remove(segments[segments.count - 2].path)
         let gap = try parsed(s, try s.pgbk(["show", "-B", repo, "--metrics"]).stdout)
         #expect(value(gap, "wal_gap_in_window") == 1 && value(gap, "wal_missing_segments") == 1, "\(gap["pgbk_wal_gap_in_window"] ?? [])")
+
+        // --all (issue 26): one exposition for every server of a backup host, each sample
+        // labelled with its server; a server whose file is wrong, or a repository of one that
+        // cannot be opened, is a 0 and the others are written all the same.
+        let servers = try s.makeDirectory("servers", mode: 0o755)
+        try s.writeFile(servers + "/db.conf", "BACKUP_PATH=\(repo)\n")
+        try s.writeFile(servers + "/two.conf", "BACKUP_PATH=\(repo)\nBACKUP_PATH_2=\(s.path)/gone\n")
+        try s.writeFile(servers + "/broken.conf", "BACKUP_PATH=\(repo)\nBACKUP_PATH_3=\(repo)\n")
+        let everyServer = try s.pgbk(["show", "--metrics", "--all"], env: ["PGBK_SERVERS_DIR": servers])
+        #expect(everyServer.succeeded && everyServer.stderr.contains("server broken: BACKUP_PATH_3 is set"), "\(everyServer)")
+        let all = try parsed(s, everyServer.stdout)
+        #expect(all.values.allSatisfy { $0.allSatisfy { ["db", "two", "broken"].contains($0.0["server"]) } }, "every sample names its server")
+        #expect(everyServer.stdout.components(separatedBy: "# TYPE pgbk_backups gauge").count == 2, "each family once")
+        #expect(value(all, "backups", ["server": "db", "status": "OK"]) == 2 && value(all, "backups", ["server": "two", "status": "OK"]) == 2)
+        #expect(value(all, "server_configured", ["server": "db"]) == 1 && value(all, "server_configured", ["server": "broken"]) == 0)
+        #expect(value(all, "repository_up", ["server": "two", "repository": s.path + "/gone"]) == 0
+                && value(all, "repository_up", ["server": "two", "repository": repo]) == 1)
+        #expect(all["pgbk_backups"]?.contains { $0.0["server"] == "broken" } == false)
+        let mixed = try s.pgbk(["show", "--metrics", "--all", "-B", repo], env: ["PGBK_SERVERS_DIR": servers])
+        #expect(failsWithOneError(mixed) && mixed.stderr.contains("takes no --server, -B or --repo"), "\(mixed)")
     }
 }

@@ -164,6 +164,22 @@ public enum Metrics {
                      samples: [MetricFamily.Sample(labels: [("repository", repository)], value: reachable ? 1 : 0)])
     }
 
+    /// `pgbk_server_configured` (show --metrics --all): 1 for a server of the backup host
+    /// whose file was read and whose repositories' metrics follow, 0 for one whose was not.
+    public static func serverConfigured(_ server: String, _ read: Bool) -> MetricFamily {
+        MetricFamily(name: "pgbk_server_configured", help: "1 when the backup host's server file could be read and its repositories' metrics follow, 0 when it could not.",
+                     samples: [MetricFamily.Sample(labels: [("server", server)], value: read ? 1 : 0)])
+    }
+
+    /// The families with a `server` label first on every sample: one backup host's servers
+    /// in one exposition.
+    public static func labelled(_ families: [MetricFamily], server: String) -> [MetricFamily] {
+        families.map { family in
+            MetricFamily(name: family.name, help: family.help,
+                         samples: family.samples.map { MetricFamily.Sample(labels: [("server", server)] + $0.labels, value: $0.value) })
+        }
+    }
+
     /// The text exposition format, version 0.0.4.
     public static func render(_ families: [MetricFamily]) -> String {
         var out = ""
