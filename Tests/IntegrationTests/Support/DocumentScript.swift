@@ -2,6 +2,9 @@
 /// said in an HTML comment just above the block (invisible when the page is rendered):
 ///
 ///     <!-- doc-test: root -->                 run this block as root (else as postgres)
+///     <!-- doc-test: user NAME -->            run it as the OS user NAME
+///     <!-- doc-test: backup-host -->          DebianPackageTests runs it, on the installed
+///                                             package; the other document tests pass over it
 ///     <!-- doc-test: skip: REASON -->         do not run it, and why
 ///     <!-- doc-test: write FILE -->           the block is FILE's content
 ///     <!-- doc-test: append FILE -->          the block is appended to FILE
@@ -17,7 +20,7 @@
 struct DocumentBlock: Equatable {
     enum Directive: Equatable {
         case root, skip(String), write(String), append(String), crontab, status(Int32), expect(String)
-        case run(String), markTime, waitArchived
+        case run(String), markTime, waitArchived, user(String), backupHost
     }
 
     let file: String
@@ -49,6 +52,8 @@ extension DocumentBlock.Directive {
         else if text == "crontab" { self = .crontab }
         else if text == "mark-time" { self = .markTime }
         else if text == "wait-archived" { self = .waitArchived }
+        else if text == "backup-host" { self = .backupHost }
+        else if let name = argument("user "), !name.isEmpty, !name.contains(" ") { self = .user(name) }
         else if let reason = argument("skip:"), !reason.isEmpty { self = .skip(reason) }
         else if let file = argument("write "), !file.isEmpty { self = .write(file) }
         else if let file = argument("append "), !file.isEmpty { self = .append(file) }
