@@ -142,6 +142,7 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         var oddChunks = try gateway.makeBucket("contract-fill-\(getpid())").settings
         oddChunks.readChunkSize = 8191
         try StorageContract.readsFillTheBuffer(try S3Storage(settings: oddChunks))
+        try StorageContract.storedFilesPassThroughTheirFilters(try S3Storage(settings: oddChunks))
         // Larger than a part (5 MiB here): a multipart upload, visible only when completed,
         // read back in ranged chunks across part boundaries; an abandoned one leaves nothing.
         let values = gateway.settings(extra: ["S3_PART_SIZE": "5M"])

@@ -52,6 +52,12 @@ import TestSupport
     }
 
     @Test(arguments: Driver.allCases)
+    func storedFilesPassThroughTheirFilters(_ driver: Driver) throws {
+        let dir = try TestDirectory()
+        try StorageContract.storedFilesPassThroughTheirFilters(make(driver, dir))
+    }
+
+    @Test(arguments: Driver.allCases)
     func noReplaceNeverOverwrites(_ driver: Driver) throws {
         let dir = try TestDirectory()
         try StorageContract.noReplaceNeverOverwrites(make(driver, dir))

@@ -1,5 +1,6 @@
 import StorageInterface
 import Repository
+import PostgresFormat
 
 /// What every storage driver promises. RepositoryTests runs it on the POSIX and memory
 /// drivers, IntegrationTests on S3 against a real gateway. A broken promise is thrown as a
@@ -88,6 +89,52 @@ public enum StorageContract {
         var buffer = [UInt8](repeating: 0, count: 81_808)
         let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
         try check(n == 81_808 && buffer == Array(content[8192..<90_000]), "a ranged read fills too")
+    }
+
+    /// A stored file written through its filters (checksum, gathering, each compression) and
+    /// read back through them: every read fills the caller's buffer unless the file ends
+    /// first, whatever the driver's reads return; size and CRC-32C are the original's; cut
+    /// short, a compressed file is a CompressionError, not fewer bytes.
+    public static func storedFilesPassThroughTheirFilters(_ storage: any RepositoryStorage) throws {
+        var content = (0..<300_007).map { UInt8(truncatingIfNeeded: $0 / 97) }
+        var seed: UInt64 = 0x9E37_79B9
+        for i in 150_000..<200_000 { seed = seed &* 6_364_136_223_846_793_005 &+ 1; content[i] = UInt8(truncatingIfNeeded: seed >> 33) }
+        try storage.makeDirectories("backup/f")
+        for compression in Compression.allCases {
+            let name = "backup/f/file" + compression.fileSuffix
+            let writer = try StoredFileWriter(storage: storage, name: name, compression: compression, level: compression.defaultLevel)
+            // Small writes (gathered) and a large one (passed straight on).
+            for start in stride(from: 0, to: 20_000, by: 1000) { try writer.write(Array(content[start..<start + 1000])) }
+            try writer.write(Array(content[20_000...]))
+            let summary = try writer.commit()
+            var crc = CRC32C()
+            content.withUnsafeBytes { crc.update($0) }
+            try check(summary.size == UInt64(content.count) && summary.checksum == crc.value, "\(compression): the summary is the original's")
+            for size in [1, 8192, 1 << 20] {
+                let reader = try StoredFileReader(storage: storage, name: name, compression: compression)
+                defer { reader.close() }
+                var buffer = [UInt8](repeating: 0, count: size)
+                var read: [UInt8] = []
+                while true {
+                    let n = try reader.read(into: &buffer)
+                    if n == 0 { break }
+                    try check(n == size || read.count + n == content.count, "\(compression): a read of \(size) returned \(n) before the end")
+                    read += buffer[0..<n]
+                }
+                try check(read == content && reader.size == UInt64(content.count) && reader.checksum == crc.value,
+                          "\(compression): reads of \(size) give the original back")
+            }
+            guard compression != .none else { continue }
+            let stored = try storage.readAll(name)
+            try storage.writeAll(name + ".cut", Array(stored.prefix(stored.count - 3)))
+            do {
+                let reader = try StoredFileReader(storage: storage, name: name + ".cut", compression: compression)
+                defer { reader.close() }
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                while try reader.read(into: &buffer) > 0 {}
+                throw Violation(description: "\(compression): a cut stored file read back without an error")
+            } catch is CompressionError {}
+        }
     }
 
     /// A name that is not there is StorageError.notFound, from every driver.

@@ -1,6 +1,11 @@
 import StorageInterface
 import PostgresFormat
 
+/// Bytes handed to the storage (a class: the write pipeline's sink counts into it).
+final class StoredCount {
+    var bytes: UInt64 = 0
+}
+
 /// What was stored: the original size and checksum, and the bytes on disk.
 public struct StoredFileSummary: Sendable, Equatable {
     public let size: UInt64
@@ -14,22 +19,16 @@ public struct StoredFileSummary: Sendable, Equatable {
     }
 }
 
-/// Writes one file into the repository: checksum of the original bytes, optional
-/// compression, then the storage's atomic write (on POSIX: temp name, fsync, rename). The
-/// checksum and compression are stages in front of the storage stream, as pgBackRest's io
-/// filters are, so that another stage (encryption) slots in the same way. Memory: the
-/// compressor's fixed buffers.
+/// Writes one file into the repository through its filters (FileFilters: checksum of the
+/// original bytes, small writes gathered, optional compression), then the storage's atomic
+/// write (on POSIX: temp name, fsync, rename). Memory: the filters' fixed buffers.
 public final class StoredFileWriter {
     /// What a user sees in messages: the full path of a POSIX file.
     public let path: String
     private let stream: any StorageWriteStream
-    private let compressor: StreamCompressor?
-    private var crc = CRC32C()
-    private var size: UInt64 = 0
-    private var storedSize: UInt64 = 0
-    /// Small writes (page records, headers) are gathered so that the file sees large writes.
-    private var pending: [UInt8] = []
-    private static let pendingLimit = 1 << 20
+    private let checksum = Checksummed()
+    private let stored = StoredCount()
+    private let pipeline: WritePipeline
 
     /// `name` is the final repository-relative name including the compression suffix;
     /// `expectedSize` (the original's size, when known) lets small files skip O_DIRECT (see
@@ -37,9 +36,14 @@ public final class StoredFileWriter {
     public init(storage: any RepositoryStorage, name: String, compression: Compression, level: Int32,
                 expectedSize: UInt64? = nil, noReplace: Bool = false) throws {
         path = storage.describe(name)
-        stream = try storage.openWrite(name, expectedSize: expectedSize, noReplace: noReplace)
+        let stream = try storage.openWrite(name, expectedSize: expectedSize, noReplace: noReplace)
+        self.stream = stream
         do {
-            compressor = try compression.makeCompressor(level: level, path: path)
+            let stages = try FileFilters.writeChain(compression: compression, level: level, path: path, checksum: checksum)
+            pipeline = WritePipeline(stages) { [stored] in
+                try stream.write($0)
+                stored.bytes += UInt64($0.count)
+            }
         } catch {
             stream.abandon()
             throw error
@@ -53,38 +57,11 @@ public final class StoredFileWriter {
     }
 
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
-        crc.update(chunk)
-        size += UInt64(chunk.count)
-        if chunk.count < 64 << 10 {
-            pending.append(contentsOf: chunk)
-            if pending.count >= Self.pendingLimit { try flushPending() }
-            return
-        }
-        try flushPending()
-        try emit(chunk)
+        try pipeline.write(chunk)
     }
 
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
-    }
-
-    private func flushPending() throws {
-        guard !pending.isEmpty else { return }
-        try pending.withUnsafeBytes { try emit($0) }
-        pending.removeAll(keepingCapacity: true)
-    }
-
-    private func emit(_ chunk: UnsafeRawBufferPointer) throws {
-        if let compressor {
-            try compressor.compress(chunk, finish: false) { try writeStored($0) }
-        } else {
-            try writeStored(chunk)
-        }
-    }
-
-    private func writeStored(_ bytes: UnsafeRawBufferPointer) throws {
-        try stream.write(bytes)
-        storedSize += UInt64(bytes.count)
     }
 
     /// Makes the file durable under its final name. The caller fsyncs the directory (once
@@ -95,18 +72,15 @@ public final class StoredFileWriter {
         return summary
     }
 
-    /// Ends the compressed stream: everything is written, nothing is published yet.
+    /// Ends every filter: everything is written, nothing is published yet.
     public func finish() throws -> StoredFileSummary {
         do {
-            try flushPending()
-            if let compressor {
-                try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try writeStored($0) }
-            }
+            try pipeline.finish()
         } catch {
             abandon()
             throw error
         }
-        return StoredFileSummary(size: size, storedSize: storedSize, checksum: crc.value)
+        return StoredFileSummary(size: checksum.size, storedSize: stored.bytes, checksum: checksum.crc.value)
     }
 
     /// Publishes what `finish` ended, durably and all at once (StorageError.exists for a
@@ -126,15 +100,12 @@ public final class StoredFileWriter {
     }
 }
 
-/// Reads a stored file back as its original bytes, computing size and checksum on the way.
+/// Reads a stored file back as its original bytes through its filters (FileFilters),
+/// computing size and checksum on the way; every read fills the caller's buffer but the last.
 public final class StoredFileReader {
     public let path: String
     private let file: any StorageReadStream
-    private let decompressor: StreamDecompressor?
-    private let input: AlignedBuffer?
-    private var inputEnded = false
-    private var crc = CRC32C()
-    public private(set) var size: UInt64 = 0
+    private let chain: Checksummed
 
     public convenience init(storage: any RepositoryStorage, name: String, compression: Compression) throws {
         try self.init(stream: try storage.openRead(name), path: storage.describe(name), compression: compression)
@@ -145,12 +116,11 @@ public final class StoredFileReader {
         self.path = path
         file = stream
         do {
-            decompressor = try compression.makeDecompressor(path: path)
+            chain = Checksummed(reading: try FileFilters.readChain(stream, compression: compression, path: path))
         } catch {
             file.close()
             throw error
         }
-        input = compression == .none ? nil : AlignedBuffer(count: 512 << 10)
     }
 
     /// The same for a file given by its path (the POSIX driver on its directory).
@@ -159,7 +129,8 @@ public final class StoredFileReader {
                       compression: compression)
     }
 
-    public var checksum: UInt32 { crc.value }
+    public var checksum: UInt32 { chain.crc.value }
+    public var size: UInt64 { chain.size }
 
     /// Fills `buffer` with original bytes as far as it can; returns the count, 0 at the end.
     public func read(into buffer: inout [UInt8]) throws -> Int {
@@ -168,34 +139,7 @@ public final class StoredFileReader {
 
     /// The same into memory the caller owns (an aligned chunk of a file being rebuilt).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n: Int
-        if let decompressor {
-            n = try inflate(decompressor, into: buffer)
-        } else {
-            n = try file.read(into: buffer)
-        }
-        crc.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-        size += UInt64(n)
-        return n
-    }
-
-    private func inflate(_ z: StreamDecompressor, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        var filled = 0
-        while filled < buffer.count {
-            if !z.hasPendingInput {
-                if inputEnded {
-                    guard z.atFrameEnd else {
-                        throw CompressionError(path: path, reason: "compressed data ends early (truncated file)")
-                    }
-                    break
-                }
-                let got = try input!.withUnsafeMutableBytes { try file.read(into: $0) }
-                if got == 0 { inputEnded = true; continue }
-                input!.withUnsafeBytes { z.setInput(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
-            }
-            filled += try z.decompress(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
-        }
-        return filled
+        try chain.read(into: buffer)
     }
 
     public func close() { file.close() }
