@@ -33,6 +33,7 @@ let package = Package(
         // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
         .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader"]),
+        .target(name: "Cipher", dependencies: ["CObjectStoreLoader"]),
         .target(name: "ObjectStorage", dependencies: ["StorageInterface", "CObjectStoreLoader", "CryptoDigest", "Repository"]),
         // libarchive (libarchive-dev's headers; libarchive.so.13 at run time), loaded when a
         // backup over the replication protocol first reads BASE_BACKUP's tar streams.
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["StorageInterface", "ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "TarStreamTests", dependencies: ["TarStream"]),
+        .testTarget(name: "CipherTests", dependencies: ["Cipher"]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["StorageInterface", "ObjectStorage", "CryptoDigest"]),
         .testTarget(name: "IntegrationTests", dependencies: ["StorageInterface", "PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims", "TarStream"]),
     ],

@@ -4,8 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <limits.h>
+#include <string.h>
+#include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <libxml/xmlreader.h>
 #include "CObjectStoreLoader.h"
 
@@ -15,7 +20,12 @@
     X(curl_slist_append) X(curl_slist_free_all)
 #define PGBK_CRYPTO_FUNCTIONS(X) \
     X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_DigestInit_ex) X(EVP_DigestUpdate) \
-    X(EVP_DigestFinal_ex) X(EVP_sha256) X(EVP_md5) X(EVP_Digest) X(HMAC) X(EVP_EncodeBlock)
+    X(EVP_DigestFinal_ex) X(EVP_sha256) X(EVP_md5) X(EVP_Digest) X(HMAC) X(EVP_EncodeBlock) \
+    X(EVP_CIPHER_CTX_new) X(EVP_CIPHER_CTX_free) X(EVP_CIPHER_CTX_ctrl) X(EVP_aes_256_gcm) \
+    X(EVP_EncryptInit_ex) X(EVP_EncryptUpdate) X(EVP_EncryptFinal_ex) \
+    X(EVP_DecryptInit_ex) X(EVP_DecryptUpdate) X(EVP_DecryptFinal_ex) X(RAND_bytes) X(EVP_PBE_scrypt) \
+    X(EVP_PKEY_CTX_new_id) X(EVP_PKEY_CTX_free) X(EVP_PKEY_derive_init) X(EVP_PKEY_derive) \
+    X(EVP_PKEY_CTX_set_hkdf_md) X(EVP_PKEY_CTX_set1_hkdf_salt) X(EVP_PKEY_CTX_set1_hkdf_key) X(EVP_PKEY_CTX_add1_hkdf_info)
 #define PGBK_XML_FUNCTIONS(X) \
     X(xmlReaderForMemory) X(xmlTextReaderRead) X(xmlTextReaderNodeType) X(xmlTextReaderIsEmptyElement) \
     X(xmlTextReaderConstLocalName) X(xmlTextReaderConstValue) X(xmlFreeTextReader)
@@ -158,4 +168,66 @@ int pgbk_parse_utc_time(const char *text, const char *format, long long *seconds
     if (strptime(text, format, &parts) == NULL) return 0;
     *seconds = (long long)timegm(&parts);
     return 1;
+}
+
+/* AES-256-GCM, one message: 12-byte nonce, 16-byte tag; in and out may be the same memory. */
+int pgbk_aes256gcm_seal(const unsigned char *key, const unsigned char *nonce, const void *aad, size_t aad_length,
+                        const void *in, size_t length, void *out, unsigned char *tag) {
+    if (length > INT_MAX || aad_length > INT_MAX) return 0;
+    EVP_CIPHER_CTX *ctx = p_EVP_CIPHER_CTX_new();
+    if (ctx == NULL) return 0;
+    int n = 0, ok = p_EVP_EncryptInit_ex(ctx, p_EVP_aes_256_gcm(), NULL, NULL, NULL) == 1
+        && p_EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1
+        && p_EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1
+        && (aad_length == 0 || p_EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_length) == 1)
+        && (length == 0 || p_EVP_EncryptUpdate(ctx, out, &n, in, (int)length) == 1)
+        && p_EVP_EncryptFinal_ex(ctx, (unsigned char *)out + (length == 0 ? 0 : n), &n) == 1
+        && p_EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+    p_EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+/* 1: authentic, `out` holds the plaintext; 0: the tag does not match (out is garbage). */
+int pgbk_aes256gcm_open(const unsigned char *key, const unsigned char *nonce, const void *aad, size_t aad_length,
+                        const void *in, size_t length, void *out, const unsigned char *tag) {
+    if (length > INT_MAX || aad_length > INT_MAX) return 0;
+    EVP_CIPHER_CTX *ctx = p_EVP_CIPHER_CTX_new();
+    if (ctx == NULL) return 0;
+    unsigned char expected[16];
+    memcpy(expected, tag, 16);
+    int n = 0, ok = p_EVP_DecryptInit_ex(ctx, p_EVP_aes_256_gcm(), NULL, NULL, NULL) == 1
+        && p_EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1
+        && p_EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1
+        && (aad_length == 0 || p_EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_length) == 1)
+        && (length == 0 || p_EVP_DecryptUpdate(ctx, out, &n, in, (int)length) == 1)
+        && p_EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, expected) == 1
+        && p_EVP_DecryptFinal_ex(ctx, (unsigned char *)out + (length == 0 ? 0 : n), &n) == 1;
+    p_EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+int pgbk_random_bytes(void *out, int length) {
+    return p_RAND_bytes(out, length) == 1;
+}
+
+int pgbk_hkdf_sha256(const void *key, size_t key_length, const void *salt, size_t salt_length,
+                     const void *info, size_t info_length, void *out, size_t length) {
+    if (key_length > INT_MAX || salt_length > INT_MAX || info_length > INT_MAX) return 0;
+    EVP_PKEY_CTX *ctx = p_EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    if (ctx == NULL) return 0;
+    size_t produced = length;
+    int ok = p_EVP_PKEY_derive_init(ctx) > 0
+        && p_EVP_PKEY_CTX_set_hkdf_md(ctx, p_EVP_sha256()) > 0
+        && p_EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_length) > 0
+        && p_EVP_PKEY_CTX_set1_hkdf_key(ctx, key, (int)key_length) > 0
+        && p_EVP_PKEY_CTX_add1_hkdf_info(ctx, info, (int)info_length) > 0
+        && p_EVP_PKEY_derive(ctx, out, &produced) > 0 && produced == length;
+    p_EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+int pgbk_scrypt(const char *passphrase, size_t passphrase_length, const void *salt, size_t salt_length,
+                unsigned long long n, unsigned long long r, unsigned long long p, void *out, size_t length) {
+    /* 128 * N * r bytes for N = 2^17, r = 8: 128 MiB; allow up to 1 GiB. */
+    return p_EVP_PBE_scrypt(passphrase, passphrase_length, salt, salt_length, n, r, p, (uint64_t)1 << 30, out, length) == 1;
 }

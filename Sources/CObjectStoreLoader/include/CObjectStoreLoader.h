@@ -42,6 +42,19 @@ int pgbk_md5(const void *data, size_t length, unsigned char *out);
 /* Standard base64 with padding into `out` (4 * ((length + 2) / 3) + 1 bytes); returns its length. */
 int pgbk_base64(const void *data, int length, char *out);
 
+/* libcrypto's ciphers and KDFs for encrypted repositories (valid after pgbk_crypto_load).
+ * AES-256-GCM with a 32-byte key, 12-byte nonce and 16-byte tag: 1 on success; open returns 0
+ * when the tag does not match. HKDF-SHA-256 (RFC 5869) and scrypt (RFC 7914): 1 on success. */
+int pgbk_aes256gcm_seal(const unsigned char *key, const unsigned char *nonce, const void *aad, size_t aad_length,
+                        const void *in, size_t length, void *out, unsigned char *tag);
+int pgbk_aes256gcm_open(const unsigned char *key, const unsigned char *nonce, const void *aad, size_t aad_length,
+                        const void *in, size_t length, void *out, const unsigned char *tag);
+int pgbk_random_bytes(void *out, int length);
+int pgbk_hkdf_sha256(const void *key, size_t key_length, const void *salt, size_t salt_length,
+                     const void *info, size_t info_length, void *out, size_t length);
+int pgbk_scrypt(const char *passphrase, size_t passphrase_length, const void *salt, size_t salt_length,
+                unsigned long long n, unsigned long long r, unsigned long long p, void *out, size_t length);
+
 /* libxml2's streaming reader over one response body (no network, no entity expansion). */
 typedef struct pgbk_xml_reader pgbk_xml_reader;
 pgbk_xml_reader *pgbk_xml_reader_new(const char *buffer, int length);
