@@ -43,7 +43,7 @@ let package = Package(
         // The storage seam: the protocol every driver implements, in a module of its own.
         .target(name: "StorageInterface"),
         .target(name: "Repository", dependencies: ["StorageInterface", "PostgresFormat", "CShims", "CZlib", "CZstd", "CLZ4",
-                                                   .product(name: "SystemPackage", package: "swift-system")]),
+                                                   .product(name: "SystemPackage", package: "swift-system"), "Cipher"]),
         .target(name: "Engine", dependencies: ["PostgresClient", "PostgresFormat", "StorageInterface", "Repository", "CryptoDigest", "CShims", "TarStream"]),
         .target(name: "ParserHarness", dependencies: ["PostgresFormat", "StorageInterface", "Repository"]),
         .executableTarget(name: "pgbk", dependencies: [
@@ -57,7 +57,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["StorageInterface", "Repository"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat", "TestSupport"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["StorageInterface", "Repository", "PostgresFormat", "TestSupport", "CZstd"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["StorageInterface", "Repository", "PostgresFormat", "TestSupport", "CZstd", "Cipher"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["StorageInterface", "ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "TarStreamTests", dependencies: ["TarStream"]),

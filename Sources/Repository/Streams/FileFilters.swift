@@ -19,17 +19,24 @@ protocol ReadFilter: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
+/// The data key (and the name the file must be read under) for a header's key id.
+public typealias Decryption = @Sendable (_ keyID: [UInt8]) throws -> FileEncryption
+
 enum FileFilters {
     /// The stages between a writer's caller and the storage stream, in order.
-    static func writeChain(compression: Compression, level: Int32, path: String, checksum: Checksummed) throws -> [any WriteFilter] {
+    static func writeChain(compression: Compression, level: Int32, path: String, checksum: Checksummed,
+                           encryption: FileEncryption? = nil) throws -> [any WriteFilter] {
         var chain: [any WriteFilter] = [checksum, Gathered()]
         if let compressor = try compression.makeCompressor(level: level, path: path) { chain.append(Compressed(compressor)) }
+        if let encryption { chain.append(try Encrypted(encryption)) }
         return chain
     }
 
     /// The storage stream's bytes as the original's, through the stages in reverse.
-    static func readChain(_ stream: any StorageReadStream, compression: Compression, path: String) throws -> any ReadFilter {
+    static func readChain(_ stream: any StorageReadStream, compression: Compression, path: String,
+                          decryption: Decryption? = nil) throws -> any ReadFilter {
         var chain: any ReadFilter = Source(stream)
+        if let decryption { chain = Decrypted(from: chain, path: path, keys: decryption) }
         if let decompressor = try compression.makeDecompressor(path: path) { chain = Decompressed(decompressor, from: chain, path: path) }
         return chain
     }
