@@ -48,6 +48,42 @@ public enum ChildProcess {
         return pid
     }
 
+    /// Runs `/bin/sh -c command` to the end and returns its exit status and standard output
+    /// (at most `limit` bytes), read from a pipe: for output that must never touch a disk (a
+    /// passphrase). Its stderr is the caller's; stdin is /dev/null.
+    public static func capture(shell command: String, limit: Int, directory: String? = nil) throws -> (status: Int32, output: [UInt8]) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw Failure(program: "/bin/sh", code: errno) }
+        // Not inherited by any other child this process starts meanwhile.
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let directory { _ = pgbk_spawn_addchdir(&actions, directory) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        let shell: [String] = ["/bin/sh", "-c", command]
+        var cArgs = shell.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &cArgs, environ)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard rc == 0 else { throw Failure(program: "/bin/sh", code: rc) }
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if output.count < limit { output += chunk[0..<min(n, limit - output.count)] }
+        }
+        chunk.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    }
+
     /// Runs to the end; returns the exit status (128 + N when killed by signal N) and what
     /// it printed, read back from `output` (truncated first).
     public static func run(_ arguments: [String], output: String, directory: String? = nil) throws -> (status: Int32, output: String) {
