@@ -1,0 +1,115 @@
+/// An encrypted repository's key files (issue 27; not yet written by any command), each a
+/// sealed `KEY=VALUE` text like every catalog file: `encryption.ini` says how the passphrase
+/// becomes the key-encryption key (scrypt's salt and cost) and which generation it is, with
+/// a check value wrapped by it (so that a wrong passphrase is told at once); a key file holds
+/// one data key wrapped by it. Every value is checked before use: a repository written by
+/// someone else must not make pgbk spend a terabyte of memory on scrypt, or read past a buffer.
+public struct EncryptionSettings: Sendable, Equatable {
+    public static let fileName = "encryption.ini"
+    public static let costLimits = (n: (UInt64(1) << 10)...(UInt64(1) << 22), r: UInt64(1)...UInt64(32), p: UInt64(1)...UInt64(16))
+
+    public var salt: [UInt8]
+    public var n: UInt64
+    public var r: UInt64
+    public var p: UInt64
+    public var generation: Int
+    /// A random key wrapped by this generation's key-encryption key under the all-zero id.
+    public var check: [UInt8]
+
+    public init(salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, generation: Int, check: [UInt8]) {
+        (self.salt, self.n, self.r, self.p, self.generation, self.check) = (salt, n, r, p, generation, check)
+    }
+
+    public func text() -> String {
+        var ini = IniFile()
+        ini["FORMAT"] = "1"
+        ini["CIPHER"] = "aes-256-gcm"
+        ini["KDF"] = "scrypt"
+        ini["KDF_SALT"] = Hex.encode(salt)
+        ini["KDF_N"] = String(n)
+        ini["KDF_R"] = String(r)
+        ini["KDF_P"] = String(p)
+        ini["GENERATION"] = String(generation)
+        ini["CHECK"] = Hex.encode(check)
+        return SealedText.seal(ini.text())
+    }
+
+    public init(text: String, path: String) throws {
+        let ini = try IniFile(text: try SealedText.open(text, path: path), path: path)
+        func bad(_ why: String) -> CatalogError { .invalid(path, why) }
+        guard ini["FORMAT"] == "1" else { throw bad("FORMAT \(ini["FORMAT"] ?? "missing"): this pgbk reads format 1") }
+        guard ini["CIPHER"] == "aes-256-gcm", ini["KDF"] == "scrypt" else { throw bad("CIPHER and KDF must be aes-256-gcm and scrypt") }
+        guard let salt = ini["KDF_SALT"].flatMap(Hex.decode), (16...64).contains(salt.count) else { throw bad("KDF_SALT must be 16 to 64 bytes in hex") }
+        guard let n = ini["KDF_N"].flatMap({ UInt64($0) }), Self.costLimits.n.contains(n), n & (n - 1) == 0,
+              let r = ini["KDF_R"].flatMap({ UInt64($0) }), Self.costLimits.r.contains(r),
+              let p = ini["KDF_P"].flatMap({ UInt64($0) }), Self.costLimits.p.contains(p),
+              n * r <= (UInt64(1) << 23) else {
+            throw bad("KDF_N (a power of two, 2^10 to 2^22), KDF_R (1 to 32) and KDF_P (1 to 16) out of range, or over 1 GiB of memory")
+        }
+        guard let generation = ini["GENERATION"].flatMap({ Int($0) }), generation >= 1 else { throw bad("GENERATION must be 1 or more") }
+        guard let check = ini["CHECK"].flatMap(Hex.decode), check.count == DataKeys.wrappedSize else { throw bad("CHECK is not a wrapped key") }
+        self.init(salt: salt, n: n, r: r, p: p, generation: generation, check: check)
+    }
+}
+
+/// `keys/<id>.key`: one data key, wrapped by the generation's key-encryption key.
+public struct DataKeyFile: Sendable, Equatable {
+    public let id: [UInt8]
+    public let generation: Int
+    public let wrapped: [UInt8]
+
+    public init(id: [UInt8], generation: Int, wrapped: [UInt8]) {
+        (self.id, self.generation, self.wrapped) = (id, generation, wrapped)
+    }
+
+    public static func name(_ id: [UInt8]) -> String { "keys/" + Hex.encode(id) + ".key" }
+
+    public func text() -> String {
+        var ini = IniFile()
+        ini["KEY_ID"] = Hex.encode(id)
+        ini["GENERATION"] = String(generation)
+        ini["WRAPPED"] = Hex.encode(wrapped)
+        return SealedText.seal(ini.text())
+    }
+
+    /// Read as `keys/<expected>.key`: a file holding another id is refused.
+    public init(text: String, path: String, expected id: [UInt8]) throws {
+        let ini = try IniFile(text: try SealedText.open(text, path: path), path: path)
+        guard let found = ini["KEY_ID"].flatMap(Hex.decode), found == id else {
+            throw CatalogError.invalid(path, "KEY_ID is not the id its name says")
+        }
+        guard let generation = ini["GENERATION"].flatMap({ Int($0) }), generation >= 1,
+              let wrapped = ini["WRAPPED"].flatMap(Hex.decode), wrapped.count == DataKeys.wrappedSize else {
+            throw CatalogError.invalid(path, "GENERATION or WRAPPED missing or malformed")
+        }
+        self.init(id: id, generation: generation, wrapped: wrapped)
+    }
+}
+
+/// Lower-case hex, as the key files write it.
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0, chars.count <= 1024 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        for i in stride(from: 0, to: chars.count, by: 2) {
+            guard let high = nibble(chars[i]), let low = nibble(chars[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
+        }
+    }
+}
