@@ -69,6 +69,17 @@ import Repository
         try cluster.execute("SELECT pg_reload_conf()")
         try waitUntil("archiving to work again") { try s.pgbk(check + ["--archive-timeout", "10"]).succeeded }
 
+        // A role that is no superuser (a backup host's): the archiving test says what it lacks,
+        // and passes once granted.
+        try cluster.execute("CREATE ROLE watcher LOGIN IN ROLE pg_monitor, pg_read_all_settings")
+        let asWatcher = ["check", "-B", repo, "-h", cluster.socketDir, "-p", String(cluster.port), "-U", "watcher"]
+        let denied = try s.pgbk(asWatcher)
+        #expect(denied.status == 2 && statuses(denied)["archiving"] == "CRITICAL"
+                && denied.stdout.contains("GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_create_restore_point(text) TO the role"), "\(denied)")
+        try cluster.execute("GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_create_restore_point(text) TO watcher")
+        let granted = try s.pgbk(asWatcher + ["--archive-timeout", "10"])
+        #expect(statuses(granted)["archiving"] == "OK", "\(granted)")
+
         // No server, no repository: named, critical, one line each.
         let noServer = try s.pgbk(["check", "-B", repo, "-h", cluster.socketDir, "-p", "1", "-U", "postgres"])
         #expect(noServer.status == 2 && statuses(noServer)["server"] == "CRITICAL", "\(noServer)")

@@ -153,6 +153,10 @@ public struct CheckOperation {
             }
             segment = name
             _ = try connection.query("SELECT pg_switch_wal()")
+        } catch let error as PostgresError where error.sqlState == "42501" {
+            // A backup host's role need not be a superuser (docs/user-guide.md): say what it lacks.
+            return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLineDescription(error)); "
+                               + "GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_create_restore_point(text) TO the role, or check with --no-archive-test")
         } catch {
             return CheckResult("archiving", .critical, "could not switch WAL to test archiving: \(oneLineDescription(error))")
         }
