@@ -22,7 +22,7 @@ import Repository
         // The document's `pgbk` must be the package's, not this test's copy on its PATH.
         try FileSystem.remove(s.pgbk)
         let run = try DocumentRun(s, tag: "p", onBackupHost: true)
-        try removePackage(run)
+        try removePackage(run, asIfPostgresUsedPgbk: true)
         defer { try? removePackage(run); run.dropClusters() }
 
         let deb = try build(s)
@@ -108,16 +108,15 @@ import Repository
 
     /// No pgbk package, no pgbk user (Debian leaves it at purge) and nothing of a run before:
     /// the machine as one that never had the package, where postgres has used pgbk.
-    func removePackage(_ run: DocumentRun) throws {
+    /// `asIfPostgresUsedPgbk`: the host locks' directory as on a host where postgres ran pgbk
+    /// first (the package must make it root's, or the pgbk user could not lock in it).
+    func removePackage(_ run: DocumentRun, asIfPostgresUsedPgbk: Bool = false) throws {
         try run.require(run.shell(Self.stopPgbkUser + """
             rm -f /etc/pgbk/servers.d/db1.conf \(Self.marker)
             dpkg --purge pgbk >/dev/null 2>&1 || true
             if getent passwd pgbk >/dev/null; then deluser --system --quiet pgbk; fi
             if getent group pgbk >/dev/null; then delgroup --system --quiet pgbk; fi
             rm -rf /var/lib/pgbk /var/log/pgbk
-            # The host locks' directory as on a host where postgres ran pgbk first: the
-            # package makes it root's, or the pgbk user could not lock in it.
-            mkdir -p /run/lock/pgbk && chown postgres /run/lock/pgbk
-            """, asRoot: true))
+            """ + (asIfPostgresUsedPgbk ? "\nmkdir -p /run/lock/pgbk && chown postgres /run/lock/pgbk" : ""), asRoot: true))
     }
 }

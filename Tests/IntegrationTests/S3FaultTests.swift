@@ -112,6 +112,9 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         try f.gateway.startGateway()
         #expect(failsWithOneError(failed), "\(failed)")
         #expect(failed.stderr.contains("after 3 attempts"), "retried, then gave up: \(failed)")
+        // A restarted SeaweedFS answers 500 for a while after its S3 port is back (its volumes
+        // register with the master later): the next backup waits until the repository reads.
+        try waitUntil("the restarted gateway to serve the repository", seconds: 60) { (try? f.pgbk("show", []))?.succeeded == true }
 
         // The next backup marks the orphan ERROR and succeeds; the repository validates.
         let next = try f.backup(source, "full")
