@@ -93,7 +93,12 @@ final class SeaweedGateway: S3Gateway {
         guard r.succeeded else { throw CommandError(result: r) }
         let values = settings()
         let probe = try S3Storage(settings: S3Settings(url: "s3://pgbk-probe/x", lookup: { values[$0] }))
-        try waitUntil("SeaweedFS to answer S3 on \(endpoint)", seconds: 60) { (try? probe.client.createBucket()) != nil }
+        // Its S3 port answers before its volumes are registered with its master; until then a
+        // restarted server stores objects but answers 500 to reading them. Ready: one read back.
+        try waitUntil("SeaweedFS to store and read back an object on \(endpoint)", seconds: 90) {
+            (try? probe.client.createBucket()) != nil && (try? probe.writeAll("probe", [1, 2, 3])) != nil
+                && (try? probe.readAll("probe")) == [1, 2, 3]
+        }
     }
 
     /// The whole server: SIGTERM, then SIGKILL if it lingers. Its data stays.
