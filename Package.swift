@@ -32,7 +32,7 @@ let package = Package(
         // libcurl, libcrypto and libxml2 (headers from libcurl4-openssl-dev, libssl-dev and
         // libxml2-dev), loaded when a repository on S3 is first opened: see the header.
         .target(name: "CObjectStoreLoader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
-        .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader"]),
+        .target(name: "CryptoDigest", dependencies: ["CObjectStoreLoader", "PostgresFormat"]),
         .target(name: "Cipher", dependencies: ["CObjectStoreLoader"]),
         .target(name: "ObjectStorage", dependencies: ["StorageInterface", "CObjectStoreLoader", "CryptoDigest", "Repository"]),
         // libarchive (libarchive-dev's headers; libarchive.so.13 at run time), loaded when a

@@ -1,4 +1,5 @@
 import CObjectStoreLoader
+import PostgresFormat
 
 /// SHA-256, HMAC-SHA-256 and MD5 from libcrypto (loaded on first use, see CObjectStoreLoader.h):
 /// SigV4 and payload checksums for S3, and the checksum of a restore's backup_manifest.
@@ -65,16 +66,7 @@ public enum Digest {
         return out
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     public static func base64(_ bytes: [UInt8]) -> String {
         var out = [CChar](repeating: 0, count: 4 * ((bytes.count + 2) / 3) + 1)

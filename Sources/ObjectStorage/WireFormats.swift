@@ -1,4 +1,5 @@
 import CObjectStoreLoader
+import PostgresFormat
 
 /// S3's LastModified in listings: ISO 8601 in UTC ("2026-11-30T22:29:56.128Z").
 enum ISODate {
@@ -23,7 +24,7 @@ enum PercentEncoding {
         var iterator = Array(text.utf8).makeIterator()
         while let b = iterator.next() {
             if b == UInt8(ascii: "%") {
-                guard let h = iterator.next().flatMap(hexValue), let l = iterator.next().flatMap(hexValue) else { return nil }
+                guard let h = iterator.next().flatMap(Hex.nibble), let l = iterator.next().flatMap(Hex.nibble) else { return nil }
                 bytes.append(h << 4 | l)
             } else if b == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
@@ -34,12 +35,4 @@ enum PercentEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }

@@ -1,3 +1,5 @@
+import PostgresFormat
+
 /// An encrypted repository's key files (issue 27; not yet written by any command), each a
 /// sealed `KEY=VALUE` text like every catalog file: `encryption.ini` says how the passphrase
 /// becomes the key-encryption key (scrypt's salt and cost) and which generation it is, with
@@ -39,7 +41,7 @@ public struct EncryptionSettings: Sendable, Equatable {
         func bad(_ why: String) -> CatalogError { .invalid(path, why) }
         guard ini["FORMAT"] == "1" else { throw bad("FORMAT \(ini["FORMAT"] ?? "missing"): this pgbk reads format 1") }
         guard ini["CIPHER"] == "aes-256-gcm", ini["KDF"] == "scrypt" else { throw bad("CIPHER and KDF must be aes-256-gcm and scrypt") }
-        guard let salt = ini["KDF_SALT"].flatMap(Hex.decode), (16...64).contains(salt.count) else { throw bad("KDF_SALT must be 16 to 64 bytes in hex") }
+        guard let salt = ini["KDF_SALT"].flatMap({ Hex.decode($0) }), (16...64).contains(salt.count) else { throw bad("KDF_SALT must be 16 to 64 bytes in hex") }
         guard let n = ini["KDF_N"].flatMap({ UInt64($0) }), Self.costLimits.n.contains(n), n & (n - 1) == 0,
               let r = ini["KDF_R"].flatMap({ UInt64($0) }), Self.costLimits.r.contains(r),
               let p = ini["KDF_P"].flatMap({ UInt64($0) }), Self.costLimits.p.contains(p),
@@ -47,7 +49,7 @@ public struct EncryptionSettings: Sendable, Equatable {
             throw bad("KDF_N (a power of two, 2^10 to 2^22), KDF_R (1 to 32) and KDF_P (1 to 16) out of range, or over 1 GiB of memory")
         }
         guard let generation = ini["GENERATION"].flatMap({ Int($0) }), generation >= 1 else { throw bad("GENERATION must be 1 or more") }
-        guard let check = ini["CHECK"].flatMap(Hex.decode), check.count == DataKeys.wrappedSize else { throw bad("CHECK is not a wrapped key") }
+        guard let check = ini["CHECK"].flatMap({ Hex.decode($0) }), check.count == DataKeys.wrappedSize else { throw bad("CHECK is not a wrapped key") }
         self.init(salt: salt, n: n, r: r, p: p, generation: generation, check: check)
     }
 }
@@ -75,41 +77,13 @@ public struct DataKeyFile: Sendable, Equatable {
     /// Read as `keys/<expected>.key`: a file holding another id is refused.
     public init(text: String, path: String, expected id: [UInt8]) throws {
         let ini = try IniFile(text: try SealedText.open(text, path: path), path: path)
-        guard let found = ini["KEY_ID"].flatMap(Hex.decode), found == id else {
+        guard let found = ini["KEY_ID"].flatMap({ Hex.decode($0) }), found == id else {
             throw CatalogError.invalid(path, "KEY_ID is not the id its name says")
         }
         guard let generation = ini["GENERATION"].flatMap({ Int($0) }), generation >= 1,
-              let wrapped = ini["WRAPPED"].flatMap(Hex.decode), wrapped.count == DataKeys.wrappedSize else {
+              let wrapped = ini["WRAPPED"].flatMap({ Hex.decode($0) }), wrapped.count == DataKeys.wrappedSize else {
             throw CatalogError.invalid(path, "GENERATION or WRAPPED missing or malformed")
         }
         self.init(id: id, generation: generation, wrapped: wrapped)
-    }
-}
-
-/// Lower-case hex, as the key files write it.
-enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0, chars.count <= 1024 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(chars.count / 2)
-        for i in stride(from: 0, to: chars.count, by: 2) {
-            guard let high = nibble(chars[i]), let low = nibble(chars[i + 1]) else { return nil }
-            out.append(high << 4 | low)
-        }
-        return out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        default: return nil
-        }
     }
 }
