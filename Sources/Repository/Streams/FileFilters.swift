@@ -65,28 +65,37 @@ final class WritePipeline {
     }
 }
 
-/// The original's size and CRC-32C, on either side (a pass-through stage).
-final class Checksummed: WriteFilter, ReadFilter {
-    private(set) var crc = CRC32C()
-    private(set) var size: UInt64 = 0
-    private let upstream: (any ReadFilter)?
-
-    init(reading upstream: (any ReadFilter)? = nil) { self.upstream = upstream }
+/// The original's size and CRC-32C as it is written (a pass-through stage).
+final class Checksummed: WriteFilter {
+    private(set) var tally = ChecksumTally()
 
     func write(_ input: UnsafeRawBufferPointer, to next: (UnsafeRawBufferPointer) throws -> Void) throws {
-        count(input)
+        tally.count(input)
         try next(input)
     }
 
     func finish(to next: (UnsafeRawBufferPointer) throws -> Void) throws {}
+}
+
+/// The original's size and CRC-32C as it is read back (the last stage of reading).
+final class ChecksummedRead: ReadFilter {
+    private(set) var tally = ChecksumTally()
+    private let upstream: any ReadFilter
+
+    init(_ upstream: any ReadFilter) { self.upstream = upstream }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = try upstream!.read(into: buffer)
-        count(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        let n = try upstream.read(into: buffer)
+        tally.count(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         return n
     }
+}
 
-    private func count(_ bytes: UnsafeRawBufferPointer) {
+struct ChecksumTally {
+    private(set) var crc = CRC32C()
+    private(set) var size: UInt64 = 0
+
+    mutating func count(_ bytes: UnsafeRawBufferPointer) {
         crc.update(bytes)
         size += UInt64(bytes.count)
     }

@@ -81,7 +81,7 @@ public final class StoredFileWriter {
             abandon()
             throw error
         }
-        return StoredFileSummary(size: checksum.size, storedSize: stored.bytes, checksum: checksum.crc.value)
+        return StoredFileSummary(size: checksum.tally.size, storedSize: stored.bytes, checksum: checksum.tally.crc.value)
     }
 
     /// Publishes what `finish` ended, durably and all at once (StorageError.exists for a
@@ -106,7 +106,7 @@ public final class StoredFileWriter {
 public final class StoredFileReader {
     public let path: String
     private let file: any StorageReadStream
-    private let chain: Checksummed
+    private let chain: ChecksummedRead
 
     public convenience init(storage: any RepositoryStorage, name: String, compression: Compression, decryption: Decryption? = nil) throws {
         try self.init(stream: try storage.openRead(name), path: storage.describe(name), compression: compression, decryption: decryption)
@@ -117,7 +117,7 @@ public final class StoredFileReader {
         self.path = path
         file = stream
         do {
-            chain = Checksummed(reading: try FileFilters.readChain(stream, compression: compression, path: path, decryption: decryption))
+            chain = ChecksummedRead(try FileFilters.readChain(stream, compression: compression, path: path, decryption: decryption))
         } catch {
             file.close()
             throw error
@@ -130,8 +130,8 @@ public final class StoredFileReader {
                       compression: compression)
     }
 
-    public var checksum: UInt32 { chain.crc.value }
-    public var size: UInt64 { chain.size }
+    public var checksum: UInt32 { chain.tally.crc.value }
+    public var size: UInt64 { chain.tally.size }
 
     /// Fills `buffer` with original bytes as far as it can; returns the count, 0 at the end.
     public func read(into buffer: inout [UInt8]) throws -> Int {
