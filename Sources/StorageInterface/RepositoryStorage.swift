@@ -10,7 +10,8 @@ public protocol RepositoryStorage: Sendable {
     /// A name as a user should see it in a message (the full path of a POSIX file).
     func describe(_ name: String) -> String
 
-    /// Reads `name` from the start, or only `range` of it; StorageError.notFound when absent.
+    /// Reads `name` from the start, or only `range` of it (not where the features say
+    /// `wholeReadsOnly`); StorageError.notFound when absent.
     func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream
 
     /// Writes `name`: nothing is visible under that name until `commit` succeeds, and then
@@ -137,6 +138,9 @@ public struct StorageFeatures: OptionSet, Sendable {
     /// A write can be published under a name chosen after its content was written
     /// (`StorageWriteStream.commit(as:)`): a rename. An object store knows its key first.
     public static let rename = StorageFeatures(rawValue: 1 << 3)
+    /// Files are read whole, from their start: `openRead` takes no range (an encrypted
+    /// repository, whose chunks are sealed whole).
+    public static let wholeReadsOnly = StorageFeatures(rawValue: 1 << 4)
 }
 
 public struct StorageEntry: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Testing
+import Cipher
 @testable import Repository
 
 /// Data keys wrapped by the passphrase's key-encryption key (issue 27): only that
@@ -12,7 +13,8 @@ import Testing
     }
 
     @Test func onlyItsPassphraseIdAndGenerationUnwrapIt() throws {
-        let (id, key) = try DataKeys.make()
+        let id: [UInt8] = try DataKeys.id(for: "backup/20261203-010000F")
+        let key: [UInt8] = try Cipher.randomBytes(Cipher.keySize)
         let right = try kek("correct horse")
         let wrapped = try DataKeys.wrap(key, id: id, with: right)
         #expect(wrapped.count == DataKeys.wrappedSize)
@@ -24,5 +26,13 @@ import Testing
         #expect(throws: DataKeys.Failure.self) { try DataKeys.unwrap(Array(wrapped.dropLast()), id: id, with: right, what: "k") }
         // Two wrappings of one key differ (a fresh nonce each).
         #expect(try DataKeys.wrap(key, id: id, with: right) != wrapped)
+    }
+
+    @Test func eachPurposeHasItsOwnStableKeyID() throws {
+        let backup = try DataKeys.id(for: "backup/20261203-010000F")
+        #expect(backup.count == DataKeys.idSize)
+        #expect(try DataKeys.id(for: "backup/20261203-010000F") == backup)
+        #expect(try DataKeys.id(for: "backup/20261203-010001F") != backup)
+        #expect(try DataKeys.id(for: "wal/0000000100000000") != backup)
     }
 }

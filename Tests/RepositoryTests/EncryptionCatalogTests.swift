@@ -31,7 +31,7 @@ import Testing
     @Test func keyFilesRoundTripUnderTheirOwnName() throws {
         let id = Array(0..<16).map { UInt8($0) }
         let file = DataKeyFile(id: id, generation: 2, wrapped: Array(repeating: 5, count: DataKeys.wrappedSize))
-        #expect(DataKeyFile.name(id) == "keys/000102030405060708090a0b0c0d0e0f.key")
+        #expect(DataKeyFile.name(id, generation: 2) == "keys/2/000102030405060708090a0b0c0d0e0f.key")
         #expect(try DataKeyFile(text: file.text(), path: "k", expected: id) == file)
         #expect(throws: CatalogError.self) { try DataKeyFile(text: file.text(), path: "k", expected: id.reversed()) }
         let short = DataKeyFile(id: id, generation: 2, wrapped: [1, 2])

@@ -5,15 +5,27 @@ import TestSupport
 
 /// What every storage driver promises, run against both real ones.
 @Suite struct StorageContractTests {
-    /// `shortReading` is the memory driver returning 1..7 bytes per driver read.
-    enum Driver: String, CaseIterable, Sendable { case posix, memory, shortReading }
+    /// `shortReading` is the memory driver returning 1..7 bytes per driver read; the
+    /// `encrypted` ones are an encrypted repository over the driver named.
+    enum Driver: String, CaseIterable, Sendable { case posix, memory, shortReading, encryptedPosix, encryptedShortReading }
 
-    func make(_ driver: Driver, _ dir: TestDirectory) -> any RepositoryStorage {
+    func make(_ driver: Driver, _ dir: TestDirectory) throws -> any RepositoryStorage {
         switch driver {
-        case .posix: PosixStorage(root: dir.path)
-        case .memory: MemoryStorage()
-        case .shortReading: MemoryStorage(readsReturnAtMost: 7)
+        case .posix: return PosixStorage(root: dir.path)
+        case .memory: return MemoryStorage()
+        case .shortReading: return MemoryStorage(readsReturnAtMost: 7)
+        case .encryptedPosix, .encryptedShortReading:
+            let inner: any RepositoryStorage = driver == .encryptedPosix ? PosixStorage(root: dir.path) : MemoryStorage(readsReturnAtMost: 7)
+            return try Self.encrypted(inner)
         }
+    }
+
+    /// The same storage as an encrypted repository (opened, or created with a cheap KDF cost).
+    static func encrypted(_ inner: any RepositoryStorage) throws -> EncryptedStorage {
+        let passphrase = Array("contract".utf8)
+        let keyring = try Keyring.open(inner) { passphrase }
+            ?? Keyring.create(in: inner, passphrase: passphrase, cost: (n: 1024, r: 8, p: 1))
+        return EncryptedStorage(inner, keyring: keyring)
     }
 
     func write(_ storage: any RepositoryStorage, _ name: String, _ text: String, noReplace: Bool = false) throws {
@@ -24,7 +36,7 @@ import TestSupport
     @Test(arguments: Driver.allCases)
     func contentAppearsWholeOnlyOnCommit(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.contentAppearsWholeOnlyOnCommit(make(driver, dir))
+        try StorageContract.contentAppearsWholeOnlyOnCommit(try make(driver, dir))
     }
 
     /// A backup's data files go through the storage with durability deferred to one syncAll:
@@ -32,41 +44,42 @@ import TestSupport
     @Test(arguments: Driver.allCases)
     func writesWithDeferredDurabilityKeepTheContract(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        let storage = make(driver, dir).deferringDurability()
+        let storage = try make(driver, dir).deferringDurability()
         try StorageContract.contentAppearsWholeOnlyOnCommit(storage)
         try StorageContract.noReplaceNeverOverwrites(storage)
         try storage.syncAll("")
-        #expect(try make(driver, dir).list("").isEmpty == (driver != .posix), "the files are there for another handle of the same directory")
+        let onDisk = driver == .posix || driver == .encryptedPosix
+        #expect(try make(driver, dir).list("backup").isEmpty != onDisk, "the files are there for another handle of the same directory")
     }
 
     @Test(arguments: Driver.allCases)
     func aMissingNameIsNotFound(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.aMissingNameIsNotFound(make(driver, dir))
+        try StorageContract.aMissingNameIsNotFound(try make(driver, dir))
     }
 
     @Test(arguments: Driver.allCases)
     func readsFillTheBuffer(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.readsFillTheBuffer(make(driver, dir))
+        try StorageContract.readsFillTheBuffer(try make(driver, dir))
     }
 
     @Test(arguments: Driver.allCases)
     func storedFilesPassThroughTheirFilters(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.storedFilesPassThroughTheirFilters(make(driver, dir))
+        try StorageContract.storedFilesPassThroughTheirFilters(try make(driver, dir))
     }
 
     @Test(arguments: Driver.allCases)
     func noReplaceNeverOverwrites(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.noReplaceNeverOverwrites(make(driver, dir))
+        try StorageContract.noReplaceNeverOverwrites(try make(driver, dir))
     }
 
     @Test(arguments: Driver.allCases)
     func listsDirectChildrenAndRemovesTrees(_ driver: Driver) throws {
         let dir = try TestDirectory()
-        try StorageContract.listsDirectChildrenAndRemovesTrees(make(driver, dir))
+        try StorageContract.listsDirectChildrenAndRemovesTrees(try make(driver, dir))
     }
 
     @Test func theMemoryDriverFailsTheOperationItIsToldTo() throws {

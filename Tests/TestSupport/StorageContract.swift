@@ -29,10 +29,12 @@ public enum StorageContract {
         try stream.commit()
         try check(try storage.readText("backup/x/file") == "hello world", "the whole content after commit")
         try check(try storage.info("backup/x/file")?.size == 11, "info gives the size")
-        let ranged = try storage.openRead("backup/x/file", range: 6..<11)
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
-        try check(String(decoding: buffer[0..<n], as: UTF8.self) == "world", "a range reads that range")
+        if !storage.features.contains(.wholeReadsOnly) {
+            let ranged = try storage.openRead("backup/x/file", range: 6..<11)
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = try buffer.withUnsafeMutableBytes { try ranged.read(into: $0) }
+            try check(String(decoding: buffer[0..<n], as: UTF8.self) == "world", "a range reads that range")
+        }
 
         let abandoned = try storage.openWrite("backup/x/other", expectedSize: nil, noReplace: false)
         try Array("partial".utf8).withUnsafeBytes { try abandoned.write($0) }
@@ -84,6 +86,7 @@ public enum StorageContract {
             }
             try check(read == content, "reads of \(size) give the content back")
         }
+        guard !storage.features.contains(.wholeReadsOnly) else { return }
         let ranged = try storage.openRead("backup/y/file", range: 8192..<90_000)
         defer { ranged.close() }
         var buffer = [UInt8](repeating: 0, count: 81_808)

@@ -1,6 +1,7 @@
 import PostgresFormat
+import Cipher
 
-/// An encrypted repository's key files (issue 27; not yet written by any command), each a
+/// An encrypted repository's key files, each a
 /// sealed `KEY=VALUE` text like every catalog file: `encryption.ini` says how the passphrase
 /// becomes the key-encryption key (scrypt's salt and cost) and which generation it is, with
 /// a check value wrapped by it (so that a wrong passphrase is told at once); a key file holds
@@ -54,7 +55,25 @@ public struct EncryptionSettings: Sendable, Equatable {
     }
 }
 
-/// `keys/<id>.key`: one data key, wrapped by the generation's key-encryption key.
+extension EncryptionSettings {
+    /// New settings (a fresh salt and check value) and the key-encryption key they describe.
+    static func make(passphrase: [UInt8], cost: (n: UInt64, r: UInt64, p: UInt64), generation: Int) throws -> (EncryptionSettings, KeyEncryptionKey) {
+        let salt = try Cipher.randomBytes(32)
+        let kek = try KeyEncryptionKey.derive(passphrase: passphrase, salt: salt, n: cost.n, r: cost.r, p: cost.p, generation: generation)
+        let check = try DataKeys.wrap(try Cipher.randomBytes(Cipher.keySize), id: Keyring.checkID, with: kek)
+        return (EncryptionSettings(salt: salt, n: cost.n, r: cost.r, p: cost.p, generation: generation, check: check), kek)
+    }
+
+    /// The key-encryption key, if `passphrase` is this generation's (else a one-line failure).
+    func unlock(passphrase: [UInt8], path: String) throws -> KeyEncryptionKey {
+        let kek = try KeyEncryptionKey.derive(passphrase: passphrase, salt: salt, n: n, r: r, p: p, generation: generation)
+        _ = try DataKeys.unwrap(check, id: Keyring.checkID, with: kek, what: path)
+        return kek
+    }
+}
+
+/// `keys/<generation>/<id>.key`: one data key, wrapped by that generation's key-encryption
+/// key (rekey writes the next generation's beside it, then removes this one's).
 public struct DataKeyFile: Sendable, Equatable {
     public let id: [UInt8]
     public let generation: Int
@@ -64,7 +83,9 @@ public struct DataKeyFile: Sendable, Equatable {
         (self.id, self.generation, self.wrapped) = (id, generation, wrapped)
     }
 
-    public static func name(_ id: [UInt8]) -> String { "keys/" + Hex.encode(id) + ".key" }
+    public static let directory = "keys"
+    public static func directory(generation: Int) -> String { directory + "/" + String(generation) }
+    public static func name(_ id: [UInt8], generation: Int) -> String { directory(generation: generation) + "/" + Hex.encode(id) + ".key" }
 
     public func text() -> String {
         var ini = IniFile()

@@ -9,8 +9,11 @@ public struct KeyEncryptionKey: Sendable {
     /// Which passphrase: rekey makes the next generation.
     public let generation: Int
 
-    /// The scrypt cost pgbk uses: 2^17 × 8 (128 MiB, about half a second), OWASP's floor.
-    public static let defaultCost = (n: UInt64(1) << 17, r: UInt64(8), p: UInt64(1))
+    /// The scrypt cost pgbk uses: 2^15 × 8 (32 MiB, about 0.1 s here). Every archive-push
+    /// and archive-get pays it once, so it is below OWASP's 2^17 for a person's password:
+    /// the passphrase should be a generated one (openssl rand -base64 48, or a KMS's), for
+    /// which no KDF cost matters; `init --kdf-cost` chooses another.
+    public static let defaultCost = (n: UInt64(1) << 15, r: UInt64(8), p: UInt64(1))
 
     public static func derive(passphrase: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, generation: Int) throws -> KeyEncryptionKey {
         KeyEncryptionKey(key: try Cipher.scrypt(passphrase: passphrase, salt: salt, n: n, r: r, p: p), generation: generation)
@@ -23,11 +26,19 @@ public enum DataKeys {
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
+        /// The key file is not there (as opposed to unreadable or foreign).
+        public var missing = false
+
+        public init(description: String, missing: Bool = false) {
+            self.description = description
+            self.missing = missing
+        }
     }
 
-    /// A new data key and its id, both random.
-    public static func make() throws -> (id: [UInt8], key: [UInt8]) {
-        (try Cipher.randomBytes(idSize), try Cipher.randomBytes(Cipher.keySize))
+    /// The id of the data key for `purpose` ("backup/<ID>", "wal/<epoch>", "repository"):
+    /// derived, so that every process finds the same key file for it; the key is random.
+    public static func id(for purpose: String) throws -> [UInt8] {
+        Array(try Cipher.hkdf(key: Array(purpose.utf8), salt: Array("pgbk".utf8), info: Array("pgbk data key id".utf8)).prefix(idSize))
     }
 
     /// nonce ‖ sealed key ‖ tag, bound to the key's id and the generation that wraps it.

@@ -1,18 +1,15 @@
 import Cipher
 
-/// A stored file's encryption (issue 27): the data key that encrypts it, named by its id
-/// (the file's header carries the id, never the key), and the file's repository name, bound
-/// into every chunk so that a file put in another's place does not decrypt.
+/// The data key that encrypts a file, named by its id (the file's header carries the id,
+/// never the key).
 public struct FileEncryption: Sendable {
     public let keyID: [UInt8]
     let dataKey: [UInt8]
-    public let name: String
 
-    public init(keyID: [UInt8], dataKey: [UInt8], name: String) {
+    public init(keyID: [UInt8], dataKey: [UInt8]) {
         precondition(keyID.count == EncryptedFormat.keyIDSize && dataKey.count == Cipher.keySize)
         self.keyID = keyID
         self.dataKey = dataKey
-        self.name = name
     }
 }
 
@@ -25,9 +22,12 @@ public struct EncryptionError: Error, Sendable, CustomStringConvertible {
 /// An encrypted file: a plaintext header (magic, the data key's id, a random salt), then
 /// chunks of 64 KiB of plaintext sealed with AES-256-GCM under a key of this file alone
 /// (HKDF of the data key and the salt), each followed by its tag. A chunk's nonce is its
-/// number; its associated data the header, the file's name, its number and whether it is
-/// the last, so that a flipped byte, a reordering, a cut at a chunk's end, an appended chunk
-/// or another file's bytes are each refused. An empty file is one empty last chunk.
+/// number; its associated data the header, its number and whether it is the last, and for
+/// the last chunk the file's repository name too, so that a flipped byte, a reordering, a
+/// cut at a chunk's end, an appended chunk, another file's bytes, or a whole file put in
+/// another's place are each refused. (The name is bound at the end because a file may be
+/// named only once written, WAL by its checksum; no chunk moves between files, whose keys
+/// differ by their salts.) An empty file is one empty last chunk.
 enum EncryptedFormat {
     static let magic = Array("PGBKAES1".utf8)
     static let keyIDSize = 16
@@ -44,14 +44,32 @@ enum EncryptedFormat {
     }
 
     static func aad(header: [UInt8], name: String, chunk: UInt64, last: Bool) -> [UInt8] {
-        header + Array(name.utf8) + [0] + nonce(chunk).prefix(8) + [last ? 1 : 0]
+        header + nonce(chunk).prefix(8) + (last ? [1] + Array(name.utf8) : [0])
+    }
+
+    /// The stored size of a file of `plain` bytes.
+    static func storedSize(plain: UInt64) -> UInt64 {
+        let chunks = max(1, (plain + UInt64(chunkSize) - 1) / UInt64(chunkSize))
+        return UInt64(headerSize) + plain + chunks * UInt64(Cipher.tagSize)
+    }
+
+    /// The plaintext size of a stored file of `stored` bytes; nil where no file of this
+    /// format has that size.
+    static func plainSize(stored: UInt64) -> UInt64? {
+        guard stored >= UInt64(headerSize + Cipher.tagSize) else { return nil }
+        let body = stored - UInt64(headerSize)
+        let sealedChunk = UInt64(chunkSize + Cipher.tagSize)
+        let (whole, rest) = body.quotientAndRemainder(dividingBy: sealedChunk)
+        if rest == 0 { return whole * UInt64(chunkSize) }
+        guard rest >= UInt64(Cipher.tagSize) else { return nil }
+        return whole * UInt64(chunkSize) + rest - UInt64(Cipher.tagSize)
     }
 }
 
 /// Seals what the stages before it hand on, a chunk at a time; the last chunk is sealed at
-/// `finish`, so a full chunk is held until more follows.
+/// `finish`, so a full chunk is held until more follows, and `name` may change until then.
 final class Encrypted: WriteFilter {
-    private let encryption: FileEncryption
+    var name: String
     private let header: [UInt8]
     private let key: [UInt8]
     private var headerWritten = false
@@ -59,8 +77,8 @@ final class Encrypted: WriteFilter {
     private var plain: [UInt8] = []
     private var sealed: [UInt8]
 
-    init(_ encryption: FileEncryption) throws {
-        self.encryption = encryption
+    init(_ encryption: FileEncryption, name: String) throws {
+        self.name = name
         let salt = try Cipher.randomBytes(EncryptedFormat.saltSize)
         header = EncryptedFormat.magic + encryption.keyID + salt
         key = try EncryptedFormat.fileKey(encryption, salt: salt)
@@ -87,7 +105,7 @@ final class Encrypted: WriteFilter {
             try header.withUnsafeBytes { try next($0) }
             headerWritten = true
         }
-        let aad = EncryptedFormat.aad(header: header, name: encryption.name, chunk: chunk, last: last)
+        let aad = EncryptedFormat.aad(header: header, name: name, chunk: chunk, last: last)
         let count = plain.count
         let tag = try plain.withUnsafeBytes { input in
             try sealed.withUnsafeMutableBytes { try Cipher.seal(key: key, nonce: EncryptedFormat.nonce(chunk), aad: aad, input, into: $0) }
@@ -104,6 +122,7 @@ final class Encrypted: WriteFilter {
 final class Decrypted: ReadFilter {
     private let upstream: any ReadFilter
     private let keys: (_ keyID: [UInt8]) throws -> FileEncryption
+    private let name: String
     private let path: String
     private var header: [UInt8] = []
     private var key: [UInt8] = []
@@ -114,10 +133,12 @@ final class Decrypted: ReadFilter {
     private var plain = [UInt8](repeating: 0, count: EncryptedFormat.chunkSize)
     private var available = 0..<0
 
-    /// `keys` gives the data key (and the name it must be read under) for the header's key id.
-    init(from upstream: any ReadFilter, path: String, keys: @escaping (_ keyID: [UInt8]) throws -> FileEncryption) {
+    /// `keys` gives the data key for the header's key id; `name` is the one the file must
+    /// have been written under.
+    init(from upstream: any ReadFilter, name: String, path: String, keys: @escaping (_ keyID: [UInt8]) throws -> FileEncryption) {
         self.upstream = upstream
         self.keys = keys
+        self.name = name
         self.path = path
     }
 
@@ -163,7 +184,7 @@ final class Decrypted: ReadFilter {
         let tag = Array(sealed[count..<got])
         // A full chunk may be the last (a file of whole chunks); a shorter one must be.
         for last in count == EncryptedFormat.chunkSize ? [false, true] : [true] {
-            let aad = EncryptedFormat.aad(header: header, name: encryption!.name, chunk: chunk, last: last)
+            let aad = EncryptedFormat.aad(header: header, name: name, chunk: chunk, last: last)
             let ok = try sealed.withUnsafeBytes { input in
                 try plain.withUnsafeMutableBytes {
                     try Cipher.open(key: key, nonce: EncryptedFormat.nonce(chunk), aad: aad, UnsafeRawBufferPointer(rebasing: input[0..<count]), into: $0, tag: tag)

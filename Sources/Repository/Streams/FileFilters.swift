@@ -3,8 +3,10 @@ import PostgresFormat
 
 /// A stored file's bytes pass through filters between the caller and the storage, as in
 /// pgBackRest's IoFilterGroup: on the way in, the original's size and CRC-32C, small writes
-/// gathered, compression, (encryption); on the way out the reverse. `FileFilters` composes
-/// both chains in one place, so that a filter added later (encryption) is added here once.
+/// gathered, compression; on the way out the reverse. `FileFilters` composes both chains in
+/// one place. Encryption is not one of these stages: it covers every file the repository
+/// holds, catalog text included, so it sits in the storage (EncryptedStorage) and uses the
+/// same filter interfaces there.
 
 /// One stage of writing: bytes in, bytes handed on to the next stage (now, later, or in
 /// other pieces); `finish` hands on what the stage held back.
@@ -19,24 +21,17 @@ protocol ReadFilter: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
-/// The data key (and the name the file must be read under) for a header's key id.
-public typealias Decryption = @Sendable (_ keyID: [UInt8]) throws -> FileEncryption
-
 enum FileFilters {
     /// The stages between a writer's caller and the storage stream, in order.
-    static func writeChain(compression: Compression, level: Int32, path: String, checksum: Checksummed,
-                           encryption: FileEncryption? = nil) throws -> [any WriteFilter] {
+    static func writeChain(compression: Compression, level: Int32, path: String, checksum: Checksummed) throws -> [any WriteFilter] {
         var chain: [any WriteFilter] = [checksum, Gathered()]
         if let compressor = try compression.makeCompressor(level: level, path: path) { chain.append(Compressed(compressor)) }
-        if let encryption { chain.append(try Encrypted(encryption)) }
         return chain
     }
 
     /// The storage stream's bytes as the original's, through the stages in reverse.
-    static func readChain(_ stream: any StorageReadStream, compression: Compression, path: String,
-                          decryption: Decryption? = nil) throws -> any ReadFilter {
+    static func readChain(_ stream: any StorageReadStream, compression: Compression, path: String) throws -> any ReadFilter {
         var chain: any ReadFilter = Source(stream)
-        if let decryption { chain = Decrypted(from: chain, path: path, keys: decryption) }
         if let decompressor = try compression.makeDecompressor(path: path) { chain = Decompressed(decompressor, from: chain, path: path) }
         return chain
     }

@@ -34,13 +34,12 @@ public final class StoredFileWriter {
     /// `expectedSize` (the original's size, when known) lets small files skip O_DIRECT (see
     /// DirectFile). With `noReplace`, `commit` fails rather than replace an existing file.
     public init(storage: any RepositoryStorage, name: String, compression: Compression, level: Int32,
-                expectedSize: UInt64? = nil, noReplace: Bool = false, encryption: FileEncryption? = nil) throws {
+                expectedSize: UInt64? = nil, noReplace: Bool = false) throws {
         path = storage.describe(name)
         let stream = try storage.openWrite(name, expectedSize: expectedSize, noReplace: noReplace)
         self.stream = stream
         do {
-            let stages = try FileFilters.writeChain(compression: compression, level: level, path: path, checksum: checksum,
-                                                    encryption: encryption)
+            let stages = try FileFilters.writeChain(compression: compression, level: level, path: path, checksum: checksum)
             pipeline = WritePipeline(stages) { [stored] in
                 try stream.write($0)
                 stored.bytes += UInt64($0.count)
@@ -108,16 +107,16 @@ public final class StoredFileReader {
     private let file: any StorageReadStream
     private let chain: ChecksummedRead
 
-    public convenience init(storage: any RepositoryStorage, name: String, compression: Compression, decryption: Decryption? = nil) throws {
-        try self.init(stream: try storage.openRead(name), path: storage.describe(name), compression: compression, decryption: decryption)
+    public convenience init(storage: any RepositoryStorage, name: String, compression: Compression) throws {
+        try self.init(stream: try storage.openRead(name), path: storage.describe(name), compression: compression)
     }
 
     /// Over a stream already open (closed here if this fails); `path` names it in errors.
-    public init(stream: any StorageReadStream, path: String, compression: Compression, decryption: Decryption? = nil) throws {
+    public init(stream: any StorageReadStream, path: String, compression: Compression) throws {
         self.path = path
         file = stream
         do {
-            chain = ChecksummedRead(try FileFilters.readChain(stream, compression: compression, path: path, decryption: decryption))
+            chain = ChecksummedRead(try FileFilters.readChain(stream, compression: compression, path: path))
         } catch {
             file.close()
             throw error
