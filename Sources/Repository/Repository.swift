@@ -61,6 +61,9 @@ public struct Repository: Sendable {
         } catch StorageError.notFound {
             throw CatalogError.invalid(storage.location, "not a pgbk repository (no repository.ini); create one with pgbk init")
         }
+        if identityText.utf8.starts(with: EncryptedFormat.magic) {
+            throw CatalogError.invalid(storage.location, "the repository is encrypted: set CIPHER_PASS_FILE or CIPHER_PASS_COMMAND for it in the local configuration")
+        }
         let identity = try RepositoryIdentity(text: identityText, path: identityPath)
         var config = RepositoryConfig()
         do {
@@ -75,7 +78,11 @@ public struct Repository: Sendable {
         try create(storage: try PosixStorage.creating(path), identity: identity, config: config)
     }
 
-    public static func create(storage: any RepositoryStorage, identity: RepositoryIdentity, config: RepositoryConfig) throws -> Repository {
+    /// With a passphrase, an encrypted repository: encryption.ini first, then everything
+    /// else through EncryptedStorage.
+    public static func create(storage raw: any RepositoryStorage, identity: RepositoryIdentity, config: RepositoryConfig,
+                              passphrase: [UInt8]? = nil) throws -> Repository {
+        var storage = raw
         if try storage.exists(identityName) {
             throw CatalogError.invalid(storage.location, "a pgbk repository already exists here")
         }
@@ -83,6 +90,7 @@ public struct Repository: Sendable {
         guard entries.isEmpty else {
             throw CatalogError.invalid(storage.location, "directory is not empty (\(entries.count) entries); choose an empty or new directory")
         }
+        if let passphrase { storage = EncryptedStorage(storage, keyring: try Keyring.create(in: storage, passphrase: passphrase)) }
         let repo = Repository(path: storage.location, identity: identity, config: config, storage: storage)
         try storage.makeDirectories(backupRootName)
         try storage.makeDirectories(walRootName)

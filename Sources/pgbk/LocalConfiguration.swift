@@ -14,7 +14,10 @@ struct LocalConfiguration {
     static let secretKeys = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
     static let knownKeys = ["BACKUP_PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
                             "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE",
-                            "S3_PART_SIZE", "S3_RETRIES", "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "ARCHIVE_GET_QUEUE_MAX"]
+                            "S3_PART_SIZE", "S3_RETRIES", "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "ARCHIVE_GET_QUEUE_MAX",
+                            "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND"]
+    /// The settings repo2 and after have their own of, as BACKUP_PATH_2.
+    static let numberedKeys = ["BACKUP_PATH", "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND"]
 
     let path: String?
     let values: IniFile
@@ -34,7 +37,7 @@ struct LocalConfiguration {
         }
         let text = try FileSystem.readText(candidate)
         let values = try IniFile(text: text, path: candidate)
-        for key in values.keys where !Self.knownKeys.contains(key) && !extraKeys.contains(key) && Self.repositoryNumber(key) == nil {
+        for key in values.keys where !Self.knownKeys.contains(key) && !extraKeys.contains(key) && Self.numbered(key) == nil {
             throw EngineError.invalidArgument("configuration file \(candidate): unknown setting \(key) (known: \((Self.knownKeys + extraKeys).joined(separator: ", ")))")
         }
         if Self.secretKeys.contains(where: { values[$0] != nil }) {
@@ -50,9 +53,21 @@ struct LocalConfiguration {
 
     /// 2 for BACKUP_PATH_2, ...: the keys that name repo2 and after.
     static func repositoryNumber(_ key: String) -> Int? {
-        guard key.hasPrefix("BACKUP_PATH_"), let n = Int(key.dropFirst("BACKUP_PATH_".count)), n >= 2, n <= 99,
-              key == "BACKUP_PATH_\(n)" else { return nil }
-        return n
+        numbered(key).flatMap { $0.base == "BACKUP_PATH" ? $0.number : nil }
+    }
+
+    /// ("CIPHER_PASS_FILE", 2) for CIPHER_PASS_FILE_2: a setting of repo2 and after.
+    static func numbered(_ key: String) -> (base: String, number: Int)? {
+        for base in numberedKeys where key.hasPrefix(base + "_") {
+            guard let n = Int(key.dropFirst(base.count + 1)), n >= 2, n <= 99, key == "\(base)_\(n)" else { return nil }
+            return (base, n)
+        }
+        return nil
+    }
+
+    /// Repository `number`'s setting: BACKUP_PATH's kind for repo1, BACKUP_PATH_2's for repo2.
+    func value(_ base: String, repository number: Int) -> String? {
+        value(number == 1 ? base : "\(base)_\(number)")
     }
 
     /// BACKUP_PATH, BACKUP_PATH_2, ... in order (each from the environment, else the file);

@@ -93,7 +93,35 @@ struct RepositoryOptions: ParsableArguments {
     /// The driver for the chosen repository's location (`path`: another one of the list).
     /// With --repo-target-time, the repository --repo names (else the first) is read as it
     /// was at that time; the others as they are.
-    func storage(creating: Bool = false, path chosen: String? = nil) throws -> any RepositoryStorage {
+    /// An encrypted repository's storage decrypts and encrypts with the passphrase its
+    /// configuration names; a configured passphrase for a repository that is not encrypted
+    /// is refused, so that a removed encryption.ini cannot make pgbk write plaintext.
+    func storage(path chosen: String? = nil) throws -> any RepositoryStorage {
+        let path = try chosen ?? resolvedPath()
+        let raw = try rawStorage(creating: false, path: path)
+        guard let passphrase = try passphrase(for: path) else { return raw }
+        guard let keyring = try Keyring.open(raw, passphrase: { passphrase }) else {
+            throw EngineError.invalidArgument("\(path) is not encrypted, but a passphrase is configured for it (CIPHER_PASS_FILE or CIPHER_PASS_COMMAND): refused, so that nothing is stored in plain text where encryption is expected")
+        }
+        return EncryptedStorage(raw, keyring: keyring)
+    }
+
+    /// The passphrase configured for the repository at `path` (CIPHER_PASS_FILE or
+    /// CIPHER_PASS_COMMAND for repo1, ..._2 for repo2), read now; nil when none is.
+    func passphrase(for path: String) throws -> [UInt8]? {
+        let number = (try resolvedPaths().firstIndex(of: path) ?? 0) + 1
+        let local = try localConfiguration()
+        var settings: [String: String] = [:]
+        for key in ["CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND"] { settings[key] = local.value(key, repository: number) }
+        do {
+            return try Passphrase.read(settings: settings)
+        } catch let failure as Passphrase.Failure {
+            throw EngineError.invalidArgument(number == 1 ? failure.description : "repo\(number): \(failure.description)")
+        }
+    }
+
+    /// The storage as it is, without decryption (init, which makes encryption.ini).
+    func rawStorage(creating: Bool, path chosen: String? = nil) throws -> any RepositoryStorage {
         let path = try chosen ?? resolvedPath()
         let past = try repoTargetTime != nil && path == resolvedPath() ? try pastTime(creating: creating) : nil
         guard S3Settings.isS3URL(path) else {

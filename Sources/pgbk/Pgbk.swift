@@ -90,10 +90,16 @@ struct Init: ParsableCommand {
     var pgdata: String?
     @Option(name: .customLong("compress"), help: "Default compression for backups and WAL: none, zlib, zstd or lz4.")
     var compress: Compression?
+    @Flag(name: .customLong("encrypt"), help: "Encrypt the repository with the passphrase CIPHER_PASS_FILE or CIPHER_PASS_COMMAND names in the local configuration (a repository with one configured is encrypted even without this flag).")
+    var encrypt = false
 
     func run() throws {
         // Every configured repository (or the one --repo names), each checked before any is made.
         let targets = try repository.chosenPaths()
+        let passphrases = try targets.map { try repository.passphrase(for: $0.path) }
+        if encrypt, let missing = passphrases.firstIndex(where: { $0 == nil }) {
+            throw EngineError.invalidArgument("--encrypt: no passphrase is configured for \(RepositoryLabel.label(targets[missing].number, targets[missing].path)): set CIPHER_PASS_FILE or CIPHER_PASS_COMMAND\(targets[missing].number > 1 ? "_\(targets[missing].number)" : "") in the local configuration")
+        }
         let source: InitOperation.Source
         if let pgdata = pgdata ?? environment("PGDATA") {
             for (_, path) in targets where !S3Settings.isS3URL(path) { try InitOperation.checkOwner(pgdata: pgdata, backupPath: path) }
@@ -102,10 +108,11 @@ struct Init: ParsableCommand {
             let server = try Connection(connection.parameters(config: RepositoryConfig(values: [:])))
             source = .server(try RemoteCluster(connection: server, name: "the server"))
         }
-        for (number, path) in targets {
-            let repo = try InitOperation.run(storage: { try repository.storage(creating: true, path: path) }, source: source, compression: compress)
+        for ((number, path), passphrase) in zip(targets, passphrases) {
+            let repo = try InitOperation.run(storage: { try repository.rawStorage(creating: true, path: path) }, source: source,
+                                             compression: compress, passphrase: passphrase)
             let name = targets.count > 1 || number > 1 ? RepositoryLabel.label(number, repo.path) : repo.path
-            Console.info("repository created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
+            Console.info("\(passphrase == nil ? "repository" : "encrypted repository") created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         }
         let config = repository.configArguments.map { " " + $0 }.joined()
         // --server names the repositories itself (and is not taken with -B).

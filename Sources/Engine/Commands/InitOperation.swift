@@ -9,7 +9,7 @@ import Repository
 public enum InitOperation {
     public static func run(backupPath: String, pgdata: String, compression: Compression?) throws -> Repository {
         try checkOwner(pgdata: pgdata, backupPath: backupPath)
-        return try run(storage: { try PosixStorage.creating(backupPath) }, source: .dataDirectory(pgdata), compression: compression)
+        return try run(storage: { try PosixStorage.creating(backupPath) }, source: .dataDirectory(pgdata), compression: compression, passphrase: nil)
     }
 
     /// As root, a directory repository would belong to root, and archive_command, which runs
@@ -30,7 +30,7 @@ public enum InitOperation {
 
     /// `storage` is made only once the source proved to be a cluster: a mistaken -D creates nothing.
     public static func run(storage makeStorage: () throws -> any RepositoryStorage, source: Source,
-                           compression: Compression?) throws -> Repository {
+                           compression: Compression?, passphrase: [UInt8]?) throws -> Repository {
         var values: [String: String] = [:]
         let identity: RepositoryIdentity
         switch source {
@@ -42,6 +42,6 @@ public enum InitOperation {
             identity = cluster.identity
         }
         if let compression { values["COMPRESS"] = compression.rawValue }
-        return try Repository.create(storage: try makeStorage(), identity: identity, config: RepositoryConfig(values: values))
+        return try Repository.create(storage: try makeStorage(), identity: identity, config: RepositoryConfig(values: values), passphrase: passphrase)
     }
 }

@@ -3,6 +3,7 @@
 #endif
 import PostgresClient
 import Repository
+import StorageInterface
 
 /// A throwaway PostgreSQL cluster in a scratch directory: its own port and socket directory,
 /// run as the postgres user when the tests run as root.
@@ -124,10 +125,15 @@ struct TestCluster: Sendable {
     }
 
     /// The archived copy of the current WAL segment: switches and waits for the archiver.
-    func switchWALAndWaitForArchive(repository: String) throws {
+    /// `passphrase`: the repository is encrypted with it.
+    func switchWALAndWaitForArchive(repository: String, passphrase: String? = nil) throws {
         let segment = try scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")!
         try execute("SELECT pg_switch_wal()")
-        let repo = try Repository.open(repository)
+        var storage: any RepositoryStorage = try PosixStorage.existing(repository)
+        if let passphrase, let keyring = try Keyring.open(storage, passphrase: { Array(passphrase.utf8) }) {
+            storage = EncryptedStorage(storage, keyring: keyring)
+        }
+        let repo = try Repository.open(storage: storage)
         try waitUntil("\(segment) to be archived") { try repo.wal.find(segment) != nil }
     }
 
