@@ -88,3 +88,90 @@ import Repository
         #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(amcheck)")
     }
 }
+
+extension EncryptionTests {
+    /// The repository as a list of names, sizes and times: what "nothing written" compares.
+    static func snapshot(_ directory: String) throws -> [String] {
+        let listed = try Command.run("/usr/bin/find", [directory, "-printf", "%P %s %T@\n"], outputDirectory: "/tmp")
+        return listed.stdout.split(separator: "\n").map(String.init).sorted()
+    }
+
+    @Test func aWrongMissingOrFailingPassphraseIsOneLineAndWritesNothing() throws {
+        let setup = try Setup()
+        let (s, repo) = (setup.s, setup.repo)
+        let cluster = try setup.cluster()
+        defer { cluster.stopIfRunning() }
+        let backup = ["backup", "-b", "full", "-D", cluster.dataDir, "-B", repo] + cluster.connectionArgs
+        #expect(try s.pgbk(backup + ["--config", setup.config]).succeeded)
+        let before = try Self.snapshot(repo)
+
+        try s.writeFile(s.path + "/wrong", "not the passphrase\n")
+        try s.writeFile(s.path + "/wrong.conf", "CIPHER_PASS_FILE=\(s.path)/wrong\n")
+        try s.writeFile(s.path + "/failing.conf", "CIPHER_PASS_COMMAND=echo half; exit 3\n")
+        try s.writeFile(s.path + "/open.conf", "CIPHER_PASS_FILE=\(s.path)/passphrase\n")
+        try s.writeFile(s.path + "/empty.conf", "\n")
+        try s.writeFile(s.path + "/world", setup.passphrase + "\n", mode: 0o644)
+        try s.writeFile(s.path + "/world.conf", "CIPHER_PASS_FILE=\(s.path)/world\n")
+        let cases: [(String, String)] = [
+            ("wrong.conf", "the passphrase does not open it"),
+            ("failing.conf", "CIPHER_PASS_COMMAND exited with status 3"),
+            ("empty.conf", "the repository is encrypted: set CIPHER_PASS_FILE or CIPHER_PASS_COMMAND"),
+            ("world.conf", "can be read or written by every user of the host"),
+        ]
+        for (config, why) in cases {
+            for command in [backup, ["show", "-B", repo], ["validate", "-B", repo], ["archive-get", "-B", repo, "00000001000000000000000F", s.path + "/got"]] {
+                let r = try s.pgbk(command + ["--config", s.path + "/" + config])
+                #expect(failsWithOneError(r) && r.stderr.contains(why), "\(config), \(command[0]): \(r)")
+                #expect(!r.stderr.contains(setup.passphrase) && !r.stderr.contains("half"), "the passphrase is never printed")
+            }
+        }
+        #expect(try Self.snapshot(repo) == before, "nothing was written")
+
+        // A passphrase configured for a plain repository: refused, nothing stored in plain text.
+        let plain = s.path + "/plain"
+        #expect(try s.pgbk(["init", "-B", plain, "-D", cluster.dataDir]).succeeded)
+        let refused = try s.pgbk(backup.map { $0 == repo ? plain : $0 } + ["--config", setup.config])
+        #expect(failsWithOneError(refused) && refused.stderr.contains("\(plain) is not encrypted, but a passphrase is configured"), "\(refused)")
+        // --encrypt without a passphrase: nothing made.
+        let unencrypted = try s.pgbk(["init", "--encrypt", "-B", s.path + "/none", "-D", cluster.dataDir, "--config", s.path + "/empty.conf"])
+        #expect(failsWithOneError(unencrypted) && unencrypted.stderr.contains("--encrypt: no passphrase is configured"), "\(unencrypted)")
+        #expect(!FileSystem.exists(s.path + "/none"))
+    }
+
+    /// A flipped byte in any encrypted file, and two files swapped: CORRUPT naming the file.
+    @Test func tamperedFilesAreCorruptNamingTheFile() throws {
+        let setup = try Setup()
+        let (s, repo) = (setup.s, setup.repo)
+        let cluster = try setup.cluster()
+        defer { cluster.stopIfRunning() }
+        try cluster.execute("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g")
+        #expect(try s.pgbk(["backup", "-b", "full", "-D", cluster.dataDir] + setup.repoArgs + cluster.connectionArgs).succeeded)
+        try cluster.switchWALAndWaitForArchive(repository: repo, passphrase: setup.passphrase)
+        let id = try #require(try FileSystem.list(repo + "/backup").first { $0.hasSuffix("F") })
+        let data = repo + "/backup/" + id + "/data"
+        // Two relation files of more than one chunk, and one archived WAL segment.
+        let files = try Command.run("/usr/bin/find", [data, "-type", "f", "-size", "+100k"], outputDirectory: s.path).stdout
+            .split(separator: "\n").map(String.init).sorted()
+        #expect(files.count >= 2, "\(files)")
+        let (a, b) = (files[0], files[1])
+        let original = (try FileSystem.readAll(a), try FileSystem.readAll(b))
+
+        var flipped = original.0
+        flipped[flipped.count / 2] ^= 0x10
+        try AtomicFile.write(a, flipped)
+        try s.chownToPostgres(a)
+        var validate = try s.pgbk(["validate"] + setup.repoArgs)
+        #expect(validate.status != 0 && validate.stderr.contains("CORRUPT") && validate.stderr.contains(a)
+                && validate.stderr.contains("fails authentication"), "\(validate)")
+
+        try AtomicFile.write(a, original.1)
+        try AtomicFile.write(b, original.0)
+        try s.chownToPostgres(a)
+        try s.chownToPostgres(b)
+        validate = try s.pgbk(["validate", id] + setup.repoArgs)
+        #expect(validate.status != 0 && validate.stderr.contains("CORRUPT") && validate.stderr.contains(a) && validate.stderr.contains(b), "\(validate)")
+        let target = try s.makeDirectory("restored")
+        let restore = try s.pgbk(["restore", "-D", target, "--backup-id", id] + setup.repoArgs, asCurrentUser: true)
+        #expect(restore.status != 0, "a corrupt backup is not restored: \(restore)")
+    }
+}
