@@ -48,41 +48,65 @@ public final class Keyring: Sendable {
     }
 
     /// The data key for `purpose`, its key file published before it encrypts anything.
+    /// A key first used here is checked against a rekey running meanwhile (KeyRotation):
+    /// one made or found after the rekey listed this generation's keys would be left
+    /// wrapped by the old passphrase only, so it encrypts nothing.
     public func writeKey(for purpose: String) throws -> FileEncryption {
         let id = try DataKeys.id(for: purpose)
         if let key = keys.withLock({ $0[id] }) { return FileEncryption(keyID: id, dataKey: key) }
+        let key: [UInt8]
         do {
-            return try readKey(id)
+            key = try unwrapKeyFile(id)
         } catch let failure as DataKeys.Failure where failure.missing {
-            let key = try Cipher.randomBytes(Cipher.keySize)
+            key = try Cipher.randomBytes(Cipher.keySize)
             let file = DataKeyFile(id: id, generation: kek.generation, wrapped: try DataKeys.wrap(key, id: id, with: kek))
             try storage.makeDirectories(DataKeyFile.directory(generation: kek.generation))
             do {
                 try storage.writeAll(DataKeyFile.name(id, generation: kek.generation), Array(file.text().utf8), noReplace: true)
             } catch StorageError.exists {
-                return try readKey(id)  // another process made it first: use theirs
+                return try writeKey(for: purpose)  // another process made it first: use theirs
             }
-            keys.withLock { $0[id] = key }
-            return FileEncryption(keyID: id, dataKey: key)
+        }
+        try checkNoRekey()
+        keys.withLock { $0[id] = key }
+        return FileEncryption(keyID: id, dataKey: key)
+    }
+
+    /// In this order: a key made after a rekey listed the keys was made after it wrote
+    /// encryption.next.ini, so either that is still there, or the commit before its removal
+    /// has changed the generation.
+    private func checkNoRekey() throws {
+        guard try !storage.exists(KeyRotation.nextName), try Self.settings(in: storage)?.generation == kek.generation else {
+            throw DataKeys.Failure(description: "\(storage.location): its passphrase is being changed (pgbk rekey) or was changed while this command ran; run it again")
         }
     }
 
     /// The data key a file's header names.
     public func readKey(_ id: [UInt8]) throws -> FileEncryption {
         if let key = keys.withLock({ $0[id] }) { return FileEncryption(keyID: id, dataKey: key) }
+        let key = try unwrapKeyFile(id)
+        keys.withLock { $0[id] = key }
+        return FileEncryption(keyID: id, dataKey: key)
+    }
+
+    private func unwrapKeyFile(_ id: [UInt8]) throws -> [UInt8] {
         guard id.count == DataKeys.idSize else { throw DataKeys.Failure(description: "a key id of \(id.count) bytes") }
         let name = DataKeyFile.name(id, generation: kek.generation)
         let path = storage.describe(name)
         let text: [UInt8]
         do { text = try storage.readAll(name, limit: 64 << 10) } catch StorageError.notFound {
+            if let now = try Self.settings(in: storage)?.generation, now != kek.generation {
+                throw DataKeys.Failure(description: "\(storage.location): its passphrase was changed (pgbk rekey) while this command ran; run it again")
+            }
             throw DataKeys.Failure(description: "\(path): missing (a file names a data key the repository does not have)", missing: true)
         }
         let file = try DataKeyFile(text: String(decoding: text, as: UTF8.self), path: path, expected: id)
         guard file.generation == kek.generation else {
             throw DataKeys.Failure(description: "\(path): wrapped by passphrase generation \(file.generation), not \(kek.generation)")
         }
-        let key = try DataKeys.unwrap(file.wrapped, id: id, with: kek, what: path)
-        keys.withLock { $0[id] = key }
-        return FileEncryption(keyID: id, dataKey: key)
+        return try DataKeys.unwrap(file.wrapped, id: id, with: kek, what: path)
     }
+
+    /// The key-encryption key, for KeyRotation.
+    var keyEncryptionKey: KeyEncryptionKey { kek }
 }

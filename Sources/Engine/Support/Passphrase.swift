@@ -25,23 +25,24 @@ public enum Passphrase {
         }
     }
 
-    public static func fromFile(_ path: String) throws -> [UInt8] {
+    /// `label`: how messages name the setting (`--new-pass-file` for rekey's).
+    public static func fromFile(_ path: String, label: String = "CIPHER_PASS_FILE") throws -> [UInt8] {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw Failure(description: "CIPHER_PASS_FILE \(path): \(String(cString: strerror(errno)))") }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw Failure(description: "CIPHER_PASS_FILE \(path) is not a regular file") }
+        guard stat(path, &st) == 0 else { throw Failure(description: "\(label) \(path): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw Failure(description: "\(label) \(path) is not a regular file") }
         guard st.st_mode & 0o006 == 0 else {
-            throw Failure(description: "CIPHER_PASS_FILE \(path) can be read or written by every user of the host; run: chmod o-rwx \(path)")
+            throw Failure(description: "\(label) \(path) can be read or written by every user of the host; run: chmod o-rwx \(path)")
         }
-        guard st.st_size <= limit else { throw Failure(description: "CIPHER_PASS_FILE \(path) is longer than \(limit) bytes") }
-        return try checked(try FileSystem.readAll(path, limit: limit), "CIPHER_PASS_FILE \(path)")
+        guard st.st_size <= limit else { throw Failure(description: "\(label) \(path) is longer than \(limit) bytes") }
+        return try checked(try FileSystem.readAll(path, limit: limit), "\(label) \(path)")
     }
 
     /// The command's output; a failure names its exit status, never what it printed.
-    public static func fromCommand(_ command: String) throws -> [UInt8] {
+    public static func fromCommand(_ command: String, label: String = "CIPHER_PASS_COMMAND") throws -> [UInt8] {
         let (status, output) = try ChildProcess.capture(shell: command, limit: limit + 1, directory: "/")
-        guard status == 0 else { throw Failure(description: "CIPHER_PASS_COMMAND exited with status \(status)") }
-        guard output.count <= limit else { throw Failure(description: "CIPHER_PASS_COMMAND printed more than \(limit) bytes") }
-        return try checked(output, "CIPHER_PASS_COMMAND")
+        guard status == 0 else { throw Failure(description: "\(label) exited with status \(status)") }
+        guard output.count <= limit else { throw Failure(description: "\(label) printed more than \(limit) bytes") }
+        return try checked(output, label)
     }
 
     private static func checked(_ bytes: [UInt8], _ source: String) throws -> [UInt8] {
