@@ -175,3 +175,81 @@ extension EncryptionTests {
         #expect(restore.status != 0, "a corrupt backup is not restored: \(restore)")
     }
 }
+
+extension EncryptionTests {
+    /// rekey while PostgreSQL archives (a segment switched every 200 ms) and a backup runs,
+    /// then killed at each of its named points: afterwards exactly one passphrase opens the
+    /// repository, a rerun completes, the old one is refused, and everything validates and
+    /// restores exactly.
+    @Test func rekeyUnderArchivingAndABackupAndAtEveryKillPoint() throws {
+        let setup = try Setup()
+        let (s, repo, config) = (setup.s, setup.repo, setup.config)
+        let cluster = try setup.cluster()
+        defer { cluster.stopIfRunning() }
+        // No sequence: a restored one is ahead by up to 32 values, and the dumps would differ.
+        try cluster.execute("CREATE TABLE t (v text)")
+        try cluster.execute("INSERT INTO t (v) SELECT md5(g::text) FROM generate_series(1, 200000) g")
+        try s.writeFile(s.path + "/load.sql", "INSERT INTO t (v) SELECT md5(random()::text) FROM generate_series(1, 500);\nSELECT pg_switch_wal();\n\\sleep 200 ms\n")
+        let load = try Command.spawn(pgBin + "/pgbench", cluster.connectionArgs + ["-n", "-c", "1", "-T", "40", "-f", s.path + "/load.sql", "postgres"],
+                                     asPostgres: true, outputDirectory: s.path)
+        defer { _ = load.wait() }
+
+        // The configuration's passphrase file holds the current one; `conf(with:)` names another.
+        let current = s.path + "/passphrase"
+        func conf(with passFile: String) throws -> String {
+            let path = passFile + ".conf"
+            try s.writeFile(path, "CIPHER_PASS_FILE=\(passFile)\n")
+            return path
+        }
+        func opens(_ passFile: String) throws -> Bool { try s.pgbk(["show", "-B", repo, "--config", try conf(with: passFile)]).succeeded }
+        func rekey(to passFile: String, env: [String: String] = [:]) throws -> CommandResult {
+            try s.pgbk(["rekey", "--config", config, "-B", repo, "--new-pass-file", passFile], env: env)
+        }
+        func makeCurrent(_ passFile: String) throws {
+            try FileSystem.rename(current, current + ".previous")
+            try s.writeFile(current, try FileSystem.readText(passFile))
+        }
+
+        // A backup under way (its files being written) while the passphrase changes.
+        let backup = try s.spawnPgbk(["backup", "-b", "full", "-D", cluster.dataDir] + setup.repoArgs + cluster.connectionArgs)
+        try waitUntil("the backup to write its files") {
+            try FileSystem.list(repo + "/backup").contains { FileSystem.exists(repo + "/backup/" + $0 + "/data") }
+        }
+        try s.writeFile(s.path + "/pass-1", "second passphrase \(getpid())\n")
+        let first = try rekey(to: s.path + "/pass-1")
+        #expect(first.succeeded && first.stderr.contains("rekeyed to passphrase generation 2"), "\(first)")
+        try makeCurrent(s.path + "/pass-1")
+        let backedUp = backup.wait()
+        #expect(backedUp.succeeded, "\(backedUp)")
+        #expect(try !opens(current + ".previous") && opens(current))
+
+        for (n, point) in ["rekey-after-next", "rekey-wrapped-key", "rekey-before-commit", "rekey-after-commit"].enumerated() {
+            let next = s.path + "/pass-\(n + 2)"
+            try s.writeFile(next, "passphrase \(n + 2) \(getpid())\n")
+            let killed = try rekey(to: next, env: ["PGBK_FAULT": point])
+            #expect(killed.status != 0, "\(point): \(killed)")
+            let committed = point == "rekey-after-commit"
+            #expect(try opens(current) == !committed && opens(next) == committed, "\(point): exactly one passphrase opens it")
+            let rerun = try rekey(to: next)
+            #expect(rerun.succeeded, "\(point): \(rerun)")
+            try makeCurrent(next)
+            #expect(try !opens(current + ".previous") && opens(current), "\(point): only the new passphrase opens it")
+            let keyDirectories = try FileSystem.list(repo + "/keys")
+            #expect(keyDirectories == [String(n + 3)] && !FileSystem.exists(repo + "/encryption.next.ini"), "\(point): \(keyDirectories)")
+        }
+        let bench = load.wait()
+        #expect(bench.succeeded, "\(bench)")
+
+        try cluster.switchWALAndWaitForArchive(repository: repo, passphrase: String(try FileSystem.readText(current).dropLast()))
+        let expected = try dumpFingerprint(cluster)
+        try cluster.stop()
+        let validate = try s.pgbk(["validate"] + setup.repoArgs)
+        #expect(validate.succeeded && validate.stderr.contains("all intact"), "\(validate)")
+        let target = try s.makeDirectory("restored")
+        let restore = try s.pgbk(["restore", "-D", target] + setup.repoArgs, asCurrentUser: true)
+        #expect(restore.succeeded, "\(restore)")
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { restored.stopIfRunning() }
+        #expect(try dumpFingerprint(restored) == expected)
+    }
+}
