@@ -47,6 +47,8 @@ if [ "$mode" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   # ProgressTests runs pgbk on a pseudo-terminal with script(1).
   command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+  # EncryptionTests reads every object of an encrypted bucket with AWS's own SDK.
+  python3 -c "import boto3" 2>/dev/null || missing+=(python3-boto3)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

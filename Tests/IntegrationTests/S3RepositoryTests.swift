@@ -15,11 +15,15 @@ struct S3Fixture {
     let storage: S3Storage
     let url: String
     let config: String
+    /// An encrypted repository's passphrase (CIPHER_PASS_FILE in the configuration).
+    let passphrase: String?
 
     /// On the Ceph gateway unless another server is given (SeaweedFS); `objectLockDays`: a
     /// bucket with versioning and Object Lock in compliance mode for that many days.
-    init(_ bucket: String, settings: [String: String] = [:], on server: (any S3Gateway)? = nil, objectLockDays: Int? = nil) throws {
+    init(_ bucket: String, settings: [String: String] = [:], on server: (any S3Gateway)? = nil, objectLockDays: Int? = nil,
+         passphrase: String? = nil) throws {
         scratch = try Scratch()
+        self.passphrase = passphrase
         gateway = try server ?? CephGateway.get()
         let name = "\(bucket)-\(getpid())"
         if let objectLockDays {
@@ -31,7 +35,12 @@ struct S3Fixture {
         }
         url = "s3://\(name)/repo"
         config = scratch.path + "/pgbk.conf"
-        try writeConfig(config, gateway.settings().merging(settings) { $1 })
+        var values = gateway.settings().merging(settings) { $1 }
+        if let passphrase {
+            try scratch.writeFile(scratch.path + "/passphrase", passphrase + "\n")
+            values["CIPHER_PASS_FILE"] = scratch.path + "/passphrase"
+        }
+        try writeConfig(config, values)
     }
 
     func writeConfig(_ path: String, _ values: [String: String], mode: UInt32 = 0o600) throws {
@@ -60,7 +69,12 @@ struct S3Fixture {
                                  outputDirectory: scratch.path)
     }
 
-    func repository() throws -> Repository { try Repository.open(storage: storage) }
+    func repository() throws -> Repository {
+        guard let passphrase, let keyring = try Keyring.open(storage, passphrase: { Array(passphrase.utf8) }) else {
+            return try Repository.open(storage: storage)
+        }
+        return try Repository.open(storage: EncryptedStorage(storage, keyring: keyring))
+    }
 
     func backups() throws -> [[String: Any]] { try parseBackupsJSON(try pgbk("show", ["--json"]).stdout) }
 
