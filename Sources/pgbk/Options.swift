@@ -107,10 +107,13 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     /// The passphrase configured for the repository at `path` (CIPHER_PASS_FILE or
-    /// CIPHER_PASS_COMMAND for repo1, ..._2 for repo2), read now; nil when none is.
+    /// CIPHER_PASS_COMMAND for repo1, ..._2 for repo2), read now; nil when none is. A path
+    /// the configuration names is numbered as there, whatever order a command line gives
+    /// (restore_command names the chosen repository first); others by their -B position.
     func passphrase(for path: String) throws -> [UInt8]? {
-        let number = (try resolvedPaths().firstIndex(of: path) ?? 0) + 1
         let local = try localConfiguration()
+        let index = try local.backupPaths().firstIndex(of: path) ?? resolvedPaths().firstIndex(of: path) ?? 0
+        let number = index + 1
         var settings: [String: String] = [:]
         for key in ["CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND"] { settings[key] = local.value(key, repository: number) }
         do {

@@ -253,3 +253,48 @@ extension EncryptionTests {
         #expect(try dumpFingerprint(restored) == expected)
     }
 }
+
+extension EncryptionTests {
+    /// copy from a plain repository into an encrypted one encrypts as it goes, and from the
+    /// encrypted one into another plain one decrypts; each restores exactly on its own.
+    @Test func copyEncryptsAndDecryptsOnTheWay() throws {
+        let setup = try Setup()
+        let s = setup.s
+        let (plain, encrypted, again) = (s.path + "/plain", s.path + "/encrypted", s.path + "/again")
+        let config = s.path + "/three.conf"
+        try s.writeFile(config, "BACKUP_PATH=\(plain)\nBACKUP_PATH_2=\(encrypted)\nBACKUP_PATH_3=\(again)\nCIPHER_PASS_FILE_2=\(s.path)/passphrase\n")
+        let cluster = try TestCluster.create(s, name: "db", repository: nil)
+        defer { cluster.stopIfRunning() }
+        try cluster.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push --config \(config) --repo 1 %p'\n")
+        let made = try s.pgbk(["init", "--config", config, "-D", cluster.dataDir])
+        #expect(made.succeeded && made.stderr.contains("encrypted repository created in repo2")
+                && made.stderr.contains("repository created in repo1") && made.stderr.contains("repository created in repo3"), "\(made)")
+        try cluster.start()
+        let marker = "pgbk-copy-marker-\(UInt32.random(in: 1...UInt32.max))"
+        try cluster.execute("CREATE TABLE secrets AS SELECT g AS id, '\(marker)' || g AS v FROM generate_series(1, 20000) g")
+        let backup = ["backup", "--config", config, "--repo", "1", "-D", cluster.dataDir, "--compress", "none"] + cluster.connectionArgs
+        #expect(try s.pgbk(backup + ["-b", "full"]).succeeded)
+        #expect(try s.pgbk(["validate", "--config", config, "--repo", "1"]).succeeded)
+        try cluster.execute("UPDATE secrets SET v = v || '-changed' WHERE id % 5 = 0")
+        #expect(try s.pgbk(backup + ["-b", "incremental"]).succeeded)
+        try cluster.switchWALAndWaitForArchive(repository: plain)
+        let expected = try dumpFingerprint(cluster)
+        try cluster.stop()
+        #expect(try !setup.filesHolding(marker, below: plain).isEmpty, "stored uncompressed in the plain repository")
+
+        for (from, to) in [(1, 2), (2, 3)] {
+            let copied = try s.pgbk(["copy", "--config", config, "--from-repo", String(from), "--to-repo", String(to)])
+            #expect(copied.succeeded && copied.stderr.contains("2 backup(s)"), "\(from) to \(to): \(copied)")
+            let validate = try s.pgbk(["validate", "--config", config, "--repo", String(to)])
+            #expect(validate.succeeded, "\(validate)")
+            let target = try s.makeDirectory("restored-\(to)")
+            let restore = try s.pgbk(["restore", "--config", config, "--repo", String(to), "-D", target], asCurrentUser: true)
+            #expect(restore.succeeded, "\(restore)")
+            let restored = try TestCluster.startRestored(target, scratch: s, name: "restored-\(to)")
+            #expect(try dumpFingerprint(restored) == expected, "restored from repo\(to)")
+            try restored.stop()
+        }
+        #expect(try setup.filesHolding(marker, below: encrypted).isEmpty)
+        #expect(try !setup.filesHolding(marker, below: again).isEmpty, "decrypted into the plain one")
+    }
+}
