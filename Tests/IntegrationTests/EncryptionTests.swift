@@ -62,6 +62,13 @@ import Repository
         try cluster.switchWALAndWaitForArchive(repository: repo, passphrase: setup.passphrase)
         let expected = try dumpFingerprint(cluster)
         try cluster.execute("CHECKPOINT")
+        // A drill (its record is stored in the repository) reaches the row only WAL holds.
+        let drills = try s.makeDirectory("drills")
+        let drill = try s.pgbk(["drill", "--scratch-dir", drills, "-U", "postgres", "--sql-check",
+                                "SELECT v = '\(marker)-wal-only' FROM secrets WHERE id = 0"] + setup.repoArgs)
+        #expect(drill.succeeded && drill.stderr.contains(": OK: backup "), "\(drill)")
+        let records = try s.pgbk(["show", "drills", "--json"] + setup.repoArgs)
+        #expect(records.succeeded && records.stdout.contains("\"result\""), "\(records)")
 
         // The marker is in the cluster (table, WAL, server log), and in no byte of the repository.
         #expect(try !setup.filesHolding(marker, below: cluster.dataDir + "/base").isEmpty)
@@ -86,6 +93,15 @@ import Repository
         #expect(try restored.scalar("SELECT v FROM secrets WHERE id = 0") == "\(marker)-wal-only")
         let amcheck = try restored.runClient("pg_amcheck", restored.connectionArgs + ["--all", "--install-missing", "--heapallindexed"])
         #expect(amcheck.succeeded && amcheck.stdout.isEmpty, "\(amcheck)")
+
+        // Changed after the restore, then restored again with --delta: exact once more.
+        try restored.execute("UPDATE secrets SET v = 'overwritten' WHERE id % 3 = 0")
+        try restored.stop()
+        let delta = try s.pgbk(["restore", "--delta", "-D", target] + setup.repoArgs, asCurrentUser: true)
+        #expect(delta.succeeded, "\(delta)")
+        let again = try TestCluster.startRestored(target, scratch: s, name: "again")
+        defer { again.stopIfRunning() }
+        #expect(try dumpFingerprint(again) == expected)
     }
 }
 
