@@ -20,9 +20,9 @@ medians() { local f; for f in "$W"/m-*; do printf "%-${1}s %8.2f s\n" "${f#"$W"/
 median_ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2f", a / b }'; }
 # new_cluster BIN [SETTINGS]: initdb of $W/data with BIN's binaries, this bench's port and
 # socket, archiving through pgbk into $W/repo (or $ARCHIVE_COMMAND), SETTINGS appended; then
-# pgbk init and the server started.
+# pgbk init (with $INIT_ARGS) and the server started. $INITDB_ARGS: more initdb options.
 new_cluster() {
-  as_pg "$1/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
+  as_pg "$1/initdb" -D "$W/data" -U postgres -A trust -k --no-sync ${INITDB_ARGS:-} >/dev/null
   cat >> "$W/data/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $PORT
@@ -33,7 +33,7 @@ max_wal_size = 2GB
 shared_buffers = 256MB
 ${2:-}
 CONF
-  as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
+  as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q ${INIT_ARGS:-}
   as_pg "$1/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
 }
 # stop_cluster BIN: the bench's server stopped at once (for the EXIT trap).

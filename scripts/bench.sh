@@ -6,7 +6,8 @@
 # Knobs: BENCH_SCALE (pgbench scale, default 50), BENCH_TEXT_MB (random text, default 300),
 # BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end),
 # BENCH_S3=0 (skip the S3 part), BENCH_REPOS=0 (skip bench-repos.sh: copy and two-repository archive-push), BENCH_RECEIVE=0 (skip bench-receive-wal.sh: receive-wal against pg_receivewal as the synchronous standby), BENCH_PROTOCOL=0 (skip bench-protocol.sh: backups over the replication protocol against pg_basebackup -Ft and --incremental), BENCH_SCALE_PART=0 (skip bench-scale.sh: incremental time on
-# a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS).
+# a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS),
+# BENCH_ENCRYPTION=0 (skip bench-encryption.sh: encrypted against plain and pgBackRest's cipher, rekey).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -223,6 +224,10 @@ fi
 if [ "${BENCH_PROTOCOL:-1}" != 0 ]; then
   echo
   "$ROOT/scripts/bench-protocol.sh"
+fi
+if [ "${BENCH_ENCRYPTION:-1}" != 0 ]; then
+  echo
+  "$ROOT/scripts/bench-encryption.sh"
 fi
 
 echo
