@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),
         .testTarget(name: "TarStreamTests", dependencies: ["TarStream"]),
         .testTarget(name: "CipherTests", dependencies: ["Cipher"]),
-        .testTarget(name: "ObjectStorageTests", dependencies: ["StorageInterface", "ObjectStorage", "CryptoDigest"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["StorageInterface", "ObjectStorage", "CryptoDigest", "Repository"]),
         .testTarget(name: "IntegrationTests", dependencies: ["StorageInterface", "PostgresClient", "PostgresFormat", "Repository", "Engine", "ObjectStorage", "CryptoDigest", "CShims", "TarStream"]),
     ],
     swiftLanguageModes: [.v6]

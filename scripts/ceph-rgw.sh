@@ -116,6 +116,10 @@ rgw dns name = 127.0.0.1
 # in memory, and a bench that copies and deletes gigabytes would fill it.
 rgw gc obj min wait = 0
 rgw gc processor period = 5
+# SSE-KMS with the gateway's built-in testing key backend (its key "testkey-1"); SSE-C and
+# SSE-KMS are served over https only (rgw crypt require ssl, the default).
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = testkey-1=$(head -c 32 /dev/urandom | base64)
 keyring = $dir/rgw.keyring
 CONF
 C="--conf $conf"

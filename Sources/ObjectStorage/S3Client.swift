@@ -9,12 +9,32 @@ public final class S3Client: Sendable {
     public let settings: S3Settings
     private let signer: SigV4
     private let pool = HTTPConnectionPool()
+    /// Server-side encryption: what a request creating an object carries, and what every
+    /// request reading or writing an object's content carries (SSE-C's key).
+    let creationHeaders: [(String, String)]
+    let contentHeaders: [(String, String)]
 
     public init(settings: S3Settings) throws(S3Error) {
         try NativeLibraries.load()
         self.settings = settings
         signer = SigV4(accessKeyID: settings.accessKeyID, secretKey: settings.secretKey,
                        sessionToken: settings.sessionToken, region: settings.region)
+        switch settings.serverSideEncryption {
+        case nil:
+            (creationHeaders, contentHeaders) = ([], [])
+        case .s3:
+            (creationHeaders, contentHeaders) = ([("x-amz-server-side-encryption", "AES256")], [])
+        case .kms(let keyID):
+            creationHeaders = [("x-amz-server-side-encryption", "aws:kms")]
+                + (keyID.map { [("x-amz-server-side-encryption-aws-kms-key-id", $0)] } ?? [])
+            contentHeaders = []
+        case .customer(let key):
+            let md5 = key.withUnsafeBytes { Digest.md5($0) }
+            contentHeaders = [("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                              ("x-amz-server-side-encryption-customer-key", Digest.base64(key)),
+                              ("x-amz-server-side-encryption-customer-key-md5", Digest.base64(md5))]
+            creationHeaders = contentHeaders
+        }
     }
 
     struct Request {
@@ -132,7 +152,7 @@ public final class S3Client: Sendable {
 
     /// `versionId`: that version of the object (a repository read as it was at a time).
     func get(_ key: String, range: Range<UInt64>, ifMatch etag: String?, versionId: String? = nil) throws(S3Error) -> Chunk? {
-        var headers = [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")]
+        var headers = [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")] + contentHeaders
         if let etag { headers.append(("if-match", etag)) }
         let request = Request(method: "GET", key: key, query: versionId.map { [("versionId", $0)] } ?? [], headers: headers,
                               responseLimit: Int(range.count), accepted: [404, 416])
@@ -171,12 +191,13 @@ public final class S3Client: Sendable {
         let response: HTTPResponse
         let query = versionId.map { [("versionId", $0)] } ?? []
         do {
-            response = try send(Request(method: "HEAD", key: key, query: query, accepted: [404]))
+            response = try send(Request(method: "HEAD", key: key, query: query, headers: contentHeaders, accepted: [404]))
         } catch {
             // A HEAD answer has no body, so no error code: a refused HEAD (403: which key,
             // which secret?) is asked again as a one-byte GET, whose answer says why.
             guard let status = error.status, (400..<500).contains(status) else { throw error }
-            _ = try send(Request(method: "GET", key: key, query: query, headers: [("range", "bytes=0-0")], responseLimit: 1, accepted: [404, 416]))
+            _ = try send(Request(method: "GET", key: key, query: query, headers: [("range", "bytes=0-0")] + contentHeaders, responseLimit: 1,
+                                 accepted: [404, 416]))
             throw error
         }
         if response.status == 404 { return nil }
@@ -198,7 +219,7 @@ public final class S3Client: Sendable {
     /// SHA-256 in the signature makes the server check the payload.
     /// Returns false when the precondition failed.
     func put(_ key: String, body: UnsafeRawBufferPointer, ifNoneMatch: Bool) throws(S3Error) -> Bool {
-        var headers = Self.integrityHeaders(body)
+        var headers = Self.integrityHeaders(body) + creationHeaders
         if ifNoneMatch { headers.append(("if-none-match", "*")) }
         let response = try send(Request(method: "PUT", key: key, headers: headers, body: body, accepted: ifNoneMatch ? [412] : []))
         return response.status != 412
@@ -270,7 +291,7 @@ public final class S3Client: Sendable {
     // MARK: multipart
 
     func createMultipartUpload(_ key: String) throws(S3Error) -> String {
-        let request = Request(method: "POST", key: key, query: [("uploads", "")])
+        let request = Request(method: "POST", key: key, query: [("uploads", "")], headers: creationHeaders)
         let response = try send(request)
         guard let id = XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
             throw .protocolError(request: describe(request), reason: "no UploadId")
@@ -311,7 +332,7 @@ public final class S3Client: Sendable {
 
     func uploadPart(_ key: String, uploadID: String, number: Int, body: UnsafeRawBufferPointer) throws(S3Error) -> String {
         let request = Request(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
-                              headers: Self.integrityHeaders(body), body: body)
+                              headers: Self.integrityHeaders(body) + contentHeaders, body: body)
         let response = try send(request)
         guard let etag = response.headers["etag"], !etag.isEmpty else {
             throw .protocolError(request: describe(request), reason: "no ETag for part \(number)")

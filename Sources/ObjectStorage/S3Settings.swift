@@ -29,6 +29,17 @@ public struct S3Settings: Sendable {
     public var retries: Int
     /// Seconds without progress before a request is abandoned (and retried).
     public var timeoutSeconds: Int
+    /// Encryption by the server, as the bucket's policy may demand (on top of pgbk's own).
+    public var serverSideEncryption: ServerSideEncryption?
+
+    /// S3's three kinds: SSE-S3 (`S3_SSE=AES256`), SSE-KMS (`S3_SSE=aws:kms`, with
+    /// `S3_SSE_KMS_KEY_ID` or the bucket's default key), SSE-C (`S3_SSE_CUSTOMER_KEY_FILE`: a
+    /// file of exactly 32 bytes that every request for an object then carries).
+    public enum ServerSideEncryption: Sendable, Equatable {
+        case s3
+        case kms(keyID: String?)
+        case customer(key: [UInt8])
+    }
 
     public struct Endpoint: Sendable, Equatable {
         public var secure: Bool
@@ -96,6 +107,46 @@ public struct S3Settings: Sendable {
         retries = try Self.integer(lookup, "S3_RETRIES", default: 5, range: 0...100, suffixes: false)
         timeoutSeconds = try Self.integer(lookup, "S3_TIMEOUT", default: 60, range: 1...3600, suffixes: false)
         uploadExpirySeconds = try Self.integer(lookup, "S3_UPLOAD_EXPIRY", default: 86_400, range: 0...(365 * 86_400), suffixes: false)
+        serverSideEncryption = try Self.serverSideEncryption(lookup)
+    }
+
+    static func serverSideEncryption(_ lookup: (String) -> String?) throws(S3Error) -> ServerSideEncryption? {
+        let keyID = lookup("S3_SSE_KMS_KEY_ID")
+        switch (lookup("S3_SSE"), lookup("S3_SSE_CUSTOMER_KEY_FILE")) {
+        case (nil, nil):
+            if keyID != nil { throw .setup("S3_SSE_KMS_KEY_ID is set but S3_SSE is not aws:kms") }
+            return nil
+        case (.some, .some):
+            throw .setup("S3_SSE and S3_SSE_CUSTOMER_KEY_FILE are both set: SSE-C is one kind of server-side encryption, S3_SSE names the others")
+        case ("AES256"?, nil):
+            if keyID != nil { throw .setup("S3_SSE_KMS_KEY_ID is set but S3_SSE is AES256, not aws:kms") }
+            return .s3
+        case ("aws:kms"?, nil):
+            return .kms(keyID: keyID)
+        case (let other?, nil):
+            throw .setup("S3_SSE must be AES256 (SSE-S3) or aws:kms (SSE-KMS), not \(other); SSE-C is S3_SSE_CUSTOMER_KEY_FILE")
+        case (nil, let file?):
+            if keyID != nil { throw .setup("S3_SSE_KMS_KEY_ID is set with S3_SSE_CUSTOMER_KEY_FILE (SSE-C), which uses no KMS") }
+            return .customer(key: try customerKey(file))
+        }
+    }
+
+    /// SSE-C's key: a regular file of exactly 32 bytes that no other user can read.
+    static func customerKey(_ path: String) throws(S3Error) -> [UInt8] {
+        let status: FileStatus
+        do { status = try FileSystem.status(path, followLinks: true) } catch {
+            throw .setup("S3_SSE_CUSTOMER_KEY_FILE \(path): \(error)")
+        }
+        guard status.kind == .regular else { throw .setup("S3_SSE_CUSTOMER_KEY_FILE \(path) is not a regular file") }
+        guard status.mode & 0o007 == 0 else {
+            throw .setup("S3_SSE_CUSTOMER_KEY_FILE \(path) can be read by every user of the host; run: chmod o-rwx \(path)")
+        }
+        let key: [UInt8]
+        do { key = try FileSystem.readAll(path, limit: 64) } catch { throw .setup("S3_SSE_CUSTOMER_KEY_FILE \(path): \(error)") }
+        guard key.count == 32 else {
+            throw .setup("S3_SSE_CUSTOMER_KEY_FILE \(path) holds \(key.count) bytes, not the 32 of an AES-256 key (make one with: openssl rand 32 > \(path))")
+        }
+        return key
     }
 
     /// The repository as a URL, for messages.

@@ -12,7 +12,7 @@ import TestSupport
 struct S3Fixture {
     let scratch: Scratch
     let gateway: any S3Gateway
-    let storage: S3Storage
+    var storage: S3Storage
     let url: String
     let config: String
     /// An encrypted repository's passphrase (CIPHER_PASS_FILE in the configuration).
@@ -32,6 +32,12 @@ struct S3Fixture {
             try storage.client.createLockedBucket(days: objectLockDays)
         } else {
             storage = try gateway.makeBucket(name)
+        }
+        // Server-side encryption is asked of every request (SSE-C's key, on reads too).
+        var sse = settings.filter { $0.key.hasPrefix("S3_SSE") || $0.key == "AWS_ENDPOINT_URL" || $0.key == "AWS_CA_BUNDLE" }
+        if sse.keys.contains(where: { $0.hasPrefix("S3_SSE") }) {
+            sse = gateway.settings().merging(sse) { $1 }
+            storage = try S3Storage(settings: S3Settings(url: "s3://\(name)/repo", lookup: { sse[$0] }))
         }
         url = "s3://\(name)/repo"
         config = scratch.path + "/pgbk.conf"
@@ -53,7 +59,8 @@ struct S3Fixture {
     static let clearedEnvironment = Dictionary(uniqueKeysWithValues: [
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE", "S3_PART_SIZE", "S3_RETRIES",
-        "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "ARCHIVE_GET_QUEUE_MAX", "BACKUP_PATH", "PGBK_CONFIG",
+        "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "ARCHIVE_GET_QUEUE_MAX", "BACKUP_PATH", "PGBK_CONFIG", "S3_SSE", "S3_SSE_KMS_KEY_ID",
+        "S3_SSE_CUSTOMER_KEY_FILE", "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND",
     ].map { ($0, "") })
 
     /// pgbk on this repository (as postgres when root, as PostgreSQL would run it).

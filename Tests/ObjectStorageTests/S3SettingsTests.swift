@@ -1,5 +1,9 @@
 @testable import ObjectStorage
 import Testing
+import Repository
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 
 @Suite struct S3SettingsTests {
     static let credentials = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"]
@@ -73,5 +77,43 @@ import Testing
         #expect(none.contains("AWS_ACCESS_KEY_ID"))
         let noSecret = message { try S3Settings(url: "s3://bucket", lookup: { $0 == "AWS_ACCESS_KEY_ID" ? "AKIDEXAMPLE" : nil }) }
         #expect(noSecret.contains("AKIDEXAMPLE") && noSecret.contains("AWS_SECRET_ACCESS_KEY"))
+    }
+
+    @Test func serverSideEncryptionOfEachKindAndWhatIsRefused() throws {
+        #expect(try settings("s3://bucket").serverSideEncryption == nil)
+        #expect(try settings("s3://bucket", ["S3_SSE": "AES256"]).serverSideEncryption == .s3)
+        #expect(try settings("s3://bucket", ["S3_SSE": "aws:kms"]).serverSideEncryption == .kms(keyID: nil))
+        #expect(try settings("s3://bucket", ["S3_SSE": "aws:kms", "S3_SSE_KMS_KEY_ID": "k1"]).serverSideEncryption == .kms(keyID: "k1"))
+        #expect(message { try settings("s3://bucket", ["S3_SSE": "aes256"]) }.contains("must be AES256 (SSE-S3) or aws:kms"))
+        #expect(message { try settings("s3://bucket", ["S3_SSE_KMS_KEY_ID": "k1"]) }.contains("S3_SSE is not aws:kms"))
+        #expect(message { try settings("s3://bucket", ["S3_SSE": "AES256", "S3_SSE_KMS_KEY_ID": "k1"]) }.contains("not aws:kms"))
+
+        let dir = "/tmp/pgbk-sse-\(getpid())"
+        try FileSystem.makeDirectory(dir, mode: 0o700)
+        defer { try? FileSystem.removeTree(dir) }
+        let key = (0..<32).map { UInt8($0) }
+        try AtomicFile.write(dir + "/key", key, mode: 0o600)
+        #expect(try settings("s3://bucket", ["S3_SSE_CUSTOMER_KEY_FILE": dir + "/key"]).serverSideEncryption == .customer(key: key))
+        try AtomicFile.write(dir + "/short", Array(key.prefix(16)), mode: 0o600)
+        #expect(message { try settings("s3://bucket", ["S3_SSE_CUSTOMER_KEY_FILE": dir + "/short"]) }.contains("holds 16 bytes, not the 32"))
+        try AtomicFile.write(dir + "/open", key, mode: 0o644)
+        #expect(message { try settings("s3://bucket", ["S3_SSE_CUSTOMER_KEY_FILE": dir + "/open"]) }.contains("can be read by every user"))
+        #expect(message { try settings("s3://bucket", ["S3_SSE_CUSTOMER_KEY_FILE": dir + "/none"]) }.contains("S3_SSE_CUSTOMER_KEY_FILE \(dir)/none"))
+        #expect(message { try settings("s3://bucket", ["S3_SSE": "AES256", "S3_SSE_CUSTOMER_KEY_FILE": dir + "/key"]) }.contains("both set"))
+        // The key never appears in a message.
+        #expect(!message { try settings("s3://bucket", ["S3_SSE": "x", "S3_SSE_CUSTOMER_KEY_FILE": dir + "/key"]) }.contains("000102"))
+    }
+
+    @Test func eachKindAddsItsHeadersWhereS3AsksForThem() throws {
+        let kms = try S3Client(settings: try settings("s3://bucket", ["S3_SSE": "aws:kms", "S3_SSE_KMS_KEY_ID": "k1"]))
+        #expect(kms.creationHeaders.map(\.0) == ["x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"]
+                && kms.contentHeaders.isEmpty)
+        var customer = try settings("s3://bucket")
+        customer.serverSideEncryption = .customer(key: Array(repeating: 0, count: 32))
+        let c = try S3Client(settings: customer)
+        // base64 of 32 zero bytes, and of their MD5 (70bc8f4b72a86921468bf8e8441dce51).
+        #expect(c.contentHeaders.first { $0.0 == "x-amz-server-side-encryption-customer-key" }?.1 == "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        #expect(c.contentHeaders.first { $0.0 == "x-amz-server-side-encryption-customer-key-md5" }?.1 == "cLyPS3KoaSFGi/joRB3OUQ==")
+        #expect(c.creationHeaders.count == 3)
     }
 }

@@ -87,8 +87,10 @@ final class SeaweedGateway: S3Gateway {
                     // buckets, and small volumes (the default limit runs out after two buckets).
                     "-volume.max=400", "-master.volumeSizeLimitMB=16",
                     "-s3.config=\(directory)/identities.json"]
-        // `&` on the server alone, so that $! is its PID (stopGateway signals it).
-        let script = "cd \(directory); \(Self.weed) \(args.joined(separator: " ")) > weed.log 2>&1 < /dev/null & echo $! > \(pidFile)"
+        // `&` on the server alone, so that $! is its PID (stopGateway signals it). SSE-S3
+        // (S3EncryptionTests) needs the key SeaweedFS wraps object keys with: a fixed test one.
+        let kek = String(repeating: "5eaf00d1", count: 8)
+        let script = "cd \(directory); WEED_S3_SSE_KEK=\(kek) \(Self.weed) \(args.joined(separator: " ")) > weed.log 2>&1 < /dev/null & echo $! > \(pidFile)"
         let r = try Command.run("/bin/bash", ["-c", script], outputDirectory: directory)
         guard r.succeeded else { throw CommandError(result: r) }
         let values = settings()

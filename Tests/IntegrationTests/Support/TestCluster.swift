@@ -83,9 +83,12 @@ struct TestCluster: Sendable {
         try scratch.writeFile(path, old + "\n" + text)
     }
 
+    /// The server, and the archive_command and restore_command it runs, start without the
+    /// runner's AWS_* and S3_* settings (a CA bundle, say): a test's configuration file is
+    /// what they use.
     func start() throws {
         let r = try Command.run(bin + "/pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "120", "start"],
-                                asPostgres: true, outputDirectory: scratch.path)
+                                env: S3Fixture.clearedEnvironment, asPostgres: true, outputDirectory: scratch.path)
         guard r.succeeded else {
             throw TestFailure("pg_ctl start failed: \(r)\nserver log: \((try? FileSystem.readText(logFile)) ?? "")")
         }
