@@ -81,7 +81,8 @@ public struct Repository: Sendable {
     /// With a passphrase, an encrypted repository: encryption.ini first, then everything
     /// else through EncryptedStorage.
     public static func create(storage raw: any RepositoryStorage, identity: RepositoryIdentity, config: RepositoryConfig,
-                              passphrase: [UInt8]? = nil) throws -> Repository {
+                              passphrase: [UInt8]? = nil,
+                              kdfCost: (n: UInt64, r: UInt64, p: UInt64) = KeyEncryptionKey.defaultCost) throws -> Repository {
         var storage = raw
         if try storage.exists(identityName) {
             throw CatalogError.invalid(storage.location, "a pgbk repository already exists here")
@@ -90,7 +91,7 @@ public struct Repository: Sendable {
         guard entries.isEmpty else {
             throw CatalogError.invalid(storage.location, "directory is not empty (\(entries.count) entries); choose an empty or new directory")
         }
-        if let passphrase { storage = EncryptedStorage(storage, keyring: try Keyring.create(in: storage, passphrase: passphrase)) }
+        if let passphrase { storage = EncryptedStorage(storage, keyring: try Keyring.create(in: storage, passphrase: passphrase, cost: kdfCost)) }
         let repo = Repository(path: storage.location, identity: identity, config: config, storage: storage)
         try storage.makeDirectories(backupRootName)
         try storage.makeDirectories(walRootName)

@@ -92,6 +92,7 @@ struct Init: ParsableCommand {
     var compress: Compression?
     @Flag(name: .customLong("encrypt"), help: "Encrypt the repository with the passphrase CIPHER_PASS_FILE or CIPHER_PASS_COMMAND names in the local configuration (a repository with one configured is encrypted even without this flag).")
     var encrypt = false
+    @OptionGroup var kdf: KDFCostOption
 
     func run() throws {
         // Every configured repository (or the one --repo names), each checked before any is made.
@@ -110,7 +111,7 @@ struct Init: ParsableCommand {
         }
         for ((number, path), passphrase) in zip(targets, passphrases) {
             let repo = try InitOperation.run(storage: { try repository.rawStorage(creating: true, path: path) }, source: source,
-                                             compression: compress, passphrase: passphrase)
+                                             compression: compress, passphrase: passphrase, kdfCost: try kdf.resolved())
             let name = targets.count > 1 || number > 1 ? RepositoryLabel.label(number, repo.path) : repo.path
             Console.info("\(passphrase == nil ? "repository" : "encrypted repository") created in \(name) for system identifier \(repo.identity.systemIdentifier) (PostgreSQL \(repo.identity.pgMajorVersion))")
         }

@@ -14,6 +14,7 @@ struct Rekey: ParsableCommand {
     var newPassFile: String?
     @Option(name: .customLong("new-pass-command"), help: "A command printing the new passphrase (as CIPHER_PASS_COMMAND).")
     var newPassCommand: String?
+    @OptionGroup var kdf: KDFCostOption
 
     func run() throws {
         try repository.refuseTargetTime()
@@ -30,11 +31,26 @@ struct Rekey: ParsableCommand {
         let path = try repository.resolvedPath()
         let storage = try repository.rawStorage(creating: false, path: path)
         try storage.checkWriter()
-        let report = try KeyRotation.run(storage, old: { try repository.passphrase(for: path) }, new: new)
+        let report = try KeyRotation.run(storage, old: { try repository.passphrase(for: path) }, new: new, cost: try kdf.resolved())
         if report.finishedEarlierRun {
             Console.info("\(path): an earlier rekey had already made generation \(report.generation) current; its leftovers are removed")
         } else {
             Console.info("\(path): rekeyed to passphrase generation \(report.generation) (\(report.keys) data key(s) rewrapped); the old passphrase opens nothing now: point CIPHER_PASS_FILE or CIPHER_PASS_COMMAND at the new one")
         }
+    }
+}
+
+/// scrypt's cost for a new passphrase (init, rekey): what each archive-push and archive-get
+/// then pays once.
+struct KDFCostOption: ParsableArguments {
+    @Option(name: .customLong("kdf-cost"), help: "scrypt's cost for the passphrase as log2 of N, 14 to 20 (default 15: 32 MiB, about 0.1 s, paid by each archive-push and archive-get; a generated passphrase needs no more).")
+    var log2N: Int?
+
+    func resolved() throws -> (n: UInt64, r: UInt64, p: UInt64) {
+        guard let log2N else { return KeyEncryptionKey.defaultCost }
+        guard KeyEncryptionKey.costRange.contains(log2N) else {
+            throw EngineError.invalidArgument("--kdf-cost must be \(KeyEncryptionKey.costRange.lowerBound) to \(KeyEncryptionKey.costRange.upperBound), not \(log2N)")
+        }
+        return KeyEncryptionKey.cost(log2N: log2N)
     }
 }

@@ -152,6 +152,11 @@ extension EncryptionTests {
         let unencrypted = try s.pgbk(["init", "--encrypt", "-B", s.path + "/none", "-D", cluster.dataDir, "--config", s.path + "/empty.conf"])
         #expect(failsWithOneError(unencrypted) && unencrypted.stderr.contains("--encrypt: no passphrase is configured"), "\(unencrypted)")
         #expect(!FileSystem.exists(s.path + "/none"))
+        // scrypt's cost: chosen at init within bounds, written into encryption.ini.
+        let tooDear = try s.pgbk(["init", "--kdf-cost", "30", "-B", s.path + "/dear", "-D", cluster.dataDir, "--config", setup.config])
+        #expect(failsWithOneError(tooDear) && tooDear.stderr.contains("--kdf-cost must be 14 to 20"), "\(tooDear)")
+        #expect(try s.pgbk(["init", "--kdf-cost", "16", "-B", s.path + "/dear", "-D", cluster.dataDir, "--config", setup.config]).succeeded)
+        #expect(try FileSystem.readText(s.path + "/dear/encryption.ini").contains("KDF_N=65536\n"))
     }
 
     /// A flipped byte in any encrypted file, and two files swapped: CORRUPT naming the file.
@@ -232,8 +237,9 @@ extension EncryptionTests {
             try FileSystem.list(repo + "/backup").contains { FileSystem.exists(repo + "/backup/" + $0 + "/data") }
         }
         try s.writeFile(s.path + "/pass-1", "second passphrase \(getpid())\n")
-        let first = try rekey(to: s.path + "/pass-1")
+        let first = try s.pgbk(["rekey", "--config", config, "-B", repo, "--new-pass-file", s.path + "/pass-1", "--kdf-cost", "14"])
         #expect(first.succeeded && first.stderr.contains("rekeyed to passphrase generation 2"), "\(first)")
+        #expect(try FileSystem.readText(repo + "/encryption.ini").contains("KDF_N=16384\n"))
         try makeCurrent(s.path + "/pass-1")
         let backedUp = backup.wait()
         #expect(backedUp.succeeded, "\(backedUp)")

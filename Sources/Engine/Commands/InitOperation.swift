@@ -30,7 +30,8 @@ public enum InitOperation {
 
     /// `storage` is made only once the source proved to be a cluster: a mistaken -D creates nothing.
     public static func run(storage makeStorage: () throws -> any RepositoryStorage, source: Source,
-                           compression: Compression?, passphrase: [UInt8]?) throws -> Repository {
+                           compression: Compression?, passphrase: [UInt8]?,
+                           kdfCost: (n: UInt64, r: UInt64, p: UInt64) = KeyEncryptionKey.defaultCost) throws -> Repository {
         var values: [String: String] = [:]
         let identity: RepositoryIdentity
         switch source {
@@ -42,6 +43,7 @@ public enum InitOperation {
             identity = cluster.identity
         }
         if let compression { values["COMPRESS"] = compression.rawValue }
-        return try Repository.create(storage: try makeStorage(), identity: identity, config: RepositoryConfig(values: values), passphrase: passphrase)
+        return try Repository.create(storage: try makeStorage(), identity: identity, config: RepositoryConfig(values: values), passphrase: passphrase,
+                                     kdfCost: kdfCost)
     }
 }

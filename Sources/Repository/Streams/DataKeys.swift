@@ -12,8 +12,14 @@ public struct KeyEncryptionKey: Sendable {
     /// The scrypt cost pgbk uses: 2^15 × 8 (32 MiB, about 0.1 s here). Every archive-push
     /// and archive-get pays it once, so it is below OWASP's 2^17 for a person's password:
     /// the passphrase should be a generated one (openssl rand -base64 48, or a KMS's), for
-    /// which no KDF cost matters; `init --kdf-cost` chooses another.
-    public static let defaultCost = (n: UInt64(1) << 15, r: UInt64(8), p: UInt64(1))
+    /// which no KDF cost matters; `init --kdf-cost` and `rekey --kdf-cost` choose another.
+    public static let defaultCost = cost(log2N: 15)
+    public static let costRange = 14...20
+
+    /// scrypt's cost for N = 2^log2N (r 8, p 1): 2^log2N KiB of memory.
+    public static func cost(log2N: Int) -> (n: UInt64, r: UInt64, p: UInt64) {
+        (n: UInt64(1) << UInt64(log2N), r: 8, p: 1)
+    }
 
     public static func derive(passphrase: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, generation: Int) throws -> KeyEncryptionKey {
         KeyEncryptionKey(key: try Cipher.scrypt(passphrase: passphrase, salt: salt, n: n, r: r, p: p), generation: generation)
