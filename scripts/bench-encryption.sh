@@ -85,16 +85,7 @@ done
 rm -rf "$W/out"
 
 echo "$BENCH_NAME: $TABLES more tables, a backup of them, $SEGMENTS WAL segments"
-as_pg "$PGBIN/psql" -q <<SQL
-DO \$\$ BEGIN
-  FOR i IN 1..$TABLES LOOP
-    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v int); INSERT INTO t%s VALUES (1, 1)', i, i);
-    IF i % 500 = 0 THEN COMMIT; END IF;
-  END LOOP;
-END \$\$;
-VACUUM;
-CHECKPOINT;
-SQL
+make_tables "$PGBIN" "$TABLES"
 as_pg $PGBK backup $ENC -D "$W/data" -j "$JOBS" -q --compress zstd
 for i in $(seq 1 "$SEGMENTS"); do echo "INSERT INTO t1 VALUES ($((i + 1)), $i); SELECT pg_switch_wal();"; done \
   | as_pg "$PGBIN/psql" -q >/dev/null

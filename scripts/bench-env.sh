@@ -40,3 +40,17 @@ CONF
 stop_cluster() {
   [ -f "$W/data/postmaster.pid" ] && as_pg "$1/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
 }
+# make_tables BIN N: N small tables t1..tN (a heap, a primary key, a free space map and a
+# visibility map each: about 4 N relation files), vacuumed and checkpointed.
+make_tables() {
+  as_pg "$1/psql" -q <<SQL
+DO \$\$ BEGIN
+  FOR i IN 1..$2 LOOP
+    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v int); INSERT INTO t%s VALUES (1, 1)', i, i);
+    IF i % 500 = 0 THEN COMMIT; END IF;
+  END LOOP;
+END \$\$;
+VACUUM;
+CHECKPOINT;
+SQL
+}

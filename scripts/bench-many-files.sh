@@ -18,16 +18,7 @@ trap cleanup EXIT
 
 echo "$BENCH_NAME: generating $TABLES tables in $W"
 new_cluster "$PGBIN"
-as_pg "$PGBIN/psql" -q <<SQL
-DO \$\$ BEGIN
-  FOR i IN 1..$TABLES LOOP
-    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v int); INSERT INTO t%s VALUES (1, 1)', i, i);
-    IF i % 500 = 0 THEN COMMIT; END IF;
-  END LOOP;
-END \$\$;
-VACUUM;
-CHECKPOINT;
-SQL
+make_tables "$PGBIN" "$TABLES"
 FILES=$(find "$W/data/base" -type f | wc -l)
 CLUSTER_BYTES=$(du -sb --exclude=pg_wal "$W/data" | cut -f1)
 echo "$BENCH_NAME: $FILES files in base/, $((CLUSTER_BYTES / 1048576)) MB"

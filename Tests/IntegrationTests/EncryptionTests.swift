@@ -36,6 +36,14 @@ import Repository
             return cluster
         }
 
+        /// The newest backup restored into a new directory (as the invoking user) and started.
+        func restoreAndStart() throws -> (String, TestCluster) {
+            let target = try s.makeDirectory("restored")
+            let restore = try s.pgbk(["restore", "-D", target] + repoArgs, asCurrentUser: true)
+            guard restore.succeeded else { throw CommandError(result: restore) }
+            return (target, try TestCluster.startRestored(target, scratch: s, name: "restored"))
+        }
+
         /// Every file below `directory` holding `marker`.
         func filesHolding(_ marker: String, below directory: String) throws -> [String] {
             let found = try Command.run("/usr/bin/grep", ["-rlF", "--", marker, directory], outputDirectory: s.path)
@@ -84,10 +92,7 @@ import Repository
         let shown = try parseBackupsJSON(try s.pgbk(["show", "--json"] + setup.repoArgs).stdout)
         #expect(shown.count == 2 && shown.allSatisfy { $0["status"] as? String == "OK" }, "\(shown)")
 
-        let target = try s.makeDirectory("restored")
-        let restore = try s.pgbk(["restore", "-D", target] + setup.repoArgs, asCurrentUser: true)
-        #expect(restore.succeeded, "\(restore)")
-        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        let (target, restored) = try setup.restoreAndStart()
         defer { restored.stopIfRunning() }
         #expect(try dumpFingerprint(restored) == expected)
         #expect(try restored.scalar("SELECT v FROM secrets WHERE id = 0") == "\(marker)-wal-only")
@@ -267,10 +272,7 @@ extension EncryptionTests {
         try cluster.stop()
         let validate = try s.pgbk(["validate"] + setup.repoArgs)
         #expect(validate.succeeded && validate.stderr.contains("all intact"), "\(validate)")
-        let target = try s.makeDirectory("restored")
-        let restore = try s.pgbk(["restore", "-D", target] + setup.repoArgs, asCurrentUser: true)
-        #expect(restore.succeeded, "\(restore)")
-        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        let (_, restored) = try setup.restoreAndStart()
         defer { restored.stopIfRunning() }
         #expect(try dumpFingerprint(restored) == expected)
     }
