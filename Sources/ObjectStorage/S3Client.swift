@@ -221,8 +221,25 @@ public final class S3Client: Sendable {
     func put(_ key: String, body: UnsafeRawBufferPointer, ifNoneMatch: Bool) throws(S3Error) -> Bool {
         var headers = Self.integrityHeaders(body) + creationHeaders
         if ifNoneMatch { headers.append(("if-none-match", "*")) }
-        let response = try send(Request(method: "PUT", key: key, headers: headers, body: body, accepted: ifNoneMatch ? [412] : []))
+        let request = Request(method: "PUT", key: key, headers: headers, body: body, accepted: ifNoneMatch ? [412] : [])
+        let response = try send(request)
+        if response.status != 412 { try checkEncryptionApplied(request, response) }
         return response.status != 412
+    }
+
+    /// A server that takes the SSE headers and stores the object in plain (Ceph 16 does so
+    /// for SSE-S3) says nothing about encryption in its answer: refused, never a false OK.
+    func checkEncryptionApplied(_ request: Request, _ response: HTTPResponse) throws(S3Error) {
+        let (header, kind): (String, String)
+        switch settings.serverSideEncryption {
+        case nil: return
+        case .s3: (header, kind) = ("x-amz-server-side-encryption", "S3_SSE=AES256")
+        case .kms: (header, kind) = ("x-amz-server-side-encryption", "S3_SSE=aws:kms")
+        case .customer: (header, kind) = ("x-amz-server-side-encryption-customer-algorithm", "S3_SSE_CUSTOMER_KEY_FILE")
+        }
+        guard response.headers[header] == nil else { return }
+        throw .protocolError(request: describe(request),
+                             reason: "\(settings.endpoint.authority) did not say it applied the server-side encryption asked for (\(kind)): no \(header) in its answer; it may not support it")
     }
 
     func delete(_ key: String) throws(S3Error) {
@@ -362,6 +379,11 @@ public final class S3Client: Sendable {
         // S3 may answer 200 and still fail the completion, in the body.
         if let document = XMLElement.parse(response.body), document.name == "Error" {
             throw .http(request: describe(request), status: response.status, code: document["Code"], message: document["Message"], hint: "")
+        }
+        if settings.serverSideEncryption != nil && (try? checkEncryptionApplied(request, response)) == nil {
+            // Some servers (SeaweedFS) say it only of the object itself.
+            let head = Request(method: "HEAD", key: key, headers: contentHeaders)
+            try checkEncryptionApplied(head, try send(head))
         }
         return true
     }

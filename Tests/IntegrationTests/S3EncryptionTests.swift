@@ -28,6 +28,17 @@ extension S3Scenarios { @Suite struct S3EncryptionTests {
         #expect(try f.restoreJournal(as: "latest", []) == Array(1...12))
         #expect(try f.restoreJournal(as: "t9", ["--recovery-target-time", time9]) == Array(1...9))
         #expect(try f.pgbk("validate").succeeded)
+        // A drill (its record stored encrypted), and a delta restore over the restored copy.
+        let drills = try f.scratch.makeDirectory("drills")
+        let drill = try f.pgbk("drill", ["--scratch-dir", drills, "-U", "postgres", "--no-amcheck", "--sql-check", "SELECT count(*) = 12 FROM journal"])
+        #expect(drill.succeeded && drill.stderr.contains(": OK: backup "), "\(drill)")
+        let latest = f.scratch.path + "/latest"
+        let delta = try f.pgbk("restore", ["-D", latest, "--delta", "--recovery-target-action", "promote"])
+        #expect(delta.succeeded, "\(delta)")
+        let again = try TestCluster.startRestored(latest, scratch: f.scratch, name: "again")
+        defer { again.stopIfRunning() }
+        #expect(try again.execute("SELECT n FROM journal ORDER BY n").rows.compactMap { $0[0].flatMap { Int($0) } } == Array(1...12))
+        try again.stop()
 
         let objects = try Self.objectsHolding([marker, "secrets", "journal"], f)
         #expect(objects.read > 30 && objects.holding.isEmpty, "\(objects)")
@@ -37,8 +48,8 @@ extension S3Scenarios { @Suite struct S3EncryptionTests {
 
     /// Server-side encryption of each kind, as a bucket's policy may demand: SSE-KMS (the Ceph
     /// gateway's testing key backend) and SSE-C (a customer key from a file) over https on
-    /// Ceph, SSE-S3 on SeaweedFS (Ceph 16 accepts the header and stores the object in plain:
-    /// this test saw it). A backup (multipart uploads for the
+    /// Ceph, SSE-S3 on SeaweedFS (Ceph 16 accepts SSE-S3's header and stores the object in
+    /// plain, which pgbk refuses). A backup (multipart uploads for the
     /// larger files), archived WAL and a restore from them; boto3's head_object of every
     /// object shows the encryption; under SSE-C, an object read without the key is refused.
     @Test func serverSideEncryptionOfEachKindCoversEveryObject() throws {
@@ -67,6 +78,12 @@ extension S3Scenarios { @Suite struct S3EncryptionTests {
             #expect(seen.count > 10 && seen.allSatisfy { $0.value == kind.expected }, "\(kind.name): \(seen.filter { $0.value != kind.expected })")
             #expect(try f.keys("backup").count > 0)
         }
+        // Ceph 16 takes SSE-S3's header and stores the object in plain: refused, not a false OK.
+        let ignored = try S3Fixture("sse-ignored", settings: tls.merging(["S3_SSE": "AES256"]) { $1 })
+        let cluster = try TestCluster.create(ignored.scratch, name: "c", repository: nil)
+        let refused = try ignored.pgbk("init", ["-D", cluster.dataDir])
+        #expect(failsWithOneError(refused) && refused.stderr.contains("did not say it applied the server-side encryption asked for (S3_SSE=AES256)"),
+                "\(refused)")
     }
 
     /// Each object's server-side encryption as boto3's head_object reports it ("aws:kms

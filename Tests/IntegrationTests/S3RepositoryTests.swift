@@ -164,6 +164,15 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         oddChunks.readChunkSize = 8191
         try StorageContract.readsFillTheBuffer(try S3Storage(settings: oddChunks))
         try StorageContract.storedFilesPassThroughTheirFilters(try S3Storage(settings: oddChunks))
+        // The same promises of an encrypted repository in a bucket (EncryptedStorage over S3).
+        for (index, check) in [StorageContract.contentAppearsWholeOnlyOnCommit, StorageContract.noReplaceNeverOverwrites,
+                               StorageContract.listsDirectChildrenAndRemovesTrees, StorageContract.aMissingNameIsNotFound,
+                               StorageContract.readsFillTheBuffer, StorageContract.storedFilesPassThroughTheirFilters].enumerated() {
+            var chunked = try gateway.makeBucket("contract-enc\(index)-\(getpid())").settings
+            chunked.readChunkSize = 8191
+            let inner = try S3Storage(settings: chunked)
+            try check(EncryptedStorage(inner, keyring: try Keyring.create(in: inner, passphrase: Array("contract".utf8), cost: (n: 1024, r: 8, p: 1))))
+        }
         // Larger than a part (5 MiB here): a multipart upload, visible only when completed,
         // read back in ranged chunks across part boundaries; an abandoned one leaves nothing.
         let values = gateway.settings(extra: ["S3_PART_SIZE": "5M"])
