@@ -111,6 +111,11 @@ import Repository
 }
 
 extension EncryptionTests {
+    /// The line of `check`'s output for the check named `name`.
+    static func checkLine(_ r: CommandResult, _ name: String) -> String? {
+        r.stdout.split(separator: "\n").map(String.init).first { $0.split(separator: " ").dropFirst().first.map(String.init) == name }
+    }
+
     /// The repository as a list of names, sizes and times: what "nothing written" compares.
     static func snapshot(_ directory: String) throws -> [String] {
         let listed = try Command.run("/usr/bin/find", [directory, "-printf", "%P %s %T@\n"], outputDirectory: "/tmp")
@@ -249,6 +254,9 @@ extension EncryptionTests {
         let backedUp = backup.wait()
         #expect(backedUp.succeeded, "\(backedUp)")
         #expect(try !opens(current + ".previous") && opens(current))
+        let generation = try s.pgbk(["check", "--no-archive-test"] + setup.repoArgs + cluster.connectionArgs)
+        #expect(Self.checkLine(generation, "encryption").map { $0.hasPrefix("OK ") && $0.hasSuffix(" aes-256-gcm, passphrase generation 2") } == true,
+                "\(generation)")
 
         for (n, point) in ["rekey-after-next", "rekey-wrapped-key", "rekey-before-commit", "rekey-after-commit"].enumerated() {
             let next = s.path + "/pass-\(n + 2)"
@@ -257,6 +265,12 @@ extension EncryptionTests {
             #expect(killed.status != 0, "\(point): \(killed)")
             let committed = point == "rekey-after-commit"
             #expect(try opens(current) == !committed && opens(next) == committed, "\(point): exactly one passphrase opens it")
+            // check says the rekey is unfinished (through the passphrase that opens it; after
+            // the commit too, until a rerun removes what the old generation left).
+            let checked = try s.pgbk(["check", "--no-archive-test", "-B", repo, "--config", committed ? try conf(with: next) : config]
+                                     + cluster.connectionArgs)
+            let line = Self.checkLine(checked, "encryption") ?? ""
+            #expect(line.hasPrefix("WARNING ") && line.contains("a rekey is running or did not finish"), "\(point): \(checked)")
             let rerun = try rekey(to: next)
             #expect(rerun.succeeded, "\(point): \(rerun)")
             try makeCurrent(next)

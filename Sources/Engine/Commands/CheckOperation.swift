@@ -93,6 +93,9 @@ public struct CheckOperation {
                 return HealthRules.walGaps(firstGap: try TimelineReport(repository: repository, timeline: serverTimeline).firstGap,
                                            hasOKBackup: hasOK)
             })
+            if let encrypted = repository.storage as? EncryptedStorage {
+                results.append(catalogCheck("encryption") { try Self.encryption(encrypted) })
+            }
             results.append(catalogCheck("drill") {
                 let (drills, unreadable) = try repository.loadDrills()
                 if let (name, error) = unreadable.first { throw CatalogError.invalid(name, oneLineDescription(error)) }
@@ -100,6 +103,15 @@ public struct CheckOperation {
             })
         }
         return results
+    }
+
+    /// An encrypted repository's state: which passphrase generation opened it, and a rekey
+    /// that is running or was killed (its next generation's file is there).
+    static func encryption(_ storage: EncryptedStorage) throws -> CheckResult {
+        if try storage.inner.exists(KeyRotation.nextName) {
+            return CheckResult("encryption", .warning, "a rekey is running or did not finish (\(KeyRotation.nextName) is there): run pgbk rekey again with the same new passphrase")
+        }
+        return CheckResult("encryption", .ok, "aes-256-gcm, passphrase generation \(storage.keyring.generation)")
     }
 
     /// A check of what the repository holds; what cannot be read is itself critical.
