@@ -102,7 +102,6 @@ public enum KeyRotation {
 
     private static func unwrap(_ storage: any RepositoryStorage, _ name: String, id: [UInt8], with kek: KeyEncryptionKey) throws -> [UInt8] {
         let path = storage.describe(name)
-        let file = try DataKeyFile(text: try storage.readText(name, limit: 64 << 10), path: path, expected: id)
-        return try DataKeys.unwrap(file.wrapped, id: id, with: kek, what: path)
+        return try DataKeyFile.key(text: try storage.readText(name, limit: 64 << 10), path: path, id: id, kek: kek)
     }
 }

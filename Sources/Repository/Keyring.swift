@@ -100,11 +100,7 @@ public final class Keyring: Sendable {
             }
             throw DataKeys.Failure(description: "\(path): missing (a file names a data key the repository does not have)", missing: true)
         }
-        let file = try DataKeyFile(text: String(decoding: text, as: UTF8.self), path: path, expected: id)
-        guard file.generation == kek.generation else {
-            throw DataKeys.Failure(description: "\(path): wrapped by passphrase generation \(file.generation), not \(kek.generation)")
-        }
-        return try DataKeys.unwrap(file.wrapped, id: id, with: kek, what: path)
+        return try DataKeyFile.key(text: String(decoding: text, as: UTF8.self), path: path, id: id, kek: kek)
     }
 
     /// The key-encryption key, for KeyRotation.

@@ -108,3 +108,15 @@ public struct DataKeyFile: Sendable, Equatable {
         self.init(id: id, generation: generation, wrapped: wrapped)
     }
 }
+
+extension DataKeyFile {
+    /// The data key a key file's text holds, if `kek`'s generation wrapped it (Keyring's
+    /// reads and KeyRotation's rewrapping both come here).
+    static func key(text: String, path: String, id: [UInt8], kek: KeyEncryptionKey) throws -> [UInt8] {
+        let file = try DataKeyFile(text: text, path: path, expected: id)
+        guard file.generation == kek.generation else {
+            throw DataKeys.Failure(description: "\(path): wrapped by passphrase generation \(file.generation), not \(kek.generation)")
+        }
+        return try DataKeys.unwrap(file.wrapped, id: id, with: kek, what: path)
+    }
+}
