@@ -127,50 +127,6 @@ struct Init: ParsableCommand {
     }
 }
 
-struct ArchivePush: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "archive-push",
-        abstract: "Archive one WAL file (archive_command = 'pgbk archive-push -B PATH %p').",
-        discussion: "With several repositories it stores the file in every one (--repo N: in that one only) and exits 0 only when every one holds it; when one fails, the others still get it, and the error names the one that failed. PostgreSQL then retries, and the repositories that hold the file accept the retry as identical.",
-        helpNames: [.long])
-
-    @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var compression: CompressionOptions
-    @Argument(help: "The file to archive (%p).") var path: String
-
-    func run() throws {
-        let targets = try repository.chosenPaths()
-        guard targets.count > 1 else { return try push(into: try repository.openForWriting(), label: nil) }
-        // Into every repository at once: the command takes as long as the slowest, not the sum.
-        try repository.refuseTargetTime()
-        let storages = targets.map { target in Result { try repository.storage(path: target.path) } }
-        let command = self
-        let failed = WorkerPool.concurrently(targets.count) { n -> String? in
-            let label = RepositoryLabel.label(targets[n].number, targets[n].path)
-            do {
-                let repo = try Repository.open(storage: try storages[n].get())
-                try repo.checkWriter()
-                try command.push(into: repo, label: label)
-                return nil
-            } catch {
-                return "\(label): \(oneLineDescription(error))"
-            }
-        }.compactMap { $0 }
-        guard failed.isEmpty else {
-            throw EngineError.archiveIncomplete(file: FileSystem.baseName(of: path), held: targets.count - failed.count, of: targets.count, failures: failed)
-        }
-    }
-
-    private func push(into repo: Repository, label: String?) throws {
-        let name = label.map { " in " + $0 } ?? ""
-        let (c, level) = try compression.resolve(repo.config)
-        switch try WALArchive(repository: repo).push(path, compression: c, level: level) {
-        case .stored(let stored): Console.detail("archived \(path) as \(stored)\(name)")
-        case .alreadyArchived: Console.info("\(FileSystem.baseName(of: path)) is already archived\(name) with identical content")
-        }
-    }
-}
-
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check backups against their checksums and the archive; DONE becomes OK or CORRUPT.", helpNames: [.long])

@@ -72,6 +72,11 @@ public struct CheckOperation {
                 results.append(HealthRules.archiveCommand(settings.archiveCommand, repository: repository?.path ?? repositoryPath))
             }
             results.append(try archiverStatistics(connection))
+            // On the database host, where archive_command --async keeps its spool in pg_wal.
+            let walDirectory = settings.dataDirectory + "/pg_wal"
+            if let status = WALPushSpool(directory: WALPushSpool.defaultDirectory(forSource: walDirectory + "/x"), walDirectory: walDirectory).status() {
+                results.append(HealthRules.asyncArchivePush(status, now: Timestamp.now().seconds))
+            }
             if let repository, try !repository.storage.list(ReceivedPartials.directory).isEmpty {
                 results.append(try receiverStatus(connection, repository: repository))
             }

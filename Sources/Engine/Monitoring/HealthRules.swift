@@ -106,6 +106,20 @@ public enum HealthRules {
         return CheckResult("archiver", .critical, "pg_stat_archiver: archiving \(lastFailedWAL ?? "?") failed at \(lastFailed) and nothing was archived since: see the server log for archive_command's error")
     }
 
+    /// Asynchronous archive-push's background pgbk: a failure it met on a file still waiting
+    /// is a WARNING (the archive_command call for that file pushes it itself, and
+    /// pg_stat_archiver shows whether that failed too).
+    public static func asyncArchivePush(_ status: WALPushSpool.Status, now: Int64) -> CheckResult {
+        let state = status.running ? "running" : "not running (it starts with the next archive_command call)"
+        var waiting = "\(status.waiting) file(s) ready to archive"
+        if let oldest = status.oldestWaitingSince, status.waiting > 0 { waiting += ", the oldest for \(max(0, now - oldest)) s" }
+        if let first = status.failures.first {
+            return CheckResult("archive_push_async", .warning, "background archive-push \(state), \(waiting); it failed on \(first)"
+                               + (status.failures.count > 1 ? " (and \(status.failures.count - 1) more)" : ""))
+        }
+        return CheckResult("archive_push_async", .ok, "background archive-push \(state), \(waiting)")
+    }
+
     /// receive-wal's walsender, as pg_stat_replication shows it: connected and streaming, and
     /// how far behind the server's WAL its flushed position is (WARNING past `warningBytes`,
     /// one segment by default; CRITICAL past `criticalBytes`: that much committed WAL is not
