@@ -7,7 +7,8 @@
 # BENCH_JOBS (default 2), BENCH_DIR (default a new /tmp directory, removed at the end),
 # BENCH_S3=0 (skip the S3 part), BENCH_REPOS=0 (skip bench-repos.sh: copy and two-repository archive-push), BENCH_RECEIVE=0 (skip bench-receive-wal.sh: receive-wal against pg_receivewal as the synchronous standby), BENCH_PROTOCOL=0 (skip bench-protocol.sh: backups over the replication protocol against pg_basebackup -Ft and --incremental), BENCH_SCALE_PART=0 (skip bench-scale.sh: incremental time on
 # a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS),
-# BENCH_ENCRYPTION=0 (skip bench-encryption.sh: encrypted against plain and pgBackRest's cipher, rekey).
+# BENCH_ENCRYPTION=0 (skip bench-encryption.sh: encrypted against plain and pgBackRest's cipher, rekey),
+# BENCH_ARCHIVE_ASYNC=0 (skip bench-archive-async.sh: WAL keep-up of archive-push --async on S3 against pgBackRest's archive-async).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -213,6 +214,10 @@ if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ]; then
   "$ROOT/scripts/bench-s3.sh"
 fi
 # Two repositories (issue 24): copy into a bucket against aws s3 sync, archive-push into two.
+if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ] && [ "${BENCH_ARCHIVE_ASYNC:-1}" != 0 ]; then
+  echo
+  "$ROOT/scripts/bench-archive-async.sh"
+fi
 if [ "$(id -u)" = 0 ] && [ "${BENCH_REPOS:-1}" != 0 ]; then
   echo
   "$ROOT/scripts/bench-repos.sh"

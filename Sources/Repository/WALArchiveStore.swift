@@ -96,10 +96,15 @@ public struct WALArchiveStore: Sendable {
 extension WALArchiveStore {
     /// Publication of an archived file (check for a copy, then publish) happens under this
     /// lock, so two archive-push of one name, from a primary and a standby or a retried
-    /// archive_command, can never both publish. Held for milliseconds: the data is written
-    /// before it is taken.
-    public func lockForPublication() throws -> any StorageLock {
-        try storage.lock(Self.rootName + "/.publish.lock")
+    /// archive_command, can never both publish. Where files are renamed into place it is held
+    /// for milliseconds (the data is written before it is taken) and one lock serves all.
+    /// An object store uploads at publication, so there one lock would serialize the uploads
+    /// of asynchronous archive-push's parallel pushes: names only conflict with themselves,
+    /// so the lock is one of 32 host locks, chosen by the name.
+    public func lockForPublication(_ walName: String) throws -> any StorageLock {
+        guard !storage.features.contains(.rename) else { return try storage.lock(Self.rootName + "/.publish.lock") }
+        let stripe = walName.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % 32
+        return try storage.lock(Self.rootName + "/.publish.lock.\(stripe)")
     }
 
     /// Removes what killed pushes left behind in `directory`: temp files (and the

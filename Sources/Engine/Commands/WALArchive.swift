@@ -67,9 +67,10 @@ public struct WALArchive: Sendable {
             throw error
         }
         let name = final(summary.checksum)
-        let lock = try store.lockForPublication()
+        let lock = try store.lockForPublication(walName)
         defer { lock.release() }
-        store.removeStaleTemporaries(in: dir)
+        // Only a store that renames has temporaries (an object store writes the final key).
+        if onePass { store.removeStaleTemporaries(in: dir) }
         if let existing = try store.find(walName) {
             // PostgreSQL retries archive_command after a crash: the same content again is success.
             if try sameContent(sourcePath, existing) {
