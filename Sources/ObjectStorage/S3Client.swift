@@ -144,7 +144,7 @@ public final class S3Client: Sendable {
 
     /// `range` of the object, or all of it; nil when it does not exist. The object's total
     /// size and ETag come with it, so that a reader can ask for the rest of the same version.
-    public struct Chunk {
+    public struct Chunk: Sendable {
         public var bytes: [UInt8]
         public var totalSize: UInt64
         public var etag: String
