@@ -147,6 +147,18 @@ ceph $C auth get-or-create client.rgw.pgbk mon 'allow rw' osd 'allow rwx' -o "$d
 radosgw $C -n client.rgw.pgbk
 echo "$port" > "$dir/port"
 wait_for_gateway "$port"
+# A second storage class, STANDARD_IA, in the default placement (S3_STORAGE_CLASS's tests).
+# The zone exists once the gateway has started, and the gateway reads its placement when it
+# starts: so it is started again once.
+radosgw-admin $C -n client.admin zonegroup placement add --rgw-zonegroup default --placement-id default-placement \
+  --storage-class STANDARD_IA >/dev/null
+radosgw-admin $C -n client.admin zone placement add --rgw-zone default --placement-id default-placement \
+  --storage-class STANDARD_IA --data-pool default.rgw.standard-ia.data >/dev/null
+rgw_pid=$(cat "$dir/run/client.rgw.pgbk.pid")
+kill "$rgw_pid"
+for _ in $(seq 1 100); do kill -0 "$rgw_pid" 2>/dev/null || break; sleep 0.1; done
+radosgw $C -n client.rgw.pgbk
+wait_for_gateway "$port"
 access=PGBK$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
 secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=\n')
 radosgw-admin $C -n client.admin user create --uid=pgbk --display-name=pgbk \

@@ -215,11 +215,22 @@ public final class S3Client: Sendable {
         [("content-md5", Digest.base64(Digest.md5(body)))]
     }
 
+    /// What a request creating an object carries besides encryption: the storage class (for
+    /// backup data and WAL only, `data`) and the tags.
+    func objectHeaders(data: Bool) -> [(String, String)] {
+        var headers = creationHeaders
+        if data, let storageClass = settings.dataStorageClass { headers.append(("x-amz-storage-class", storageClass)) }
+        if !settings.tags.isEmpty {
+            headers.append(("x-amz-tagging", settings.tags.map { SigV4.uriEncode($0.key, keepSlash: false) + "=" + SigV4.uriEncode($0.value, keepSlash: false) }.joined(separator: "&")))
+        }
+        return headers
+    }
+
     /// One PUT; with `ifNoneMatch` it fails with `exists` (412) when the key exists. The
     /// SHA-256 in the signature makes the server check the payload.
     /// Returns false when the precondition failed.
-    func put(_ key: String, body: UnsafeRawBufferPointer, ifNoneMatch: Bool) throws(S3Error) -> Bool {
-        var headers = Self.integrityHeaders(body) + creationHeaders
+    func put(_ key: String, body: UnsafeRawBufferPointer, ifNoneMatch: Bool, data: Bool = false) throws(S3Error) -> Bool {
+        var headers = Self.integrityHeaders(body) + objectHeaders(data: data)
         if ifNoneMatch { headers.append(("if-none-match", "*")) }
         let request = Request(method: "PUT", key: key, headers: headers, body: body, accepted: ifNoneMatch ? [412] : [])
         let response = try send(request)
@@ -307,8 +318,8 @@ public final class S3Client: Sendable {
 
     // MARK: multipart
 
-    func createMultipartUpload(_ key: String) throws(S3Error) -> String {
-        let request = Request(method: "POST", key: key, query: [("uploads", "")], headers: creationHeaders)
+    func createMultipartUpload(_ key: String, data: Bool = false) throws(S3Error) -> String {
+        let request = Request(method: "POST", key: key, query: [("uploads", "")], headers: objectHeaders(data: data))
         let response = try send(request)
         guard let id = XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
             throw .protocolError(request: describe(request), reason: "no UploadId")

@@ -31,6 +31,11 @@ public struct S3Settings: Sendable {
     public var timeoutSeconds: Int
     /// Encryption by the server, as the bucket's policy may demand (on top of pgbk's own).
     public var serverSideEncryption: ServerSideEncryption?
+    /// `S3_STORAGE_CLASS`: the class of backup data and archived WAL (say STANDARD_IA); the
+    /// catalog (small files read by every command) stays in the bucket's default class.
+    public var dataStorageClass: String?
+    /// `S3_TAGS`: tags every object is created with (for lifecycle rules and cost reports).
+    public var tags: [(key: String, value: String)] = []
 
     /// S3's three kinds: SSE-S3 (`S3_SSE=AES256`), SSE-KMS (`S3_SSE=aws:kms`, with
     /// `S3_SSE_KMS_KEY_ID` or the bucket's default key), SSE-C (`S3_SSE_CUSTOMER_KEY_FILE`: a
@@ -108,6 +113,43 @@ public struct S3Settings: Sendable {
         timeoutSeconds = try Self.integer(lookup, "S3_TIMEOUT", default: 60, range: 1...3600, suffixes: false)
         uploadExpirySeconds = try Self.integer(lookup, "S3_UPLOAD_EXPIRY", default: 86_400, range: 0...(365 * 86_400), suffixes: false)
         serverSideEncryption = try Self.serverSideEncryption(lookup)
+        dataStorageClass = try Self.storageClass(lookup("S3_STORAGE_CLASS"))
+        tags = try Self.tags(lookup("S3_TAGS"))
+    }
+
+    /// Storage classes whose objects can be read at once: a backup or WAL stored in GLACIER
+    /// or DEEP_ARCHIVE could be neither restored nor validated without a restore request.
+    static let readableStorageClasses = ["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
+                                         "REDUCED_REDUNDANCY", "EXPRESS_ONEZONE"]
+
+    static func storageClass(_ value: String?) throws(S3Error) -> String? {
+        guard let value else { return nil }
+        guard !value.isEmpty, value.allSatisfy({ ($0.isASCII && ($0.isUppercase || $0.isNumber)) || $0 == "_" }) else {
+            throw .setup("S3_STORAGE_CLASS must be a storage class such as STANDARD_IA, not \(value)")
+        }
+        if value == "GLACIER" || value == "DEEP_ARCHIVE" {
+            throw .setup("S3_STORAGE_CLASS \(value): its objects cannot be read without a restore request, so nothing stored there could be restored or validated; use \(readableStorageClasses.joined(separator: ", ")) (or a lifecycle rule for copies kept longer)")
+        }
+        return value
+    }
+
+    /// `S3_TAGS=key=value&key=value`: S3's tag rules (at most 10; keys up to 128 and values up
+    /// to 256 characters of letters, digits, spaces and + - = . _ : / @).
+    static func tags(_ value: String?) throws(S3Error) -> [(key: String, value: String)] {
+        guard let value, !value.isEmpty else { return [] }
+        var tags: [(key: String, value: String)] = []
+        for pair in value.split(separator: "&", omittingEmptySubsequences: false) {
+            guard let eq = pair.firstIndex(of: "=") else { throw .setup("S3_TAGS: \(pair) is not KEY=VALUE (pairs joined by &)") }
+            let (k, v) = (String(pair[..<eq]), String(pair[pair.index(after: eq)...]))
+            let allowed: (Character) -> Bool = { ($0.isASCII && ($0.isLetter || $0.isNumber)) || " +-=._:/@".contains($0) }
+            guard !k.isEmpty, k.count <= 128, v.count <= 256, k.allSatisfy(allowed), v.allSatisfy(allowed), !k.hasPrefix("aws:") else {
+                throw .setup("S3_TAGS: \(pair): a key of 1-128 and a value of up to 256 letters, digits, spaces or + - = . _ : / @ (keys not starting aws:)")
+            }
+            guard !tags.contains(where: { $0.key == k }) else { throw .setup("S3_TAGS: the key \(k) is given twice") }
+            tags.append((k, v))
+        }
+        guard tags.count <= 10 else { throw .setup("S3_TAGS: \(tags.count) tags, S3 allows 10 per object") }
+        return tags
     }
 
     static func serverSideEncryption(_ lookup: (String) -> String?) throws(S3Error) -> ServerSideEncryption? {

@@ -30,7 +30,19 @@ public struct S3Storage: RepositoryStorage {
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
         S3WriteStream(client: client, key: settings.key(name), described: describe(name), noReplace: noReplace,
-                      partSize: settings.partSize, expectedSize: expectedSize)
+                      data: Self.isData(name), partSize: settings.partSize, expectedSize: expectedSize)
+    }
+
+    /// Backup data (`backup/<ID>/data/`, `backup/<ID>/srvlog/`) and archived WAL
+    /// (`wal/<16 hex>/`, `wal/receiving/`): what S3_STORAGE_CLASS applies to. The rest is the
+    /// catalog, read by every command.
+    static func isData(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        switch parts.first {
+        case "wal": return parts.count >= 3
+        case "backup": return parts.count >= 4 && (parts[2] == "data" || parts[2] == "srvlog")
+        default: return false
+        }
     }
 
     public func list(_ prefix: String) throws -> [StorageEntry] {

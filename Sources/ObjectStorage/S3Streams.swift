@@ -148,14 +148,16 @@ final class S3WriteStream: StorageWriteStream {
     private let key: String
     private let described: String
     private let noReplace: Bool
+    private let data: Bool
     private let partSize: Int
     private var buffer: [UInt8] = []
     private var uploadID: String?
     private var etags: [String] = []
     private var done = false
 
-    init(client: S3Client, key: String, described: String, noReplace: Bool, partSize: Int, expectedSize: UInt64?) {
+    init(client: S3Client, key: String, described: String, noReplace: Bool, data: Bool, partSize: Int, expectedSize: UInt64?) {
         self.client = client
+        self.data = data
         self.key = key
         self.described = described
         self.noReplace = noReplace
@@ -174,7 +176,7 @@ final class S3WriteStream: StorageWriteStream {
     }
 
     private func flushPart() throws {
-        if uploadID == nil { uploadID = try client.createMultipartUpload(key) }
+        if uploadID == nil { uploadID = try client.createMultipartUpload(key, data: data) }
         let etag = try buffer.withUnsafeBytes { try client.uploadPart(key, uploadID: uploadID!, number: etags.count + 1, body: $0) }
         etags.append(etag)
         buffer.removeAll(keepingCapacity: true)
@@ -192,7 +194,7 @@ final class S3WriteStream: StorageWriteStream {
                     throw StorageError.exists(described)
                 }
             } else {
-                guard try buffer.withUnsafeBytes({ try client.put(key, body: $0, ifNoneMatch: noReplace) }) else {
+                guard try buffer.withUnsafeBytes({ try client.put(key, body: $0, ifNoneMatch: noReplace, data: data) }) else {
                     throw StorageError.exists(described)
                 }
             }

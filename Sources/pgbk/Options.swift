@@ -35,6 +35,9 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("s3-uri-style"), help: "S3 addressing, path or host (default: S3_URI_STYLE, else path for an IP or localhost endpoint, host otherwise).")
     var s3URIStyle: String?
 
+    @Option(name: .customLong("s3-storage-class"), help: "S3 storage class of the backup data and archived WAL a command writes, e.g. STANDARD_IA; the catalog stays in the bucket's default (default: S3_STORAGE_CLASS).")
+    var s3StorageClass: String?
+
     @Option(name: .customLong("repo-target-time"), help: "Read the repository (--repo N, else the first) as it was at this time, e.g. '2026-12-01 03:00:00+00', from its S3 bucket's object versions: for the day its backups were deleted or overwritten. Read-only commands only.")
     var repoTargetTime: String?
 
@@ -134,10 +137,8 @@ struct RepositoryOptions: ParsableArguments {
             return creating ? try PosixStorage.creating(path) : try PosixStorage.existing(path)
         }
         let local = try localConfiguration()
-        let style = s3URIStyle
-        let live = try S3Storage(settings: S3Settings(url: path, lookup: { key in
-            key == "S3_URI_STYLE" ? style ?? local.value(key) : local.value(key)
-        }))
+        let overrides = ["S3_URI_STYLE": s3URIStyle, "S3_STORAGE_CLASS": s3StorageClass].compactMapValues { $0 }
+        let live = try S3Storage(settings: S3Settings(url: path, lookup: { key in overrides[key] ?? local.value(key) }))
         guard let past else { return live }
         return S3PointInTimeStorage(live, at: past.seconds, described: past.text)
     }
@@ -164,6 +165,7 @@ struct RepositoryOptions: ParsableArguments {
     /// configuration file, when one was named here.
     var configArguments: [String] {
         (config.map { ["--config", $0] } ?? []) + (server.map { ["--server", $0] } ?? []) + (s3URIStyle.map { ["--s3-uri-style", $0] } ?? [])
+            + (s3StorageClass.map { ["--s3-storage-class", $0] } ?? [])
             + (repoTargetTime.map { ["--repo-target-time", $0] } ?? [])
     }
 

@@ -116,4 +116,32 @@ import Repository
         #expect(c.contentHeaders.first { $0.0 == "x-amz-server-side-encryption-customer-key-md5" }?.1 == "cLyPS3KoaSFGi/joRB3OUQ==")
         #expect(c.creationHeaders.count == 3)
     }
+
+    /// S3_STORAGE_CLASS goes on backup data and WAL only; S3_TAGS on every object created;
+    /// classes whose objects cannot be read at once, and tags S3 would refuse, are refused here.
+    @Test func storageClassOnDataOnlyAndTagsOnEveryObject() throws {
+        let client = try S3Client(settings: try settings("s3://bucket", ["S3_STORAGE_CLASS": "STANDARD_IA", "S3_TAGS": "team=db&cost centre=42/a"]))
+        #expect(client.objectHeaders(data: true).map(\.0) == ["x-amz-storage-class", "x-amz-tagging"])
+        #expect(client.objectHeaders(data: true)[0].1 == "STANDARD_IA")
+        #expect(client.objectHeaders(data: false).map(\.0) == ["x-amz-tagging"])
+        #expect(client.objectHeaders(data: false)[0].1 == "team=db&cost%20centre=42%2Fa")
+        #expect(try S3Client(settings: try settings("s3://bucket")).objectHeaders(data: true).isEmpty)
+        for data in ["wal/0000000100000000/000000010000000000000002-9f8e7d6c.zst", "wal/receiving/000000010000000000000002.partial",
+                     "backup/20261122-163700F/data/base/5/1259", "backup/20261122-163700F/srvlog/postgresql.log"] {
+            #expect(S3Storage.isData(data), "\(data)")
+        }
+        for catalog in ["repository.ini", "pgbk.ini", "backup/20261122-163700F/backup.ini", "backup/20261122-163700F/file.list",
+                        "backup/20261122-163700F/srvlog.list", "drill/20261123-030000D.ini", "wal/00000002.history-1a2b3c4d",
+                        "keys/1/ab.key", "encryption.ini", "locks/x", "backup/data"] {
+            #expect(!S3Storage.isData(catalog), "\(catalog)")
+        }
+        #expect(message { try settings("s3://bucket", ["S3_STORAGE_CLASS": "GLACIER"]) }.contains("restore request"))
+        #expect(message { try settings("s3://bucket", ["S3_STORAGE_CLASS": "DEEP_ARCHIVE"]) }.contains("restore request"))
+        #expect(message { try settings("s3://bucket", ["S3_STORAGE_CLASS": "standard-ia"]) }.contains("S3_STORAGE_CLASS"))
+        #expect(message { try settings("s3://bucket", ["S3_TAGS": "novalue"]) }.contains("KEY=VALUE"))
+        #expect(message { try settings("s3://bucket", ["S3_TAGS": "a=1&a=2"]) }.contains("twice"))
+        #expect(message { try settings("s3://bucket", ["S3_TAGS": "aws:x=1"]) }.contains("aws:"))
+        #expect(message { try settings("s3://bucket", ["S3_TAGS": "k=v;rm"]) }.contains("S3_TAGS"))
+        #expect(message { try settings("s3://bucket", ["S3_TAGS": (1...11).map { "k\($0)=v" }.joined(separator: "&")]) }.contains("10 per object"))
+    }
 }
