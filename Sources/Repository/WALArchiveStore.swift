@@ -94,6 +94,23 @@ public struct WALArchiveStore: Sendable {
 }
 
 extension WALArchiveStore {
+    /// `wal/dropped/NAME`: a segment archive-push let PostgreSQL recycle without archiving it
+    /// (--archive-push-queue-max, to save the primary's disk). The archive has a gap there that
+    /// every report names with its cause. A sealed text: when, and the queue that caused it.
+    public static let droppedDirectory = rootName + "/dropped"
+
+    public func recordDropped(_ walName: String, reason: String) throws {
+        try storage.makeDirectories(Self.droppedDirectory)
+        let body = "WAL_FILE=\(walName)\nREASON=\(String(reason.map { $0 == "\n" ? " " : $0 }))\n"
+        try storage.writeAll(Self.droppedDirectory + "/" + walName, Array(SealedText.seal(body).utf8))
+    }
+
+    /// The segments recorded as dropped (names only: the record's presence is the fact; a
+    /// name that is not a WAL segment's is ignored).
+    public func dropped() throws -> [String] {
+        try storage.list(Self.droppedDirectory).map(\.name).filter { WALFileKind(fileName: $0) == .segment }.sorted()
+    }
+
     /// Publication of an archived file (check for a copy, then publish) happens under this
     /// lock, so two archive-push of one name, from a primary and a standby or a retried
     /// archive_command, can never both publish. Where files are renamed into place it is held

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import PostgresFormat
 import Repository
 import Synchronization
 
@@ -32,15 +33,31 @@ struct ArchivePush: ParsableCommand {
     @Option(name: .customLong("archive-timeout"), parsing: .unconditional,
             help: "With --async, seconds a call waits for the background pgbk before it pushes its file itself (default 60).")
     var archiveTimeout: Int = Self.defaultTimeout
+    @Option(name: .customLong("archive-push-queue-max"),
+            help: "Off by default. When more WAL than this (with K, M or G) waits to be archived, a call lets PostgreSQL recycle its segment unarchived, to save the primary's disk, and records the gap this makes in the repository, which check, show timeline, the metrics and restore then report (default: ARCHIVE_PUSH_QUEUE_MAX).")
+    var queueMax: String?
     @Flag(name: .customLong("pusher"), help: .hidden) var pusher = false
     @Option(name: .customLong("pusher-idle"), help: .hidden) var pusherIdle: Double = 10
     @Argument(help: "The file to archive (%p).") var path: String
 
     func run() throws {
         let targets = ArchiveTargets(repository: repository, compression: compression, targets: try repository.chosenPaths())
-        if pusher { return try runPusher(targets) }
-        guard try isAsync() else { return try targets.push(path) }
+        let drops = DroppedSegments(spool: spool, targets: targets)
+        if pusher { return try runPusher(targets, drops: drops) }
+        if try drops.dropIfQueueOver(try queueLimit(), path: path) { return }
+        guard try isAsync() else {
+            try targets.push(path)
+            return drops.flush()
+        }
         try pushAhead(targets)
+    }
+
+    private func queueLimit() throws -> UInt64? {
+        guard let text = try queueMax ?? repository.localConfiguration().value("ARCHIVE_PUSH_QUEUE_MAX") else { return nil }
+        guard let bytes = ByteSize.parse(text).flatMap(UInt64.init(exactly:)), bytes > 0 else {
+            throw EngineError.invalidArgument("--archive-push-queue-max/ARCHIVE_PUSH_QUEUE_MAX must be a size such as 4G, not \(text)")
+        }
+        return bytes
     }
 
     private func isAsync() throws -> Bool {
@@ -62,7 +79,7 @@ struct ArchivePush: ParsableCommand {
         return n
     }
 
-    private var spool: WALPushSpool {
+    var spool: WALPushSpool {
         WALPushSpool(directory: spoolPath ?? WALPushSpool.defaultDirectory(forSource: path),
                      walDirectory: FileSystem.parentDirectory(of: FileSystem.absolute(path)))
     }
@@ -106,11 +123,15 @@ struct ArchivePush: ParsableCommand {
         }
     }
 
-    private func runPusher(_ targets: ArchiveTargets) throws {
+    private func runPusher(_ targets: ArchiveTargets, drops: DroppedSegments) throws {
         let spool = self.spool
         try spool.makeDirectory()
+        drops.flush()
         let pusher = WALPusher(spool: spool, jobs: try resolvedJobs(), idleSeconds: pusherIdle,
-                               repositories: targets.receiptName) { try targets.push($0) }
+                               repositories: targets.receiptName) {
+            try targets.push($0)
+            drops.flush()
+        }
         _ = pusher.run()
     }
 }
@@ -166,11 +187,58 @@ final class ArchiveTargets: Sendable {
         }
     }
 
+    /// Records a dropped segment in every repository (all or an error).
+    func recordDropped(_ walName: String, reason: String) throws {
+        try repository.refuseTargetTime()
+        for n in targets.indices { try open(n).wal.recordDropped(walName, reason: reason) }
+    }
+
     private func open(_ n: Int) throws -> Repository {
         if let repo = opened.withLock({ $0[n] }) { return repo }
         let repo = try Repository.open(storage: try repository.storage(path: targets[n].path))
         try repo.checkWriter()
         opened.withLock { $0[n] = repo }
         return repo
+    }
+}
+
+/// --archive-push-queue-max: when more WAL waits to be archived than the limit, a segment is
+/// let go unarchived (exit 0: PostgreSQL recycles it) rather than fill the primary's disk.
+/// The gap is never silent: it is recorded in the spool first (pg_wal/pgbk-push/dropped/,
+/// which check reads), then in every repository (wal/dropped/, which check, show timeline,
+/// the metrics, validate and restore read); what cannot reach a repository now is carried
+/// there by the next push that succeeds.
+struct DroppedSegments: Sendable {
+    let spool: WALPushSpool
+    let targets: ArchiveTargets
+
+    var directory: String { spool.directory + "/dropped" }
+
+    func dropIfQueueOver(_ limit: UInt64?, path: String) throws -> Bool {
+        let walName = FileSystem.baseName(of: path)
+        guard let limit, WALFileKind(fileName: walName) == .segment else { return false }
+        let segmentSize = try FileSystem.status(path, followLinks: true).size
+        let waiting = UInt64(spool.ready().count) * segmentSize
+        guard waiting > limit else { return false }
+        let reason = "\(waiting) bytes of WAL waited to be archived, over --archive-push-queue-max \(limit), at \(Timestamp.now())"
+        try FileSystem.makeDirectories(directory)
+        try AtomicFile.write(directory + "/" + walName, text: reason + "\n")
+        Console.warning("DROPPED \(walName) unarchived: \(reason); the archive has a gap from here, recovery cannot pass it: take a full backup once archiving works again")
+        flush()
+        return true
+    }
+
+    /// Records every locally kept drop in every repository; keeps what failed for later.
+    func flush() {
+        guard let names = try? FileSystem.list(directory), !names.isEmpty else { return }
+        for walName in names where WALFileKind(fileName: walName) == .segment {
+            let reason = ((try? FileSystem.readText(directory + "/" + walName, limit: 4096)) ?? "").split(separator: "\n").first.map(String.init) ?? ""
+            do {
+                try targets.recordDropped(walName, reason: reason)
+                try FileSystem.remove(directory + "/" + walName)
+            } catch {
+                Console.warning("the drop of \(walName) is not recorded in the repository yet (\(oneLineDescription(error))); the next archive-push tries again")
+            }
+        }
     }
 }

@@ -194,6 +194,10 @@ enum TimelineTable {
         if let problem = report.receivedProblem { out += "received: \(problem)\n" }
         if let gap = report.firstGap {
             until = "just before WAL segment \(gap), which is missing from the archive (recovery stops there)"
+            if report.firstGapDropped { until += "; archive-push dropped it (--archive-push-queue-max)" }
+        }
+        if let first = report.dropped.first {
+            out += "DROPPED: archive-push let PostgreSQL recycle \(report.dropped.count) segment(s) unarchived (first \(first)) because the WAL waiting to be archived was over --archive-push-queue-max: take a full backup\n"
         }
         if let start = report.windowStart {
             out += "recoverable: from \(start) (oldest OK backup) to \(until)\n"

@@ -137,4 +137,18 @@ import TestSupport
         held.release()
         #expect(!w.spool.lockHeld())
     }
+
+    /// A drop (--archive-push-queue-max) not yet recorded in the repository outranks a failure.
+    @Test func anUnrecordedDropIsCritical() throws {
+        let w = try PgWAL()
+        try w.spool.makeDirectory()
+        try w.ready(Self.names[3], [1])
+        w.spool.recordFailure(Self.names[3], "no room")
+        try FileSystem.makeDirectory(w.spool.directory + "/dropped")
+        try AtomicFile.write(w.spool.directory + "/dropped/" + Self.names[1], Array("queue\n".utf8))
+        let status = try #require(w.spool.status())
+        #expect(status.droppedUnrecorded == [Self.names[1]])
+        let result = HealthRules.asyncArchivePush(status, now: Timestamp.now().seconds)
+        #expect(result.status == .critical && result.message.contains(Self.names[1]), "\(result.message)")
+    }
 }

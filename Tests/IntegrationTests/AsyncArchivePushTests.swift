@@ -132,4 +132,67 @@ import Repository
         bytes.withUnsafeBytes { crc.update($0) }
         return CRC32C.hex(crc.value)
     }
+
+    /// --archive-push-queue-max: with the repository refusing writes, WAL piles up in pg_wal;
+    /// past the limit calls exit 0 and PostgreSQL recycles their segments. The gap is never
+    /// silent: check is CRITICAL while the record cannot reach the repository, and once it
+    /// can, check (wal_gaps), show timeline, the metrics and validate name the dropped
+    /// segment, and a restore to the latest point refuses before writing anything.
+    @Test func theQueueLimitDropsLoudlyAndRestoreRefusesToCrossTheGap() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let primary = try TestCluster.create(s, name: "primary", repository: repo)
+        defer { primary.stopIfRunning() }
+        try primary.appendConfig("archive_command = '\(s.pgbk) archive-push --async --archive-push-queue-max 40M --archive-timeout 2 --pusher-idle 2 -B \(repo) %p'\n")
+        let initialized = try s.pgbk(["init", "-B", repo, "-D", primary.dataDir])
+        #expect(initialized.succeeded, "\(initialized)")
+        try primary.start()
+        try primary.execute("CREATE TABLE t (n int)")
+        _ = try backupAndValidate(s, repo, primary, "full")
+        let checkArgs = ["check", "-B", repo, "-h", primary.socketDir, "-p", String(primary.port), "-U", "postgres", "--no-archive-test"]
+
+        // The repository refuses writes (as a full or unreachable store would).
+        let walDirs = [repo + "/wal"] + (try FileSystem.list(repo + "/wal")).map { repo + "/wal/" + $0 }.filter(FileSystem.isDirectory)
+        for dir in walDirs { try FileSystem.setMode(dir, 0o500) }
+        // A segment a second (each switch wakes the archiver, which otherwise waits a minute
+        // after three failures) until one is let go: then more than 40 MB waited.
+        let spoolDrops = primary.dataDir + "/pg_wal/pgbk-push/dropped"
+        try waitUntil("a segment to be let go", seconds: 120) {
+            try primary.execute("INSERT INTO t VALUES (1)")
+            try primary.execute("SELECT pg_switch_wal()")
+            usleep(1_000_000)
+            return ((try? FileSystem.list(spoolDrops)) ?? []).count >= 2
+        }
+        let droppedHere = try FileSystem.list(spoolDrops).sorted()
+        let (first, last) = (droppedHere.first!, droppedHere.last!)
+        #expect(try primary.scalar("SELECT last_archived_wal >= '\(last)' FROM pg_stat_archiver") == "t", "PostgreSQL counts \(last) archived")
+        let blocked = try s.pgbk(checkArgs)
+        #expect(blocked.status == 2 && blocked.stdout.contains("CRITICAL") && blocked.stdout.contains("archive-push dropped"), "\(blocked)")
+        #expect(try Repository.open(repo).wal.find(last) == nil)
+
+        // The repository back: the next push carries the records there.
+        for dir in walDirs { try FileSystem.setMode(dir, 0o700) }
+        try primary.execute("INSERT INTO t VALUES (7)")
+        let after = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        try primary.execute("SELECT pg_switch_wal()")
+        try waitUntil("\(after) to be archived") { try Repository.open(repo).wal.find(after) != nil }
+        try waitUntil("the drops to be recorded in the repository") { try !Repository.open(repo).wal.dropped().isEmpty }
+        let dropped = try Repository.open(repo).wal.dropped()
+        #expect(dropped.contains(first) && dropped.contains(last), "\(dropped)")
+
+        let checked = try s.pgbk(checkArgs)
+        #expect(checked.status == 2 && checked.stdout.contains("wal_gaps") && checked.stdout.contains("archive-push dropped it"), "\(checked)")
+        let timeline = try s.pgbk(["show", "-B", repo, "timeline"])
+        #expect(timeline.stdout.contains("DROPPED") && timeline.stdout.contains("--archive-push-queue-max"), "\(timeline)")
+        let metrics = try s.pgbk(["show", "-B", repo, "--metrics"])
+        let samples = metrics.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        func sample(_ name: String) -> String? { samples.first { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }?.split(separator: " ").last.map(String.init) }
+        #expect(sample("pgbk_wal_dropped_segments") == String(dropped.count) && sample("pgbk_wal_gap_in_window") == "1", "\(metrics)")
+        let validated = try s.pgbk(["validate", "-B", repo])
+        #expect(!validated.succeeded && validated.stderr.contains("archive-push dropped it"), "\(validated)")
+        let target = s.path + "/restored"
+        let restored = try s.pgbk(["restore", "-B", repo, "-D", target])
+        #expect(failsWithOneError(restored) && restored.stderr.contains("archive-push dropped it"), "\(restored)")
+        #expect(((try? FileSystem.list(target)) ?? []).isEmpty, "restore wrote into \(target)")
+    }
 }

@@ -134,12 +134,16 @@ public struct WALPushSpool: Sendable {
         public var waiting: Int
         public var oldestWaitingSince: Int64?
         public var failures: [String]
+        /// Segments dropped (--archive-push-queue-max) whose record has not reached the
+        /// repository yet.
+        public var droppedUnrecorded: [String]
 
-        public init(running: Bool, waiting: Int, oldestWaitingSince: Int64?, failures: [String]) {
+        public init(running: Bool, waiting: Int, oldestWaitingSince: Int64?, failures: [String], droppedUnrecorded: [String] = []) {
             self.running = running
             self.waiting = waiting
             self.oldestWaitingSince = oldestWaitingSince
             self.failures = failures
+            self.droppedUnrecorded = droppedUnrecorded
         }
     }
 
@@ -149,7 +153,8 @@ public struct WALPushSpool: Sendable {
         let ready = ready()
         let oldest = ready.compactMap { try? FileSystem.status(statusDirectory + "/" + $0 + ".ready").mtime }.min()
         let failures = ready.compactMap { name in failure(name).map { "\(name): \($0)" } }
-        return Status(running: lockHeld(), waiting: ready.count, oldestWaitingSince: oldest, failures: failures)
+        let dropped = ((try? FileSystem.list(directory + "/dropped")) ?? []).filter { WALFileKind(fileName: $0) == .segment }.sorted()
+        return Status(running: lockHeld(), waiting: ready.count, oldestWaitingSince: oldest, failures: failures, droppedUnrecorded: dropped)
     }
 
     /// Size and CRC-32C of a file PostgreSQL asks to archive: what a receipt is checked against.

@@ -95,8 +95,8 @@ public struct CheckOperation {
             })
             results.append(catalogCheck("wal_gaps") {
                 let hasOK = try repository.loadAll().backups.contains { $0.status == .ok }
-                return HealthRules.walGaps(firstGap: try TimelineReport(repository: repository, timeline: serverTimeline).firstGap,
-                                           hasOKBackup: hasOK)
+                let report = try TimelineReport(repository: repository, timeline: serverTimeline)
+                return HealthRules.walGaps(firstGap: report.firstGap, dropped: report.firstGapDropped, hasOKBackup: hasOK)
             })
             if let encrypted = repository.storage as? EncryptedStorage {
                 results.append(catalogCheck("encryption") { try Self.encryption(encrypted) })

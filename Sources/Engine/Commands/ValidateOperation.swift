@@ -123,7 +123,8 @@ public struct ValidateOperation: Sendable {
             }
             let timelines = try TimelineReport(repository: repository, backups: backups, lastTransaction: false)
             if let gap = timelines.firstGap {
-                report.archiveProblems.append("WAL segment \(gap) is missing from the archive: recovery from the OK backups before it stops there (pgbk show timeline)")
+                let cause = timelines.firstGapDropped ? " (archive-push dropped it: --archive-push-queue-max)" : ""
+                report.archiveProblems.append("WAL segment \(gap) is missing from the archive\(cause): recovery from the OK backups before it stops there (pgbk show timeline)")
             }
             // receive-wal's partial: checked as this cluster's WAL, read to its last whole record.
             if let problem = timelines.receivedProblem { report.archiveProblems.append(problem) }

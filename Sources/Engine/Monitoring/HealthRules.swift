@@ -113,6 +113,9 @@ public enum HealthRules {
         let state = status.running ? "running" : "not running (it starts with the next archive_command call)"
         var waiting = "\(status.waiting) file(s) ready to archive"
         if let oldest = status.oldestWaitingSince, status.waiting > 0 { waiting += ", the oldest for \(max(0, now - oldest)) s" }
+        if let first = status.droppedUnrecorded.first {
+            return CheckResult("archive_push_async", .critical, "archive-push dropped \(status.droppedUnrecorded.count) segment(s) unarchived (first \(first), --archive-push-queue-max) and could not record it in the repository yet: the archive has a gap; \(waiting)")
+        }
         if let first = status.failures.first {
             return CheckResult("archive_push_async", .warning, "background archive-push \(state), \(waiting); it failed on \(first)"
                                + (status.failures.count > 1 ? " (and \(status.failures.count - 1) more)" : ""))
@@ -171,9 +174,10 @@ public enum HealthRules {
         return CheckResult("backup_age", .ok, text)
     }
 
-    public static func walGaps(firstGap: String?, hasOKBackup: Bool) -> CheckResult {
+    public static func walGaps(firstGap: String?, dropped: Bool = false, hasOKBackup: Bool) -> CheckResult {
         if let firstGap {
-            return CheckResult("wal_gaps", .critical, "WAL segment \(firstGap) is missing from the archive: recovery from the oldest OK backup stops there; take a new full backup")
+            let cause = dropped ? " (archive-push dropped it: the WAL waiting to be archived was over --archive-push-queue-max)" : ""
+            return CheckResult("wal_gaps", .critical, "WAL segment \(firstGap) is missing from the archive\(cause): recovery from the oldest OK backup stops there; take a new full backup")
         }
         return CheckResult("wal_gaps", .ok, hasOKBackup ? "every WAL segment from the oldest OK backup on is in the archive (present: pgbk validate reads them back)" : "no OK backup to check the archived WAL from")
     }

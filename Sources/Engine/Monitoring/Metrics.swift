@@ -36,6 +36,8 @@ public struct MetricsInput: Sendable {
     public var gapInWindow: Bool?
     public var drills: [DrillRecord]
     /// Parts of the repository that could not be read (reported, not hidden).
+    /// Segments archive-push dropped (--archive-push-queue-max) that the archive lacks.
+    public var droppedSegments: Int?
     public var readErrors = 0
     /// When receive-wal last wrote the segment it is receiving (wal/receiving/); nil when it
     /// is not used.
@@ -113,6 +115,10 @@ public enum Metrics {
         if let missing = input.missingSegments {
             gauge("wal_missing_segments", "Segments missing between the first and the last archived one of each timeline.",
                   [([], Double(missing))])
+        }
+        if let dropped = input.droppedSegments {
+            gauge("wal_dropped_segments", "Segments archive-push let PostgreSQL recycle unarchived (--archive-push-queue-max): each is a gap.",
+                  [([], Double(dropped))])
         }
         if let gap = input.gapInWindow {
             gauge("wal_gap_in_window", "1 when a segment is missing on the way from the oldest OK backup to the end of the archive.",
@@ -233,6 +239,7 @@ extension MetricsInput {
                                  gapInWindow: report.map { $0.firstGap != nil }, drills: drills)
         if report?.receivedProblem != nil { errors += 1 }
         input.readErrors = errors
+        input.droppedSegments = report?.dropped.count
         input.receivedAt = receivedAt(repository)
         input.receivedLSN = report?.received?.end
         return input

@@ -195,7 +195,7 @@ public struct RecoveryPlanner {
         }
         let consistentSegno = (stop.value - 1) / size
         if let missing = try contiguous(firstSegno, consistentSegno) {
-            return .failure(Refusal(message: "WAL segment \(missing), needed to make backup \(backup.id) consistent, is not in the archive", retryOlder: false))
+            return .failure(Refusal(message: "WAL segment \(missing), needed to make backup \(backup.id) consistent, is not in the archive\(catalog.droppedNote(missing))", retryOlder: false))
         }
 
         let inclusive = target.inclusive ?? true
@@ -207,7 +207,7 @@ public struct RecoveryPlanner {
             // To the end of the archive: a gap would silently end recovery early.
             let last = catalog.lastSegment(along: timeline, from: firstSegno) ?? consistentSegno
             if let missing = try contiguous(firstSegno, last) {
-                return .failure(Refusal(message: "WAL segment \(missing) is missing from the archive, but later WAL on timeline \(timeline) exists: recovery would stop at the gap; restore to a target before it", retryOlder: false))
+                return .failure(Refusal(message: "WAL segment \(missing) is missing from the archive\(catalog.droppedNote(missing)), but later WAL on timeline \(timeline) exists or was dropped: recovery would stop at the gap; restore to a target before it", retryOlder: false))
             }
             return .success((name(firstSegno), name(max(last, consistentSegno)), nil, false))
         case .lsn(let lsn):
@@ -218,7 +218,7 @@ public struct RecoveryPlanner {
                 return .success((name(firstSegno), name(lastSegno), nil, true))
             }
             if let missing = try contiguous(firstSegno, lastSegno) {
-                return .failure(Refusal(message: "WAL segment \(missing), needed to reach LSN \(lsn), is not in the archive", retryOlder: false))
+                return .failure(Refusal(message: "WAL segment \(missing), needed to reach LSN \(lsn), is not in the archive\(catalog.droppedNote(missing))", retryOlder: false))
             }
             return .success((name(firstSegno), name(lastSegno), nil, false))
         case .time(_, let micros):
@@ -241,7 +241,7 @@ public struct RecoveryPlanner {
         case .found(let event, let inPartial):
             return .success((name(firstSegno), name(event.lsn.value / size), event, inPartial))
         case .missing(let segment):
-            return .failure(Refusal(message: "WAL segment \(segment), needed to reach \(target.description), is not in the archive", retryOlder: false))
+            return .failure(Refusal(message: "WAL segment \(segment), needed to reach \(target.description), is not in the archive\(catalog.droppedNote(segment))", retryOlder: false))
         case .endOfArchive(let last):
             let lastText: String
             if case .transactionEnd(let lsn, _, _, let time)? = last {

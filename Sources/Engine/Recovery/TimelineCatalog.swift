@@ -11,6 +11,10 @@ public struct TimelineCatalog: Sendable {
     public let segmentSize: UInt64
     /// Every archived file by WAL name (more than one copy of a name is reported on use).
     let files: [String: [ArchivedWAL]]
+    /// Segments archive-push dropped (--archive-push-queue-max) that the archive lacks, per
+    /// timeline: gaps whose cause is known, counted as the archive's extent (a drop after the
+    /// last archived segment is a gap too).
+    public let dropped: [TimelineID: Set<UInt64>]
 
     public init(repository: Repository) throws {
         segmentSize = UInt64(repository.identity.walSegmentSize)
@@ -31,6 +35,19 @@ public struct TimelineCatalog: Sendable {
         self.histories = histories
         self.segments = segments
         files = Dictionary(grouping: all, by: \.walName)
+        var dropped: [TimelineID: Set<UInt64>] = [:]
+        for walName in try store.dropped() {
+            guard let name = WALSegmentName(walName, segmentSize: segmentSize),
+                  segments[name.timeline]?.contains(name.segmentNumber) != true else { continue }
+            dropped[name.timeline, default: []].insert(name.segmentNumber)
+        }
+        self.dropped = dropped
+    }
+
+    /// Whether archive-push dropped this missing segment, said after its name in a message.
+    public func droppedNote(_ walName: String) -> String {
+        guard let name = WALSegmentName(walName, segmentSize: segmentSize), dropped[name.timeline]?.contains(name.segmentNumber) == true else { return "" }
+        return " (archive-push dropped it: the WAL waiting to be archived was over --archive-push-queue-max)"
     }
 
     /// The archived copy of `walName` as listed, nil when there is none; two copies are an
@@ -80,10 +97,10 @@ public struct TimelineCatalog: Sendable {
         return chosen
     }
 
-    /// The last archived segment on the path to `target` at or after `from`, if any.
+    /// The last archived (or dropped) segment on the path to `target` at or after `from`, if any.
     public func lastSegment(along target: TimelineID, from: UInt64) -> UInt64? {
         var last: UInt64? = nil
-        for (tli, numbers) in segments {
+        for (tli, numbers) in segments.merging(dropped, uniquingKeysWith: { $0.union($1) }) {
             for n in numbers where n >= from && timeline(forSegment: n, along: target) == tli {
                 if last == nil || n > last! { last = n }
             }

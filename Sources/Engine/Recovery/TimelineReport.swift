@@ -24,6 +24,10 @@ public struct TimelineReport: Sendable {
     /// The first segment missing on the way from the oldest OK backup to the end of the
     /// judged timeline: the recoverable window ends there.
     public let firstGap: String?
+    /// Whether archive-push dropped that segment (--archive-push-queue-max).
+    public let firstGapDropped: Bool
+    /// Every segment archive-push dropped that the archive lacks.
+    public let dropped: [String]
     /// What receive-wal has received past the last whole archived segment: the segment it is
     /// receiving, where its whole records end, and when it last wrote.
     public let received: Received?
@@ -58,12 +62,14 @@ public struct TimelineReport: Sendable {
         var rows: [Row] = []
         for tli in Set(catalog.histories.keys).union(catalog.segments.keys).sorted() {
             let numbers = catalog.segments[tli] ?? []
+            // A dropped segment after the last archived one is a gap as well.
+            let extent = numbers.union(catalog.dropped[tli] ?? [])
             var missing: [String] = []
             // A timeline begins in the segment holding its switch point: segments it never
             // archived from there on are gaps, even before its first archived one, unless
             // retention removed them.
             let begins = catalog.histories[tli]?.ancestors.last.map { max($0.switchLSN.value / size, retained ?? 0) }
-            if let hi = numbers.max(), let lo = begins.map({ min($0, numbers.min()!) }) ?? numbers.min() {
+            if let hi = extent.max(), let lo = begins.map({ min($0, extent.min()!) }) ?? extent.min() {
                 var n = lo
                 while n <= hi {
                     if !numbers.contains(n) { missing.append(WALSegmentName(timeline: tli, segmentNumber: n, segmentSize: size).name) }
@@ -98,6 +104,8 @@ public struct TimelineReport: Sendable {
             }
         }
         firstGap = gap
+        firstGapDropped = gap.map { !catalog.droppedNote($0).isEmpty } ?? false
+        dropped = catalog.dropped.flatMap { tli, numbers in numbers.map { WALSegmentName(timeline: tli, segmentNumber: $0, segmentSize: size).name } }.sorted()
         // The newest transaction: read the last two archived segments of the latest timeline.
         var last: WALEvent? = nil
         if readLast, gap == nil, let lastSegno = catalog.lastSegment(along: judged, from: 0) {
