@@ -194,5 +194,18 @@ import Repository
         let restored = try s.pgbk(["restore", "-B", repo, "-D", target])
         #expect(failsWithOneError(restored) && restored.stderr.contains("archive-push dropped it"), "\(restored)")
         #expect(((try? FileSystem.list(target)) ?? []).isEmpty, "restore wrote into \(target)")
+
+        // A new full backup, and expire of the old one: the gap is behind every kept backup,
+        // its records go, and check no longer reports it.
+        let backedUp = try s.pgbk(["backup", "-B", repo, "-D", primary.dataDir, "-b", "full"] + primary.connectionArgs)
+        #expect(backedUp.succeeded, "\(backedUp)")
+        let newest = try #require(try latestBackup(s, repo)["id"] as? String)
+        let newValidated = try s.pgbk(["validate", "-B", repo, newest])
+        #expect(newValidated.succeeded, "\(newValidated)")
+        let expired = try s.pgbk(["expire", "-B", repo, "--keep-data-generations", "1"])
+        #expect(expired.succeeded, "\(expired)")
+        #expect(try Repository.open(repo).wal.dropped().isEmpty)
+        let healed = try s.pgbk(checkArgs)
+        #expect(healed.stdout.split(separator: "\n").contains { $0.contains("wal_gaps") && $0.hasPrefix("OK") }, "\(healed)")
     }
 }

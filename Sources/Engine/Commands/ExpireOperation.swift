@@ -154,6 +154,12 @@ public struct ExpireOperation {
             try repository.storage.removeEmptyDirectory(dir)
         }
         if !touched.isEmpty { try repository.storage.syncDirectory(WALArchiveStore.rootName) }
+        // Records of segments archive-push dropped before the oldest kept backup: no restore
+        // can cross that gap any more.
+        for walName in try store.dropped() where !dryRun {
+            guard let name = WALSegmentName(walName, segmentSize: segmentSize), name.segmentNumber < oldest else { continue }
+            try repository.storage.remove(WALArchiveStore.droppedDirectory + "/" + walName)
+        }
         return removed
     }
 

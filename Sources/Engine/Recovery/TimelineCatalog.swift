@@ -37,8 +37,11 @@ public struct TimelineCatalog: Sendable {
         files = Dictionary(grouping: all, by: \.walName)
         var dropped: [TimelineID: Set<UInt64>] = [:]
         for walName in try store.dropped() {
+            // One archived later proves it missing; one before every archived segment of its
+            // timeline lies where retention has removed WAL anyway.
             guard let name = WALSegmentName(walName, segmentSize: segmentSize),
-                  segments[name.timeline]?.contains(name.segmentNumber) != true else { continue }
+                  segments[name.timeline]?.contains(name.segmentNumber) != true,
+                  (segments[name.timeline]?.min()).map({ name.segmentNumber > $0 }) ?? true else { continue }
             dropped[name.timeline, default: []].insert(name.segmentNumber)
         }
         self.dropped = dropped
