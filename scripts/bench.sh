@@ -112,7 +112,14 @@ settle() { rm -rf "$W/trash" "$W/out"; sync; sleep 6; }
 
 echo "bench: full backups"
 BEFORE='fresh'; AFTER='du -sb $W/out | cut -f1'
-define "pg_basebackup -Fp" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast --no-sync
+# Like with like (issue 28): pg_basebackup with its default sync, as pgbk's backup is durable;
+# --no-sync beside it, which does not wait for the disk.
+define "pg_basebackup -Fp" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast
+define "pg_basebackup -Fp --no-sync" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c fast --no-sync
+# The durable write floors of this disk for the cluster's bytes: buffered writes then one
+# fsync, and O_DIRECT (dd's 1 MiB writes, queue depth 1).
+define "buffered+fsync write floor (dd)" dd if=/dev/zero of="$W/out/floor" bs=1M count=$((CLUSTER_BYTES / 1048576)) conv=fsync status=none
+define "O_DIRECT write floor, backup (dd)" dd if=/dev/zero of="$W/out/floor" bs=1M count=$((CLUSTER_BYTES / 1048576)) oflag=direct status=none
 BEFORE=; AFTER='pgbk_written'
 define "pgbk full none -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
 define "pgbk full zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
@@ -121,7 +128,8 @@ AFTER='pgbr_written'
 define "pgBackRest full none pm$JOBS" $PGBR backup --type=full --compress-type=none --process-max="$JOBS"
 define "pgBackRest full zst pm$JOBS" $PGBR backup --type=full --compress-type=zst --process-max="$JOBS"
 define "pgBackRest full gz-6 pm$JOBS" $PGBR backup --type=full --compress-type=gz --compress-level=6 --process-max="$JOBS"
-compare "pg_basebackup -Fp" "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
+compare "pg_basebackup -Fp" "pg_basebackup -Fp --no-sync" "buffered+fsync write floor (dd)" "O_DIRECT write floor, backup (dd)" \
+  "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
 compare "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS"
 compare "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS"
 
@@ -245,7 +253,8 @@ done
 ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "ratios (pgbk / peer, wall time; lower is better):"
-echo "  full none  vs pg_basebackup:      $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp")"
+echo "  full none  vs pg_basebackup:      $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp") (both durable; vs --no-sync: $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp --no-sync"))"
+echo "  full none  vs durable write floor: $(ratio "pgbk full none -j$JOBS" "buffered+fsync write floor (dd)") buffered+fsync, $(ratio "pgbk full none -j$JOBS" "O_DIRECT write floor, backup (dd)") O_DIRECT (target 1.3)"
 echo "  full none  vs pgBackRest:         $(ratio "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS")"
 echo "  full zstd  vs pgBackRest zst:     $(ratio "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS")"
 echo "  full zlib6 vs pgBackRest gz6:     $(ratio "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS")"
