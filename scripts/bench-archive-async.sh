@@ -94,7 +94,8 @@ backlog() {  # $SEGMENTS full segments of WAL (rows of hex text, about 2:1 for z
   while :; do
     as_pg "$PGBIN/psql" -q -c "INSERT INTO w SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 200000) g"
     end=$(as_pg "$PGBIN/psql" -qAt -c "SELECT pg_walfile_name(pg_current_wal_lsn())")
-    [ $((16#${end:16:8} - 16#${start:16:8})) -ge "$SEGMENTS" ] && break
+    # The segment number: the middle 8 hex digits times 256 plus the last 8 (16 MiB segments).
+    [ $(( (16#${end:8:8} * 256 + 16#${end:16:8}) - (16#${start:8:8} * 256 + 16#${start:16:8}) )) -ge "$SEGMENTS" ] && break
   done
   as_pg "$PGBIN/psql" -qAt -c "SELECT pg_switch_wal()" >/dev/null
   LAST=$end

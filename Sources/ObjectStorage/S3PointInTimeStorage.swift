@@ -59,7 +59,7 @@ public struct S3PointInTimeStorage: RepositoryStorage {
         if Self.isLive(name) { return try live.openRead(name, range: range) }
         guard let version = try version(of: name) else { throw StorageError.notFound(describe(name)) }
         return try S3ReadStream(client: live.client, key: version.key, described: describe(name), range: range,
-                                chunkSize: settings.readChunkSize, versionId: version.versionId)
+                                chunkSize: settings.readChunkSize, readAhead: settings.readAhead, versionId: version.versionId)
     }
 
     public func list(_ prefix: String) throws -> [StorageEntry] {

@@ -22,6 +22,9 @@ public struct S3Settings: Sendable {
     /// per open stream (a chain of N backups opens N + 1 per worker), so it is small and
     /// fixed, and a large S3_PART_SIZE costs memory only on writes.
     public var readChunkSize = 1 << 20
+    /// Chunks fetched ahead of the one being read (S3_READ_AHEAD, 0 to 16; default 2): memory
+    /// per open read is (1 + this) x 1 MiB.
+    public var readAhead = 2
     /// Seconds after which a multipart upload nobody completed is taken for a killed writer's
     /// and aborted (S3_UPLOAD_EXPIRY; a day by default: far longer than any one file takes).
     public var uploadExpirySeconds: Int
@@ -112,6 +115,7 @@ public struct S3Settings: Sendable {
         retries = try Self.integer(lookup, "S3_RETRIES", default: 5, range: 0...100, suffixes: false)
         timeoutSeconds = try Self.integer(lookup, "S3_TIMEOUT", default: 60, range: 1...3600, suffixes: false)
         uploadExpirySeconds = try Self.integer(lookup, "S3_UPLOAD_EXPIRY", default: 86_400, range: 0...(365 * 86_400), suffixes: false)
+        readAhead = try Self.integer(lookup, "S3_READ_AHEAD", default: 2, range: 0...16, suffixes: false)
         serverSideEncryption = try Self.serverSideEncryption(lookup)
         dataStorageClass = try Self.storageClass(lookup("S3_STORAGE_CLASS"))
         tags = try Self.tags(lookup("S3_TAGS"))

@@ -25,7 +25,7 @@ public struct S3Storage: RepositoryStorage {
 
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         try S3ReadStream(client: client, key: settings.key(name), described: describe(name), range: range,
-                         chunkSize: settings.readChunkSize)
+                         chunkSize: settings.readChunkSize, readAhead: settings.readAhead)
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {

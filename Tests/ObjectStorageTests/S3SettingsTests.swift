@@ -70,6 +70,8 @@ import Repository
         #expect(try settings("s3://bucket", ["S3_RETRIES": "0"]).retries == 0)
         #expect(message { try settings("s3://bucket", ["S3_RETRIES": "-1"]) }.contains("S3_RETRIES"))
         #expect(message { try settings("s3://bucket", ["S3_TIMEOUT": "x"]) }.contains("S3_TIMEOUT"))
+        #expect(try settings("s3://bucket").readAhead == 2 && settings("s3://bucket", ["S3_READ_AHEAD": "0"]).readAhead == 0)
+        #expect(message { try settings("s3://bucket", ["S3_READ_AHEAD": "17"]) }.contains("S3_READ_AHEAD"))
     }
 
     @Test func missingCredentialsNameTheKeyNeverTheSecret() {
