@@ -54,3 +54,24 @@ VACUUM;
 CHECKPOINT;
 SQL
 }
+# start_s3_gateway: the S3 benches' Ceph RADOS Gateway in $W/ceph (TLS_ENDPOINT, CA_BUNDLE,
+# ACCESS_KEY, SECRET_KEY, TLS_PORT), a proxy adding $RTT ms per request on PROXY_PORT
+# (PROXY_PID), and the buckets pgbk and pgbr. The caller's EXIT trap stops them.
+start_s3_gateway() {
+  echo "${BENCH_NAME:-bench}: starting a Ceph RADOS Gateway in $W/ceph"
+  CEPH_MEMSTORE_BYTES=$((6 << 30)) "$ROOT/scripts/ceph-rgw.sh" start "$W/ceph" $((10000 + RANDOM % 9000)) > "$W/ceph.out" 2>"$W/ceph.err" \
+    || { cat "$W/ceph.err"; exit 1; }
+  eval "$(grep -E '^(TLS_ENDPOINT|CA_BUNDLE|ACCESS_KEY|SECRET_KEY)=' "$W/ceph.out")"
+  TLS_PORT=${TLS_ENDPOINT##*:}
+  PROXY_PORT=$((TLS_PORT + 1000))
+  python3 "$ROOT/scripts/latency-proxy.py" "$PROXY_PORT" "$TLS_PORT" "$RTT" & PROXY_PID=$!
+  local b
+  for b in pgbk pgbr; do
+    for _ in $(seq 1 50); do
+      # The gateway wants the payload hash header, which curl's --aws-sigv4 does not add.
+      curl -sf --cacert "$CA_BUNDLE" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS_KEY:$SECRET_KEY" -X PUT \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$TLS_ENDPOINT/$b" -o /dev/null && break
+      sleep 0.2
+    done
+  done
+}
