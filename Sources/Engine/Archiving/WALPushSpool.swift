@@ -114,18 +114,10 @@ public struct WALPushSpool: Sendable {
     }
 
     /// Whether a pusher is at work (it holds the spool's lock).
-    public func lockHeld() -> Bool {
-        guard let lock = tryLock() else { return FileSystem.exists(lockPath) }
-        lock.release()
-        return false
-    }
+    public func lockHeld() -> Bool { SpoolLock(path: lockPath).isHeld() }
 
     /// The pusher's lock, or nil when another pusher has it.
-    public func tryLock() -> FileLock? {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        return try? FileLock.take(fd, path: lockPath, waitSeconds: 0)
-    }
+    public func tryLock() -> FileLock? { SpoolLock(path: lockPath).take() }
 
     /// What `check` shows of asynchronous archive-push: whether a pusher runs, what waits
     /// (and since when), and the files it last failed on.
@@ -159,16 +151,6 @@ public struct WALPushSpool: Sendable {
 
     /// Size and CRC-32C of a file PostgreSQL asks to archive: what a receipt is checked against.
     public static func checksum(of path: String) throws -> (size: UInt64, checksum: UInt32) {
-        let file = try OpenFile(reading: path)
-        defer { file.close() }
-        var crc = CRC32C()
-        var size: UInt64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try file.read(into: &buffer)
-            if n == 0 { return (size, crc.value) }
-            buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            size += UInt64(n)
-        }
+        try sizeAndChecksum(of: path)
     }
 }

@@ -59,7 +59,7 @@ public struct WALPrefetchSpool: Sendable {
     public func take(_ walName: String, to destination: String) throws -> Bool {
         for (name, checksum) in queued() where name == walName {
             let path = directory + "/" + name + "-" + CRC32C.hex(checksum)
-            guard try checksumOf(path) == checksum else {
+            guard try sizeAndChecksum(of: path).checksum == checksum else {
                 Console.warning("prefetched \(path) does not match its checksum; fetching it again")
                 try? FileSystem.remove(path)
                 return false
@@ -86,11 +86,7 @@ public struct WALPrefetchSpool: Sendable {
     }
 
     /// Whether a prefetcher is at work (it holds the spool's lock).
-    public func lockHeld() -> Bool {
-        guard let lock = tryLock() else { return FileSystem.exists(lockPath) }
-        lock.release()
-        return false
-    }
+    public func lockHeld() -> Bool { SpoolLock(path: lockPath).isHeld() }
 
     /// Waits while a prefetcher works and `walName` is not queued yet (it fetches in order).
     public func waitFor(_ walName: String, seconds: Int = 60) {
@@ -143,21 +139,5 @@ public struct WALPrefetchSpool: Sendable {
         }
     }
 
-    private func checksumOf(_ path: String) throws -> UInt32 {
-        let file = try OpenFile(reading: path)
-        defer { file.close() }
-        var crc = CRC32C()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try file.read(into: &buffer)
-            if n == 0 { return crc.value }
-            buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
-    }
-
-    private func tryLock() -> FileLock? {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        return try? FileLock.take(fd, path: lockPath, waitSeconds: 0)
-    }
+    private func tryLock() -> FileLock? { SpoolLock(path: lockPath).take() }
 }
