@@ -33,14 +33,14 @@ public struct S3Storage: RepositoryStorage {
                       data: Self.isData(name), partSize: settings.partSize, expectedSize: expectedSize)
     }
 
-    /// Backup data (`backup/<ID>/data/`, `backup/<ID>/srvlog/`) and archived WAL
+    /// Backup data (`backup/<ID>/data/`, `bundle/`, `srvlog/`) and archived WAL
     /// (`wal/<16 hex>/`, `wal/receiving/`): what S3_STORAGE_CLASS applies to. The rest is the
     /// catalog, read by every command.
     static func isData(_ name: String) -> Bool {
         let parts = name.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
         switch parts.first {
         case "wal": return parts.count >= 3
-        case "backup": return parts.count >= 4 && (parts[2] == "data" || parts[2] == "srvlog")
+        case "backup": return parts.count >= 4 && (parts[2] == "data" || parts[2] == "bundle" || parts[2] == "srvlog")
         default: return false
         }
     }

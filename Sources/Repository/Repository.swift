@@ -47,7 +47,7 @@ public struct Repository: Sendable {
 
     /// A repository in a local directory (the POSIX driver; see PosixStorage+Repository).
     public static func open(_ path: String) throws -> Repository {
-        try open(storage: try PosixStorage.existing(path))
+        try open(storage: BundledStorage(try PosixStorage.existing(path), policy: nil))
     }
 
     /// The repository a storage holds: repository.ini says which cluster it serves.

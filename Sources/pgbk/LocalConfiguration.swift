@@ -15,9 +15,10 @@ struct LocalConfiguration {
     static let knownKeys = ["BACKUP_PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
                             "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "S3_URI_STYLE",
                             "S3_PART_SIZE", "S3_RETRIES", "S3_TIMEOUT", "S3_UPLOAD_EXPIRY", "S3_READ_AHEAD", "ARCHIVE_GET_QUEUE_MAX", "ARCHIVE_PUSH_ASYNC", "ARCHIVE_PUSH_JOBS", "ARCHIVE_PUSH_QUEUE_MAX",
-                            "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND", "S3_SSE", "S3_SSE_KMS_KEY_ID", "S3_SSE_CUSTOMER_KEY_FILE", "S3_STORAGE_CLASS", "S3_TAGS"]
+                            "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND", "S3_SSE", "S3_SSE_KMS_KEY_ID", "S3_SSE_CUSTOMER_KEY_FILE", "S3_STORAGE_CLASS", "S3_TAGS",
+                            "BUNDLE", "BUNDLE_LIMIT", "BUNDLE_SIZE"]
     /// The settings repo2 and after have their own of, as BACKUP_PATH_2.
-    static let numberedKeys = ["BACKUP_PATH", "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND"]
+    static let numberedKeys = ["BACKUP_PATH", "CIPHER_PASS_FILE", "CIPHER_PASS_COMMAND", "BUNDLE"]
 
     let path: String?
     let values: IniFile

@@ -101,12 +101,36 @@ struct RepositoryOptions: ParsableArguments {
     /// is refused, so that a removed encryption.ini cannot make pgbk write plaintext.
     func storage(path chosen: String? = nil) throws -> any RepositoryStorage {
         let path = try chosen ?? resolvedPath()
-        let raw = try rawStorage(creating: false, path: path)
+        let raw = BundledStorage(try rawStorage(creating: false, path: path), policy: try bundlePolicy(for: path))
         guard let passphrase = try passphrase(for: path) else { return raw }
         guard let keyring = try Keyring.open(raw, passphrase: { passphrase }) else {
             throw EngineError.invalidArgument("\(path) is not encrypted, but a passphrase is configured for it (CIPHER_PASS_FILE or CIPHER_PASS_COMMAND): refused, so that nothing is stored in plain text where encryption is expected")
         }
         return EncryptedStorage(raw, keyring: keyring)
+    }
+
+    /// Whether a backup into the repository at `path` packs its small files into bundles:
+    /// BUNDLE=on (BUNDLE_2 for repo2, ...), with BUNDLE_LIMIT and BUNDLE_SIZE; nil when off.
+    func bundlePolicy(for path: String) throws -> BundlePolicy? {
+        let local = try localConfiguration()
+        let number = (try local.backupPaths().firstIndex(of: path) ?? resolvedPaths().firstIndex(of: path) ?? 0) + 1
+        let key = number == 1 ? "BUNDLE" : "BUNDLE_\(number)"
+        switch local.value("BUNDLE", repository: number)?.lowercased() {
+        case nil, "off", "n", "no", "false", "0": return nil
+        case "on", "y", "yes", "true", "1": break
+        case let other?: throw EngineError.invalidArgument("\(key) must be on or off, not \(other)")
+        }
+        func size(_ name: String, _ fallback: UInt64, _ range: ClosedRange<UInt64>) throws -> UInt64 {
+            guard let text = local.value(name) else { return fallback }
+            guard let n = ByteSize.parse(text), n >= 0, range.contains(UInt64(n)) else {
+                throw EngineError.invalidArgument("\(name) must be a size from \(range.lowerBound) to \(range.upperBound / (1 << 20))M, such as 2M, not \(text)")
+            }
+            return UInt64(n)
+        }
+        let limit = try size("BUNDLE_LIMIT", BundlePolicy.defaultLimit, 1...(64 << 20))
+        let bundleSize = try size("BUNDLE_SIZE", BundlePolicy.defaultSize, (1 << 20)...(1 << 30))
+        guard limit <= bundleSize else { throw EngineError.invalidArgument("BUNDLE_LIMIT (\(limit)) is larger than BUNDLE_SIZE (\(bundleSize))") }
+        return BundlePolicy(limit: limit, size: bundleSize)
     }
 
     /// The passphrase configured for the repository at `path` (CIPHER_PASS_FILE or

@@ -274,6 +274,7 @@ enum BackupJSON {
             ("write_bytes", String(b.writeBytes)),
             ("file_count", String(b.fileCount)),
             ("compress", string(b.compression.rawValue)),
+            ("bundled", b.bundled ? "true" : "false"),
             ("block_size", String(b.blockSize)),
             ("wal_block_size", String(b.walBlockSize)),
             ("wal_segment_size", String(b.walSegmentSize)),

@@ -129,11 +129,12 @@ import Repository
         #expect(client.objectHeaders(data: false)[0].1 == "team=db&cost%20centre=42%2Fa")
         #expect(try S3Client(settings: try settings("s3://bucket")).objectHeaders(data: true).isEmpty)
         for data in ["wal/0000000100000000/000000010000000000000002-9f8e7d6c.zst", "wal/receiving/000000010000000000000002.partial",
-                     "backup/20261122-163700F/data/base/5/1259", "backup/20261122-163700F/srvlog/postgresql.log"] {
+                     "backup/20261122-163700F/data/base/5/1259", "backup/20261122-163700F/srvlog/postgresql.log",
+                     "backup/20261122-163700F/bundle/3"] {
             #expect(S3Storage.isData(data), "\(data)")
         }
         for catalog in ["repository.ini", "pgbk.ini", "backup/20261122-163700F/backup.ini", "backup/20261122-163700F/file.list",
-                        "backup/20261122-163700F/srvlog.list", "drill/20261123-030000D.ini", "wal/00000002.history-1a2b3c4d",
+                        "backup/20261122-163700F/srvlog.list", "backup/20261122-163700F/bundle.list", "drill/20261123-030000D.ini", "wal/00000002.history-1a2b3c4d",
                         "keys/1/ab.key", "encryption.ini", "locks/x", "backup/data"] {
             #expect(!S3Storage.isData(catalog), "\(catalog)")
         }

@@ -108,6 +108,7 @@ struct BackupSteps {
         // The stored files were not fsynced one by one: all of them become durable here.
         try repository.storage.syncAll(repository.dataName(info.id))
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
+        info.bundled = try repository.storage.exists(BundleList.listName(backup: repository.backupName(info.id)))
         info.totalDataBytes = totals.totalBytes
         info.readDataBytes = totals.readBytes
         info.scannedDataBytes = totals.scannedBytes

@@ -108,6 +108,7 @@ public struct ExpireOperation {
         try FaultInjection.point("expire-after-deleting-mark")
         let storage = repository.storage
         try storage.removeTree(repository.dataName(info.id))
+        try repository.removeBundles(info.id)
         try repository.removeServerLogs(info.id)
         try storage.remove(repository.fileListName(info.id))
         try storage.syncDirectory(repository.backupName(info.id))

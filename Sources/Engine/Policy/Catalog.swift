@@ -23,6 +23,7 @@ public enum Catalog {
     public static func markFailed(_ repository: Repository, _ info: inout BackupInfo) throws {
         let storage = repository.storage
         try storage.removeTree(repository.dataName(info.id))
+        try repository.removeBundles(info.id)
         try? storage.remove(repository.fileListName(info.id))
         try storage.syncDirectory(repository.backupName(info.id))
         info.status = .error

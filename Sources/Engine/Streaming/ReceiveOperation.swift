@@ -64,11 +64,11 @@ public final class ReceiveOperation {
     /// Where the segment being received is written: the repository's wal/receiving/ for a
     /// directory repository, else a local spool whose partial is uploaded at each flush.
     var receivingDirectory: String {
-        repository.storage is PosixStorage ? repository.storage.describe(ReceivedPartials.directory) : options.spoolPath
+        repository.driver is PosixStorage ? repository.storage.describe(ReceivedPartials.directory) : options.spoolPath
     }
 
     var upload: ReceivingSegment.Upload? {
-        repository.storage is PosixStorage ? nil : .init(storage: repository.storage, intervalSeconds: Double(options.partialIntervalSeconds))
+        repository.driver is PosixStorage ? nil : .init(storage: repository.storage, intervalSeconds: Double(options.partialIntervalSeconds))
     }
 
     /// Streams until stopped. The first connection's problems (another cluster, no
@@ -108,7 +108,7 @@ public final class ReceiveOperation {
         guard let lock = try HostLocks.lockIfFree(Self.lockName(repository)) else {
             throw EngineError.invalidArgument("another pgbk receive-wal is receiving into \(repository.path) on this host")
         }
-        if !(repository.storage is PosixStorage) { try FileSystem.makePrivateDirectory(receivingDirectory) }
+        if !(repository.driver is PosixStorage) { try FileSystem.makePrivateDirectory(receivingDirectory) }
         return lock
     }
 

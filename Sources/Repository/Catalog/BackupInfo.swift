@@ -20,8 +20,13 @@ public enum BackupStatus: String, Sendable, CaseIterable {
 
 /// The contents of a backup's `backup.ini`.
 public struct BackupInfo: Sendable, Equatable {
-    /// 2: file.list version 2 (files stored in parts). Version 1 backups are read as before.
-    public static let formatVersion = 2
+    /// 2: file.list version 2 (files stored in parts). 3: small files may be in bundles
+    /// (bundle.list); written only by a bundled backup. Older versions are read as before.
+    public static let formatVersion = 3
+
+    /// Its small stored files are packed into bundles (BundledStorage): FORMAT_VERSION 3,
+    /// so that a pgbk that cannot read bundles refuses the backup instead of missing files.
+    public var bundled = false
 
     public var id: String
     public var mode: BackupMode
@@ -80,7 +85,7 @@ public struct BackupInfo: Sendable, Equatable {
 
     public func ini() -> IniFile {
         var f = IniFile()
-        f["FORMAT_VERSION"] = String(Self.formatVersion)
+        f["FORMAT_VERSION"] = bundled ? "3" : "2"
         f["BACKUP_ID"] = id
         f["BACKUP_MODE"] = mode.rawValue
         f["STATUS"] = status.rawValue
@@ -150,6 +155,7 @@ public struct BackupInfo: Sendable, Equatable {
         let id = try required("BACKUP_ID")
         guard Repository.isBackupID(id) else { throw CatalogError.corrupt(path, "BACKUP_ID is not a backup ID") }
         self.init(id: id, mode: mode, status: status, startTime: start)
+        bundled = version >= 3
         statusReason = f["STATUS_REASON"]
         parentID = f["PARENT_BACKUP_ID"]
         if let parentID, !Repository.isBackupID(parentID) {
