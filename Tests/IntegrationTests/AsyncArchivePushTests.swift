@@ -9,7 +9,7 @@ import Repository
 
 /// archive-push --async (issue 28) on real servers: the background pusher stores ahead, and
 /// an archive_command call exits 0 only for a file the repository holds.
-@Suite struct AsyncArchivePushTests {
+@Suite(.ownThread) struct AsyncArchivePushTests {
     /// The running background pushers of this repository.
     static func pushers(_ repo: String) -> [pid_t] {
         ((try? FileSystem.list("/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in

@@ -4,7 +4,7 @@ import Repository
 /// restore writes PostgreSQL's backup_manifest: pg_verifybackup (PostgreSQL's own verifier)
 /// passes on a restored directory, a chain with a moved tablespace and a delta restore
 /// included, and fails naming the file after a flipped byte (issue 15, item 6).
-@Suite struct BackupManifestTests {
+@Suite(.ownThread) struct BackupManifestTests {
     @Test func pgVerifybackupAcceptsARestoreAndCatchesAFlippedByte() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -10,7 +10,7 @@ import Engine
 /// 14's one COPY OUT per archive and 15+'s typed single stream read as the same events. The
 /// archives are checked with the system's tar, the manifest against them, the positions
 /// against the server's.
-@Suite struct BaseBackupStreamTests {
+@Suite(.ownThread) struct BaseBackupStreamTests {
     @Test(arguments: PostgresInstall.matrix)
     func theArchivesAndManifestAreWhatTheServerHolds(_ version: Int) throws {
         let s = try Scratch()

@@ -5,7 +5,7 @@ import Repository
 /// `pgbk check` on a real server: all OK on a good setup (a drill included); the failing
 /// check named, with the Nagios exit status, on a stale backup, a setup never drilled, a
 /// broken archive_command, a server or repository that is not there (issue 15, item 1).
-@Suite struct CheckTests {
+@Suite(.ownThread) struct CheckTests {
     func statuses(_ r: CommandResult) -> [String: String] {
         var out: [String: String] = [:]
         for line in r.stdout.split(separator: "\n") where !line.hasPrefix("check:") {

@@ -2,7 +2,7 @@ import Testing
 import Repository
 
 /// The command line itself: help, usage errors, bad option values.
-@Suite struct CommandLineTests {
+@Suite(.ownThread) struct CommandLineTests {
     /// docs/man is generated (make man); every command and every option its --help lists
     /// must be in its page, or the pages have drifted from the command definitions.
     @Test func theManPagesListEveryCommandAndOption() throws {

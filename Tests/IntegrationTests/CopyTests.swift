@@ -7,7 +7,7 @@ import Repository
 /// alone after the cluster and the source are gone; a second run copies nothing; a kill in
 /// the middle leaves nothing usable half-copied and a rerun finishes; bad pairs are one-line
 /// errors with nothing written.
-@Suite struct CopyTests {
+@Suite(.ownThread) struct CopyTests {
     func backups(_ s: Scratch, _ repo: String) throws -> [[String: Any]] {
         let shown = try s.pgbk(["show", "-B", repo, "--json"])
         guard shown.succeeded else { throw CommandError(result: shown) }

@@ -10,7 +10,7 @@ import Repository
 /// every command taking --server NAME, and `pgbk cron` keeping receive-wal running,
 /// validating and expiring, concurrently with itself, one server's failure not stopping
 /// the others.
-@Suite struct CronTests {
+@Suite(.ownThread) struct CronTests {
     @Test func cronKeepsEachServerAndOneFailureStopsNoOther() throws {
         let s = try Scratch()
         let servers = try s.makeDirectory("servers", mode: 0o755)

@@ -9,7 +9,7 @@ import Repository
 /// user, which cannot read the Debian cluster's data directory. Purging it removes it.
 /// Needs root; changes this machine's packages, so it leaves them as it found them, and
 /// does not run where a pgbk package it did not install is installed (someone's backup host).
-@Suite struct DebianPackageTests {
+@Suite(.ownThread) struct DebianPackageTests {
     /// Written after its `dpkg -i`, removed before its purge.
     static let marker = "/etc/pgbk/.installed-by-pgbk-tests"
     static let canRun = DocumentTests.canRun

@@ -4,7 +4,7 @@ import Repository
 /// `restore --delta` on real servers: a stopped cluster that moved on (and was damaged) is
 /// brought back to a backup by rewriting only what differs; a kill in the middle is finished
 /// by a rerun; directories it must not touch are refused untouched (issue 14, item 4).
-@Suite struct DeltaRestoreTests {
+@Suite(.ownThread) struct DeltaRestoreTests {
     /// A backed-up cluster with rows 1 (archived) and 2 (committed, in a segment never
     /// archived), stopped as by a crash; and that segment's name.
     func crashWithAnUnarchivedCommit(_ s: Scratch, _ repo: String, name: String) throws -> (TestCluster, String) {

@@ -7,7 +7,7 @@ import Repository
 /// PostgreSQL 15, the runbook's DROP TABLE scenario to the end. A block not run says why in
 /// its doc-test directive (DocumentScript). Needs root: the documents install directories
 /// and create clusters as root.
-@Suite struct DocumentTests {
+@Suite(.ownThread) struct DocumentTests {
     static let checkout = FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: FileSystem.parentDirectory(of: #filePath)))
     static let documents = ["README.md", "docs/user-guide.md", "docs/pitr-runbook.md"]
     static let canRun = Command.isRoot && FileSystem.exists("/usr/bin/pg_createcluster") && FileSystem.exists("/usr/lib/postgresql/15/bin/initdb")

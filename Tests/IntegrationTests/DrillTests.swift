@@ -9,7 +9,7 @@ import Repository
 /// `pgbk drill` on real servers: a drill that passes (to the end of the archive and to a
 /// restore point) and one that fails on a damaged WAL segment, each recorded and reported by
 /// show and check; the scratch cluster is gone either way (issue 15, item 3).
-@Suite struct DrillTests {
+@Suite(.ownThread) struct DrillTests {
     func drills(_ s: Scratch, _ repo: String) throws -> [[String: Any]] {
         let shown = try s.pgbk(["show", "-B", repo, "drills", "--json"])
         guard shown.succeeded else { throw CommandError(result: shown) }

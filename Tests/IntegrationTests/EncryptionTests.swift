@@ -7,7 +7,7 @@ import Repository
 
 /// Encrypted repositories (issue 27) on real servers: nothing of the database is stored in
 /// plain text, and every command works on them exactly as on a plain one.
-@Suite struct EncryptionTests {
+@Suite(.ownThread) struct EncryptionTests {
     /// A scratch with a passphrase file and a configuration naming it (both postgres's, 0600).
     struct Setup {
         let s: Scratch
@@ -63,7 +63,9 @@ import Repository
         #expect(full.succeeded, "\(full)")
         #expect(try s.pgbk(["validate"] + setup.repoArgs).succeeded)
         try cluster.execute("UPDATE secrets SET v = '\(marker)-changed' WHERE id % 10 = 0")
-        let incremental = try s.pgbk(["backup", "-b", "incremental", "-s", "-D", cluster.dataDir] + setup.repoArgs + cluster.connectionArgs)
+        // Bundled (issue 28): each file sealed on its own inside the bundle.
+        let incremental = try s.pgbk(["backup", "-b", "incremental", "-s", "-D", cluster.dataDir] + setup.repoArgs + cluster.connectionArgs,
+                                     env: ["BUNDLE": "on"])
         #expect(incremental.succeeded, "\(incremental)")
         // After the last backup: only in WAL (a row and a commit's comment).
         try cluster.execute("INSERT INTO secrets VALUES (0, '\(marker)-wal-only') /* \(marker) */")
@@ -91,6 +93,7 @@ import Repository
         #expect(validate.succeeded && validate.stderr.contains(": OK"), "\(validate)")
         let shown = try parseBackupsJSON(try s.pgbk(["show", "--json"] + setup.repoArgs).stdout)
         #expect(shown.count == 2 && shown.allSatisfy { $0["status"] as? String == "OK" }, "\(shown)")
+        #expect(shown.map { $0["bundled"] as? Bool } == [false, true])
 
         let (target, restored) = try setup.restoreAndStart()
         defer { restored.stopIfRunning() }

@@ -5,7 +5,7 @@ import Repository
 /// promoted when the primary goes away; archiving and backups go on on the new timeline,
 /// the diverged old primary is rebuilt with --delta as the new primary's standby, and
 /// restores reach both sides of the switch (issue 14, items 2 and 4).
-@Suite struct FailoverTests {
+@Suite(.ownThread) struct FailoverTests {
     @Test func archivingAndBackupsGoOnAfterTheStandbyIsPromoted() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -7,7 +7,7 @@ import Repository
 #endif
 
 /// Bad input gets a one-line error naming what and where, a non-zero exit, and no damage.
-@Suite(.serialized, .sharedClusters) struct FailurePathTests {
+@Suite(.ownThread, .serialized, .sharedClusters) struct FailurePathTests {
     /// Issue 23, item 2: a segment missing from the archive after the newest backup leaves
     /// every backup intact but the window broken: the nightly validate fails, naming it.
     @Test func validateFailsOnAGapInTheRecoverableWindow() throws {

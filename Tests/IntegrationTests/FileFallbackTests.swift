@@ -7,7 +7,7 @@ import Repository
 /// and the restore says so and completes; with no good copy anywhere it stops naming the
 /// file, leaving a target PostgreSQL will not start; validate names where a good copy is,
 /// and copy puts it back.
-@Suite struct FileFallbackTests {
+@Suite(.ownThread) struct FileFallbackTests {
     @Test func aDamagedFileIsTakenFromTheOtherRepositorysCopy() throws {
         let s = try Scratch()
         let (r1, r2) = (s.path + "/repo1", s.path + "/repo2")

@@ -6,7 +6,7 @@ import Repository
 
 /// The repository on a small tmpfs: a backup and an archive-push that run out of space fail
 /// with a clear error and leave nothing that looks complete.
-@Suite struct FullDiskTests {
+@Suite(.ownThread) struct FullDiskTests {
     @Test(.enabled(if: Command.isRoot, "mounting a tmpfs needs root"))
     func aFullRepositoryFailsCleanlyAndRecovers() throws {
         let s = try Scratch()

@@ -21,7 +21,7 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
     return result
 }
 
-@Suite struct IncrementalChainTests {
+@Suite(.ownThread) struct IncrementalChainTests {
     /// Three incrementals across the changes that break naive tools, restored exactly.
     @Test func aChainOfIncrementalsAcrossDDLAndTruncationRestoresExactly() throws {
         let s = try Scratch()
@@ -38,6 +38,8 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
             try source.execute("INSERT INTO \(table) SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
         }
         _ = try backupAndValidate(s, repo, source, "full")
+        // From here on small files go into bundles (issue 28): the chain mixes both kinds.
+        let bundled = ["BUNDLE": "on", "BUNDLE_SIZE": "1M", "BUNDLE_LIMIT": "256K"]
 
         try source.execute("INSERT INTO t_keep SELECT g, 'new' FROM generate_series(20001, 25000) g")
         try source.execute("UPDATE t_upd SET v = upper(v) WHERE id % 3 = 0")
@@ -45,7 +47,7 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         try source.execute("CREATE DATABASE db2")
         try source.execute("CREATE TABLE d (id int, v text)", database: "db2")
         try source.execute("INSERT INTO d SELECT g, md5(g::text) FROM generate_series(1, 3000) g", database: "db2")
-        _ = try backupAndValidate(s, repo, source, "incremental")
+        _ = try backupAndValidate(s, repo, source, "incremental", env: bundled)
 
         let before = Int(try source.scalar("SELECT pg_relation_size('t_trunc')") ?? "0") ?? 0
         try source.execute("DELETE FROM t_trunc WHERE id > 2000")
@@ -60,10 +62,11 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         try source.execute("UPDATE t_move SET v = 'moved ' || v WHERE id % 7 = 0")
         try source.execute("INSERT INTO d SELECT g, 'more' FROM generate_series(3001, 4000) g", database: "db2")
         try source.execute("CREATE TABLE t_new AS SELECT g AS id FROM generate_series(1, 1000) g")
-        _ = try backupAndValidate(s, repo, source, "incremental")
+        let last = try backupAndValidate(s, repo, source, "incremental", env: bundled)
 
         let shown = try parseBackupsJSON(try s.pgbk(["show", "-B", repo, "--json"]).stdout)
         #expect(shown.map { $0["mode"] as? String } == ["FULL", "INCREMENTAL", "INCREMENTAL", "INCREMENTAL"])
+        #expect(shown.map { $0["bundled"] as? Bool } == [false, true, false, true])
         for (i, b) in shown.enumerated().dropFirst() { #expect(b["parent_id"] as? String == shown[i - 1]["id"] as? String) }
 
         try source.switchWALAndWaitForArchive(repository: repo)
@@ -93,6 +96,23 @@ func relationFiles(_ dataDir: String) throws -> [String: UInt64] {
         // The same relation files, with the same sizes: nothing resurrected, nothing missing.
         let restoredFiles = try relationFiles(target)
         #expect(restoredFiles == expectedFiles, "extra: \(Set(restoredFiles.keys).subtracting(expectedFiles.keys)), missing: \(Set(expectedFiles.keys).subtracting(restoredFiles.keys)), sizes differ: \(expectedFiles.filter { restoredFiles[$0.key] != nil && restoredFiles[$0.key] != $0.value }.map(\.key))")
+
+        try aFlippedByteInABundleIsCorruptNamingTheFile(s, repo, last)
+    }
+
+    /// One byte flipped inside a bundle: validate marks the backup CORRUPT naming the file
+    /// that holds the byte, not only the bundle, and restore refuses the backup.
+    func aFlippedByteInABundleIsCorruptNamingTheFile(_ s: Scratch, _ repo: String, _ id: String) throws {
+        let backup = "\(repo)/backup/\(id)"
+        let list = try BundleList.decode(try FileSystem.readText(backup + "/bundle.list"), path: "bundle.list")
+        let (name, member) = try #require(list.members.filter { $0.value.size > 100 }.min { $0.key < $1.key })
+        try flipByte(backup + "/bundle/\(member.bundle)", at: Int(member.offset + member.size / 2))
+        let validate = try s.pgbk(["validate", "-B", repo, "--recheck"])
+        let path = ["zst", "gz", "lz4", "delta"].reduce(name) { $0.hasSuffix("." + $1) ? String($0.dropLast($1.count + 1)) : $0 }
+        #expect(!validate.succeeded && (validate.stdout + validate.stderr).contains("CORRUPT") && (validate.stdout + validate.stderr).contains(path), "\(name): \(validate)")
+        #expect(try latestBackup(s, repo)["status"] as? String == "CORRUPT")
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", s.path + "/never", "--backup-id", id])
+        #expect(!restore.succeeded && !FileSystem.exists(s.path + "/never/PG_VERSION"), "\(restore)")
     }
 
     /// pgbench writes during the full and the incremental backup; both restores are

@@ -27,7 +27,7 @@ func latestBackup(_ s: Scratch, _ repo: String) throws -> [String: Any] {
     return try #require(all.last)
 }
 
-@Suite struct IncrementalBackupTests {
+@Suite(.ownThread) struct IncrementalBackupTests {
     /// pg_rman's promise: changing a few rows of a large table makes a small incremental.
     @Test func smallChangesToALargeTableMakeSmallIncrementalsThatRestoreExactly() throws {
         let s = try Scratch()

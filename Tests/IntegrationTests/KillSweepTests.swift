@@ -7,7 +7,7 @@ import Repository
 /// crash could matter, each kill followed by the next command of the kind; at the end, every
 /// OK backup reads back intact, the archive is intact, and the newest backup restores every
 /// committed row on a running server.
-@Suite(.serialized) struct KillSweepTests {
+@Suite(.ownThread, .serialized) struct KillSweepTests {
     static let killedStatus: Int32 = 128 + 9
 
     @Test func killedAtEveryInjectionPointNothingPassesAsUsableThatIsNot() throws {

@@ -7,7 +7,7 @@ import Repository
 /// every page the LSN scan finds changed, over a workload of pgbench, DDL, bulk COPY and
 /// CREATE DATABASE with both strategies, on each major version; a map that cannot be built
 /// completely is reported, never used in part.
-@Suite struct MapVerifyTests {
+@Suite(.ownThread) struct MapVerifyTests {
     @Test(arguments: PostgresInstall.matrix)
     func theMapFromWALHoldsEveryChangedPage(major: Int) throws {
         let pg = try PostgresInstall.of(major)

@@ -10,7 +10,7 @@ import Engine
 /// A backup of a real server into a repository held by MemoryStorage: the storage seam
 /// carries a whole backup, and a storage failure in the middle of one ends it as ERROR, with
 /// its data gone and the next backup unaffected.
-@Suite struct MemoryRepositoryBackupTests {
+@Suite(.ownThread) struct MemoryRepositoryBackupTests {
     /// archive_command copies segments into a directory; this pushes them on into the
     /// memory repository, as archive-push would into a remote one.
     final class Archiver: Sendable {

@@ -4,7 +4,7 @@ import Repository
 
 /// `show --metrics` read back with Prometheus's own text-format parser (the prometheus_client
 /// package): every family parses, and the values are the repository's (issue 15, item 4).
-@Suite struct MetricsTests {
+@Suite(.ownThread) struct MetricsTests {
     /// family name -> [(labels, value)], as prometheus_client parses the text.
     func parsed(_ s: Scratch, _ text: String) throws -> [String: [([String: String], Double)]] {
         let file = s.path + "/metrics.prom"

@@ -8,7 +8,7 @@ import Repository
 /// Several repositories for one cluster (issue 24, item 1): named in order by -B or
 /// BACKUP_PATH, BACKUP_PATH_2; archive-push stores every segment in each and fails, naming
 /// the repository, while one cannot take it; show lists every repository's backups.
-@Suite struct MultipleRepositoryTests {
+@Suite(.ownThread) struct MultipleRepositoryTests {
     /// A cluster whose archive_command pushes into `r1` and `r2`, both made by one init; started.
     func clusterArchivingInto(_ s: Scratch, _ r1: String, _ r2: String) throws -> TestCluster {
         let cluster = try TestCluster.create(s, name: "db", repository: nil)

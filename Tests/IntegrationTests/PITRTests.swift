@@ -67,15 +67,15 @@ func restoreJournal(_ s: Scratch, repo: String, as name: String, archive: Bool =
     return rows
 }
 
-func backupAndValidate(_ s: Scratch, _ repo: String, _ c: TestCluster, _ mode: String) throws -> String {
-    let r = try s.pgbk(["backup", "-B", repo, "-D", c.dataDir, "-b", mode] + c.connectionArgs)
+func backupAndValidate(_ s: Scratch, _ repo: String, _ c: TestCluster, _ mode: String, env: [String: String] = [:]) throws -> String {
+    let r = try s.pgbk(["backup", "-B", repo, "-D", c.dataDir, "-b", mode] + c.connectionArgs, env: env)
     guard r.succeeded else { throw CommandError(result: r) }
     let v = try s.pgbk(["validate", "-B", repo])
     guard v.succeeded else { throw CommandError(result: v) }
     return try #require(try latestBackup(s, repo)["id"] as? String)
 }
 
-@Suite struct PITRTests {
+@Suite(.ownThread) struct PITRTests {
     @Test func everyKindOfTargetRestoresExactlyTheRowsCommittedBeforeIt() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

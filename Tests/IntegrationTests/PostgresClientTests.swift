@@ -3,7 +3,7 @@ import PostgresClient
 import Repository
 
 /// The libpq wrapper against a real server.
-@Suite(.sharedClusters) struct PostgresClientTests {
+@Suite(.ownThread, .sharedClusters) struct PostgresClientTests {
     @Test func parametersTravelSeparatelyFromSQL() throws {
         let c = try SharedClusters.get()
         let conn = try c.primary.connect()

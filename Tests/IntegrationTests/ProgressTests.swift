@@ -3,7 +3,7 @@ import Repository
 
 /// -P/--progress: drawn in place on a terminal (a pseudo-terminal from script(1) here), by
 /// default; nothing without one unless asked; never with --quiet (issue 15, item 2).
-@Suite struct ProgressTests {
+@Suite(.ownThread) struct ProgressTests {
     /// Runs pgbk on a pseudo-terminal as the postgres user; script(1) copies what it printed.
     func onTerminal(_ s: Scratch, _ args: [String]) throws -> CommandResult {
         let line = ([s.pgbk] + args).map { "'" + $0 + "'" }.joined(separator: " ")

@@ -28,7 +28,7 @@ func waitUntilFlushed(_ cluster: TestCluster) throws -> String {
     return end
 }
 
-@Suite struct ReceiveWALTests {
+@Suite(.ownThread) struct ReceiveWALTests {
     /// A cluster archiving into `repo` (also made here), started.
     func cluster(_ s: Scratch, _ repo: String, settings: String = "", bin: String = pgBin) throws -> TestCluster {
         let cluster = try TestCluster.create(s, name: "db", repository: nil, bin: bin)

@@ -12,7 +12,7 @@ import Repository
 /// BASE_BACKUP over the replication protocol; 14 speaks the older protocol (a COPY per
 /// archive), 15 and 18 the typed stream. When not run as root the tests' user owns the
 /// clusters, so "cannot read" is only proved under root (as in CI).
-@Suite struct RemoteBackupTests {
+@Suite(.ownThread) struct RemoteBackupTests {
     /// Runs pgbk as `nobody` (when root): it can reach the server's socket, not its files.
     static func outsiderArgv(_ s: Scratch, _ args: [String]) -> (String, [String]) {
         Command.isRoot ? ("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", s.pgbk] + args) : (s.pgbk, args)

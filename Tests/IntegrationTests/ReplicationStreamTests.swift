@@ -8,7 +8,7 @@ import Repository
 /// IDENTIFY_SYSTEM names the cluster pg_control does, a physical slot is made, and the WAL
 /// START_REPLICATION streams from a segment's start is, byte for byte, the segment the server
 /// wrote in pg_wal; the server takes the standby status updates.
-@Suite struct ReplicationStreamTests {
+@Suite(.ownThread) struct ReplicationStreamTests {
     /// On every major (14 has the older slot syntax); a second or two each.
     @Test(arguments: PostgresInstall.matrix)
     func theStreamedWALIsTheServersSegmentByteForByte(_ version: Int) throws {

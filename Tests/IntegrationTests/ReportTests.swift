@@ -4,7 +4,7 @@ import Repository
 /// The recoverable window as a picture (issue 15, item 5): `show timeline` draws a bar per
 /// timeline, and `report --html` is checked in a real headless browser (Debian's chromium):
 /// the page loads, and its rendered DOM holds the backups, the gap and the window.
-@Suite struct ReportTests {
+@Suite(.ownThread) struct ReportTests {
     @Test func theWindowIsDrawnInTheTerminalAndInAPageABrowserRenders() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

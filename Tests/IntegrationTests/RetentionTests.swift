@@ -30,7 +30,7 @@ func archivedSegments(_ repo: Repository) throws -> [UInt64] {
     return out.sorted()
 }
 
-@Suite struct RetentionTests {
+@Suite(.ownThread) struct RetentionTests {
     @Test func daysThenGenerationsKeepExactlyWhatTheyShouldAndWhatIsKeptRestores() throws {
         let s = try Scratch()
         let repoPath = s.path + "/repo"

@@ -15,7 +15,7 @@ func fingerprints(_ cluster: TestCluster) throws -> [String: String] {
     try fingerprintSQL.mapValues { try cluster.scalar($0) ?? "" }
 }
 
-@Suite struct FullBackupRoundTripTests {
+@Suite(.ownThread) struct FullBackupRoundTripTests {
     /// The main acceptance path: rows before and after the backup, a user tablespace, an
     /// unlogged table, a file with an awkward name; restore run by the invoking user (root in
     /// CI: files must end up owned by postgres), tablespace remapped; pg_amcheck and

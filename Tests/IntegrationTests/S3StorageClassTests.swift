@@ -9,7 +9,7 @@ import Repository
 /// STANDARD_IA class): backup data and archived WAL go to the class, the catalog stays
 /// STANDARD, every object carries the tags, multipart uploads included; the backup then
 /// validates and restores from there. Outside S3Scenarios: its own bucket, run beside others.
-@Suite struct S3StorageClassTests {
+@Suite(.ownThread) struct S3StorageClassTests {
     @Test func dataGoesToTheClassTheCatalogStaysAndEveryObjectIsTagged() throws {
         let f = try S3Fixture("sclass", settings: ["S3_STORAGE_CLASS": "STANDARD_IA", "S3_TAGS": "team=db&cost-centre=42/a"])
         let source = try f.journalCluster()

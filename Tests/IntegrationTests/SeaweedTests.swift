@@ -6,7 +6,7 @@ import Repository
 /// the fault and lock suites, two repositories with copy both ways, and Object Lock, so
 /// that no behaviour of the Ceph gateway passes for S3's. Once each; its own
 /// server, so it runs beside the Ceph scenarios.
-@Suite(.serialized) struct SeaweedTests {
+@Suite(.ownThread) struct SeaweedTests {
     @Test func theStorageContractHoldsOnSeaweedFS() throws {
         try S3Scenarios.S3RepositoryTests.storageContract(on: try SeaweedGateway.get())
     }

@@ -4,7 +4,7 @@ import Repository
 /// pg_rman's server-log backup (issue 15, item 7): `backup -s` copies the server's log
 /// directory (log_directory, or -S for Debian's /var/log/postgresql) into the backup;
 /// validate checks the copies; --keep-srvlog-files/-days expires them, not the backups.
-@Suite struct ServerLogTests {
+@Suite(.ownThread) struct ServerLogTests {
     @Test func serverLogsAreCopiedCheckedAndExpiredByTheirOwnRetention() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -4,7 +4,7 @@ import Repository
 /// Backups taken from a streaming standby (issue 14, item 1), as pg_rman's --standby-host:
 /// -h/-p name the primary, --standby-host/--standby-port the standby whose data directory
 /// is -D.
-@Suite struct StandbyBackupTests {
+@Suite(.ownThread) struct StandbyBackupTests {
     /// A primary with pgbench tables, and a standby made from its backup with
     /// restore --as-standby, streaming from it.
     func pair(_ s: Scratch, repo: String) throws -> (primary: TestCluster, standby: TestCluster) {

@@ -3,7 +3,7 @@ import Repository
 
 /// `restore --as-standby`: a node rebuilt from the repository joins as a replica, fed by
 /// streaming from the primary it is told of and by restore_command (issue 14, item 3).
-@Suite struct StandbyRestoreTests {
+@Suite(.ownThread) struct StandbyRestoreTests {
     @Test func aRestoredStandbyStreamsFromThePrimaryAndNeverPrintsThePassword() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

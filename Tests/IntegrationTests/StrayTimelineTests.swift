@@ -8,7 +8,7 @@ import Repository
 /// timeline had a gap. Now a restored copy does not archive unless told to; check judges the
 /// server's own timeline, the metrics production's (the newest backup's); and a restore that
 /// follows another branch says what it passes over.
-@Suite struct StrayTimelineTests {
+@Suite(.ownThread) struct StrayTimelineTests {
     @Test func aCopyThatArchivesIntoProductionsRepositoryMisleadsNothing() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -3,7 +3,7 @@ import Foundation
 import PostgresFormat
 import Repository
 
-@Suite struct TimelineTests {
+@Suite(.ownThread) struct TimelineTests {
     /// Restore to the past and promote (timeline 2), keep working and back up there, then
     /// restore along timeline 2, and along timeline 1 past the point where 2 branched off.
     @Test func restoresFollowTheChosenTimeline() throws {

@@ -7,7 +7,7 @@ import Repository
 #endif
 
 /// Issue 10: every promise a hostile tester broke, tried again on a real server.
-@Suite(.serialized, .sharedClusters) struct TrustTests {
+@Suite(.ownThread, .serialized, .sharedClusters) struct TrustTests {
     func newBackup(_ c: SharedClusters, validate: Bool = true) throws -> String {
         let r = try c.scratch.pgbk(["backup", "-B", c.repository, "-D", c.primary.dataDir] + c.primary.connectionArgs)
         guard r.succeeded else { throw CommandError(result: r) }

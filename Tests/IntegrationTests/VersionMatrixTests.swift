@@ -10,7 +10,7 @@ import Repository
 /// the old one, retention, and archive-push/get throughout (archive_command and
 /// restore_command). Restored clusters are checked with the version's own pg_amcheck (where
 /// its contrib has amcheck) and pg_checksums. The version is the test's argument.
-@Suite struct VersionMatrixTests {
+@Suite(.ownThread) struct VersionMatrixTests {
     @Test(arguments: PostgresInstall.matrix)
     func backupChainPITRTimelineAndRetention(major: Int) throws {
         let pg = try PostgresInstall.of(major)

@@ -7,7 +7,7 @@ import Repository
 /// WAL records are exactly those PostgreSQL's own pg_waldump prints, record by record, over a
 /// workload of DML, DDL, index builds, VACUUM, TRUNCATE and CREATE DATABASE, on each major
 /// version this machine has.
-@Suite struct WALBlockReferenceTests {
+@Suite(.ownThread) struct WALBlockReferenceTests {
     /// "lsn -> block references" as pg_waldump prints them.
     static func waldump(_ output: String) -> [String: Set<String>] {
         let pattern = try! NSRegularExpression(pattern: #"blkref #\d+: rel (\d+)/(\d+)/(\d+)(?: fork (\w+))? blk (\d+)"#)

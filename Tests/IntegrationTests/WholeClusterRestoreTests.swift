@@ -4,7 +4,7 @@ import Repository
 /// The user guide's whole-cluster restore (`mv main main.broken`, restore into main) of a
 /// cluster with a tablespace (issue 23, item 4): every directory the restore needs is checked
 /// before anything is written, and the advice given works.
-@Suite struct WholeClusterRestoreTests {
+@Suite(.ownThread) struct WholeClusterRestoreTests {
     @Test func aTablespaceInTheWayIsNamedWithAWayThatWorksAndNothingIsWrittenFirst() throws {
         let s = try Scratch()
         let repo = s.path + "/repo"

@@ -64,16 +64,6 @@ final class CephGateway: Sendable {
     }
 
     /// radosgw alone: the cluster and its data stay.
-    func stopGateway() throws {
-        let r = try Command.run("/bin/bash", [Self.script, "stop-gateway", directory], outputDirectory: directory)
-        guard r.succeeded else { throw CommandError(result: r) }
-    }
-
-    func startGateway() throws {
-        let r = try Command.run("/bin/bash", [Self.script, "start-gateway", directory], outputDirectory: directory)
-        guard r.succeeded else { throw CommandError(result: r) }
-    }
-
     /// The settings a pgbk configuration file holds for this gateway.
     func settings(endpoint: String? = nil, secret: String? = nil, extra: [String: String] = [:]) -> [String: String] {
         ["AWS_ENDPOINT_URL": endpoint ?? self.endpoint, "AWS_ACCESS_KEY_ID": accessKey,

@@ -23,6 +23,10 @@ final class FaultProxy: Sendable {
     /// it here without forwarding. Per request, not per connection: clients keep connections.
     private let requestRules = Mutex<(method: String, containing: String, actions: [Fault])?>(nil)
     let requestFaultsServed = Atomic<Int>(0)
+    /// The clients' connections being served, so that an outage can cut them.
+    private let open = Mutex<Set<Int32>>([])
+    // Every write is a send with MSG_NOSIGNAL: a connection cut by an outage must fail the
+    // write, not raise SIGPIPE in the test process.
 
     init(upstreamPort: Int) throws {
         self.upstreamPort = upstreamPort
@@ -81,6 +85,16 @@ final class FaultProxy: Sendable {
 
     func close() { shutdown(listener, Int32(SHUT_RDWR)); Glibc.close(listener) }
 
+    /// The gateway "goes away" for this proxy's clients alone (others sharing the gateway
+    /// are untouched): the connections being served are cut and every new one is closed
+    /// unanswered, until `endOutage`.
+    func outage() {
+        plan([], always: .drop)
+        open.withLock { fds in for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) } }
+    }
+
+    func endOutage() { plan([]) }
+
     private func nextFault() -> Fault? {
         state.withLock { s in
             let fault = s.plan.isEmpty ? s.always : s.plan.removeFirst()
@@ -90,7 +104,9 @@ final class FaultProxy: Sendable {
     }
 
     private func handle(_ client: Int32, _ fault: Fault?) {
-        defer { Glibc.close(client) }
+        // Out of the set before it is closed: an outage never shuts a reused descriptor.
+        open.withLock { _ = $0.insert(client) }
+        defer { open.withLock { _ = $0.remove(client) }; Glibc.close(client) }
         // The first request's head (and body, so that a 503 is read cleanly by the client).
         var buffered: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -136,7 +152,7 @@ final class FaultProxy: Sendable {
     private static func writeError(_ client: Int32, status: Int, code: String) {
         let body = "<?xml version=\"1.0\"?><Error><Code>\(code)</Code><Message>fault proxy</Message></Error>"
         let response = "HTTP/1.1 \(status) \(code)\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-        _ = Array(response.utf8).withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+        _ = Array(response.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     private func pass(_ client: Int32, _ buffered: [UInt8], responseLimit: Int?) {
@@ -160,7 +176,7 @@ final class FaultProxy: Sendable {
             case .drop: silenced.store(true, ordering: .sequentiallyConsistent)
             default: break
             }
-            return bytes.withUnsafeBytes { write(upstream, $0.baseAddress, $0.count) } == bytes.count
+            return bytes.withUnsafeBytes { send(upstream, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
         }
         guard forward(buffered[...]) else { return }
         let done = Mutex(false)
@@ -180,7 +196,7 @@ final class FaultProxy: Sendable {
             if n <= 0 { break }
             if silenced.load(ordering: .sequentiallyConsistent) { break }
             let allowed = responseLimit.map { min(n, $0 - sent) } ?? n
-            if allowed > 0, write(client, chunk, allowed) != allowed { break }
+            if allowed > 0, send(client, chunk, allowed, Int32(MSG_NOSIGNAL)) != allowed { break }
             sent += allowed
             if let responseLimit, sent >= responseLimit { break }
         }

@@ -4,7 +4,7 @@
 import ObjectStorage
 import Repository
 
-/// What the S3 tests need of a server: its settings, new buckets, and a way to take it away.
+/// What the S3 tests need of a server: its settings and new buckets (an outage is a FaultProxy's).
 protocol S3Gateway: Sendable {
     var port: Int { get }
     /// HTTPS, where the server offers it, and the CA bundle that trusts it.
@@ -14,8 +14,6 @@ protocol S3Gateway: Sendable {
     var secretKey: String { get }
     func settings(endpoint: String?, secret: String?, extra: [String: String]) -> [String: String]
     func makeBucket(_ name: String, prefix: String) throws -> S3Storage
-    func stopGateway() throws
-    func startGateway() throws
 }
 
 extension S3Gateway {
