@@ -9,6 +9,7 @@
 # a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS),
 # BENCH_ENCRYPTION=0 (skip bench-encryption.sh: encrypted against plain and pgBackRest's cipher, rekey),
 # BENCH_ARCHIVE_ASYNC=0 (skip bench-archive-async.sh: WAL keep-up of archive-push --async on S3 against pgBackRest's archive-async).
+# BENCH_BUNDLES=0 (skip bench-bundles.sh: S3 requests of a ~100,000-file full and incremental, BUNDLE=on against pgBackRest repo1-bundle).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -220,6 +221,11 @@ fi
 if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ]; then
   echo
   "$ROOT/scripts/bench-s3.sh"
+fi
+# Bundles (issue 28): S3 requests of a full and an incremental of ~100,000 files.
+if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ] && [ "${BENCH_BUNDLES:-1}" != 0 ]; then
+  echo
+  "$ROOT/scripts/bench-bundles.sh"
 fi
 # Two repositories (issue 24): copy into a bucket against aws s3 sync, archive-push into two.
 if [ "$(id -u)" = 0 ] && [ "${BENCH_S3:-1}" != 0 ] && [ "${BENCH_ARCHIVE_ASYNC:-1}" != 0 ]; then

@@ -7,7 +7,7 @@ import Repository
 /// version until its retention ends. Said, not failed: that is what the lock is for.
 enum ObjectLockNote {
     static func say(_ repository: Repository, removed: String) {
-        guard !removed.isEmpty, let storage = repository.storage as? S3Storage,
+        guard !removed.isEmpty, let storage = repository.driver as? S3Storage,
               let retention = try? storage.client.objectLockRetention() else { return }
         Console.info("\(repository.path) has Object Lock (\(retention)): \(removed) no longer appear in the repository, but the bucket keeps their object versions until each one's retention ends (--repo-target-time reads them; a lifecycle rule for noncurrent versions frees the space after)")
     }

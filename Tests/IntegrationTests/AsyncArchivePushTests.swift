@@ -176,7 +176,10 @@ import Repository
         let after = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
         try primary.execute("SELECT pg_switch_wal()")
         try waitUntil("\(after) to be archived") { try Repository.open(repo).wal.find(after) != nil }
-        try waitUntil("the drops to be recorded in the repository") { try !Repository.open(repo).wal.dropped().isEmpty }
+        // All of them: the local records go one by one, as each reaches the repository.
+        try waitUntil("the drops to be recorded in the repository") {
+            try !Repository.open(repo).wal.dropped().isEmpty && ((try? FileSystem.list(spoolDrops)) ?? []).isEmpty
+        }
         let dropped = try Repository.open(repo).wal.dropped()
         #expect(dropped.contains(first) && dropped.contains(last), "\(dropped)")
 

@@ -63,9 +63,11 @@ extension S3Scenarios { @Suite struct S3MultipleRepositoryTests {
         }
         try f.switchWALAndWaitForArchive(source)
         let expectedDump = try dumpLines(source)
-        let copied = try pgbk(["copy", "--from-repo", "1", "--to-repo", "2"])
+        // Into the bucket bundled (BUNDLE_2: repo2's setting), as a backup there would be.
+        let copied = try pgbk(["copy", "--from-repo", "1", "--to-repo", "2"], env: ["BUNDLE_2": "on"])
         #expect(copied.succeeded && copied.stderr.contains("3 backup(s)"), "\(copied)")
         #expect(try f.backups().map { $0["status"] as? String } == ["OK", "OK", "OK"])
+        #expect(try f.backups().map { $0["bundled"] as? Bool } == [true, true, true])
 
         // The bucket copied into a new directory: the same backups, OK there.
         let third = s.path + "/repo3"

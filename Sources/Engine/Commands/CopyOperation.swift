@@ -150,7 +150,12 @@ public struct CopyOperation: Sendable {
         let units = try copyUnits(info)
         var bytes = try Self.copyObjects(try catalogNames(info), from: source.storage, to: target.storage, jobs: jobs)
         var problems = try catalogProblems(copy)
-        let copied = try Self.copyVerified(units, from: source.storage, to: target.storage, compression: info.compression, jobs: jobs)
+        // Through the deferring view, as a backup writes: bundled as the target's BUNDLE
+        // says, durable together before the copy is marked OK.
+        let copied = try Self.copyVerified(units, from: source.storage, to: target.storage.deferringDurability(),
+                                           compression: info.compression, jobs: jobs)
+        try target.storage.syncAll(target.backupName(id))
+        copy.bundled = try target.storage.exists(BundleList.listName(backup: target.backupName(id)))
         bytes += copied.bytes
         problems += copied.problems
         problems += try ValidateOperation(repository: target, jobs: jobs).checkWALPresent(copy)

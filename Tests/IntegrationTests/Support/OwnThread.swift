@@ -1,23 +1,54 @@
 import Foundation
+import Synchronization
 import Testing
 
-/// Runs each test of a suite on threads of its own rather than on Swift's cooperative pool.
-/// The integration tests block (on servers, child processes, waits), and the pool has one
-/// thread per CPU: two blocked tests would hold a 2-CPU machine's whole pool while its CPUs
-/// idle, and every other test, however short, would queue behind them. Swift Testing still
-/// bounds how many tests run at once (SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH,
-/// twice the CPUs by default).
+/// Runs each test of a suite on threads of its own rather than on Swift's cooperative pool,
+/// at most `TestSlots.width` at a time. The integration tests block (on servers, child
+/// processes, waits), and the pool has one thread per CPU: two blocked tests held a 2-CPU
+/// machine's whole pool while its CPUs idled, and every other test, however short, queued
+/// behind them. The pool bounded them too, so the bound is kept here: twice the CPUs.
 struct OwnThread: SuiteTrait, TestTrait, TestScoping {
     var isRecursive: Bool { true }
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         guard testCase != nil else { return try await function() }
+        await TestSlots.shared.take()
+        defer { TestSlots.shared.give() }
         try await withTaskExecutorPreference(ThreadPerJob.shared) { try await function() }
     }
 }
 
 extension Trait where Self == OwnThread {
     static var ownThread: Self { OwnThread() }
+}
+
+/// A counting semaphore for tasks: `take` waits (suspended, holding no thread) for a slot.
+final class TestSlots: Sendable {
+    static let width = 2 * ProcessInfo.processInfo.activeProcessorCount
+    static let shared = TestSlots(width)
+
+    private let state: Mutex<(free: Int, waiting: [CheckedContinuation<Void, Never>])>
+
+    init(_ width: Int) { state = Mutex((width, [])) }
+
+    func take() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { s -> Bool in
+                if s.free > 0 { s.free -= 1; return true }
+                s.waiting.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func give() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiting.isEmpty { s.free += 1; return nil }
+            return s.waiting.removeFirst()
+        }
+        next?.resume()
+    }
 }
 
 /// A task executor that runs each job on a new thread: a test's body is one long job.
