@@ -149,6 +149,10 @@ import Engine
         #expect(scanned.status == .done && scanned.changeSource == "scan", "\(scanned)")
         #expect(scanned.changeSourceReason?.contains("map unavailable") == true
                 && scanned.changeSourceReason?.contains("injected") == true, "\(scanned.changeSourceReason ?? "-")")
+        // Every relation was scanned and nearly all kept no page: nothing was stored for
+        // them, and nothing is removed either (on S3 each removal was a request).
+        #expect(try repo.loadFileList(scanned).filter { $0.kind == .unchanged }.count > 100)
+        #expect(storage.removals.filter { $0.hasPrefix(repo.dataName(scanned.id) + "/") } == [])
 
         // The second save of backup.ini (after the map) fails: the backup ends as ERROR.
         storage.fail(.publish, after: 2, matching: "backup.ini")

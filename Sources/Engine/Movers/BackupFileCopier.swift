@@ -263,8 +263,10 @@ struct BackupFileCopier: Sendable {
     private func joinParts(_ source: SourceEntry, _ parts: [FileOutcome]) throws -> FileOutcome {
         var outcome = FileOutcome()
         let kind = parts[0].part!.kind
+        // Only what was written: a delta that kept no page is never stored (storedSize 0),
+        // and on object storage a removal is a request, one per unchanged relation.
         func removeParts(from first: Int) {
-            for k in first..<parts.count {
+            for k in first..<parts.count where parts[k].part?.summary?.storedSize != 0 {
                 try? repository.storage.remove(repository.storedName(info.id, path: source.relativePath, delta: kind == .pageDelta,
                                                                      compression: options.compression, part: k))
             }

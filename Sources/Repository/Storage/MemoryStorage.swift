@@ -19,6 +19,7 @@ public final class MemoryStorage: RepositoryStorage {
         var shortRead: (after: Int, matching: String?)?
         var locks: Set<String> = []
         var opened: [String] = []
+        var removed: [String] = []
     }
 
     private let state = Mutex(State())
@@ -67,6 +68,9 @@ public final class MemoryStorage: RepositoryStorage {
 
     /// Every name opened for reading so far, in order (to count how often a command reads).
     public var reads: [String] { state.withLock { $0.opened } }
+
+    /// Every name removed so far, in order (on object storage each removal is a request).
+    public var removals: [String] { state.withLock { $0.removed } }
 
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         try count(.read, name)
@@ -123,7 +127,10 @@ public final class MemoryStorage: RepositoryStorage {
 
     public func remove(_ name: String) throws {
         try count(.remove, name)
-        _ = state.withLock { $0.files.removeValue(forKey: name) }
+        _ = state.withLock { s in
+            s.removed.append(name)
+            return s.files.removeValue(forKey: name)
+        }
     }
 
     public func removeTree(_ prefix: String) throws {
