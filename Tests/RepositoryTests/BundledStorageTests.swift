@@ -72,6 +72,32 @@ import PostgresFormat
         #expect(try BundleList.decode(list.encode(), path: "again") == list)
     }
 
+    /// Read in the order they were written, a bundle's files cost one read per 1 MiB window
+    /// (not one per file); in another order, one read each, never more.
+    @Test func filesReadInTheirBundlesOrderShareOneRead() throws {
+        let memory = MemoryStorage()
+        let writer = BundledStorage(memory, policy: BundlePolicy(limit: 64 << 10, size: 64 << 20))
+        let all = (0..<300).map { ("base/9/\($0)", Self.content(2000 + $0, seed: UInt64($0) + 7)) }
+        try write(writer.deferringDurability(), all)
+        try writer.syncAll(backup)
+
+        func bundleReads(_ order: [Int]) throws -> Int {
+            let reader = BundledStorage(memory, policy: nil)
+            let before = memory.reads.count
+            for i in order { #expect(try read(reader, backup + "/data/" + all[i].0) == all[i].1) }
+            return memory.reads.dropFirst(before).filter { $0.contains("/bundle/") }.count
+        }
+        let total = all.reduce(0) { $0 + $1.1.count }
+        let inOrder = try bundleReads(Array(all.indices))
+        #expect(inOrder <= 2 + total / (1 << 20), "\(inOrder) reads for \(total) bytes")
+        // Every other file (another worker takes the rest): still shared reads.
+        #expect(try bundleReads(Array(stride(from: 0, to: all.count, by: 2))) <= 2 + total / (1 << 20))
+        var shuffled = Array(all.indices)
+        var generator = SplitMix(seed: 5)
+        shuffled.shuffle(using: &generator)
+        #expect(try bundleReads(shuffled) <= all.count, "no order costs more than one read per file")
+    }
+
     @Test func writesOutsideADeferringViewOrABackupsDataAreNeverBundled() throws {
         let memory = MemoryStorage()
         let storage = BundledStorage(memory, policy: policy)
@@ -158,5 +184,17 @@ import PostgresFormat
         try memory.writeAll(backup + "/bundle.list", text)
         let reader = BundledStorage(memory, policy: nil)
         #expect { try read(reader, backup + "/data/base/1/1002") } throws: { "\($0)".contains("bundle.list") }
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -215,7 +215,9 @@ public struct RestoreOperation: Sendable {
             }
             units += fileUnits
         }
-        units.sort { $0.bytes > $1.bytes }
+        // Largest first, then the file list's order: the order a backup stores files in,
+        // so that each bundle is read front to back.
+        units.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.file < $1.file }
         let work = units
         units = []
         let creationLock = SerialLock()

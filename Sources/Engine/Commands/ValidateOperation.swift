@@ -172,8 +172,11 @@ public struct ValidateOperation: Sendable {
         do { serverLogs = try repository.loadServerLogList(info.id) ?? [] } catch { return ["\(error)"] }
         for entry in serverLogs { units.append((entry, 0, true)) }
         @Sendable func weight(_ unit: (entry: FileEntry, part: Int, serverLog: Bool)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
-        units.sort { weight($0) > weight($1) }
-        let work = units
+        // In the order the backup stored them (largest file first, then the list's order),
+        // so that each bundle is read front to back (BundleWindows).
+        func size(_ unit: (entry: FileEntry, part: Int, serverLog: Bool)) -> UInt64 { unit.serverLog ? 0 : unit.entry.size }
+        let work = units.enumerated().sorted { size($0.element) != size($1.element) ? size($0.element) > size($1.element) : $0.offset < $1.offset }
+            .map(\.element)
         let operation = self
         let meter = ProgressMeter.start("validate \(info.id)", totalBytes: work.reduce(0) { $0 + weight($1) },
                                         totalFiles: entries.filter(FileList.isStored).count)

@@ -89,7 +89,9 @@ struct BackupFileCopier: Sendable {
                 preconditionFailure("the walker lists files, not stored forms")
             }
         }
-        tasks.sort { $0.bytes > $1.bytes }
+        // Largest first, then the walk's order: restore and validate take files in this
+        // same order, so that they read each bundle front to back (BundleWindows).
+        tasks.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.source, $0.part) < ($1.source, $1.part) }
         let order = tasks
         let copier = self
         let compression = options.compression, level = options.compressLevel

@@ -7,6 +7,7 @@ import Synchronization
 final class BundleState: Sendable {
     private let lists = Mutex<[String: BundleList?]>([:])
     private let sessions = Mutex<[String: BundleSession]>([:])
+    let windows = BundleWindows()
 
     func cached(_ backup: String) -> BundleList? {
         lists.withLock { $0[backup] ?? nil }

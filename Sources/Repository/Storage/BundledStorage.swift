@@ -75,8 +75,14 @@ public final class BundledStorage: RepositoryStorage {
     public func openRead(_ name: String, range: Range<UInt64>?) throws -> any StorageReadStream {
         guard let (backup, m) = try member(name) else { return try inner.openRead(name, range: range) }
         let lower = min(range?.lowerBound ?? 0, m.size), upper = min(range?.upperBound ?? m.size, m.size)
-        guard lower < upper else { return EmptyReadStream() }
-        return try inner.openRead(BundleList.bundleName(backup: backup, m.bundle), range: m.offset + lower ..< m.offset + upper)
+        guard lower < upper else { return BytesReadStream([]) }
+        let bundle = BundleList.bundleName(backup: backup, m.bundle)
+        let range = m.offset + lower ..< m.offset + upper
+        if let size = state.cached(backup)?.bundles[m.bundle]?.size,
+           let bytes = try state.windows.read(bundle, range, bundleSize: size, from: inner) {
+            return BytesReadStream(bytes)
+        }
+        return try inner.openRead(bundle, range: range)
     }
 
     public func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream {
@@ -128,11 +134,6 @@ public final class BundledStorage: RepositoryStorage {
     public func discardAbandonedWrites() throws -> Int { try inner.discardAbandonedWrites() }
     public func checkWriter() throws { try inner.checkWriter() }
     public func lock(_ name: String) throws -> any StorageLock { try inner.lock(name) }
-}
-
-final class EmptyReadStream: StorageReadStream {
-    func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { 0 }
-    func close() {}
 }
 
 /// A file that may go into a bundle: held in memory up to the limit, then, if larger,
