@@ -11,7 +11,8 @@ import Synchronization
 /// own range only, as before, so no order costs more than one request per file.
 final class BundleWindows: Sendable {
     static let windowSize: UInt64 = 1 << 20
-    static let kept = 8
+    /// As many bundles as a backup fills at once (one per worker, -j 2 to 4 usually).
+    static let kept = 4
 
     private struct Window {
         let bundle: String

@@ -10,7 +10,9 @@ public struct BundlePolicy: Sendable, Equatable {
     public var size: UInt64
 
     public static let defaultLimit: UInt64 = 2 << 20
-    public static let defaultSize: UInt64 = 16 << 20
+    /// 4 MiB: on S3 an open bundle's write holds its bytes until the PUT (one per worker);
+    /// a full of 100,000 small files is still a few dozen bundles.
+    public static let defaultSize: UInt64 = 4 << 20
 
     public init(limit: UInt64 = defaultLimit, size: UInt64 = defaultSize) {
         self.limit = limit
