@@ -59,8 +59,15 @@ public struct BundleList: Sendable, Equatable {
             throw CatalogError.corrupt(path, "not a pgbk bundle list of a known version (first line: \(body.prefix(while: { $0 != "\n" }).prefix(60)))")
         }
         var list = BundleList()
+        // Line by line without an array of them, the dictionary sized once: a list names
+        // every small file of a backup, and restore holds it while it runs.
+        list.members.reserveCapacity(body.utf8.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 })
         var lineNumber = 0
-        for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+        var rest = body[...]
+        while !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
+            let line = rest[rest.startIndex..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
             lineNumber += 1
             if line.isEmpty || line.hasPrefix("#") { continue }
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
