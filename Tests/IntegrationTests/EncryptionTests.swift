@@ -132,6 +132,11 @@ extension EncryptionTests {
         defer { cluster.stopIfRunning() }
         let backup = ["backup", "-b", "full", "-D", cluster.dataDir, "-B", repo] + cluster.connectionArgs
         #expect(try s.pgbk(backup + ["--config", setup.config]).succeeded)
+        // The server archives the backup's .backup file after the backup returns: wait for
+        // that, so that "before" is the repository as no failing command can change it.
+        try waitUntil("the server's archiving to be done") {
+            ((try? FileSystem.list(cluster.dataDir + "/pg_wal/archive_status")) ?? []).allSatisfy { !$0.hasSuffix(".ready") }
+        }
         let before = try Self.snapshot(repo)
 
         try s.writeFile(s.path + "/wrong", "not the passphrase\n")
