@@ -117,6 +117,9 @@ import Repository
         try cluster.start()
         try cluster.waitForPromotion()
         try #require(try cluster.scalar("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)") == "00000002")
+        // The server archives the new timeline's history after promotion, in its own time;
+        // the incremental's parent is found through it.
+        try waitUntil("00000002.history to be archived") { try Repository.open(repo).wal.find("00000002.history") != nil }
         try cluster.execute("UPDATE t SET v = 'two' WHERE id % 11 = 0")
         let across = try s.pgbk(["backup", "-B", repo, "-D", cluster.dataDir, "-b", "incremental", "--verify-map"] + cluster.connectionArgs)
         #expect(across.succeeded && across.stderr.contains("is in the wal map"), "\(pg): \(across)")
