@@ -62,14 +62,7 @@ public struct BundleList: Sendable, Equatable {
         // Line by line without an array of them, the dictionary sized once: a list names
         // every small file of a backup, and restore holds it while it runs.
         list.members.reserveCapacity(body.utf8.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 })
-        var lineNumber = 0
-        var rest = body[...]
-        while !rest.isEmpty {
-            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
-            let line = rest[rest.startIndex..<end]
-            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
-            lineNumber += 1
-            if line.isEmpty || line.hasPrefix("#") { continue }
+        try SealedText.forEachDataLine(body) { line, lineNumber in
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             switch f.first {

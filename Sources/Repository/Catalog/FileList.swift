@@ -130,14 +130,7 @@ public enum FileList {
         case "# pgbk file list 2": version = 2
         case let first: throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: \(first.prefix(60)))")
         }
-        var lineNumber = 0
-        var rest = content[...]
-        while !rest.isEmpty {
-            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
-            let line = rest[rest.startIndex..<end]
-            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
-            lineNumber += 1
-            if line.isEmpty || line.hasPrefix("#") { continue }
+        try SealedText.forEachDataLine(content) { line, lineNumber in
             var f = line.split(separator: "\t", omittingEmptySubsequences: false)
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
             var partSize: UInt64 = 0

@@ -34,6 +34,23 @@ public enum SealedText {
     }
 }
 
+extension SealedText {
+    /// Each line of an opened body that is not empty or a `#` comment, with its 1-based
+    /// number, without an array of them (a list can name every file of a cluster).
+    public static func forEachDataLine(_ body: Substring, _ visit: (Substring, Int) throws -> Void) rethrows {
+        var lineNumber = 0
+        var rest = body
+        while !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
+            let line = rest[rest.startIndex..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            lineNumber += 1
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            try visit(line, lineNumber)
+        }
+    }
+}
+
 /// Errors about the repository's own files.
 public enum CatalogError: Error, Sendable, CustomStringConvertible, Equatable {
     case corrupt(String, String)
