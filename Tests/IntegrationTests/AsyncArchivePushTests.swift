@@ -176,9 +176,14 @@ import Repository
         let after = try #require(try primary.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
         try primary.execute("SELECT pg_switch_wal()")
         try waitUntil("\(after) to be archived") { try Repository.open(repo).wal.find(after) != nil }
-        // All of them: the local records go one by one, as each reaches the repository.
-        try waitUntil("the drops to be recorded in the repository") {
-            try !Repository.open(repo).wal.dropped().isEmpty && ((try? FileSystem.list(spoolDrops)) ?? []).isEmpty
+        // All of them: the local records go one by one, as each reaches the repository. Calls
+        // already queued behind the full spool may still drop a segment while the pusher
+        // catches up, so wait until PostgreSQL has nothing left ready and no record is local.
+        let status = primary.dataDir + "/pg_wal/archive_status"
+        try waitUntil("the archiver to catch up and the drops to be recorded in the repository") {
+            let ready = try FileSystem.list(status).filter { $0.hasSuffix(".ready") }
+            return try ready.isEmpty && !Repository.open(repo).wal.dropped().isEmpty
+                && ((try? FileSystem.list(spoolDrops)) ?? []).isEmpty
         }
         let dropped = try Repository.open(repo).wal.dropped()
         #expect(dropped.contains(first) && dropped.contains(last), "\(dropped)")
