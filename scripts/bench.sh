@@ -121,6 +121,10 @@ define "pg_basebackup -Fp --no-sync" "$PGBIN/pg_basebackup" -D "$W/out" -Fp -c f
 # fsync, and O_DIRECT (dd's 1 MiB writes, queue depth 1).
 define "buffered+fsync write floor (dd)" dd if=/dev/zero of="$W/out/floor" bs=1M count=$((CLUSTER_BYTES / 1048576)) conv=fsync status=none
 define "O_DIRECT write floor, backup (dd)" dd if=/dev/zero of="$W/out/floor" bs=1M count=$((CLUSTER_BYTES / 1048576)) oflag=direct status=none
+# The same with the cluster's own bytes, read from PGDATA and written on the same disk (a
+# virtual disk may write zeros faster than data): cp -r of the cluster but pg_wal, then one
+# syncfs.
+define "read+write floor (cp -r + sync)" bash -c "cd '$W/data' && mkdir '$W/out/copy' && cp -r \$(ls -A | grep -vx pg_wal) '$W/out/copy' && sync -f '$W/out/copy'"
 BEFORE=; AFTER='pgbk_written'
 define "pgbk full none -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q
 define "pgbk full zstd -j$JOBS" "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
@@ -130,7 +134,7 @@ define "pgBackRest full none pm$JOBS" $PGBR backup --type=full --compress-type=n
 define "pgBackRest full zst pm$JOBS" $PGBR backup --type=full --compress-type=zst --process-max="$JOBS"
 define "pgBackRest full gz-6 pm$JOBS" $PGBR backup --type=full --compress-type=gz --compress-level=6 --process-max="$JOBS"
 compare "pg_basebackup -Fp" "pg_basebackup -Fp --no-sync" "buffered+fsync write floor (dd)" "O_DIRECT write floor, backup (dd)" \
-  "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
+  "read+write floor (cp -r + sync)" "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
 compare "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS"
 compare "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS"
 
@@ -260,7 +264,7 @@ ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN { printf "%.2f", a / 
 echo
 echo "ratios (pgbk / peer, wall time; lower is better):"
 echo "  full none  vs pg_basebackup:      $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp") (both durable; vs --no-sync: $(ratio "pgbk full none -j$JOBS" "pg_basebackup -Fp --no-sync"))"
-echo "  full none  vs durable write floor: $(ratio "pgbk full none -j$JOBS" "buffered+fsync write floor (dd)") buffered+fsync, $(ratio "pgbk full none -j$JOBS" "O_DIRECT write floor, backup (dd)") O_DIRECT (target 1.3)"
+echo "  full none  vs durable write floor: $(ratio "pgbk full none -j$JOBS" "buffered+fsync write floor (dd)") buffered+fsync, $(ratio "pgbk full none -j$JOBS" "O_DIRECT write floor, backup (dd)") O_DIRECT (target 1.3); $(ratio "pgbk full none -j$JOBS" "read+write floor (cp -r + sync)") cp -r + sync"
 echo "  full none  vs pgBackRest:         $(ratio "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS")"
 echo "  full zstd  vs pgBackRest zst:     $(ratio "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS")"
 echo "  full zlib6 vs pgBackRest gz6:     $(ratio "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS")"

@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import TestSupport
 @testable import Repository
 
@@ -75,6 +78,42 @@ import TestSupport
         try ([1, 2, 3] as [UInt8]).withUnsafeBytes { try file.append($0) }
         try file.finish()
         #expect(try contents(path) == [1, 2, 3])
+    }
+
+    /// `.streamed` (the repository's writes): buffered, and what reaches the device leaves
+    /// the cache, the last window too, even without an fsync (a backup syncs the filesystem
+    /// once at the end).
+    @Test func streamedWritesLeaveTheCacheAsTheyReachTheDevice() throws {
+        let dir = try TestDirectory()
+        let path = dir.path + "/streamed"
+        let bytes = pseudoRandomBytes(21 << 20 + 4_321)
+        let file = try DirectFile(creating: path, expectedSize: UInt64(bytes.count), caching: .streamed)
+        #expect(!file.isDirect)
+        var offset = 0
+        for size in [1, 700_000, 3 << 20, 4096, 1 << 20] + Array(repeating: 2 << 20, count: 10) where offset < bytes.count {
+            let end = min(bytes.count, offset + size)
+            try Array(bytes[offset..<end]).withUnsafeBytes { try file.append($0) }
+            offset = end
+        }
+        try Array(bytes[offset...]).withUnsafeBytes { try file.append($0) }
+        try file.finish(sync: false)
+        let resident = try residentFraction(path)
+        #expect(resident < 0.1, "\(Int(resident * 100))% of the file is still in the cache")
+        #expect(try contents(path) == bytes)
+    }
+
+    /// The share of a file's pages in the page cache (mincore of a mapping).
+    func residentFraction(_ path: String) throws -> Double {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SystemError("open", path) }
+        defer { close(fd) }
+        let size = Int(lseek(fd, 0, SEEK_END))
+        let mapped = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(mapped, size) }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (size + pageSize - 1) / pageSize)
+        guard mincore(mapped, size, &vector) == 0 else { throw SystemError("mincore", path) }
+        return Double(vector.filter { $0 & 1 != 0 }.count) / Double(vector.count)
     }
 
     @Test func refusesToOverwriteAndNamesThePath() throws {

@@ -22,6 +22,11 @@ int pgbk_o_direct(void);
 /* syncfs(2) (a GNU extension): flushes the whole filesystem holding `fd`. */
 int pgbk_syncfs(int fd);
 
+/* sync_file_range(2) (Linux): start the writeback of a range without waiting; or start it
+ * and wait until the range is on the device (not durable: no metadata, no device cache). */
+int pgbk_start_writeback(int fd, long long offset, long long length);
+int pgbk_finish_writeback(int fd, long long offset, long long length);
+
 /* A fixed malloc mmap threshold (mallopt, not in Swift's Glibc module): large buffers go
  * back to the system when freed instead of staying in the heap. */
 void pgbk_fix_mmap_threshold(size_t bytes);

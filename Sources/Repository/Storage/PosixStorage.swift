@@ -6,7 +6,7 @@ import StorageInterface
 /// A repository in a local (or NFS-mounted) directory. Its guarantees are the ones pgbk has
 /// always given: a file is written under a temp name no other writer uses, fsynced, and
 /// renamed (or, for no-replace, hard-linked) to its final name; callers fsync the directory
-/// once per batch. Large files are written with O_DIRECT where the filesystem allows it.
+/// once per batch. Large files are written with their writeback streamed (DirectFile.Caching).
 public struct PosixStorage: RepositoryStorage {
     public let root: String
     public var location: String { root }
@@ -137,7 +137,7 @@ final class PosixWriteStream: StorageWriteStream {
         self.path = path
         self.noReplace = noReplace
         tempPath = PosixStorage.temporaryPath(for: path)
-        file = try DirectFile(creating: tempPath, expectedSize: expectedSize)
+        file = try DirectFile(creating: tempPath, expectedSize: expectedSize, caching: .streamed)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws { try file.append(bytes) }
