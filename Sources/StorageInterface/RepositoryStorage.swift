@@ -16,7 +16,7 @@ public protocol RepositoryStorage: Sendable {
 
     /// Writes `name`: nothing is visible under that name until `commit` succeeds, and then
     /// the whole content is. With `noReplace`, `commit` fails (StorageError.exists) when the
-    /// name exists instead of replacing it. `expectedSize` is a hint (O_DIRECT, multipart).
+    /// name exists instead of replacing it. `expectedSize` is a hint (streamed writeback, multipart).
     func openWrite(_ name: String, expectedSize: UInt64?, noReplace: Bool) throws -> any StorageWriteStream
 
     /// The entries directly below `prefix` (a "directory" name, "" for the root), sorted by

@@ -4,7 +4,7 @@ import Repository
 @preconcurrency import Glibc
 #endif
 
-/// Where restored bytes go: a new file written with O_DIRECT behind the caller (a restore into
+/// Where restored bytes go: a new file written behind the caller (DirectFile, `.streamed`) (a restore into
 /// an empty directory), or a file already there of which only what differs is rewritten (a
 /// delta restore).
 protocol RestoreSink: AnyObject {

@@ -207,8 +207,8 @@ struct RestoreWriter {
             if part == nil { try file.truncate(to: entry.size) }
             return ComparingSink(file, blockSize: Int(info.blockSize))
         }
-        if let part { return DirectSink(try DirectFile(existing: path, expectedSize: part), writeBehind: writeBehind) }
-        let make = { try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size) }
+        if let part { return DirectSink(try DirectFile(existing: path, expectedSize: part, caching: .streamed), writeBehind: writeBehind) }
+        let make = { try DirectFile(creating: path, mode: Self.fileMode(entry.mode), expectedSize: entry.size, caching: .streamed) }
         return DirectSink(try creationLock.map { try $0.run(make) } ?? make(), writeBehind: writeBehind)
     }
 

@@ -3,10 +3,10 @@ import Repository
 import Synchronization
 
 /// Writes a worker's filled buffer on a thread of its own while the worker fills the next
-/// one. An O_DIRECT write returns only when the device has the data; without this the
-/// worker's CPU sat idle for every one, where the page cache lets pgBackRest's processes
-/// run on. One write in flight at a time: the caller alternates between two buffers, and a
-/// buffer handed to `write` is not touched until the following `write` or `wait` returns.
+/// one. A write may wait for the device (O_DIRECT, or a streamed file's window behind it);
+/// without this the worker's CPU sat idle for every one. One write in flight at a time: the
+/// caller alternates between two buffers, and a buffer handed to `write` is not touched until
+/// the following `write` or `wait` returns.
 final class WriteBehind: Sendable {
     private let queue = DispatchQueue(label: "pgbk.write-behind")
     private let slot = DispatchSemaphore(value: 1)

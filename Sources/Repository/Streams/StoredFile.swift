@@ -31,8 +31,8 @@ public final class StoredFileWriter {
     private let pipeline: WritePipeline
 
     /// `name` is the final repository-relative name including the compression suffix;
-    /// `expectedSize` (the original's size, when known) lets small files skip O_DIRECT (see
-    /// DirectFile). With `noReplace`, `commit` fails rather than replace an existing file.
+    /// `expectedSize` (the original's size, when known) lets small files skip the streamed
+    /// writeback (see DirectFile). With `noReplace`, `commit` fails rather than replace an existing file.
     public init(storage: any RepositoryStorage, name: String, compression: Compression, level: Int32,
                 expectedSize: UInt64? = nil, noReplace: Bool = false) throws {
         path = storage.describe(name)
