@@ -188,23 +188,28 @@ public struct Repository: Sendable {
 
     /// Reads a backup's file list and checks it against the checksum backup.ini recorded.
     public func loadFileList(_ info: BackupInfo) throws -> [FileEntry] {
-        let path = fileListPath(info.id)
-        let text = try storage.readText(fileListName(info.id), limit: 1 << 30)
-        if let expected = info.fileListChecksum, CRC32C.checksum(text) != expected {
-            throw CatalogError.corrupt(path, "does not match the checksum recorded in backup.ini")
-        }
-        return try FileList.decode(text, path: path)
+        var entries: [FileEntry] = []
+        // backup.ini's count sizes the array once (growing it would hold two copies at the
+        // peak); bounded, as backup.ini is read from the repository.
+        entries.reserveCapacity(min(max(info.fileCount, 0), 1 << 22))
+        try forEachFileListEntry(info) { entries.append($0) }
+        if let why = CatalogPath.problem(in: entries) { throw CatalogError.corrupt(fileListPath(info.id), why) }
+        return entries
     }
 
-    /// Each entry of a backup's file list in turn, checked line by line (FileList.forEachEntry)
-    /// and against backup.ini's checksum, without the list in memory.
+    /// Each entry of a backup's file list in turn, read a chunk at a time and checked line by
+    /// line (FileList.LineParser), then against its seal and backup.ini's checksum. Until
+    /// this returns nothing `body` saw is trusted: it collects, it does not act.
     public func forEachFileListEntry(_ info: BackupInfo, _ body: (FileEntry) throws -> Void) throws {
         let path = fileListPath(info.id)
-        let text = try storage.readText(fileListName(info.id), limit: 1 << 30)
-        if let expected = info.fileListChecksum, CRC32C.checksum(text) != expected {
-            throw CatalogError.corrupt(path, "does not match the checksum recorded in backup.ini")
+        let stream = try storage.openRead(fileListName(info.id))
+        defer { stream.close() }
+        var parser = FileList.LineParser(path: path)
+        let outcome = try SealedTextStream.forEachLine(stream, path: path) { line, lineNumber in
+            if let entry = try parser.take(line, lineNumber) { try body(entry) }
         }
-        try FileList.forEachEntry(text, path: path, body)
+        try outcome.check(path: path, expected: info.fileListChecksum, expectedIn: "backup.ini")
+        try parser.finish()
     }
 
     /// The name a file of a backup is stored under; for a split entry, that of its part `part`.

@@ -123,14 +123,41 @@ public enum FileList {
     /// `decode`, but not the list as a whole (a path twice, links), which `decode` adds.
     public static func forEachEntry(_ text: String, path: String, _ body: (FileEntry) throws -> Void) throws {
         let content = try SealedText.openInPlace(text, path: path)
-        // Version 1 lists (pgbk before file parts) have no parts column.
-        let version: Int
-        switch content.prefix(while: { $0 != "\n" }) {
-        case "# pgbk file list 1": version = 1
-        case "# pgbk file list 2": version = 2
-        case let first: throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: \(first.prefix(60)))")
+        var parser = LineParser(path: path)
+        try SealedText.forEachLine(content) { line, lineNumber in
+            if let entry = try parser.take(line, lineNumber) { try body(entry) }
         }
-        try SealedText.forEachDataLine(content) { line, lineNumber in
+        try parser.finish()
+    }
+
+    /// A file list's lines in order, the version line first (comments and empty lines are
+    /// skipped): read from a whole text or a stream (SealedTextStream) alike.
+    public struct LineParser {
+        let path: String
+        /// Version 1 lists (pgbk before file parts) have no parts column.
+        private var version: Int?
+
+        public init(path: String) { self.path = path }
+
+        public mutating func take(_ line: Substring, _ lineNumber: Int) throws -> FileEntry? {
+            guard let version else {
+                switch line {
+                case "# pgbk file list 1": self.version = 1
+                case "# pgbk file list 2": self.version = 2
+                default: throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: \(line.prefix(60)))")
+                }
+                return nil
+            }
+            if line.isEmpty || line.hasPrefix("#") { return nil }
+            return try entry(line, lineNumber, version: version)
+        }
+
+        /// A list without even its version line.
+        public func finish() throws {
+            if version == nil { throw CatalogError.corrupt(path, "not a pgbk file list of a known version (first line: )") }
+        }
+
+        private func entry(_ line: Substring, _ lineNumber: Int, version: Int) throws -> FileEntry {
             var f = line.split(separator: "\t", omittingEmptySubsequences: false)
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
             var partSize: UInt64 = 0
@@ -176,7 +203,7 @@ public enum FileList {
                                   checksum: crc, storedSize: stored, linkTarget: target)
             entry.partSize = partSize
             entry.partChecksums = partChecksums
-            try body(entry)
+            return entry
         }
     }
 

@@ -38,6 +38,14 @@ extension SealedText {
     /// Each line of an opened body that is not empty or a `#` comment, with its 1-based
     /// number, without an array of them (a list can name every file of a cluster).
     public static func forEachDataLine(_ body: Substring, _ visit: (Substring, Int) throws -> Void) rethrows {
+        try forEachLine(body) { line, lineNumber in
+            if line.isEmpty || line.hasPrefix("#") { return }
+            try visit(line, lineNumber)
+        }
+    }
+
+    /// Every line of an opened body, comments included, with its 1-based number.
+    public static func forEachLine(_ body: Substring, _ visit: (Substring, Int) throws -> Void) rethrows {
         var lineNumber = 0
         var rest = body
         while !rest.isEmpty {
@@ -45,7 +53,6 @@ extension SealedText {
             let line = rest[rest.startIndex..<end]
             rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
             lineNumber += 1
-            if line.isEmpty || line.hasPrefix("#") { continue }
             try visit(line, lineNumber)
         }
     }
