@@ -167,11 +167,29 @@ import PostgresFormat
             "m\t1\t0\t10\tx\n",                                  // bundle after use
             "z\t1\n",
         ]
-        for lines in bad { #expect(throws: CatalogError.self, "\(lines)") { try BundleList.decode(list(lines), path: "p") } }
         var flipped = Array(list(good).utf8)
         flipped[30] ^= 1
-        #expect(throws: CatalogError.self) { try BundleList.decode(String(decoding: flipped, as: UTF8.self), path: "p") }
-        #expect(throws: CatalogError.self) { try BundleList.decode(SealedText.seal("# pgbk bundle list 2\n"), path: "p") }
+        // Read whole or a chunk at a time from storage (as the bundling layer reads it): the
+        // same refusal, word for word.
+        let memory = MemoryStorage()
+        func refusal(_ text: [UInt8], streamed: Bool) -> String {
+            do {
+                if streamed {
+                    try memory.writeAll("list", text)
+                    let stream = try memory.openRead("list")
+                    defer { stream.close() }
+                    _ = try BundleList.read(stream, path: "p")
+                } else {
+                    _ = try BundleList.decode(String(decoding: text, as: UTF8.self), path: "p")
+                }
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        for text in bad.map({ Array(list($0).utf8) }) + [flipped, Array(SealedText.seal("# pgbk bundle list 2\n").utf8), []] {
+            let whole = refusal(text, streamed: false)
+            #expect(whole.hasPrefix("p is corrupt: "), "\(String(decoding: text, as: UTF8.self))")
+            #expect(refusal(text, streamed: true) == whole)
+        }
     }
 
     @Test func aDamagedListFailsEveryReadOfThatBackupNamingIt() throws {

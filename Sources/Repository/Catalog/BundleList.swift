@@ -1,4 +1,5 @@
 import PostgresFormat
+import StorageInterface
 
 /// `backup/<ID>/bundle.list`: where a backup's bundled stored files are. Small stored files
 /// (see BundledStorage) are packed one after another into bundle objects
@@ -55,14 +56,37 @@ public struct BundleList: Sendable, Equatable {
     /// that stay inside `data/`, no name twice.
     public static func decode(_ text: String, path: String) throws -> BundleList {
         let body = try SealedText.openInPlace(text, path: path)
-        guard body.hasPrefix("# pgbk bundle list 1\n") else {
-            throw CatalogError.corrupt(path, "not a pgbk bundle list of a known version (first line: \(body.prefix(while: { $0 != "\n" }).prefix(60)))")
-        }
-        var list = BundleList()
-        // Line by line without an array of them, the dictionary sized once: a list names
-        // every small file of a backup, and restore holds it while it runs.
-        list.members.reserveCapacity(body.utf8.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 })
-        try SealedText.forEachDataLine(body) { line, lineNumber in
+        var parser = Parser(path: path)
+        try SealedText.forEachLine(body) { try parser.take($0, $1) }
+        return try parser.finish()
+    }
+
+    /// The same, read from storage a chunk at a time (SealedTextStream): the list names every
+    /// small file of a backup, and its text is never held beside the dictionary.
+    public static func read(_ stream: any StorageReadStream, path: String) throws -> BundleList {
+        var parser = Parser(path: path)
+        let outcome = try SealedTextStream.forEachLine(stream, path: path) { try parser.take($0, $1) }
+        try outcome.check(path: path, expected: nil, expectedIn: "")
+        return try parser.finish()
+    }
+
+    /// A bundle list's lines in order, the version line first.
+    struct Parser {
+        let path: String
+        private var list = BundleList()
+        private var versionSeen = false
+
+        init(path: String) { self.path = path }
+
+        mutating func take(_ line: Substring, _ lineNumber: Int) throws {
+            guard versionSeen else {
+                guard line == "# pgbk bundle list 1" else {
+                    throw CatalogError.corrupt(path, "not a pgbk bundle list of a known version (first line: \(line.prefix(60)))")
+                }
+                versionSeen = true
+                return
+            }
+            if line.isEmpty || line.hasPrefix("#") { return }
             func bad(_ why: String) -> CatalogError { .corrupt(path, "line \(lineNumber): \(why)") }
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             switch f.first {
@@ -82,7 +106,11 @@ public struct BundleList: Sendable, Equatable {
                 throw bad("unknown line type")
             }
         }
-        return list
+
+        func finish() throws -> BundleList {
+            guard versionSeen else { throw CatalogError.corrupt(path, "not a pgbk bundle list of a known version (first line: )") }
+            return list
+        }
     }
 }
 

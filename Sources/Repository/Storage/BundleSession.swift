@@ -20,7 +20,9 @@ final class BundleState: Sendable {
         let name = BundleList.listName(backup: backup)
         let list: BundleList?
         do {
-            list = try BundleList.decode(try storage.readText(name, limit: 1 << 30), path: storage.describe(name))
+            let stream = try storage.openRead(name)
+            defer { stream.close() }
+            list = try BundleList.read(stream, path: storage.describe(name))
         } catch StorageError.notFound {
             list = nil
         }
