@@ -158,36 +158,57 @@ public struct ValidateOperation: Sendable {
         return (work.count, problems.sorted())
     }
 
+    /// One stored file to read back: a whole entry, one part of a split one, or a copy of
+    /// the server log (backup -s); `order` is its place in the file list.
+    struct Unit {
+        let entry: FileEntry
+        let part: Int32
+        let serverLog: Bool
+        let order: Int32
+        var weight: UInt64 { entry.storedSize / UInt64(entry.partCount) }
+        /// The order a backup stores files in (largest first, then the list's order), so that
+        /// each bundle is read front to back (BundleWindows).
+        static func storedFirst(_ a: Unit, _ b: Unit) -> Bool {
+            let (sa, sb) = (a.serverLog ? 0 : a.entry.size, b.serverLog ? 0 : b.entry.size)
+            return sa != sb ? sa > sb : a.order < b.order
+        }
+    }
+
+    /// The units of a backup, sorted in place once the list (checked whole: a path twice is
+    /// damage) is let go: the list, the units and copies of them sorted were all held at
+    /// once before, and a list can name every file of a large cluster.
+    func units(of info: BackupInfo) throws -> (units: [Unit], storedFiles: Int) {
+        var units: [Unit] = []
+        var storedFiles = 0
+        var entries = try repository.loadFileList(info)
+        for entry in entries where FileList.isStored(entry) {
+            storedFiles += 1
+            for part in 0..<entry.partCount { units.append(Unit(entry: entry, part: Int32(part), serverLog: false, order: Int32(units.count))) }
+        }
+        entries = []
+        for entry in try repository.loadServerLogList(info.id) ?? [] {
+            units.append(Unit(entry: entry, part: 0, serverLog: true, order: Int32(units.count)))
+        }
+        units.sort(by: Unit.storedFirst)
+        return (units, storedFiles)
+    }
+
     /// Every problem found, each naming its file; empty when the backup is intact.
     func check(_ info: BackupInfo) throws -> [String] {
-        let entries: [FileEntry]
-        do { entries = try repository.loadFileList(info) } catch { return ["\(error)"] }
-        // One unit per stored file: a whole entry, or one part of a split one; and the copies
-        // of the server log (backup -s).
-        var units: [(entry: FileEntry, part: Int, serverLog: Bool)] = []
-        for entry in entries where FileList.isStored(entry) {
-            for part in 0..<entry.partCount { units.append((entry, part, false)) }
-        }
-        let serverLogs: [FileEntry]
-        do { serverLogs = try repository.loadServerLogList(info.id) ?? [] } catch { return ["\(error)"] }
-        for entry in serverLogs { units.append((entry, 0, true)) }
-        @Sendable func weight(_ unit: (entry: FileEntry, part: Int, serverLog: Bool)) -> UInt64 { unit.entry.storedSize / UInt64(unit.entry.partCount) }
-        // In the order the backup stored them (largest file first, then the list's order),
-        // so that each bundle is read front to back (BundleWindows).
-        func size(_ unit: (entry: FileEntry, part: Int, serverLog: Bool)) -> UInt64 { unit.serverLog ? 0 : unit.entry.size }
-        let work = units.enumerated().sorted { size($0.element) != size($1.element) ? size($0.element) > size($1.element) : $0.offset < $1.offset }
-            .map(\.element)
+        let work: [Unit]
+        let storedFiles: Int
+        do { (work, storedFiles) = try units(of: info) } catch { return ["\(error)"] }
         let operation = self
-        let meter = ProgressMeter.start("validate \(info.id)", totalBytes: work.reduce(0) { $0 + weight($1) },
-                                        totalFiles: entries.filter(FileList.isStored).count)
+        let meter = ProgressMeter.start("validate \(info.id)", totalBytes: work.reduce(0) { $0 + $1.weight },
+                                        totalFiles: storedFiles)
         defer { meter?.finish() }
         // A worker's error (an I/O error, not a mismatch) means the backup could not be read
         // back: it propagates, and the backup keeps its status instead of passing as OK.
         let found = try WorkerPool.run(count: work.count, jobs: jobs,
                                        makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
             try FaultInjection.point("validate-read-file")
-            let (entry, part, serverLog) = work[n]
-            defer { meter?.add(bytes: weight(work[n]), files: part == entry.partCount - 1 ? 1 : 0) }
+            let (entry, part, serverLog) = (work[n].entry, Int(work[n].part), work[n].serverLog)
+            defer { meter?.add(bytes: work[n].weight, files: part == entry.partCount - 1 ? 1 : 0) }
             guard let reason = try operation.verify(entry, part: part, serverLog: serverLog, of: info, buffer: &buffer) else { return nil }
             let name = serverLog ? operation.repository.serverLogName(info.id, path: entry.path, compression: info.compression)
                 : operation.repository.storedName(info.id, entry, compression: info.compression, part: part)
