@@ -18,33 +18,33 @@ public enum SealedText {
     /// The body as a slice of `text`, not a copy.
     public static func openInPlace(_ text: String, path: String) throws -> Substring {
         var content = Substring(text)
-        guard content.hasSuffix("\n") else { throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)") }
+        guard content.hasSuffix("\n") else { throw CatalogError.corrupt(path, missingSeal) }
         content = content.dropLast()
         let lineStart = content.lastIndex(of: "\n").map { content.index(after: $0) } ?? content.startIndex
         let trailer = content[lineStart...]
         let body = text[text.startIndex..<lineStart]
-        guard trailer.hasPrefix(prefix), let stored = CRC32C.parseHex(trailer.dropFirst(prefix.count)) else {
-            throw CatalogError.corrupt(path, "no checksum line at the end (truncated?)")
-        }
+        guard let stored = recordedChecksum(seal: trailer) else { throw CatalogError.corrupt(path, missingSeal) }
         let computed = CRC32C.checksum(body)
-        guard stored == computed else {
-            throw CatalogError.corrupt(path, "checksum mismatch (stored \(CRC32C.hex(stored)), computed \(CRC32C.hex(computed)))")
-        }
+        guard stored == computed else { throw CatalogError.corrupt(path, mismatch(stored: stored, computed: computed)) }
         return body
+    }
+
+    static let missingSeal = "no checksum line at the end (truncated?)"
+
+    /// The checksum a seal line records; nil when the line is not one.
+    static func recordedChecksum(seal line: Substring) -> UInt32? {
+        guard line.hasPrefix(prefix) else { return nil }
+        return CRC32C.parseHex(line.dropFirst(prefix.count))
+    }
+
+    static func mismatch(stored: UInt32, computed: UInt32) -> String {
+        "checksum mismatch (stored \(CRC32C.hex(stored)), computed \(CRC32C.hex(computed)))"
     }
 }
 
 extension SealedText {
-    /// Each line of an opened body that is not empty or a `#` comment, with its 1-based
-    /// number, without an array of them (a list can name every file of a cluster).
-    public static func forEachDataLine(_ body: Substring, _ visit: (Substring, Int) throws -> Void) rethrows {
-        try forEachLine(body) { line, lineNumber in
-            if line.isEmpty || line.hasPrefix("#") { return }
-            try visit(line, lineNumber)
-        }
-    }
-
-    /// Every line of an opened body, comments included, with its 1-based number.
+    /// Every line of an opened body, comments included, with its 1-based number, without an
+    /// array of them (a list can name every file of a cluster).
     public static func forEachLine(_ body: Substring, _ visit: (Substring, Int) throws -> Void) rethrows {
         var lineNumber = 0
         var rest = body

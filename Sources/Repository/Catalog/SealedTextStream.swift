@@ -88,16 +88,10 @@ public enum SealedTextStream {
         }
 
         func finish() -> Outcome {
-            var problem: String? = nil
-            if !partial.isEmpty || held == nil {
-                problem = "no checksum line at the end (truncated?)"
-            } else if let seal = held.flatMap({ String(validating: $0, as: UTF8.self) }),
-                      seal.hasPrefix(SealedText.prefix), let stored = CRC32C.parseHex(seal.dropFirst(SealedText.prefix.count)) {
-                if stored != body.value {
-                    problem = "checksum mismatch (stored \(CRC32C.hex(stored)), computed \(CRC32C.hex(body.value)))"
-                }
-            } else {
-                problem = "no checksum line at the end (truncated?)"
+            var problem: String? = SealedText.missingSeal
+            if partial.isEmpty, let seal = held.flatMap({ String(validating: $0, as: UTF8.self) }),
+               let stored = SealedText.recordedChecksum(seal: Substring(seal)) {
+                problem = stored == body.value ? nil : SealedText.mismatch(stored: stored, computed: body.value)
             }
             return Outcome(wholeChecksum: whole.value, sealProblem: problem, lineError: lineError)
         }
