@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench, S3 part: pgbk with its repository on a local Ceph RADOS Gateway (https, the
 # same gateway as make test's), against the same pgbk on a local directory and pgBackRest
-# with repo1-type=s3 on the same gateway. Medians of BENCH_RUNS (default 3) runs of: full
-# backup (zstd, -j), incremental, restore, archive-push one process per segment, and the
+# with repo1-type=s3 and repo1-bundle=y on the same gateway (pgbk bundles on S3 by
+# default). Medians of BENCH_RUNS (default 3) runs of: full backup (zstd, -j),
+# incremental, restore, archive-push one process per segment, and the
 # recovery of 50 segments through archive-get with and without prefetch, on loopback and
 # through a proxy adding BENCH_S3_RTT_MS (default 10) per request, as a store that is not
 # on the same host would.
@@ -67,6 +68,8 @@ log-level-console=warn
 log-level-file=off
 start-fast=y
 compress-type=zst
+# Each tool at its best on object storage: pgBackRest bundles when asked, pgbk by default.
+repo1-bundle=y
 [bench]
 pg1-path=$W/data
 pg1-socket-path=$W/sock

@@ -111,12 +111,16 @@ struct RepositoryOptions: ParsableArguments {
 
     /// Whether a backup into the repository at `path` packs its small files into bundles:
     /// BUNDLE=on (BUNDLE_2 for repo2, ...), with BUNDLE_LIMIT and BUNDLE_SIZE; nil when off.
+    /// Unset, it is on for object storage, where every object is a billed request and a
+    /// round trip (a restore of many small files waits on them), and off for a directory.
     func bundlePolicy(for path: String) throws -> BundlePolicy? {
         let local = try localConfiguration()
         let number = (try local.backupPaths().firstIndex(of: path) ?? resolvedPaths().firstIndex(of: path) ?? 0) + 1
         let key = number == 1 ? "BUNDLE" : "BUNDLE_\(number)"
         switch local.value("BUNDLE", repository: number)?.lowercased() {
-        case nil, "off", "n", "no", "false", "0": return nil
+        case nil where !path.hasPrefix("s3://"): return nil
+        case nil: break
+        case "off", "n", "no", "false", "0": return nil
         case "on", "y", "yes", "true", "1": break
         case let other?: throw EngineError.invalidArgument("\(key) must be on or off, not \(other)")
         }

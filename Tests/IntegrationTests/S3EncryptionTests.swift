@@ -43,7 +43,11 @@ extension S3Scenarios { @Suite struct S3EncryptionTests {
         let objects = try Self.objectsHolding([marker, "secrets", "journal"], f)
         #expect(objects.read > 30 && objects.holding.isEmpty, "\(objects)")
         let encrypted = try Self.objectsHolding(["PGBKAES1"], f)
-        #expect(encrypted.holding.count == encrypted.read - 1 - encrypted.keyFiles, "every object but encryption.ini and the key files is encrypted: \(encrypted)")
+        // Bundled by default on S3: each bundle.list (names, offsets, sizes) is stored in plain.
+        let bundleLists = try f.keys("backup").filter { $0.hasSuffix("/bundle.list") }.count
+        #expect(bundleLists == 2, "both backups bundled")
+        #expect(encrypted.holding.count == encrypted.read - 1 - encrypted.keyFiles - bundleLists,
+                "every object but encryption.ini, the key files and the bundle lists is encrypted: \(encrypted)")
     }
 
     /// Server-side encryption of each kind, as a bucket's policy may demand: SSE-KMS (the Ceph

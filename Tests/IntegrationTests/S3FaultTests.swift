@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Foundation
 @testable import ObjectStorage
 import Repository
@@ -11,18 +12,20 @@ import Repository
 /// the middle of a backup, throttling and dropped connections.
 extension S3Scenarios { @Suite struct S3FaultTests {
     /// A source cluster with one validated full backup in a fresh bucket.
-    static func backedUp(_ bucket: String, on gateway: any S3Gateway) throws -> (S3Fixture, TestCluster, String) {
+    static func backedUp(_ bucket: String, on gateway: any S3Gateway, env: [String: String] = [:]) throws -> (S3Fixture, TestCluster, String) {
         let f = try S3Fixture(bucket, on: gateway)
         let source = try f.journalCluster()
         try source.execute("CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g")
-        let id = try f.backup(source, "full")
+        let id = try f.backup(source, "full", env: env)
         return (f, source, id)
     }
 
     @Test func aFlippedByteInAnObjectFailsValidate() throws { try Self.aFlippedByteInAnObjectFailsValidate(on: try CephGateway.get()) }
 
     static func aFlippedByteInAnObjectFailsValidate(on gateway: any S3Gateway) throws {
-        let (f, source, id) = try backedUp("flip", on: gateway)
+        // Unbundled, so that the relation is an object of its own (a byte flipped inside a
+        // bundle: BundledStorageTests and IncrementalChainTests).
+        let (f, source, id) = try backedUp("flip", on: gateway, env: ["BUNDLE": "off"])
         defer { source.stopIfRunning() }
         let relation = try #require(try source.scalar("SELECT pg_relation_filepath('filler')"))
         let name = "backup/\(id)/data/\(relation)"
@@ -181,7 +184,7 @@ extension S3Scenarios { @Suite struct S3FaultTests {
         _ = try gateway.makeBucket(bucket)
         let values = gateway.settings(endpoint: proxy.endpoint, extra: ["S3_PART_SIZE": "5M"])
         let storage = try S3Storage(settings: S3Settings(url: "s3://\(bucket)/r", lookup: { values[$0] }))
-        let content = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 11) }
+        let content = pseudoRandomBytes(11 << 20, seed: 7)
         for (name, noReplace) in [("plain", false), ("noreplace", true)] {
             proxy.onRequests("POST", containing: "uploadId=", [.drop, .answer(status: 404, code: "NoSuchUpload")])
             let served = proxy.requestFaultsServed.load(ordering: .sequentiallyConsistent)

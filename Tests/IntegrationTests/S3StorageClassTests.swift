@@ -22,9 +22,10 @@ import Repository
         #expect(try f.restoreJournal(as: "classy", []) == Array(1...4))
 
         let objects = try Self.classesAndTags(f)
-        let data = objects.filter { $0.key.contains("/data/") || $0.key.hasPrefix("repo/wal/0") }
-        let catalog = objects.filter { ["repository.ini", "pgbk.ini", "backup.ini", "file.list"].contains(($0.key as NSString).lastPathComponent) }
-        #expect(data.count > 10 && catalog.count >= 4, "\(objects.keys.sorted())")
+        let data = objects.filter { $0.key.contains("/data/") || $0.key.contains("/bundle/") || $0.key.hasPrefix("repo/wal/0") }
+        let catalog = objects.filter { ["repository.ini", "pgbk.ini", "backup.ini", "file.list", "bundle.list"].contains(($0.key as NSString).lastPathComponent) }
+        #expect(data.count > 5 && catalog.count >= 5, "\(objects.keys.sorted())")
+        #expect(data.keys.contains { $0.contains("/bundle/") }, "small files in bundles, object storage's default: \(data.keys.sorted())")
         #expect(data.values.contains { $0.size > 5 << 20 }, "a multipart upload among the data")
         for (key, object) in data { #expect(object.storageClass == "STANDARD_IA", "\(key): \(object.storageClass)") }
         for (key, object) in catalog { #expect(object.storageClass == "STANDARD", "\(key): \(object.storageClass)") }
