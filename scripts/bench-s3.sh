@@ -99,7 +99,14 @@ CLUSTER_BYTES=$(du -sb --exclude=pg_wal "$W/data" | cut -f1)
 echo "bench-s3: cluster is $((CLUSTER_BYTES / 1048576)) MB"
 
 # Each measurement: RUNS rounds over the three tools in turn; medians.
-fresh() { as_pg rm -rf "$W/out"; mkdir -p "$W/out"; chmod 700 "$W/out"; [ "$(id -u)" = 0 ] && chown postgres: "$W/out"; true; }
+# A new empty target per run, as bench.sh makes one: the older targets are deleted and the
+# disk synced first (a restore that syncs must not wait for the previous tool's writeback),
+# the last one moved aside (ext4 is slow to create files where it has just freed them).
+fresh() {
+  rm -rf "$W/trash"; sync; sleep 2
+  mkdir -p "$W/trash"; [ -d "$W/out" ] && mv "$W/out" "$W/trash/out.$RANDOM$RANDOM"
+  mkdir -p "$W/out"; chmod 700 "$W/out"; [ "$(id -u)" = 0 ] && chown postgres: "$W/out"; true
+}
 measure() {  # measure LABEL PREP COMMAND...: PREP (shell code) runs untimed before each run
   local label=$1 prep=$2; shift 2
   [ -n "$prep" ] && eval "$prep"
