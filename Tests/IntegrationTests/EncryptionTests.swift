@@ -216,7 +216,7 @@ extension EncryptionTests {
 }
 
 extension EncryptionTests {
-    /// rekey while PostgreSQL archives (a segment switched every 200 ms) and a backup runs,
+    /// rekey while PostgreSQL archives (a segment switched every second) and a backup runs,
     /// then killed at each of its named points: afterwards exactly one passphrase opens the
     /// repository, a rerun completes, the old one is refused, and everything validates and
     /// restores exactly.
@@ -228,7 +228,7 @@ extension EncryptionTests {
         // No sequence: a restored one is ahead by up to 32 values, and the dumps would differ.
         try cluster.execute("CREATE TABLE t (v text)")
         try cluster.execute("INSERT INTO t (v) SELECT md5(g::text) FROM generate_series(1, 200000) g")
-        try s.writeFile(s.path + "/load.sql", "INSERT INTO t (v) SELECT md5(random()::text) FROM generate_series(1, 500);\nSELECT pg_switch_wal();\n\\sleep 200 ms\n")
+        try s.writeFile(s.path + "/load.sql", "INSERT INTO t (v) SELECT md5(random()::text) FROM generate_series(1, 500);\nSELECT pg_switch_wal();\n\\sleep 1000 ms\n")
         let load = try Command.spawn(pgBin + "/pgbench", cluster.connectionArgs + ["-n", "-c", "1", "-T", "40", "-f", s.path + "/load.sql", "postgres"],
                                      asPostgres: true, outputDirectory: s.path)
         defer { _ = load.wait() }
