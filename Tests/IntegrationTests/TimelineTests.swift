@@ -32,6 +32,9 @@ import Repository
                 second.scalar("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)") == "00000002")
         let journal2 = Journal(cluster: second)
         try journal2.write(101...103)
+        // The archiver pushes the new timeline's history in its own time: a backup before
+        // it is there cannot tie timeline 2 to its timeline-1 parent (and says so).
+        try waitUntil("00000002.history to be archived") { try Repository.open(repo).wal.find("00000002.history") != nil }
         // An incremental on timeline 2 whose parent is the timeline-1 full backup.
         _ = try backupAndValidate(s, repo, second, "incremental")
         let incInfo = try latestBackup(s, repo)
