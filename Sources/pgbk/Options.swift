@@ -118,7 +118,7 @@ struct RepositoryOptions: ParsableArguments {
         let number = (try local.backupPaths().firstIndex(of: path) ?? resolvedPaths().firstIndex(of: path) ?? 0) + 1
         let key = number == 1 ? "BUNDLE" : "BUNDLE_\(number)"
         switch local.value("BUNDLE", repository: number)?.lowercased() {
-        case nil where !path.hasPrefix("s3://"): return nil
+        case nil where !S3Settings.isS3URL(path): return nil
         case nil: break
         case "off", "n", "no", "false", "0": return nil
         case "on", "y", "yes", "true", "1": break

@@ -91,13 +91,12 @@ final class FaultProxy: Sendable {
             var start = 0
             while start < raw.count {
                 let rest = raw.count - start
-                if rest >= prefix.count, memcmp(base + start, prefix, prefix.count) == 0 {
-                    let newline = memchr(base + start, Int32(UInt8(ascii: "\n")), rest).map { base.distance(to: $0) } ?? raw.count
-                    let line = String(decoding: UnsafeRawBufferPointer(start: base + start, count: newline - start), as: UTF8.self)
-                    if line.contains(containing) { return true }
+                let end = memchr(base + start, Int32(UInt8(ascii: "\n")), rest).map { base.distance(to: $0) } ?? raw.count
+                if rest >= prefix.count, memcmp(base + start, prefix, prefix.count) == 0,
+                   String(decoding: UnsafeRawBufferPointer(start: base + start, count: end - start), as: UTF8.self).contains(containing) {
+                    return true
                 }
-                guard let next = memchr(base + start, Int32(UInt8(ascii: "\n")), rest) else { break }
-                start = base.distance(to: next) + 1
+                start = end + 1
             }
             return false
         }
