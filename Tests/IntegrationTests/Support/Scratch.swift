@@ -2,6 +2,7 @@
 @preconcurrency import Glibc
 #endif
 import Repository
+import Synchronization
 
 let pgBin = (getenv("PGBIN").map { String(cString: $0) }) ?? "/usr/lib/postgresql/15/bin"
 
@@ -25,9 +26,33 @@ final class Scratch: Sendable {
         if let user = postgresUser { try FileSystem.setOwner(path, uid: user.uid, gid: user.gid) }
         pgbk = path + "/bin/pgbk"
         try makeDirectory("bin", mode: 0o755)
+        // A link to one copy per test run: a copy per test wrote 44 MB (a debug build) each
+        // time, gigabytes a run, and the disk is what the tests wait for.
+        if let shared = Self.sharedPgbk, link(shared, pgbk) == 0 { return }
         try copyFile(from: Self.builtPgbk, to: pgbk, mode: 0o755)
         try chownToPostgres(pgbk)
     }
+
+    /// The run's copy of pgbk, in a directory anyone may enter, owned by postgres; removed
+    /// when the test process exits.
+    static let sharedPgbk: String? = {
+        var template = Array("/tmp/pgbk-it-bin.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { return nil }
+        let directory = String(cString: made)
+        let copy = directory + "/pgbk"
+        do {
+            try FileSystem.setMode(directory, 0o755)
+            try copyFile(from: builtPgbk, to: copy, mode: 0o755)
+            if let user = postgresUser { try FileSystem.setOwner(copy, uid: user.uid, gid: user.gid) }
+        } catch {
+            try? FileSystem.removeTree(directory)
+            return nil
+        }
+        sharedDirectory.withLock { $0 = directory }
+        atexit { if let directory = Scratch.sharedDirectory.withLock({ $0 }) { try? FileSystem.removeTree(directory) } }
+        return copy
+    }()
+    static let sharedDirectory = Mutex<String?>(nil)
 
     deinit { try? FileSystem.removeTree(path) }
 
