@@ -181,9 +181,14 @@ public struct Repository: Sendable {
     }
 
     public func saveFileList(_ id: String, _ entries: [FileEntry]) throws -> UInt32 {
-        let text = FileList.encode(entries)
-        try storage.writeAll(fileListName(id), Array(text.utf8))
-        return CRC32C.checksum(text)
+        let writer = try fileListWriter(id)
+        for entry in entries { try writer.append(entry) }
+        return try writer.commit()
+    }
+
+    /// Writes a backup's file list an entry at a time (see FileListWriter).
+    public func fileListWriter(_ id: String) throws -> FileListWriter {
+        try FileListWriter(storage: storage, name: fileListName(id))
     }
 
     /// Reads a backup's file list and checks it against the checksum backup.ini recorded.

@@ -24,14 +24,19 @@ public struct DataDirectoryWalker {
 
     public func walk() throws -> [SourceEntry] {
         var entries: [SourceEntry] = []
-        let rootStatus = try FileSystem.status(cluster.path, followLinks: true)
-        entries.append(SourceEntry(relativePath: ".", kind: .directory,
-                                   status: rootStatus, linkTarget: nil))
-        try walkDirectory(absolute: cluster.path, relative: "", into: &entries)
+        try forEach { entries.append($0) }
         return entries
     }
 
-    private func walkDirectory(absolute: String, relative: String, into entries: inout [SourceEntry]) throws {
+    /// Each entry in turn, in the walk's order (FileList.walkPrecedes), holding no more than
+    /// the names of the directories on the way down.
+    public func forEach(_ body: (SourceEntry) throws -> Void) throws {
+        let rootStatus = try FileSystem.status(cluster.path, followLinks: true)
+        try body(SourceEntry(relativePath: ".", kind: .directory, status: rootStatus, linkTarget: nil))
+        try walkDirectory(absolute: cluster.path, relative: "", body)
+    }
+
+    private func walkDirectory(absolute: String, relative: String, _ body: (SourceEntry) throws -> Void) throws {
         let names: [String]
         do { names = try FileSystem.list(absolute) } catch let e as SystemError where e.isNotFound { return }
         let components = relative.split(separator: "/")
@@ -51,9 +56,9 @@ public struct DataDirectoryWalker {
             if status.kind == .symlink {
                 if components == ["pg_tblspc"] {
                     let target = try FileSystem.readLink(abs)
-                    entries.append(SourceEntry(relativePath: rel, kind: .symlink,
+                    try body(SourceEntry(relativePath: rel, kind: .symlink,
                                                status: status, linkTarget: target))
-                    try walkDirectory(absolute: abs, relative: rel, into: &entries)
+                    try walkDirectory(absolute: abs, relative: rel, body)
                     continue
                 }
                 // Any other link (pg_wal elsewhere, a linked config file): back up what it points to.
@@ -63,21 +68,21 @@ public struct DataDirectoryWalker {
 
             switch status.kind {
             case .directory:
-                entries.append(SourceEntry(relativePath: rel, kind: .directory, status: status, linkTarget: nil))
+                try body(SourceEntry(relativePath: rel, kind: .directory, status: status, linkTarget: nil))
                 if isTop && BackupExclusions.directoriesWithoutContents.contains(name) {
                     // Recovery needs pg_wal/archive_status to exist, and from 17 the WAL
                     // summarizer pg_wal/summaries (both empty, as pg_basebackup leaves them).
                     if name == "pg_wal" {
                         for sub in ["archive_status"] + (cluster.major.hasWALSummaries ? ["summaries"] : []) {
-                            entries.append(SourceEntry(relativePath: "pg_wal/" + sub,
+                            try body(SourceEntry(relativePath: "pg_wal/" + sub,
                                                        kind: .directory, status: status, linkTarget: nil))
                         }
                     }
                     continue
                 }
-                try walkDirectory(absolute: abs, relative: rel, into: &entries)
+                try walkDirectory(absolute: abs, relative: rel, body)
             case .regular:
-                entries.append(SourceEntry(relativePath: rel, kind: .file, status: status, linkTarget: nil))
+                try body(SourceEntry(relativePath: rel, kind: .file, status: status, linkTarget: nil))
             case .symlink, .other:
                 continue  // sockets, FIFOs: nothing to back up
             }

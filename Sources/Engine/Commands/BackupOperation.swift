@@ -73,16 +73,12 @@ public struct BackupOperation {
         let session = try openSession()
         var (info, parent) = try startBackup(session, catalog: catalog)
         var maps: [(source: String, map: ChangedBlockMap)] = []
-        var parentFiles: BackupFileCopier.ParentFiles?
         try steps.whileRunning(&info) { info in
-            if let parent {
-                maps = try buildMaps(session, parent: parent, info: &info)
-                parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(try repository.loadFileList(parent)))
-            }
-            try copyAndStop(connection: session.connection, primary: session.primary, info: &info, parent: parentFiles,
+            if let parent { maps = try buildMaps(session, parent: parent, info: &info) }
+            try copyAndStop(connection: session.connection, primary: session.primary, info: &info, parent: parent,
                             changes: options.verifyMap ? nil : maps.first?.map)
         }
-        if let parentFiles { try verifyMaps(maps, info: info, parentFiles: parentFiles) }
+        if let parent { try verifyMaps(maps, info: info, parent: parent) }
         try steps.applyRetention()
         return info
     }
@@ -163,9 +159,9 @@ public struct BackupOperation {
     }
 
     /// --verify-map: every changed page the LSN scan stored must be in each map.
-    private func verifyMaps(_ maps: [(source: String, map: ChangedBlockMap)], info: BackupInfo,
-                            parentFiles: BackupFileCopier.ParentFiles) throws {
-        guard options.verifyMap, let parentStart = parentFiles.info.startLSN, let startLSN = info.startLSN else { return }
+    private func verifyMaps(_ maps: [(source: String, map: ChangedBlockMap)], info: BackupInfo, parent: BackupInfo) throws {
+        guard options.verifyMap, let parentStart = parent.startLSN, let startLSN = info.startLSN else { return }
+        let parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(try repository.loadFileList(parent)))
         for (source, map) in maps {
             let checked = try MapVerifier(repository: repository, map: map, source: source, after: parentStart, upTo: startLSN)
                 .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
@@ -209,11 +205,14 @@ public struct BackupOperation {
     }
 
     private func copyAndStop(connection: Connection, primary: Connection, info: inout BackupInfo,
-                             parent: BackupFileCopier.ParentFiles?, changes: ChangedBlockMap?) throws {
-        let sources = try DataDirectoryWalker(cluster: cluster).walk()
-        var copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parent: parent)
+                             parent: BackupInfo?, changes: ChangedBlockMap?) throws {
+        var copier = BackupFileCopier(repository: repository, cluster: cluster, info: info, options: options, parentInfo: parent)
         copier.changes = changes
-        var (entries, totals, directories) = try copier.copyAll(sources, jobs: options.jobs)
+        let list = try repository.fileListWriter(info.id)
+        defer { list.abandon() }
+        let parentEntries = try parent.map { try ParentEntries(repository: repository, info: $0) }
+        let copied = try copier.copyAll(DataDirectoryWalker(cluster: cluster), parentEntries: parentEntries, into: list, jobs: options.jobs)
+        var totals = copied.outcome
         report(totals.pageErrors, into: &info)
 
         let stop = try connection.stopBackup()
@@ -235,7 +234,7 @@ public struct BackupOperation {
         for (name, text) in [("backup_label", stop.labelFile), ("tablespace_map", stop.tablespaceMapFile)] where !text.isEmpty {
             let entry = try copier.storeText(text, as: name)
             totals.writtenBytes += entry.storedSize
-            entries.append(entry)
+            try list.append(entry)
         }
         let point = try connection.recoveryPoint()
         info.recoveryXID = UInt64(point.xid)
@@ -255,7 +254,7 @@ public struct BackupOperation {
                                            level: options.compressLevel).copyAll(from: directory)
             Console.info("server log: \(logs.count) file(s) from \(directory), \(formatBytes(logs.reduce(0) { $0 + $1.size }))")
         }
-        try steps.publish(&info, entries: entries, totals: totals, directories: directories)
+        try steps.publish(&info, list: list, totals: totals, directories: copied.directories)
     }
 
 }

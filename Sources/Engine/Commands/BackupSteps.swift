@@ -104,7 +104,7 @@ struct BackupSteps {
 
     /// Makes the stored files durable, then writes the file list and rewrites backup.ini as
     /// DONE: until then the backup is RUNNING, and never restored.
-    func publish(_ info: inout BackupInfo, entries: [FileEntry], totals: FileOutcome, directories: [String]) throws {
+    func publish(_ info: inout BackupInfo, list: FileListWriter, totals: FileOutcome, directories: [String]) throws {
         // The stored files were not fsynced one by one: all of them become durable here.
         try repository.storage.syncAll(repository.dataName(info.id))
         for dir in directories.reversed() { try repository.storage.syncDirectory(dir) }
@@ -113,15 +113,15 @@ struct BackupSteps {
         info.readDataBytes = totals.readBytes
         info.scannedDataBytes = totals.scannedBytes
         info.writeBytes = totals.writtenBytes
-        info.fileCount = entries.count
+        info.fileCount = list.count
         try FaultInjection.point("backup-before-manifest")
-        info.fileListChecksum = try repository.saveFileList(info.id, entries)
+        info.fileListChecksum = try list.commit()
         try FaultInjection.point("backup-before-done")
         info.endTime = .now()
         info.status = .done
         info.pid = nil
         try repository.saveBackup(info)
-        Console.info("backup \(info.id) completed: \(entries.count) entries, \(formatBytes(info.readDataBytes)) of \(formatBytes(info.totalDataBytes)) stored as \(formatBytes(info.writeBytes)); run pgbk validate to mark it OK")
+        Console.info("backup \(info.id) completed: \(list.count) entries, \(formatBytes(info.readDataBytes)) of \(formatBytes(info.totalDataBytes)) stored as \(formatBytes(info.writeBytes)); run pgbk validate to mark it OK")
     }
 
     func applyRetention() throws {

@@ -200,7 +200,7 @@ public struct RestoreOperation: Sendable {
     }
 
     /// Where each file's content is, down the chain; then the contents on `jobs` workers,
-    /// largest first, each with its own buffers; split files part by part, into files
+    /// in the list's order, each with its own buffers; split files part by part, into files
     /// created here at their final size. Returns the plan and each file's CRC-32C.
     private func restoreContents(_ checked: Checked, files: [FileEntry], writer: inout RestoreWriter) throws -> (RestorePlan, [UInt32]) {
         let (target, info, operation) = (checked.target, checked.info, self)
@@ -215,9 +215,8 @@ public struct RestoreOperation: Sendable {
             }
             units += fileUnits
         }
-        // Largest first, then the file list's order: the order a backup stores files in,
-        // so that each bundle is read front to back.
-        units.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.file < $1.file }
+        // The file list's order, which is the order a backup stores files in: each bundle
+        // is read front to back (BundleWindows). Parts keep one large file from being a tail.
         let work = units
         units = []
         let creationLock = SerialLock()

@@ -159,37 +159,29 @@ public struct ValidateOperation: Sendable {
     }
 
     /// One stored file to read back: a whole entry, one part of a split one, or a copy of
-    /// the server log (backup -s); `order` is its place in the file list.
+    /// the server log (backup -s).
     struct Unit {
         let entry: FileEntry
         let part: Int32
         let serverLog: Bool
-        let order: Int32
         var weight: UInt64 { entry.storedSize / UInt64(entry.partCount) }
-        /// The order a backup stores files in (largest first, then the list's order), so that
-        /// each bundle is read front to back (BundleWindows).
-        static func storedFirst(_ a: Unit, _ b: Unit) -> Bool {
-            let (sa, sb) = (a.serverLog ? 0 : a.entry.size, b.serverLog ? 0 : b.entry.size)
-            return sa != sb ? sa > sb : a.order < b.order
-        }
     }
 
-    /// The units of a backup, sorted in place once the list (checked whole: a path twice is
-    /// damage) is let go: the list, the units and copies of them sorted were all held at
-    /// once before, and a list can name every file of a large cluster.
+    /// The units of a backup in the list's order, the order a backup stores files in, so that
+    /// each bundle is read front to back (BundleWindows); the list (checked whole: a path
+    /// twice is damage) is let go first.
     func units(of info: BackupInfo) throws -> (units: [Unit], storedFiles: Int) {
         var units: [Unit] = []
         var storedFiles = 0
         var entries = try repository.loadFileList(info)
         for entry in entries where FileList.isStored(entry) {
             storedFiles += 1
-            for part in 0..<entry.partCount { units.append(Unit(entry: entry, part: Int32(part), serverLog: false, order: Int32(units.count))) }
+            for part in 0..<entry.partCount { units.append(Unit(entry: entry, part: Int32(part), serverLog: false)) }
         }
         entries = []
         for entry in try repository.loadServerLogList(info.id) ?? [] {
-            units.append(Unit(entry: entry, part: 0, serverLog: true, order: Int32(units.count)))
+            units.append(Unit(entry: entry, part: 0, serverLog: true))
         }
-        units.sort(by: Unit.storedFirst)
         return (units, storedFiles)
     }
 

@@ -28,18 +28,18 @@ struct FileOutcome: Sendable {
     }
 }
 
-/// Stores the files of one backup and builds its file list. Relation files go through a
+/// Stores the files of one backup and writes its file list. Relation files go through a
 /// PageScanner (verified; only changed pages for an incremental whose parent has the file);
 /// FSM/VM forks and other files present in the parent are compared with its content; the
-/// rest is copied whole. Directories first, in order; then files on `jobs` workers, largest
-/// first, files larger than `partSize` in parts so that one big relation does not leave the
-/// other workers idle; the file list keeps the walk's order.
+/// rest is copied whole. Everything in the walk's order, on `jobs` workers, files larger
+/// than `partSize` in parts so that one big relation does not leave the other workers idle.
 struct BackupFileCopier: Sendable {
     let repository: Repository
     let cluster: DataDirectory
     let info: BackupInfo
     let options: BackupOptions
-    let parent: ParentFiles?
+    /// The parent of an incremental (whose entries come with each task).
+    let parentInfo: BackupInfo?
     /// For an incremental: the blocks WAL says changed since the parent's start; relation
     /// files then read only those (and what lies beyond the parent's end of the file).
     var changes: ChangedBlockMap?
@@ -53,85 +53,104 @@ struct BackupFileCopier: Sendable {
 
     private var dataRoot: String { repository.dataName(info.id) }
 
-    /// One unit of work: a whole file, or part `part` of `parts`.
-    private struct Task: Sendable {
-        let source: Int
+    /// One unit of work: a whole file, or part `part` of `parts`, with the parent's entry.
+    struct Task: Sendable {
+        let source: SourceEntry
         let part: Int
         let parts: Int
         let bytes: UInt64
+        let previous: FileEntry?
     }
 
-    /// Copies everything; returns the entries and the totals.
-    func copyAll(_ sources: [SourceEntry], jobs: Int) throws -> (entries: [FileEntry], outcome: FileOutcome, directories: [String]) {
-        var directories = [dataRoot]
-        var slots: [FileEntry?] = Array(repeating: nil, count: sources.count)
-        var tasks: [Task] = []
-        tasks.reserveCapacity(sources.count)
-        for (i, source) in sources.enumerated() {
+    /// What the copy stored: the number of entries listed, the totals, the directories made.
+    struct Copied {
+        var count = 0
+        var outcome = FileOutcome()
+        var directories: [String] = []
+    }
+
+    /// Copies everything the walk finds, on `jobs` workers, and writes each entry into
+    /// `list` in the walk's order as soon as it and all before it are done: the files are
+    /// never all in memory, only a window of them. Small files land in bundles in that same
+    /// order, the order restore and validate read them in (BundleWindows). Files larger than
+    /// a part are split so that one big relation keeps every worker busy.
+    func copyAll(_ walker: DataDirectoryWalker, parentEntries: ParentEntries?, into list: FileListWriter,
+                 jobs: Int) throws -> Copied {
+        var copied = Copied(directories: [dataRoot])
+        let copier = self
+        let compression = options.compression, level = options.compressLevel
+        // Files are made durable together (BackupOperation syncs the repository before DONE).
+        let storage = repository.storage.deferringDurability()
+        let meter = try Self.startMeter(walker)
+        defer { meter?.finish() }
+        var parts: [FileOutcome] = []
+        let pool = OrderedWorkPool<Task?, (Task?, FileOutcome)>(
+            jobs: jobs, window: max(256, jobs * 64),
+            makeState: { FileCopier(storage: storage, compression: compression, level: level) },
+            work: { task, fileCopier in
+                let task = task!
+                defer { meter?.add(bytes: task.bytes, files: task.part == task.parts - 1 ? 1 : 0) }
+                let outcome = task.parts == 1
+                    ? try copier.copyFile(task.source, previous: task.previous, with: &fileCopier)
+                    : try copier.copyPart(task.source, part: task.part, previous: task.previous, with: &fileCopier)
+                try FaultInjection.point("backup-file-copied")
+                return (task, outcome)
+            },
+            consume: { task, outcome in
+                var outcome = outcome
+                if let task, task.parts > 1 {
+                    parts.append(outcome)
+                    guard task.part == task.parts - 1 else { return }
+                    outcome = try copier.joinParts(task.source, parts, previous: task.previous)
+                    parts = []
+                }
+                copied.outcome.add(outcome)
+                if let entry = outcome.entry {
+                    try list.append(entry)
+                    copied.count += 1
+                }
+            })
+        defer { pool.cancel() }
+        try walker.forEach { source in
             switch source.kind {
             case .directory, .symlink:
                 // A tablespace link's contents are stored below a real directory of the same name.
                 if source.relativePath != "." {
                     let stored = dataRoot + "/" + source.relativePath
                     try repository.storage.makeDirectories(stored)
-                    directories.append(stored)
+                    copied.directories.append(stored)
                 }
-                slots[i] = FileEntry(kind: source.kind, path: source.relativePath, mode: source.status.mode,
-                                     mtime: source.status.mtime, linkTarget: source.linkTarget)
+                var done = FileOutcome()
+                done.entry = FileEntry(kind: source.kind, path: source.relativePath, mode: source.status.mode,
+                                       mtime: source.status.mtime, linkTarget: source.linkTarget)
+                try pool.submitDone((nil, done))
             case .file:
                 let size = source.status.size
-                let parts = source.relativePath == "global/pg_control" || size <= partSize ? 1 : Int((size + partSize - 1) / partSize)
-                for part in 0..<parts {
-                    tasks.append(Task(source: i, part: part, parts: parts,
-                                      bytes: parts == 1 ? size : min(partSize, size - UInt64(part) * partSize)))
+                let previous = try parentEntries?.entry(for: source.relativePath)
+                let count = source.relativePath == "global/pg_control" || size <= partSize ? 1 : Int((size + partSize - 1) / partSize)
+                for part in 0..<count {
+                    try pool.submit(Task(source: source, part: part, parts: count,
+                                         bytes: count == 1 ? size : min(partSize, size - UInt64(part) * partSize), previous: previous))
                 }
             case .pageDelta, .unchanged:
                 preconditionFailure("the walker lists files, not stored forms")
             }
         }
-        // Largest first, then the walk's order: restore and validate take files in this
-        // same order, so that they read each bundle front to back (BundleWindows).
-        tasks.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.source, $0.part) < ($1.source, $1.part) }
-        let order = tasks
-        let copier = self
-        let compression = options.compression, level = options.compressLevel
-        // Files are made durable together (BackupOperation syncs the repository before DONE).
-        let storage = repository.storage.deferringDurability()
-        let meter = ProgressMeter.start("backup", totalBytes: order.reduce(0) { $0 + $1.bytes },
-                                        totalFiles: sources.reduce(0) { $1.kind == .file ? $0 + 1 : $0 })
-        defer { meter?.finish() }
-        let results = try WorkerPool.run(count: order.count, jobs: jobs,
-                                         makeState: { FileCopier(storage: storage, compression: compression, level: level) }) { n, fileCopier in
-            let task = order[n]
-            defer { meter?.add(bytes: task.bytes, files: task.part == task.parts - 1 ? 1 : 0) }
-            let outcome = task.parts == 1
-                ? try copier.copyFile(sources[task.source], with: &fileCopier)
-                : try copier.copyPart(sources[task.source], part: task.part, with: &fileCopier)
-            try FaultInjection.point("backup-file-copied")
-            return outcome
-        }
-        var total = FileOutcome()
-        var partsBySource: [Int: [(Int, FileOutcome)]] = [:]
-        for (n, result) in results.enumerated() {
-            guard let result else { continue }
-            let task = order[n]
-            if task.parts > 1 {
-                partsBySource[task.source, default: []].append((task.part, result))
-                continue
-            }
-            slots[task.source] = result.entry
-            total.add(result)
-        }
-        for (index, parts) in partsBySource {
-            let outcome = try joinParts(sources[index], parts.sorted { $0.0 < $1.0 }.map(\.1))
-            slots[index] = outcome.entry
-            total.add(outcome)
-        }
-        total.pageErrors.sort { ($0.path, $0.block) < ($1.path, $1.block) }
-        return (slots.compactMap { $0 }, total, directories)
+        try pool.finish()
+        try parentEntries?.finish()
+        copied.outcome.pageErrors.sort { ($0.path, $0.block) < ($1.path, $1.block) }
+        return copied
     }
 
-    func copyFile(_ source: SourceEntry, with copier: inout FileCopier) throws -> FileOutcome {
+    /// With progress shown, a first walk counts what the copy will read (a stat per file).
+    private static func startMeter(_ walker: DataDirectoryWalker) throws -> ProgressMeter? {
+        guard ProgressMeter.isShown else { return nil }
+        var bytes: UInt64 = 0, files = 0
+        try walker.forEach { if $0.kind == .file { bytes += $0.status.size; files += 1 } }
+        return ProgressMeter.start("backup", totalBytes: bytes, totalFiles: files)
+    }
+
+    func copyFile(_ source: SourceEntry, previous: FileEntry?, with copier: inout FileCopier) throws -> FileOutcome {
         if source.relativePath == "global/pg_control" {
             var outcome = FileOutcome()
             let stored = repository.storedName(info.id, path: source.relativePath, delta: false, compression: options.compression)
@@ -144,20 +163,21 @@ struct BackupFileCopier: Sendable {
                                       mtime: source.status.mtime, checksum: summary.checksum, storedSize: summary.storedSize)
             return outcome
         }
-        let outcome = try copyRange(source, part: 0, offset: 0, limit: source.status.size, wholeFile: true, with: &copier)
+        let outcome = try copyRange(source, part: 0, offset: 0, limit: source.status.size, wholeFile: true,
+                                    previous: previous, with: &copier)
         if outcome.entry != nil { return outcome }  // unchanged since the parent
-        return try joinParts(source, [outcome])
+        return try joinParts(source, [outcome], previous: previous)
     }
 
-    func copyPart(_ source: SourceEntry, part: Int, with copier: inout FileCopier) throws -> FileOutcome {
+    func copyPart(_ source: SourceEntry, part: Int, previous: FileEntry?, with copier: inout FileCopier) throws -> FileOutcome {
         let offset = UInt64(part) * partSize
         return try copyRange(source, part: part, offset: offset, limit: min(partSize, source.status.size - offset),
-                             wholeFile: false, with: &copier)
+                             wholeFile: false, previous: previous, with: &copier)
     }
 
     /// Copies `limit` bytes of the file from `offset` into the stored file (or part) `part`.
     private func copyRange(_ source: SourceEntry, part: Int, offset: UInt64, limit: UInt64, wholeFile: Bool,
-                           with copier: inout FileCopier) throws -> FileOutcome {
+                           previous: FileEntry?, with copier: inout FileCopier) throws -> FileOutcome {
         let blockSize = Int(cluster.control.blockSize)
         var outcome = FileOutcome()
         let relation = RelationPath.parse(source.relativePath).flatMap { source.status.size % UInt64(blockSize) == 0 ? $0 : nil }
@@ -166,7 +186,6 @@ struct BackupFileCopier: Sendable {
                         firstBlock: relation.segment * cluster.control.segmentBlocks,
                         checksums: cluster.control.dataChecksumsEnabled, backupStartLSN: info.startLSN!, parent: nil)
         }
-        let previous = parent?.files[source.relativePath]
         func target(delta: Bool) -> String {
             repository.storedName(info.id, path: source.relativePath, delta: delta, compression: options.compression, part: part)
         }
@@ -174,11 +193,11 @@ struct BackupFileCopier: Sendable {
             // Main and init forks: changed pages only when the parent has the file.
             var relationScanner = base
             var delta = false
-            if let parent, relation.fork == .main || relation.fork == .`init`, let previous,
+            if let parent = parentInfo, relation.fork == .main || relation.fork == .`init`, let previous,
                FileList.isStored(previous) || previous.kind == .unchanged {
                 relationScanner = PageScanner(path: source.relativePath, blockSize: blockSize, firstBlock: base.firstBlock,
                                               checksums: base.checksums, backupStartLSN: info.startLSN!,
-                                              parent: (parent.info.startLSN!, UInt32(previous.size / UInt64(blockSize))))
+                                              parent: (parent.startLSN!, UInt32(previous.size / UInt64(blockSize))))
                 delta = true
             }
             let blocks = delta ? changedBlocks(source.relativePath, parentBlocks: UInt32((previous?.size ?? 0) / UInt64(blockSize)),
@@ -238,8 +257,9 @@ struct BackupFileCopier: Sendable {
     /// parent's content: it becomes a `u` entry (checksum as the parent recorded it) and the
     /// caller removes its empty delta parts, so that a backup after a quiet day stores, and a
     /// restore opens, only the relations that changed.
-    private func unchangedRelation(_ source: SourceEntry, kind: FileEntry.Kind, size: UInt64, keptBytes: UInt64) -> FileEntry? {
-        guard kind == .pageDelta, keptBytes == 0, let previous = parent?.files[source.relativePath], previous.size == size else {
+    private func unchangedRelation(_ source: SourceEntry, kind: FileEntry.Kind, size: UInt64, keptBytes: UInt64,
+                                   previous: FileEntry?) -> FileEntry? {
+        guard kind == .pageDelta, keptBytes == 0, let previous, previous.size == size else {
             return nil
         }
         return FileEntry(kind: .unchanged, path: source.relativePath, mode: source.status.mode, size: size,
@@ -262,7 +282,7 @@ struct BackupFileCopier: Sendable {
     /// part that came back short; later parts are removed: whatever the file held beyond is
     /// rebuilt by WAL replay, as for any file that changes during a backup. A vanished part
     /// drops the whole file.
-    private func joinParts(_ source: SourceEntry, _ parts: [FileOutcome]) throws -> FileOutcome {
+    private func joinParts(_ source: SourceEntry, _ parts: [FileOutcome], previous: FileEntry?) throws -> FileOutcome {
         var outcome = FileOutcome()
         let kind = parts[0].part!.kind
         // Only what was written: a delta that kept no page is never stored (storedSize 0),
@@ -282,7 +302,7 @@ struct BackupFileCopier: Sendable {
         let kept = Self.partsKept(fileBytes: parts.map { $0.part!.fileBytes }, listedSize: source.status.size, partSize: partSize)
         let keptBytes = parts.prefix(kept).reduce(0) { $0 + $1.readBytes }
         let fileBytes = parts.prefix(kept).reduce(0) { $0 + $1.part!.fileBytes }
-        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: keptBytes) {
+        if let unchanged = unchangedRelation(source, kind: kind, size: fileBytes, keptBytes: keptBytes, previous: previous) {
             removeParts(from: 0)
             outcome.entry = unchanged
             outcome.totalBytes = fileBytes

@@ -161,7 +161,9 @@ public struct RemoteBackupOperation {
             _ = try session.primary.query("SELECT pg_switch_wal()")
         }
         try steps.waitForArchive(stopSegment, connection: session.primary)
-        try steps.publish(&info, entries: entries, totals: totals, directories: directories)
+        let list = try repository.fileListWriter(info.id)
+        for entry in entries { try list.append(entry) }
+        try steps.publish(&info, list: list, totals: totals, directories: directories)
         Console.info("backup \(info.id): \(formatBytes(info.networkBytes ?? 0)) received over the network")
     }
 }

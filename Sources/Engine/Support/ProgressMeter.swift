@@ -26,9 +26,12 @@ public final class ProgressMeter: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let drawer = Mutex<pthread_t?>(nil)
 
+    /// Whether `start` draws (callers that must count their totals first ask this).
+    public static var isShown: Bool { style != .off && !Console.quiet }
+
     /// nil when progress is off: callers write `meter?.add(...)`.
     public static func start(_ label: String, totalBytes: UInt64, totalFiles: Int) -> ProgressMeter? {
-        guard style != .off, !Console.quiet else { return nil }
+        guard isShown else { return nil }
         let meter = ProgressMeter(label: label, totalBytes: totalBytes, totalFiles: totalFiles, style: style)
         meter.startDrawing()
         return meter

@@ -100,15 +100,18 @@ public enum FileList {
 
     public static func encode(_ entries: [FileEntry]) -> String {
         var out = header
-        for e in entries {
-            let crc = e.checksum.map(CRC32C.hex) ?? "-"
-            let mode = String(e.mode, radix: 8)
-            let parts = e.isSplit ? "\(e.partSize):" + e.partChecksums.map(CRC32C.hex).joined(separator: ",") : "-"
-            out += "\(e.kind.rawValue)\t\(String(repeating: "0", count: max(0, 4 - mode.count)) + mode)\t\(e.size)\t\(e.mtime)\t\(crc)\t\(e.storedSize)\t\(parts)\t\(escape(e.path))"
-            if let target = e.linkTarget { out += "\t" + escape(target) }
-            out += "\n"
-        }
+        for e in entries { out += line(e) }
         return SealedText.seal(out)
+    }
+
+    /// One entry's line, newline included.
+    public static func line(_ e: FileEntry) -> String {
+        let crc = e.checksum.map(CRC32C.hex) ?? "-"
+        let mode = String(e.mode, radix: 8)
+        let parts = e.isSplit ? "\(e.partSize):" + e.partChecksums.map(CRC32C.hex).joined(separator: ",") : "-"
+        var out = "\(e.kind.rawValue)\t\(String(repeating: "0", count: max(0, 4 - mode.count)) + mode)\t\(e.size)\t\(e.mtime)\t\(crc)\t\(e.storedSize)\t\(parts)\t\(escape(e.path))"
+        if let target = e.linkTarget { out += "\t" + escape(target) }
+        return out + "\n"
     }
 
     public static func decode(_ text: String, path: String) throws -> [FileEntry] {

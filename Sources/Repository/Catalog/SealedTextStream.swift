@@ -42,7 +42,7 @@ public enum SealedTextStream {
         return reader.finish()
     }
 
-    private struct LineSplitter {
+    struct LineSplitter {
         let path: String
         var whole = CRC32C()
         var body = CRC32C()

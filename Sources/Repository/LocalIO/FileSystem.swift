@@ -60,7 +60,8 @@ public enum FileSystem {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        return names.sorted()
+        // By UTF-8 bytes: the order backups list files in (FileList.walkPrecedes).
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     public static func makeDirectory(_ path: String, mode: UInt32 = 0o700) throws {

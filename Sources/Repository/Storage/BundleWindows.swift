@@ -2,8 +2,8 @@ import StorageInterface
 import Synchronization
 
 /// Reads of bundled files that follow one another in a bundle, served from one larger read.
-/// Restore and validate take files in the order a backup wrote them (largest first, then
-/// the walk's order), so each bundle is read front to back, one small file after another:
+/// Restore and validate take files in the order a backup wrote them (the file list's), so
+/// each bundle is read front to back, one small file after another:
 /// one ranged GET per file would make a restore of 100,000 small files 100,000 requests.
 /// Once a read starts where the previous one of that bundle ended (or a little after: files
 /// taken by other workers, or left out), the next `windowSize` bytes of the bundle are read
