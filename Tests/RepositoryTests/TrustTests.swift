@@ -37,6 +37,32 @@ import PostgresFormat
         #expect(CatalogPath.problem(in: cluster + [entry(.directory, "pg_tblspc/16384")])?.contains("twice") == true)
     }
 
+    /// The checks an entry at a time (validate reads a list as a stream): a list in the
+    /// walk's order needs nothing more; a path twice in it shows as two in a row; one in
+    /// another order says so; below a link, only its version directory, link first or last.
+    @Test func theStreamedChecksAreTheWholeOnes() {
+        func streamed(_ entries: [FileEntry]) -> (problem: String?, needsWholeCheck: Bool) {
+            var checker = CatalogPath.ListChecker()
+            for entry in entries { if let why = checker.take(entry) { return (why, checker.needsWholeCheck) } }
+            return (nil, checker.needsWholeCheck)
+        }
+        let label = [entry(.file, "backup_label"), entry(.file, "tablespace_map")]
+        #expect(cluster == cluster.sorted { FileList.walkPrecedes($0.path, $1.path) })
+        #expect(streamed(cluster + label) == (nil, false))
+        #expect(streamed(cluster + label + [entry(.file, "backup_label")]).problem?.contains("twice") == true)
+        var twice = cluster
+        twice.insert(entry(.file, "base/1/1259"), at: 4)
+        #expect(streamed(twice).problem?.contains("listed twice: base/1/1259") == true)
+        #expect(streamed(cluster.reversed()) == (nil, true))
+        #expect(CatalogPath.problem(in: cluster.reversed()) == nil)
+        #expect(CatalogPath.problem(in: twice.reversed())?.contains("twice") == true)
+        let below = entry(.file, "pg_tblspc/16384/evil")
+        #expect(streamed(cluster + [below]).problem?.contains("below a tablespace link") == true)
+        #expect(streamed([below] + cluster).problem?.contains("below a tablespace link") == true)
+        #expect(CatalogPath.problem(in: [below] + cluster)?.contains("below a tablespace link") == true)
+        #expect(streamed([entry(.directory, "pg_tblspc/16385/other")]) == (nil, false), "not a link: an in-place tablespace's directory")
+    }
+
     @Test func aResealedListWithAnEscapingPathIsCorruptWhenRead() throws {
         let text = FileList.encode(cluster + [entry(.file, "../x")])  // sealed: its own checksum is valid
         #expect(throws: CatalogError.self) { try FileList.decode(text, path: "file.list") }

@@ -167,50 +167,76 @@ public struct ValidateOperation: Sendable {
         var weight: UInt64 { entry.storedSize / UInt64(entry.partCount) }
     }
 
-    /// The units of a backup in the list's order, the order a backup stores files in, so that
-    /// each bundle is read front to back (BundleWindows); the list (checked whole: a path
-    /// twice is damage) is let go first.
-    func units(of info: BackupInfo) throws -> (units: [Unit], storedFiles: Int) {
-        var units: [Unit] = []
-        var storedFiles = 0
-        var entries = try repository.loadFileList(info)
-        for entry in entries where FileList.isStored(entry) {
-            storedFiles += 1
-            for part in 0..<entry.partCount { units.append(Unit(entry: entry, part: Int32(part), serverLog: false)) }
-        }
-        entries = []
-        for entry in try repository.loadServerLogList(info.id) ?? [] {
-            units.append(Unit(entry: entry, part: 0, serverLog: true))
-        }
-        return (units, storedFiles)
-    }
-
-    /// Every problem found, each naming its file; empty when the backup is intact.
+    /// Every problem found, each naming its file; empty when the backup is intact. The list
+    /// is read as a stream and each stored file handed to the workers as it comes (a window
+    /// of them held, not the list: issue 28, item 4); a list the stream cannot check whole
+    /// (not in the walk's order: backups over the replication protocol) is read whole too.
+    /// A damaged list is the one problem reported, whatever the files said.
     func check(_ info: BackupInfo) throws -> [String] {
-        let work: [Unit]
-        let storedFiles: Int
-        do { (work, storedFiles) = try units(of: info) } catch { return ["\(error)"] }
         let operation = self
-        let meter = ProgressMeter.start("validate \(info.id)", totalBytes: work.reduce(0) { $0 + $1.weight },
-                                        totalFiles: storedFiles)
+        let meter = Self.startMeter(info, repository: repository)
         defer { meter?.finish() }
+        var problems: [String] = []
         // A worker's error (an I/O error, not a mismatch) means the backup could not be read
         // back: it propagates, and the backup keeps its status instead of passing as OK.
-        let found = try WorkerPool.run(count: work.count, jobs: jobs,
-                                       makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer -> String? in
+        let pool = OrderedWorkPool<Unit, String?>(jobs: jobs, window: max(256, jobs * 64),
+                                                  makeState: { [UInt8](repeating: 0, count: 1 << 20) }, work: { unit, buffer in
             try FaultInjection.point("validate-read-file")
-            let (entry, part, serverLog) = (work[n].entry, Int(work[n].part), work[n].serverLog)
-            defer { meter?.add(bytes: work[n].weight, files: part == entry.partCount - 1 ? 1 : 0) }
-            guard let reason = try operation.verify(entry, part: part, serverLog: serverLog, of: info, buffer: &buffer) else { return nil }
-            let name = serverLog ? operation.repository.serverLogName(info.id, path: entry.path, compression: info.compression)
-                : operation.repository.storedName(info.id, entry, compression: info.compression, part: part)
-            let goodCopy = serverLog ? "" : operation.goodCopy(of: entry, part: part, in: info, buffer: &buffer)
-            return "\(serverLog ? "server log" : "file") \(entry.path) (\(operation.repository.storage.describe(name))): \(reason)\(goodCopy)"
-        }
-        var problems = found.compactMap { $0 ?? nil }.sorted()
+            defer { meter?.add(bytes: unit.weight, files: Int(unit.part) == unit.entry.partCount - 1 ? 1 : 0) }
+            return try operation.problem(unit, of: info, buffer: &buffer)
+        }, consume: { if let problem = $0 { problems.append(problem) } })
+        defer { pool.cancel() }
+        if let listProblem = try readList(info, into: pool) { return [listProblem] }
+        try pool.finish()
+        problems.sort()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         problems += try checkWAL(info, buffer: &buffer)
         return problems
+    }
+
+    /// Hands every stored file (and server log copy) of the backup to `pool`; returns what is
+    /// wrong with the lists themselves, if anything (any error reading them: before streaming
+    /// it was so too). A worker's error, rethrown by `submit`, propagates.
+    private func readList(_ info: BackupInfo, into pool: OrderedWorkPool<Unit, String?>) throws -> String? {
+        var checker = CatalogPath.ListChecker()
+        let path = repository.fileListPath(info.id)
+        var listError: (any Error)?
+        func fromList<T>(_ body: () throws -> T) -> T? {
+            do { return try body() } catch { listError = error; return nil }
+        }
+        guard let reader = fromList({ try FileListReader(repository: repository, info: info) }) else { return "\(listError!)" }
+        while let entry = fromList({ try reader.next() }) ?? nil {
+            if let why = checker.take(entry) { return "\(CatalogError.corrupt(path, why))" }
+            guard FileList.isStored(entry) else { continue }
+            for part in 0..<entry.partCount { try pool.submit(Unit(entry: entry, part: Int32(part), serverLog: false)) }
+        }
+        if checker.needsWholeCheck { _ = fromList { try repository.loadFileList(info) } }
+        let serverLogs = fromList { try repository.loadServerLogList(info.id) } ?? nil
+        if let listError { return "\(listError)" }
+        for entry in serverLogs ?? [] { try pool.submit(Unit(entry: entry, part: 0, serverLog: true)) }
+        return nil
+    }
+
+    /// With progress shown, a first pass over the list counts what validate will read.
+    private static func startMeter(_ info: BackupInfo, repository: Repository) -> ProgressMeter? {
+        guard ProgressMeter.isShown else { return nil }
+        var bytes: UInt64 = 0, files = 0
+        try? repository.forEachFileListEntry(info) { entry in
+            guard FileList.isStored(entry) else { return }
+            bytes += entry.storedSize
+            files += 1
+        }
+        return ProgressMeter.start("validate \(info.id)", totalBytes: bytes, totalFiles: files)
+    }
+
+    /// The report for one unit found damaged, nil when intact.
+    private func problem(_ unit: Unit, of info: BackupInfo, buffer: inout [UInt8]) throws -> String? {
+        let (entry, part, serverLog) = (unit.entry, Int(unit.part), unit.serverLog)
+        guard let reason = try verify(entry, part: part, serverLog: serverLog, of: info, buffer: &buffer) else { return nil }
+        let name = serverLog ? repository.serverLogName(info.id, path: entry.path, compression: info.compression)
+            : repository.storedName(info.id, entry, compression: info.compression, part: part)
+        let goodCopy = serverLog ? "" : self.goodCopy(of: entry, part: part, in: info, buffer: &buffer)
+        return "\(serverLog ? "server log" : "file") \(entry.path) (\(repository.storage.describe(name))): \(reason)\(goodCopy)"
     }
 
     /// A reason when one stored file (or one part of a split one) is damaged; an error

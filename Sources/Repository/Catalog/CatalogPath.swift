@@ -42,38 +42,70 @@ public enum CatalogPath {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
-    /// Why an entry below a tablespace link is unacceptable: PostgreSQL keeps everything of a
-    /// tablespace in its `PG_<major>_<catversion>/` directory, so nothing else may be written
-    /// through the link (a crafted list would otherwise put files anywhere the link points).
-    static func problem(belowLinks links: Set<Substring>, _ path: String) -> String? {
-        guard path.hasPrefix("pg_tblspc/") else { return nil }
-        let components = path.split(separator: "/", maxSplits: 3)
-        guard components.count >= 3, links.contains(components[1]) else { return nil }
-        return isTablespaceVersionDirectory(components[2]) ? nil
-            : "below a tablespace link, outside PostgreSQL's PG_<major>_<catversion> directory: \(FileList.escape(path))"
-    }
-
     /// Checks a whole file list: each path acceptable, links only at `pg_tblspc/<OID>` with an
     /// absolute target, nothing below a link but its PG_<major>_<catversion> directory, no path
-    /// twice. Returns the first problem with the entry's path.
+    /// twice. Returns the first problem found, with the entry's path.
     public static func problem(in entries: [FileEntry]) -> String? {
-        var kinds: [String: FileEntry.Kind] = [:]
-        let links = Set(entries.lazy.filter { $0.kind == .symlink && isTablespaceLink($0.path) }.map { $0.path.dropFirst("pg_tblspc/".count) })
-        for entry in entries {
-            if let why = problem(belowLinks: links, entry.path) { return why }
+        var checker = ListChecker()
+        for entry in entries { if let why = checker.take(entry) { return why } }
+        guard checker.needsWholeCheck else { return nil }
+        var seen = Set<String>()
+        for entry in entries where !seen.insert(entry.path).inserted { return "listed twice: \(FileList.escape(entry.path))" }
+        return nil
+    }
+
+    /// The same checks an entry at a time, for a list read as a stream. A list in the walk's
+    /// order (FileList.walkPrecedes; what backups of a data directory write) cannot hold a path
+    /// twice without it showing as two in a row; for one in another order `needsWholeCheck`
+    /// says that only the whole list can tell.
+    public struct ListChecker {
+        private var previous: String?
+        private var links = Set<Substring>()
+        /// Entries below `pg_tblspc/<x>/` outside a version directory: damage if <x> is a link,
+        /// wherever in the list the link comes. None in a list a backup wrote.
+        private var belowTablespaceDirectories: [(oid: Substring, path: String)] = []
+        /// The server's two files, listed last, out of the walk's order.
+        private var fromServer = Set<String>()
+        public private(set) var needsWholeCheck = false
+
+        public init() {}
+
+        public mutating func take(_ entry: FileEntry) -> String? {
             if let why = problem(with: entry.path) { return "\(why): \(FileList.escape(entry.path))" }
             if entry.kind == .symlink {
                 guard isTablespaceLink(entry.path) else {
                     return "symbolic link outside pg_tblspc/<OID>: \(FileList.escape(entry.path))"
                 }
                 if let why = problem(withLinkTarget: entry.linkTarget ?? "") { return "\(why): \(FileList.escape(entry.path))" }
+                let oid = entry.path.dropFirst("pg_tblspc/".count)
+                links.insert(oid)
+                if let below = belowTablespaceDirectories.first(where: { $0.oid == oid }) { return problemBelowLink(below.path) }
             } else if entry.path == "." && entry.kind != .directory {
                 return "the data directory itself is listed as a \(entry.kind.rawValue) entry"
             }
-            if kinds.updateValue(entry.kind, forKey: entry.path) != nil {
-                return "listed twice: \(FileList.escape(entry.path))"
+            if entry.path.hasPrefix("pg_tblspc/") {
+                let components = entry.path.split(separator: "/", maxSplits: 3)
+                if components.count >= 3 && !isTablespaceVersionDirectory(components[2]) {
+                    if links.contains(components[1]) { return problemBelowLink(entry.path) }
+                    belowTablespaceDirectories.append((components[1], entry.path))
+                }
             }
+            if entry.path == "backup_label" || entry.path == "tablespace_map" {
+                return fromServer.insert(entry.path).inserted ? nil : "listed twice: \(FileList.escape(entry.path))"
+            }
+            if let previous, !needsWholeCheck, !FileList.walkPrecedes(previous, entry.path) {
+                if previous == entry.path { return "listed twice: \(FileList.escape(entry.path))" }
+                needsWholeCheck = true
+            }
+            previous = entry.path
+            return nil
         }
-        return nil
+
+        /// PostgreSQL keeps everything of a tablespace in its `PG_<major>_<catversion>/`
+        /// directory, so nothing else may be written through the link (a crafted list would
+        /// otherwise put files anywhere the link points).
+        private func problemBelowLink(_ path: String) -> String {
+            "below a tablespace link, outside PostgreSQL's PG_<major>_<catversion> directory: \(FileList.escape(path))"
+        }
     }
 }

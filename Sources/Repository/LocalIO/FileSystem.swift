@@ -60,8 +60,10 @@ public enum FileSystem {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        // By UTF-8 bytes: the order backups list files in (FileList.walkPrecedes).
-        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        // By UTF-8 bytes: the order backups list files in (FileList.walkPrecedes). In place:
+        // a database's directory can name a million files.
+        names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return names
     }
 
     public static func makeDirectory(_ path: String, mode: UInt32 = 0o700) throws {
