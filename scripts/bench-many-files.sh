@@ -6,6 +6,7 @@
 # same cluster show what the files cost a tool that bundles them. BENCH_EXTRA_FILES=N adds N
 # files the server ignores (empty, every tenth one zeroed page) to the postgres database's
 # directory: a million-file cluster in a minute, where a million relations take hours.
+# BENCH_PGBACKREST=0 leaves pgBackRest out.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,7 +69,7 @@ SEG=$(ls "$W"/repo/wal/*/ | grep -E '^[0-9A-F]{24}-' | cut -c1-24 | head -1)
 measure "pgbk archive-get" "$PGBK" archive-get -B "$W/repo" "$SEG" "$W/seg"
 measure "pgbk expire --dry-run" "$PGBK" expire -B "$W/repo" --keep-data-generations 1 --dry-run
 
-if command -v pgbackrest >/dev/null; then
+if [ "${BENCH_PGBACKREST:-1}" != 0 ] && command -v pgbackrest >/dev/null; then
   mkdir -p "$W"/{pgbr-repo,log,lock}
   cat > "$W/pgbackrest.conf" <<CONF
 [global]
