@@ -84,11 +84,11 @@ struct BackupFileCopier: Sendable {
         let meter = try Self.startMeter(walker)
         defer { meter?.finish() }
         var parts: [FileOutcome] = []
-        let pool = OrderedWorkPool<Task?, (Task?, FileOutcome)>(
+        // Directories come back with no task: their entry needs no work.
+        let pool = OrderedWorkPool<Task, (Task?, FileOutcome)>(
             jobs: jobs, window: max(256, jobs * 64),
             makeState: { FileCopier(storage: storage, compression: compression, level: level) },
             work: { task, fileCopier in
-                let task = task!
                 defer { meter?.add(bytes: task.bytes, files: task.part == task.parts - 1 ? 1 : 0) }
                 let outcome = task.parts == 1
                     ? try copier.copyFile(task.source, previous: task.previous, with: &fileCopier)
