@@ -4,8 +4,7 @@ import Synchronization
 @preconcurrency import Glibc
 #endif
 
-/// Runs items on up to `jobs` threads, handing them out in the given order (callers pass
-/// largest first). Each worker builds its own state (buffers) once, so memory is bounded by
+/// Runs items on up to `jobs` threads, handing them out in the given order. Each worker builds its own state (buffers) once, so memory is bounded by
 /// jobs x state. The first error stops the others and is rethrown.
 public enum WorkerPool {
     static func run<State, Result: Sendable>(count: Int, jobs: Int, makeState: @Sendable () -> State,
