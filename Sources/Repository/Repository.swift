@@ -204,17 +204,17 @@ public struct Repository: Sendable {
 
     /// Each entry of a backup's file list in turn, read a chunk at a time and checked line by
     /// line (FileList.LineParser), then against its seal and backup.ini's checksum. Until
-    /// this returns nothing `body` saw is trusted: it collects, it does not act.
+    /// this returns nothing `body` saw is trusted: it collects, it does not act. An error
+    /// `body` throws is rethrown once the list has passed those checks (a damaged list is
+    /// reported as such first).
     public func forEachFileListEntry(_ info: BackupInfo, _ body: (FileEntry) throws -> Void) throws {
-        let path = fileListPath(info.id)
-        let stream = try storage.openRead(fileListName(info.id))
-        defer { stream.close() }
-        var parser = FileList.LineParser(path: path)
-        let outcome = try SealedTextStream.forEachLine(stream, path: path) { line, lineNumber in
-            if let entry = try parser.take(line, lineNumber) { try body(entry) }
+        let reader = try FileListReader(repository: self, info: info)
+        var bodyError: (any Error)?
+        while let entry = try reader.next() {
+            guard bodyError == nil else { continue }
+            do { try body(entry) } catch { bodyError = error }
         }
-        try outcome.check(path: path, expected: info.fileListChecksum, expectedIn: "backup.ini")
-        try parser.finish()
+        if let bodyError { throw bodyError }
     }
 
     /// The name a file of a backup is stored under; for a split entry, that of its part `part`.

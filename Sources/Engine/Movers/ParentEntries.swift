@@ -37,14 +37,14 @@ final class ParentEntries {
         try reader?.finish()
     }
 
+    /// The list's checks, an entry at a time (CatalogPath.ListChecker, which knows the
+    /// walk's order), over the whole list.
     private static func isInWalkOrder(_ reader: FileListReader) throws -> Bool {
-        var previous = try listed(reader)
-        var ordered = true
-        while let entry = try listed(reader) {
-            if ordered, let before = previous, !FileList.walkPrecedes(before.path, entry.path) { ordered = false }
-            previous = entry
+        var checker = CatalogPath.ListChecker()
+        while let entry = try reader.next() {
+            if let why = checker.take(entry) { throw CatalogError.corrupt(reader.path, why) }
         }
-        return ordered
+        return !checker.needsWholeCheck
     }
 
     /// The next entry but the two the server gives at the end of a backup, out of the walk.
