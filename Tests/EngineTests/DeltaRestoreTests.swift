@@ -82,7 +82,12 @@ import Repository
         try AtomicFile.write(target + "/global/pg_control", syntheticControlFile(systemIdentifier: 7))
         try RestoreMarker.write(in: target, systemIdentifier: 7, backupID: "20260101-000000F")
         let delta = try #require(try DeltaTarget.check(target, systemIdentifier: 7, repository: "r"))
-        let (removed, kept) = try delta.removeExtraneous(entries: entries, tablespaces: ["pg_tblspc/16384": tablespace, "pg_tblspc/16385": dir.path + "/new-ts"])
+        // Asked in the walk's order, each path once: a list in that order is merged, not held.
+        let kinds = Dictionary(uniqueKeysWithValues: entries.map { ($0.path, $0.kind) })
+        var asked: [String] = []
+        let (removed, kept) = try delta.removeExtraneous(kindOf: { asked.append($0); return kinds[$0] },
+                                                         tablespaces: ["pg_tblspc/16384": tablespace, "pg_tblspc/16385": dir.path + "/new-ts"])
+        #expect(zip(asked, asked.dropFirst()).allSatisfy { FileList.walkPrecedes($0, $1) }, "\(asked)")
         #expect(removed == 8 && kept.isEmpty, "\(removed) \(kept)")
         for gone in ["/base/1/999", "/junk", "/escape", "/base/1/100_link", "/global/pg_control", "/base/1/200", "/pg_tblspc/16385"] {
             #expect(!FileSystem.exists(target + gone), "\(gone)")

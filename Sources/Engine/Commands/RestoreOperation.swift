@@ -61,17 +61,10 @@ public struct RestoreOperation: Sendable {
         let target: String
         let delta: DeltaTarget?
         let plan: RecoveryPlan
-        let entries: [FileEntry]
+        let lists: ChainSurvey
         let tablespaces: RestoreTablespaces
         let owner: (uid: UInt32, gid: UInt32)?
         var info: BackupInfo { plan.backup }
-    }
-
-    /// What the layout left for the workers and the last step.
-    struct Layout {
-        var files: [FileEntry] = []
-        var controlFile: FileEntry?
-        var remappedTablespaceMap: String?
     }
 
     /// What `prepare` established, with the repository lock it holds until `execute` ends.
@@ -124,9 +117,15 @@ public struct RestoreOperation: Sendable {
         try writer.makeDirectory(checked.target, mode: 0o700)
         let targetLock = try RestoreTargetLock(checked.target)
         defer { withExtendedLifetime(targetLock) {} }
-        let layout = try layOut(checked, writer: &writer)
-        let (contents, crcs) = try restoreContents(checked, files: layout.files, writer: &writer)
-        try finish(checked, layout: layout, contents: contents, crcs: crcs, writer: &writer)
+        try layOut(checked)
+        // backup_manifest is written as files finish, under another name until it is whole.
+        let manifestPath = checked.target + "/" + RestoreMarker.manifestName
+        try FileSystem.remove(manifestPath)
+        let output = try OpenFile(creating: manifestPath, mode: 0o600)
+        defer { output.close() }
+        let manifest = try RestoredManifest.Writer(info: checked.info) { try output.write($0) }
+        let contents = try restoreContents(checked, writer: &writer, manifest: manifest)
+        try finish(checked, contents: contents, manifest: (manifest, output), writer: &writer)
         return checked.info
     }
 
@@ -141,8 +140,9 @@ public struct RestoreOperation: Sendable {
         try RestoreTarget.checkUsable(target, what: "restore target")
         let plan = try RecoveryPlanner(repository: repository, target: options.recoveryTarget, jobs: options.jobs).plan(backupID: options.backupID)
         let info = plan.backup
-        let entries = try repository.loadFileList(info)
-        let tablespaces = try RestoreTablespaces(entries: entries, info: info, mapping: options.tablespaceMapping,
+        // Every list of the chain read whole and checked; held only where one is out of order.
+        let lists = try ChainSurvey(members: plan.chain, repository: repository)
+        let tablespaces = try RestoreTablespaces(entries: lists.tablespaceEntries, info: info, mapping: options.tablespaceMapping,
                                                  under: options.tablespacesUnder, repository: repository)
         for ts in tablespaces.placements {
             if delta?.hasTablespace(link: ts.entry.path, at: ts.location) != true {
@@ -154,132 +154,60 @@ public struct RestoreOperation: Sendable {
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
         Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(plan.chain.count > 1 ? " (chain of \(plan.chain.count): \(plan.chain.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
         tablespaces.announce()
-        return Checked(target: target, delta: delta, plan: plan, entries: entries, tablespaces: tablespaces, owner: owner)
+        return Checked(target: target, delta: delta, plan: plan, lists: lists, tablespaces: tablespaces, owner: owner)
     }
 
-    /// The marker first, then (delta) what the backup lacks removed, directories and links
-    /// made; the files are left for the workers, pg_control for the end.
-    private func layOut(_ checked: Checked, writer: inout RestoreWriter) throws -> Layout {
+    /// The marker first, then (delta) what the backup lacks removed; directories, links and
+    /// files are left for the contents, pg_control for the end.
+    private func layOut(_ checked: Checked) throws {
         let (target, info) = (checked.target, checked.info)
         try RestoreMarker.write(in: target, systemIdentifier: info.systemIdentifier, backupID: info.id)
-        if let delta = checked.delta {
-            // WAL the archive never got (a crashed server's last segments) stays for recovery,
-            // which reads pg_wal after the archive: removing it would lose committed work.
-            let wal = repository.wal
-            let (removed, kept) = try delta.removeExtraneous(entries: checked.entries,
-                                                             tablespaces: Dictionary(checked.tablespaces.placements.map { ($0.entry.path, $0.location) }) { a, _ in a },
-                                                             keepWAL: { (try? wal.find($0)) == .some(nil) })
-            Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
-            if let first = kept.first, let last = kept.last {
-                Console.info("kept \(kept.count) WAL segment(s) in pg_wal that the archive lacks (\(first) to \(last)): recovery replays them after the archived WAL")
-            }
+        guard let delta = checked.delta else { return }
+        // WAL the archive never got (a crashed server's last segments) stays for recovery,
+        // which reads pg_wal after the archive: removing it would lose committed work.
+        let wal = repository.wal
+        let (removed, kept) = try delta.removeExtraneous(kindOf: try checked.lists.kinds(repository: repository),
+                                                         tablespaces: Dictionary(checked.tablespaces.placements.map { ($0.entry.path, $0.location) }) { a, _ in a },
+                                                         keepWAL: { (try? wal.find($0)) == .some(nil) })
+        Console.info("delta restore into \(target): removed \(removed) entries the backup does not have; comparing the rest with the backup")
+        if let first = kept.first, let last = kept.last {
+            Console.info("kept \(kept.count) WAL segment(s) in pg_wal that the archive lacks (\(first) to \(last)): recovery replays them after the archived WAL")
         }
-        var layout = Layout()
-        layout.files.reserveCapacity(checked.entries.count)
-        for entry in checked.entries {
-            let path = target + "/" + entry.path
-            switch entry.kind {
-            case .directory:
-                if entry.path == "." { try writer.setDirectoryMode(target, entry.mode) } else { try writer.makeDirectory(path, mode: entry.mode) }
-            case .symlink:
-                try writer.makeTablespace(link: path, location: checked.tablespaces.location(of: entry.path)!)
-            case .file, .pageDelta, .unchanged:
-                if entry.path == "global/pg_control" { layout.controlFile = entry; continue }
-                if entry.path == "tablespace_map" && checked.tablespaces.placements.contains(where: \.isMoved) {
-                    let map = TablespaceMap(entries: checked.tablespaces.placements.map {
-                        .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location)
-                    })
-                    try writer.writeText(map.text, to: path)
-                    layout.remappedTablespaceMap = map.text
-                    continue
-                }
-                layout.files.append(entry)
-            }
-        }
-        return layout
     }
 
-    /// Where each file's content is, down the chain; then the contents on `jobs` workers,
-    /// in the list's order, each with its own buffers; split files part by part, into files
-    /// created here at their final size. Returns the plan and each file's CRC-32C.
-    private func restoreContents(_ checked: Checked, files: [FileEntry], writer: inout RestoreWriter) throws -> (RestorePlan, [UInt32]) {
-        let (target, info, operation) = (checked.target, checked.info, self)
-        let contents = try RestorePlan(members: checked.plan.chain, files: files, repository: repository,
-                                       eachEntry: { try operation.repository.forEachFileListEntry($0, $1) })
-        var units: [RestoreUnit] = []
-        units.reserveCapacity(contents.files.count)
-        for file in contents.files.indices {
-            let fileUnits = RestoreUnit.units(for: file, in: contents)
-            if fileUnits.count > 1 {
-                try writer.prepare(contents.files[file], at: target + "/" + contents.files[file].path, size: contents.files[file].size)
-            }
-            units += fileUnits
-        }
-        // The file list's order, which is the order a backup stores files in: each bundle
-        // is read front to back (BundleWindows). Parts keep one large file from being a tail.
-        let work = units
-        units = []
-        let creationLock = SerialLock()
-        let (owner, delta, otherCopies) = (checked.owner, checked.delta != nil, options.otherCopies)
-        let meter = ProgressMeter.start(delta ? "restore --delta" : "restore", totalBytes: work.reduce(0) { $0 + $1.bytes },
-                                        totalFiles: contents.files.count)
+    /// Every entry in the list's order, files on `jobs` workers (RestoreContents), each
+    /// finished file's line into `manifest`.
+    private func restoreContents(_ checked: Checked, writer: inout RestoreWriter,
+                                 manifest: RestoredManifest.Writer) throws -> RestoreContents.Outcome {
+        let contents = RestoreContents(repository: repository, target: checked.target, members: checked.plan.chain,
+                                       tablespaces: checked.tablespaces, owner: checked.owner, delta: checked.delta != nil,
+                                       otherCopies: options.otherCopies, jobs: options.jobs)
+        var entries = try checked.lists.entries(repository: repository)
+        let meter = ProgressMeter.start(checked.delta != nil ? "restore --delta" : "restore", totalBytes: checked.lists.byteCount,
+                                        totalFiles: checked.lists.fileCount)
         defer { meter?.finish() }
-        let results = try WorkerPool.run(count: work.count, jobs: options.jobs, makeState: {
-            var worker = RestoreWriter(repository: operation.repository, info: info, owner: owner)
-            // One syncfs per filesystem at the end, where the kernel's syncfs reports write errors.
-            worker.syncEachFile = !FileSystem.syncfsReportsErrors
-            worker.delta = delta
-            worker.otherCopies = otherCopies
-            worker.creationLock = creationLock
-            return worker
-        }) { n, worker in
-            let piece = try work[n].run(with: &worker, plan: contents, target: target)
-            meter?.add(bytes: work[n].bytes, files: work[n].finishesFile(in: contents) ? 1 : 0)
-            try FaultInjection.point("restore-unit-written")
-            return (worker.takeCounts(), piece)
-        }
-        meter?.finish()
-        // Each file's CRC for backup_manifest: most files are one piece; split ones combine.
-        var crcs = [UInt32](repeating: 0, count: contents.files.count)
-        var split: [Int: [ContentPiece]] = [:]
-        for (n, result) in results.enumerated() {
-            guard let (counts, piece) = result else { continue }
-            writer.add(counts)
-            if piece.offset == 0 && piece.length == contents.files[work[n].file].size && split[work[n].file] == nil {
-                crcs[work[n].file] = piece.crc
-            } else {
-                split[work[n].file, default: []].append(piece)
-            }
-        }
-        for (file, pieces) in split { crcs[file] = ContentPiece.wholeFileCRC(pieces) }
-        for (file, entry) in contents.files.enumerated() where split[file] != nil {
-            try writer.completePrepared(entry, at: target + "/" + entry.path)
-        }
-        return (contents, crcs)
+        return try contents.run(&entries, writer: &writer, manifest: manifest, meter: meter)
     }
 
     /// Everything durable, the recovery settings and signal file, backup_manifest, then
     /// global/pg_control last and the marker removed.
-    private func finish(_ checked: Checked, layout: Layout, contents: RestorePlan, crcs: [UInt32], writer: inout RestoreWriter) throws {
+    private func finish(_ checked: Checked, contents: RestoreContents.Outcome, manifest: (writer: RestoredManifest.Writer, file: OpenFile),
+                        writer: inout RestoreWriter) throws {
         let (target, info) = (checked.target, checked.info)
         // Everything the workers wrote becomes durable here, before pg_control is written.
         for location in [target] + checked.tablespaces.placements.map(\.location) { try FileSystem.syncFilesystem(location) }
         let autoConf = try writeRecoverySettings(checked, writer: &writer)
-        guard let controlFile = layout.controlFile else {
+        guard let controlFile = contents.controlFile else {
             throw EngineError.corruptFile(path: repository.fileListPath(info.id), reason: "the backup has no global/pg_control")
         }
-        var manifest = contents.files.indices.map { RestoredManifest.File(path: contents.files[$0].path, size: contents.files[$0].size,
-                                                                          mtime: contents.files[$0].mtime, crc: crcs[$0]) }
-        manifest.append(RestoredManifest.File(path: controlFile.path, size: controlFile.size, mtime: controlFile.mtime,
-                                              crc: controlFile.checksum ?? 0))
-        if let map = layout.remappedTablespaceMap {
-            manifest.append(RestoredManifest.File(path: "tablespace_map", size: UInt64(map.utf8.count), mtime: Timestamp.now().seconds,
-                                                  crc: CRC32C.checksum(map)))
+        try manifest.writer.add(RestoredManifest.File(path: controlFile.path, size: controlFile.size, mtime: controlFile.mtime,
+                                                      crc: controlFile.checksum ?? 0))
+        if let map = contents.remappedTablespaceMap {
+            try manifest.writer.add(RestoredManifest.File(path: "tablespace_map", size: UInt64(map.utf8.count), mtime: Timestamp.now().seconds,
+                                                          crc: CRC32C.checksum(map)))
         }
-        manifest.removeAll { $0.path == "postgresql.auto.conf" }
-        try writer.writeStreamed(to: target + "/backup_manifest") { output in
-            try RestoredManifest.write(files: manifest, info: info, to: output)
-        }
+        try manifest.writer.finish()
+        try writer.seal(manifest.file, as: target + "/backup_manifest", from: target + "/" + RestoreMarker.manifestName)
         try writer.syncDirectories()
 
         try FaultInjection.point("restore-before-control")

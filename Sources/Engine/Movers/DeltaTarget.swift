@@ -54,11 +54,13 @@ struct DeltaTarget {
     /// WAL segments in pg_wal for which `keepWAL` says yes (those the archive lacks: a
     /// crashed server's last WAL) are kept for recovery, never removed; they are counted in
     /// `keptWAL`.
-    func removeExtraneous(entries: [FileEntry], tablespaces: [String: String],
+    /// `kindOf` gives the backup's kind of thing at a path, asked in the walk's order
+    /// (FileList.walkPrecedes): each directory is read sorted, and entered as it comes, so
+    /// that a list in that order is merged with the target, not held (ChainSurvey.kinds).
+    func removeExtraneous(kindOf kinds: (String) throws -> FileEntry.Kind?, tablespaces: [String: String],
                           keepWAL: (String) -> Bool = { _ in false }) throws -> (removed: Int, keptWAL: [String]) {
         try FileSystem.remove(path + "/global/pg_control")
         if FileSystem.isDirectory(path + "/global") { try FileSystem.syncDirectory(path + "/global") }
-        let kinds = Dictionary(entries.map { ($0.path, $0.kind) }) { a, _ in a }
         var kept: [String] = []
         let removed = try clean("", kinds: kinds, tablespaces: tablespaces) { rel in
             let name = FileSystem.baseName(of: rel)
@@ -69,7 +71,7 @@ struct DeltaTarget {
         return (removed, kept.sorted())
     }
 
-    private func clean(_ relative: String, kinds: [String: FileEntry.Kind], tablespaces: [String: String],
+    private func clean(_ relative: String, kinds: (String) throws -> FileEntry.Kind?, tablespaces: [String: String],
                        keep: (String) -> Bool) throws -> Int {
         let absolute = relative.isEmpty ? path : path + "/" + relative
         let components = relative.split(separator: "/")
@@ -79,7 +81,7 @@ struct DeltaTarget {
             let rel = relative.isEmpty ? name : relative + "/" + name
             let abs = absolute + "/" + name
             if relative.isEmpty && name == RestoreMarker.name { continue }
-            let expected = kinds[rel]
+            let expected = try kinds(rel)
             if isTablespaceRoot && expected == nil { continue }  // another cluster's, or another version's
             let status = try FileSystem.status(abs)
             switch (status.kind, expected) {
@@ -108,6 +110,8 @@ struct DeltaTarget {
 /// file lets `restore --delta` recognise the directory as the cluster's and finish the job.
 enum RestoreMarker {
     static let name = "pgbk_restore.ini"
+    /// backup_manifest while the restore writes it (a delta restore's cleaning removes it).
+    static let manifestName = "pgbk_restore.manifest"
 
     static func write(in target: String, systemIdentifier: UInt64, backupID: String) throws {
         var marker = IniFile()

@@ -95,3 +95,51 @@ struct RestorePlan: Sendable {
         versions = resolvers.map(\.versions)
     }
 }
+
+/// An entry of the backup restored and, for a file, the stored versions its content comes
+/// from (newest first); none for a directory or a link.
+struct PlannedFile: Sendable {
+    let entry: FileEntry
+    let versions: [StoredVersions.Version]
+}
+
+/// The entries of the backup restored, in its file list's order, each with where its
+/// content lies: streamed from lists in the walk's order (StreamedChain), or from lists
+/// held whole (HeldChain) where one is in another order.
+protocol RestoreEntries {
+    /// The next entry; nil after the last.
+    mutating func next() throws -> PlannedFile?
+    /// After the last: whatever of the lists is still unread is read, so that everything
+    /// used has passed the lists' checks.
+    mutating func finish() throws
+}
+
+/// The chain's lists held whole: the newest list, and RestorePlan's versions of its files.
+struct HeldChain: RestoreEntries {
+    private let entries: [FileEntry]
+    private let plan: RestorePlan
+    private var index = 0
+    private var file = 0
+
+    init(members: [BackupInfo], entries: [FileEntry], repository: Repository) throws {
+        self.entries = entries
+        plan = try RestorePlan(members: members, files: entries.filter(\.kind.isStoredContent), repository: repository,
+                               eachEntry: { try repository.forEachFileListEntry($0, $1) })
+    }
+
+    mutating func next() throws -> PlannedFile? {
+        guard index < entries.count else { return nil }
+        let entry = entries[index]
+        index += 1
+        guard entry.kind.isStoredContent else { return PlannedFile(entry: entry, versions: []) }
+        file += 1
+        return PlannedFile(entry: entry, versions: plan.versions[file - 1])
+    }
+
+    mutating func finish() throws {}
+}
+
+extension FileEntry.Kind {
+    /// A file whose content a backup stored, or points to down the chain.
+    var isStoredContent: Bool { self == .file || self == .pageDelta || self == .unchanged }
+}

@@ -48,6 +48,16 @@ struct RestoreTablespaces {
         self.placements = placements
     }
 
+    /// Whether `entry` is one of the few this type reads (a restore of many files passes
+    /// only those): a link, tablespace_map, what lies directly in a tablespace (its version
+    /// directory), and anything in one outside the `major` version's directory (damage).
+    static func concerns(_ entry: FileEntry, major: String) -> Bool {
+        if entry.kind == .symlink || entry.path == "tablespace_map" { return true }
+        guard entry.path.hasPrefix("pg_tblspc/") else { return false }
+        let components = entry.path.split(separator: "/", maxSplits: 3)
+        return components.count == 3 || (components.count > 3 && !components[2].hasPrefix(major))
+    }
+
     /// Says where each tablespace goes, before anything is written.
     func announce() {
         for p in placements {

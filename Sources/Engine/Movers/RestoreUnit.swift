@@ -2,8 +2,8 @@ import PostgresFormat
 import Repository
 
 /// One piece of restore work: a whole file, one part of a split stored file, or one block
-/// range of a relation rebuilt from the chain. Small (the file is an index into the plan):
-/// a restore of many files keeps one per file.
+/// range of a relation rebuilt from the chain. It carries its file and that file's stored
+/// versions: a restore streams its files, holding those of a window, not of the list.
 struct RestoreUnit: Sendable {
     enum Work: Sendable {
         /// The newest stored version, whole (`part` nil) or one part of it.
@@ -12,27 +12,20 @@ struct RestoreUnit: Sendable {
         case assemble(blocks: Range<Int>?)
     }
 
-    /// Index into the plan's files.
-    let file: Int
+    let file: PlannedFile
     let work: Work
     let bytes: UInt64
+    /// Whether this unit is a whole file or the last piece of one.
+    let finishesFile: Bool
+    /// Whether the file is restored in several units, into a file `prepare` made.
+    let isPiece: Bool
 
-    /// Whether this unit is a whole file or the last piece of one (for progress counts).
-    func finishesFile(in plan: RestorePlan) -> Bool {
-        let stored = plan.versions[file][0].entry
-        switch work {
-        case .copy(let part): return part.map { $0 == stored.partCount - 1 } ?? true
-        case .assemble(let blocks):
-            return blocks.map { UInt64($0.upperBound) * UInt64(plan.members[0].blockSize) >= stored.size } ?? true
-        }
-    }
-
-    /// Restores the unit into `target`; returns where in the file its content went and that
-    /// content's CRC.
-    func run(with writer: inout RestoreWriter, plan: RestorePlan, target: String) throws -> ContentPiece {
-        let path = target + "/" + plan.files[file].path
-        let newest = plan.versions[file][0]
-        let stored = newest.entry, from = plan.members[newest.member]
+    /// Restores the unit into `target`; `members`: the chain the versions index, newest
+    /// first. Returns where in the file its content went and that content's CRC.
+    func run(with writer: inout RestoreWriter, members: [BackupInfo], target: String) throws -> ContentPiece {
+        let path = target + "/" + file.entry.path
+        let newest = file.versions[0]
+        let stored = newest.entry, from = members[newest.member]
         switch work {
         case .copy(nil):
             return ContentPiece(offset: 0, length: stored.size, crc: try writer.restoreFile(stored, to: path, from: from))
@@ -41,35 +34,36 @@ struct RestoreUnit: Sendable {
             return ContentPiece(offset: offset, length: min(stored.partSize, stored.size - offset),
                                 crc: try writer.restorePart(stored, part: part, to: path, from: from))
         case .assemble(let blocks):
-            let blockSize = UInt64(plan.members[0].blockSize)
-            let versions = plan.versions[file].map { (info: plan.members[$0.member], entry: $0.entry) }
+            let blockSize = UInt64(members[0].blockSize)
+            let versions = file.versions.map { (info: members[$0.member], entry: $0.entry) }
             let crc = try writer.assembleRelation(stored, to: path, versions: versions, blocks: blocks)
             guard let blocks else { return ContentPiece(offset: 0, length: stored.size, crc: crc) }
             return ContentPiece(offset: UInt64(blocks.lowerBound) * blockSize, length: UInt64(blocks.count) * blockSize, crc: crc)
         }
     }
 
-    /// The units that restore file `file` of the plan.
-    static func units(for file: Int, in plan: RestorePlan) -> [RestoreUnit] {
-        let stored = plan.versions[file][0].entry
+    /// The units that restore `file`, in order.
+    static func units(for file: PlannedFile, blockSize: UInt64) -> [RestoreUnit] {
+        let stored = file.versions[0].entry
+        let work: [(Work, UInt64)]
         switch stored.kind {
         case .file where stored.isSplit:
-            return (0..<stored.partCount).map { part in
-                RestoreUnit(file: file, work: .copy(part: part), bytes: min(stored.partSize, stored.size - UInt64(part) * stored.partSize))
-            }
+            work = (0..<stored.partCount).map { part in (.copy(part: part), min(stored.partSize, stored.size - UInt64(part) * stored.partSize)) }
         case .file:
-            return [RestoreUnit(file: file, work: .copy(part: nil), bytes: stored.size)]
+            work = [(.copy(part: nil), stored.size)]
         case .pageDelta where stored.isSplit:
-            let blockSize = UInt64(plan.members[0].blockSize)
             let blocks = Int(stored.size / blockSize), partBlocks = Int(stored.partSize / blockSize)
-            return stride(from: 0, to: blocks, by: partBlocks).map { first in
+            work = stride(from: 0, to: blocks, by: partBlocks).map { first in
                 let range = first..<min(blocks, first + partBlocks)
-                return RestoreUnit(file: file, work: .assemble(blocks: range), bytes: UInt64(range.count) * blockSize)
+                return (.assemble(blocks: range), UInt64(range.count) * blockSize)
             }
         case .pageDelta:
-            return [RestoreUnit(file: file, work: .assemble(blocks: nil), bytes: stored.size)]
+            work = [(.assemble(blocks: nil), stored.size)]
         case .unchanged, .directory, .symlink:
-            preconditionFailure("RestorePlan keeps stored versions only")
+            preconditionFailure("StoredVersions keeps stored versions only")
+        }
+        return work.enumerated().map { n, unit in
+            RestoreUnit(file: file, work: unit.0, bytes: unit.1, finishesFile: n == work.count - 1, isPiece: work.count > 1)
         }
     }
 }

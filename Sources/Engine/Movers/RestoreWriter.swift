@@ -252,25 +252,24 @@ struct RestoreWriter {
         try chown(path)
     }
 
-    /// After the workers: the time stamp of a file filled in ranges.
-    mutating func completePrepared(_ entry: FileEntry, at path: String) throws {
-        if delta { try FileSystem.setMode(path, Self.fileMode(entry.mode)) }
+    /// Once every range is written: the time stamp of a file filled in ranges (the caller
+    /// counts it as written).
+    static func completePrepared(_ entry: FileEntry, at path: String, delta: Bool) throws {
+        if delta { try FileSystem.setMode(path, fileMode(entry.mode)) }
         try FileSystem.setModificationTime(path, entry.mtime)
-        filesWritten += 1
+    }
+
+    /// A file pgbk wrote in pieces under `temporary` (backup_manifest, as files finished):
+    /// durable, the target's owner's, then renamed to `path`, replacing one a delta restore
+    /// finds there.
+    mutating func seal(_ file: OpenFile, as path: String, from temporary: String) throws {
+        try file.sync()
+        try file.closeChecked()
+        try chown(temporary)
+        try FileSystem.rename(temporary, path)
     }
 
     /// Writes a small file pgbk makes itself, replacing one a delta restore finds there.
-    /// A file written in pieces by `body` (a text too large to build whole first).
-    mutating func writeStreamed(to path: String, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
-        try FileSystem.remove(path)
-        let output = try OpenFile(creating: path, mode: 0o600)
-        defer { output.close() }
-        try body { try output.write($0) }
-        try output.sync()
-        try output.closeChecked()
-        try chown(path)
-    }
-
     mutating func writeText(_ text: String, to path: String) throws {
         try FileSystem.remove(path)
         let output = try OpenFile(creating: path, mode: 0o600)

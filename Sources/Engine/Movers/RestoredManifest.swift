@@ -17,14 +17,55 @@ enum RestoredManifest {
         let crc: UInt32?
     }
 
-    /// Version 2 (PostgreSQL 17 on) also names the system identifier, which pg_verifybackup
-    /// then checks against pg_control. Written in pieces to `output` as it is made (a cluster
-    /// of many files has a manifest of many megabytes), hashed on the way.
+    /// The whole manifest of `files`, by path, in pieces to `output` (see Writer).
     static func write(files: [File], info: BackupInfo, to output: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try Digest.load()
-        let hash = Digest.SHA256Stream()
-        var pending = ""
-        func emit(_ text: String, hashed: Bool = true, force: Bool = false) throws {
+        try withoutActuallyEscaping(output) { output in
+            let writer = try Writer(info: info, to: output)
+            for i in files.indices.sorted(by: { files[$0].path < files[$1].path }) { try writer.add(files[i]) }
+            try writer.finish()
+        }
+    }
+
+    /// A manifest written a file at a time, as a restore finishes them (pg_verifybackup
+    /// takes them in any order), in pieces to `output`, hashed on the way: a cluster of a
+    /// million files has a manifest of a hundred megabytes, never held. Version 2
+    /// (PostgreSQL 17 on) also names the system identifier, which pg_verifybackup then
+    /// checks against pg_control.
+    final class Writer {
+        private let info: BackupInfo
+        private let output: (UnsafeRawBufferPointer) throws -> Void
+        private let hash: Digest.SHA256Stream
+        private var pending = ""
+        private var count = 0
+
+        init(info: BackupInfo, to output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+            try Digest.load()
+            self.info = info
+            self.output = output
+            hash = Digest.SHA256Stream()
+            let major = info.pgVersionNum / 10000
+            try emit("{ \"PostgreSQL-Backup-Manifest-Version\": \(major >= 17 ? 2 : 1),\n")
+            if major >= 17 { try emit("\"System-Identifier\": \(info.systemIdentifier),\n") }
+            try emit("\"Files\": [")
+        }
+
+        func add(_ file: File) throws {
+            let checksum = file.crc.map { ", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex($0))\"" } ?? ""
+            try emit((count == 0 ? "\n" : ",\n") + "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\"\(checksum) }")
+            count += 1
+        }
+
+        /// The WAL range and the manifest's own checksum.
+        func finish() throws {
+            try emit("\n],\n\"WAL-Ranges\": [\n")
+            if let start = info.startLSN, let stop = info.stopLSN {
+                try emit("{ \"Timeline\": \(info.timeline), \"Start-LSN\": \"\(start)\", \"End-LSN\": \"\(stop)\" }")
+            }
+            try emit("\n],\n", force: true)
+            try emit("\"Manifest-Checksum\": \"\(Digest.hex(hash.finish()))\"}\n", hashed: false, force: true)
+        }
+
+        private func emit(_ text: String, hashed: Bool = true, force: Bool = false) throws {
             pending += text
             guard force || pending.utf8.count >= 1 << 16 else { return }
             try pending.withUTF8 { bytes in
@@ -33,21 +74,6 @@ enum RestoredManifest {
             }
             pending = ""
         }
-        let major = info.pgVersionNum / 10000
-        try emit("{ \"PostgreSQL-Backup-Manifest-Version\": \(major >= 17 ? 2 : 1),\n")
-        if major >= 17 { try emit("\"System-Identifier\": \(info.systemIdentifier),\n") }
-        try emit("\"Files\": [")
-        for (n, i) in files.indices.sorted(by: { files[$0].path < files[$1].path }).enumerated() {
-            let file = files[i]
-            let checksum = file.crc.map { ", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"\(checksumHex($0))\"" } ?? ""
-            try emit((n == 0 ? "\n" : ",\n") + "{ \"Path\": \(JSONText.quote(file.path)), \"Size\": \(file.size), \"Last-Modified\": \"\(lastModified(file.mtime))\"\(checksum) }")
-        }
-        try emit("\n],\n\"WAL-Ranges\": [\n")
-        if let start = info.startLSN, let stop = info.stopLSN {
-            try emit("{ \"Timeline\": \(info.timeline), \"Start-LSN\": \"\(start)\", \"End-LSN\": \"\(stop)\" }")
-        }
-        try emit("\n],\n", force: true)
-        try emit("\"Manifest-Checksum\": \"\(Digest.hex(hash.finish()))\"}\n", hashed: false, force: true)
     }
 
     /// PostgreSQL writes the CRC's four bytes as they lie in memory (little-endian here).
