@@ -60,6 +60,7 @@ struct RestoreContents {
                     let map = TablespaceMap(entries: tablespaces.placements.map { .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location) })
                     try writer.writeText(map.text, to: path)
                     outcome.remappedTablespaceMap = map.text
+                    meter?.add(bytes: entry.size, files: 1)
                     continue
                 }
                 let units = RestoreUnit.units(for: planned, blockSize: blockSize)

@@ -49,6 +49,7 @@ struct ChainSurvey {
     private(set) var tablespaceEntries: [FileEntry] = []
     /// backup_label and tablespace_map, listed out of the walk's order.
     private(set) var serverFiles: [String: FileEntry] = [:]
+    /// The files the contents restore (all but pg_control), for the progress meter.
     private(set) var fileCount = 0
     private(set) var byteCount: UInt64 = 0
     /// The newest list whole, where some list of the chain is not in the walk's order.
@@ -63,7 +64,8 @@ struct ChainSurvey {
             if let why = checker.take(entry) { throw CatalogError.corrupt(reader.path, why) }
             if RestoreTablespaces.concerns(entry, major: major) { tablespaceEntries.append(entry) }
             if FileListCursor.serverFiles.contains(entry.path) { serverFiles[entry.path] = entry }
-            if entry.kind.isStoredContent { fileCount += 1; byteCount += entry.size }
+            // What the workers restore: pg_control is written last, apart.
+            if entry.kind.isStoredContent && entry.path != "global/pg_control" { fileCount += 1; byteCount += entry.size }
         }
         var inWalkOrder = !checker.needsWholeCheck
         for member in members.dropFirst() where inWalkOrder {
