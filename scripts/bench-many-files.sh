@@ -67,6 +67,8 @@ measure "pgbk restore chain of 3 -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/ou
 measure "pgbk restore --delta -j$JOBS" "$PGBK" restore -B "$W/repo" -D "$W/out" --delta -j "$JOBS" -q
 SEG=$(ls "$W"/repo/wal/*/ | grep -E '^[0-9A-F]{24}-' | cut -c1-24 | head -1)
 measure "pgbk archive-get" "$PGBK" archive-get -B "$W/repo" "$SEG" "$W/seg"
+as_pg "$PGBK" init -B "$W/repo2" -D "$W/data" -q
+measure "pgbk copy (chain of 3) -j$JOBS" "$PGBK" copy -B "$W/repo" -B "$W/repo2" --from-repo 1 --to-repo 2 -j "$JOBS" -q
 measure "pgbk expire --dry-run" "$PGBK" expire -B "$W/repo" --keep-data-generations 1 --dry-run
 
 if [ "${BENCH_PGBACKREST:-1}" != 0 ] && command -v pgbackrest >/dev/null; then

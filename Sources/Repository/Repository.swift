@@ -186,6 +186,19 @@ public struct Repository: Sendable {
         return try writer.commit()
     }
 
+    /// Reads a backup's file list through and checks it an entry at a time, holding none:
+    /// the seal, backup.ini's checksum and CatalogPath's rules. Returns whether the list is in
+    /// the walk's order (FileList.walkPrecedes); one that is not can hold a path twice out of
+    /// sight of this check, which only `loadFileList` (the whole list) then completes.
+    public func checkFileList(_ info: BackupInfo) throws -> Bool {
+        let reader = try FileListReader(repository: self, info: info)
+        var checker = CatalogPath.ListChecker()
+        while let entry = try reader.next() {
+            if let why = checker.take(entry) { throw CatalogError.corrupt(reader.path, why) }
+        }
+        return !checker.needsWholeCheck
+    }
+
     /// Writes a backup's file list an entry at a time (see FileListWriter).
     public func fileListWriter(_ id: String) throws -> FileListWriter {
         try FileListWriter(storage: storage, name: fileListName(id))

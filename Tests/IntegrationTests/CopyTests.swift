@@ -14,6 +14,30 @@ import Repository
         return try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]])
     }
 
+    /// How many bundled files of `info` follow another in the same bundle; fails unless each
+    /// bundle holds its files in the file list's order (the order restore reads them in, one
+    /// window of a bundle after another), give or take the workers' interleaving.
+    func bundledInListOrder(_ repo: Repository, _ info: BackupInfo) throws -> Int {
+        let entries = try repo.loadFileList(info).filter { FileList.isStored($0) }
+        // Members are named below the backup's data directory.
+        let data = repo.dataName(info.id).count + 1
+        let rank = Dictionary(uniqueKeysWithValues: entries.enumerated().map {
+            (String(repo.storedName(info.id, $1, compression: info.compression).dropFirst(data)), $0)
+        })
+        let listName = BundleList.listName(backup: repo.backupName(info.id))
+        let bundles = try BundleList.read(try repo.storage.openRead(listName), path: listName)
+        var following = 0
+        for members in Dictionary(grouping: bundles.members, by: { $0.value.bundle }).values {
+            let ranks = try members.sorted { $0.value.offset < $1.value.offset }.map { try #require(rank[$0.key], "\($0.key)") }
+            // Workers append to a bundle as they finish: neighbours may swap, nothing more.
+            let sorted = ranks.sorted()
+            let displaced = ranks.indices.map { abs($0 - sorted.firstIndex(of: ranks[$0])!) }.max() ?? 0
+            #expect(displaced <= 4, "bundle \(members.first!.value.bundle) out of the list's order: \(ranks)")
+            following += ranks.count - 1
+        }
+        return following
+    }
+
     @Test func aCopiedChainRestoresFromTheTargetAloneAndAKilledCopyIsFinishedByARerun() throws {
         let s = try Scratch()
         let (r1, r2, r3) = (s.path + "/repo1", s.path + "/repo2", s.path + "/repo3")
@@ -58,14 +82,19 @@ import Repository
         #expect(try s.pgbk(["validate", "-B", r2, "--recheck"]).succeeded)
 
         // Killed after a few files: nothing usable in repo3, the rerun finishes, validate agrees.
-        let killed = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "3", "-j", "1"], env: ["PGBK_FAULT": "copy-file-copied@5"])
+        // repo3 bundles small files: a copy fills bundles in the list's order, as a backup does.
+        let bundled = ["BUNDLE_3": "on", "BUNDLE_SIZE": "1M", "BUNDLE_LIMIT": "256K"]
+        let killed = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "3", "-j", "1"],
+                                env: bundled.merging(["PGBK_FAULT": "copy-file-copied@5"]) { a, _ in a })
         #expect(killed.status == 128 + 9, "\(killed)")
         #expect(try backups(s, r3).allSatisfy { $0["status"] as? String != "OK" && $0["status"] as? String != "DONE" })
-        let rerun = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "3"])
+        let rerun = try s.pgbk(["copy"] + repos + ["--from-repo", "1", "--to-repo", "3"], env: bundled)
         #expect(rerun.succeeded && rerun.stderr.contains("3 backup(s)"), "\(rerun)")
         let validated = try s.pgbk(["validate", "-B", r3, "--recheck-days", "0"])
         #expect(validated.succeeded, "\(validated)")
         #expect(try backups(s, r3).map { $0["status"] as? String } == ["OK", "OK", "OK"])
+        let copiedFull = try #require(try Repository.open(r3).loadAll().backups.first)
+        #expect(try bundledInListOrder(try Repository.open(r3), copiedFull) > 10)
 
         // The cluster and repo1 gone: repo2 alone restores every row.
         try cluster.stop()

@@ -25,15 +25,18 @@ struct MapVerifier {
         }
     }
 
-    /// Checks the backup's page deltas; returns how many pages were checked.
-    func verify(_ info: BackupInfo, entries: [FileEntry], parentFiles: FileLookup) throws -> Int {
+    /// Checks the backup's page deltas, reading its file list as it goes and the parent's
+    /// alongside (ParentEntries: the list a backup just wrote is in the walk's order);
+    /// returns how many pages were checked.
+    func verify(_ info: BackupInfo, parent: ParentEntries) throws -> Int {
         let blockSize = Int(info.blockSize)
         let segmentBlocks = UInt32((1 << 30) / blockSize)
         var checked = 0
-        for entry in entries where entry.kind == .pageDelta {
-            guard let (locator, fork, segment) = RelationPath.locator(entry.path), fork == 0 || fork == 3,
+        let list = try FileListReader(repository: repository, info: info)
+        while let entry = try list.next() {
+            guard entry.kind == .pageDelta, let (locator, fork, segment) = RelationPath.locator(entry.path), fork == 0 || fork == 3,
                   map.changedBlocks(locator, fork: fork) != nil else { continue }
-            let parentBlocks = parentFiles[entry.path].map { UInt32($0.size / UInt64(blockSize)) } ?? 0
+            let parentBlocks = try parent.entry(for: entry.path).map { UInt32($0.size / UInt64(blockSize)) } ?? 0
             for part in 0..<entry.partCount {
                 let reader = try repository.storedFileReader(info.id, entry, compression: info.compression, part: part)
                 defer { reader.close() }

@@ -161,10 +161,11 @@ public struct BackupOperation {
     /// --verify-map: every changed page the LSN scan stored must be in each map.
     private func verifyMaps(_ maps: [(source: String, map: ChangedBlockMap)], info: BackupInfo, parent: BackupInfo) throws {
         guard options.verifyMap, let parentStart = parent.startLSN, let startLSN = info.startLSN else { return }
-        let parentFiles = BackupFileCopier.ParentFiles(info: parent, files: FileLookup(try repository.loadFileList(parent)))
         for (source, map) in maps {
+            let parentEntries = try ParentEntries(repository: repository, info: parent)
             let checked = try MapVerifier(repository: repository, map: map, source: source, after: parentStart, upTo: startLSN)
-                .verify(info, entries: try repository.loadFileList(info), parentFiles: parentFiles.files)
+                .verify(info, parent: parentEntries)
+            try parentEntries.finish()
             Console.info("--verify-map: every one of the \(checked) changed page(s) the LSN scan stored is in the \(source) map")
         }
     }

@@ -147,13 +147,12 @@ public struct CopyOperation: Sendable {
         try target.storage.makeDirectories(target.backupName(id))
         try target.saveBackup(copy)
         try FaultInjection.point("copy-after-running")
-        let units = try copyUnits(info)
-        var bytes = try Self.copyObjects(try catalogNames(info), from: source.storage, to: target.storage, jobs: jobs)
+        let catalog = try catalogNames(info)
+        var bytes = try Self.copyObjects(catalog, from: source.storage, to: target.storage, jobs: jobs)
         var problems = try catalogProblems(copy)
         // Through the deferring view, as a backup writes: bundled as the target's BUNDLE
         // says, durable together before the copy is marked OK.
-        let copied = try Self.copyVerified(units, from: source.storage, to: target.storage.deferringDurability(),
-                                           compression: info.compression, jobs: jobs)
+        let copied = try copyStored(info, to: target.storage.deferringDurability())
         try target.storage.syncAll(target.backupName(id))
         copy.bundled = try target.storage.exists(BundleList.listName(backup: target.backupName(id)))
         bytes += copied.bytes
@@ -167,7 +166,7 @@ public struct CopyOperation: Sendable {
         guard problems.isEmpty else {
             throw EngineError.corruptFile(path: target.backupDirectory(id), reason: "the copy of backup \(id) is not what the source's catalog says: \(problems[0])")
         }
-        Console.info("copied backup \(id) from \(source.path) to \(target.path): \(units.count + (try catalogNames(info)).count) files, \(formatBytes(bytes)); each read against the catalog as it was copied: OK")
+        Console.info("copied backup \(id) from \(source.path) to \(target.path): \(copied.objects + catalog.count) files, \(formatBytes(bytes)); each read against the catalog as it was copied: OK")
         return bytes
     }
 
@@ -181,7 +180,7 @@ public struct CopyOperation: Sendable {
 
     private func catalogProblems(_ copy: BackupInfo) throws -> [String] {
         var problems: [String] = []
-        do { _ = try target.loadFileList(copy) } catch { problems.append("\(error)") }
+        do { if try !target.checkFileList(copy) { _ = try target.loadFileList(copy) } } catch { problems.append("\(error)") }
         let logList = target.serverLogListName(copy.id)
         if try source.storage.exists(logList), try target.storage.readAll(logList) != source.storage.readAll(logList) {
             problems.append("\(target.storage.describe(logList)) differs from the source's")
@@ -189,35 +188,46 @@ public struct CopyOperation: Sendable {
         return problems
     }
 
-    /// Every stored object of the backup with the content the source's lists record.
-    private func copyUnits(_ info: BackupInfo) throws -> [(name: String, content: StoredContent, what: String)] {
-        var units: [(name: String, content: StoredContent, what: String)] = []
+    private typealias Unit = (name: String, content: StoredContent, what: String)
+
+    /// Every stored object of the backup, in its file list's order (the order a backup fills
+    /// bundles in, and restore reads them in), then its server logs, on `jobs` workers
+    /// (OrderedWorkPool): the list is read as the copy goes, never held. Returns the bytes,
+    /// the objects, and a problem per object whose source content is not what the catalog
+    /// says (that object not copied).
+    private func copyStored(_ info: BackupInfo, to storage: any RepositoryStorage) throws -> (bytes: UInt64, objects: Int, problems: [String]) {
+        var copied: (bytes: UInt64, objects: Int, problems: [String]) = (0, 0, [])
+        let (from, compression) = (source.storage, info.compression)
+        let pool = OrderedWorkPool<Unit, (UInt64, String?)>(
+            jobs: jobs, window: max(256, jobs * 64), makeState: { [UInt8](repeating: 0, count: 1 << 20) },
+            work: { unit, buffer in
+                let (bytes, problem) = try VerifiedCopy.copy(unit.name, from: from, to: storage, compression: compression,
+                                                             content: unit.content, buffer: &buffer)
+                try FaultInjection.point("copy-file-copied")
+                return (bytes, problem.map { "\(unit.what) (\(from.describe(unit.name))): \($0)" })
+            },
+            consume: { bytes, problem in
+                copied.bytes += bytes
+                copied.objects += 1
+                if let problem { copied.problems.append(problem) }
+            })
+        defer { pool.cancel() }
         let blockSize = Int(info.blockSize)
-        for entry in try source.loadFileList(info) where FileList.isStored(entry) {
+        let list = try FileListReader(repository: source, info: info)
+        while let entry = try list.next() {
+            guard FileList.isStored(entry) else { continue }
             for part in 0..<entry.partCount {
-                units.append((source.storedName(info.id, entry, compression: info.compression, part: part),
-                              StoredContent(entry, part: part, blockSize: blockSize), "file \(entry.path)"))
+                try pool.submit((source.storedName(info.id, entry, compression: info.compression, part: part),
+                                 StoredContent(entry, part: part, blockSize: blockSize), "file \(entry.path)"))
             }
         }
         for entry in try source.loadServerLogList(info.id) ?? [] {
-            units.append((source.serverLogName(info.id, path: entry.path, compression: info.compression),
-                          StoredContent(entry, part: 0, blockSize: blockSize), "server log \(entry.path)"))
+            try pool.submit((source.serverLogName(info.id, path: entry.path, compression: info.compression),
+                             StoredContent(entry, part: 0, blockSize: blockSize), "server log \(entry.path)"))
         }
-        return units.sorted { ($0.content.size ?? 0) > ($1.content.size ?? 0) }
-    }
-
-    /// The units on `jobs` workers, each with its own buffer: the bytes copied and a problem
-    /// per unit whose source content is not what its catalog says (that unit not copied).
-    static func copyVerified(_ units: [(name: String, content: StoredContent, what: String)], from: any RepositoryStorage,
-                             to: any RepositoryStorage, compression: Compression, jobs: Int) throws -> (bytes: UInt64, problems: [String]) {
-        let results = try WorkerPool.run(count: units.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
-            let unit = units[n]
-            let (bytes, problem) = try VerifiedCopy.copy(unit.name, from: from, to: to, compression: compression, content: unit.content, buffer: &buffer)
-            try FaultInjection.point("copy-file-copied")
-            return (bytes, problem.map { "\(unit.what) (\(from.describe(unit.name))): \($0)" })
-        }
-        let done = results.compactMap { $0 }
-        return (done.reduce(0) { $0 + $1.0 }, done.compactMap(\.1).sorted())
+        try pool.finish()
+        copied.problems.sort()
+        return copied
     }
 
     /// Stored objects on `jobs` workers, each with its own buffer; the bytes copied.

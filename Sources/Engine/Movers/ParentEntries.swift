@@ -12,7 +12,7 @@ final class ParentEntries {
 
     init(repository: Repository, info: BackupInfo) throws {
         self.info = info
-        if try Self.isInWalkOrder(FileListReader(repository: repository, info: info)) {
+        if try repository.checkFileList(info) {
             lookup = nil
             cursor = FileListCursor(try FileListReader(repository: repository, info: info))
         } else {
@@ -33,15 +33,5 @@ final class ParentEntries {
     /// (seal, backup.ini's checksum) before the backup built on it is published.
     func finish() throws {
         try cursor?.finish()
-    }
-
-    /// The list's checks, an entry at a time (CatalogPath.ListChecker, which knows the
-    /// walk's order), over the whole list.
-    static func isInWalkOrder(_ reader: FileListReader) throws -> Bool {
-        var checker = CatalogPath.ListChecker()
-        while let entry = try reader.next() {
-            if let why = checker.take(entry) { throw CatalogError.corrupt(reader.path, why) }
-        }
-        return !checker.needsWholeCheck
     }
 }

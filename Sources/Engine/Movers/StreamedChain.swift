@@ -69,7 +69,7 @@ struct ChainSurvey {
         }
         var inWalkOrder = !checker.needsWholeCheck
         for member in members.dropFirst() where inWalkOrder {
-            inWalkOrder = try ParentEntries.isInWalkOrder(FileListReader(repository: repository, info: member))
+            inWalkOrder = try repository.checkFileList(member)
         }
         if !inWalkOrder {
             Console.detail("a file list of the chain is not in the walk's order (a backup over the replication protocol lists in the server's): the lists are read whole")
