@@ -126,6 +126,11 @@ private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, U
         exchange.overflow = true
         return 0
     }
+    // Sized once from Content-Length (a chunk of megabytes would otherwise be copied each
+    // time the array doubles on the way).
+    if exchange.received.isEmpty, let length = exchange.headers["content-length"].flatMap(Int.init), length <= exchange.limit {
+        exchange.received.reserveCapacity(length)
+    }
     exchange.received.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n))
     return n
 }

@@ -76,6 +76,34 @@ import PostgresFormat
                                         buffer: &buffer) == "missing")
     }
 
+    /// zstd contexts are kept for the next file: one abandoned mid-frame, or stopped by
+    /// a truncation, must hand on nothing of its stream to the next reader.
+    @Test func aDecompressionContextReusedAfterAnAbandonedOrDamagedFileStartsClean() throws {
+        let dir = try TestDirectory()
+        let (first, _) = try store(pseudoRandomBytes(2 << 20), .zstd, in: dir)
+        let damaged = dir.path + "/damaged.zst"
+        try dir.write("damaged.zst", Array(try FileSystem.readAll(first).dropLast(1000)))  // truncated
+        let expected = pseudoRandomBytes(700_000) + [UInt8](repeating: 3, count: 100_000)
+        let second = dir.path + "/second.zst"
+        let writer = try StoredFileWriter(path: second, compression: .zstd, level: 3)
+        try writer.write(expected)
+        _ = try writer.commit()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        for _ in 0..<8 {
+            let abandoned = try StoredFileReader(path: first, compression: .zstd)
+            _ = try abandoned.read(into: &buffer)
+            abandoned.close()
+            let broken = try StoredFileReader(path: damaged, compression: .zstd)
+            #expect(throws: (any Error).self) { while try broken.read(into: &buffer) > 0 {} }
+            broken.close()
+            let reader = try StoredFileReader(path: second, compression: .zstd)
+            var back: [UInt8] = []
+            while case let n = try reader.read(into: &buffer), n > 0 { back += buffer[0..<n] }
+            reader.close()
+            #expect(back == expected)
+        }
+    }
+
     @Test func atomicWriteReplacesWholeAndLeavesNoTempFile() throws {
         let dir = try TestDirectory()
         try AtomicFile.write(dir.path + "/f", text: "old")

@@ -1,5 +1,6 @@
 import CLZ4
 import CZstd
+import Synchronization
 
 /// A streaming compressor: feed input, hand every produced chunk to the sink.
 protocol StreamCompressor: AnyObject {
@@ -89,6 +90,11 @@ final class ZstdCompressor: StreamCompressor {
     }
 }
 
+/// A decompression context no decompressor holds: it passes from one to the next only
+/// through `idleZstdContexts`' lock, so one thread at a time uses it.
+private struct IdleZstdContext: @unchecked Sendable { let pointer: OpaquePointer }
+private let idleZstdContexts = Mutex<[IdleZstdContext]>([])
+
 final class ZstdDecompressor: StreamDecompressor {
     private let context: OpaquePointer
     private var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
@@ -96,12 +102,25 @@ final class ZstdDecompressor: StreamDecompressor {
     private(set) var atFrameEnd = false
 
     init(path: String) throws {
-        guard let context = ZSTD_createDCtx() else { throw CompressionError(path: path, reason: "zstd: out of memory") }
-        self.context = context
+        if let idle = idleZstdContexts.withLock({ $0.popLast() }) {
+            context = idle.pointer
+        } else {
+            guard let context = ZSTD_createDCtx() else { throw CompressionError(path: path, reason: "zstd: out of memory") }
+            self.context = context
+        }
         self.path = path
     }
 
-    deinit { ZSTD_freeDCtx(context) }
+    deinit {
+        // Kept for the next file, its buffers already allocated (a restore opens thousands).
+        ZSTD_DCtx_reset(context, ZSTD_reset_session_only)
+        let kept = idleZstdContexts.withLock { idle in
+            guard idle.count < 16 else { return false }
+            idle.append(IdleZstdContext(pointer: context))
+            return true
+        }
+        if !kept { ZSTD_freeDCtx(context) }
+    }
 
     var hasPendingInput: Bool { input.pos < input.size }
 

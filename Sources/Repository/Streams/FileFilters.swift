@@ -146,7 +146,7 @@ final class Decompressed: ReadFilter {
     private let decompressor: any StreamDecompressor
     private let upstream: any ReadFilter
     private let path: String
-    private let input = AlignedBuffer(count: 512 << 10)
+    private let input = AlignedBuffer(count: 512 << 10, zeroed: false)
     private var inputEnded = false
 
     init(_ decompressor: any StreamDecompressor, from upstream: any ReadFilter, path: String) {
