@@ -119,7 +119,8 @@ public final class BundledStorage: RepositoryStorage {
 
     public func removeEmptyDirectory(_ name: String) throws { try inner.removeEmptyDirectory(name) }
     public func makeDirectories(_ name: String) throws { try inner.makeDirectories(name) }
-    public func syncDirectory(_ name: String) throws { try inner.syncDirectory(name) }
+    /// Through the deferring writer where this is its view (PosixStorage's defers to syncAll).
+    public func syncDirectory(_ name: String) throws { try (writer ?? inner).syncDirectory(name) }
 
     /// Closes the bundles of the backups at or below `name` and writes their lists, after
     /// making the bundles durable.
