@@ -34,7 +34,7 @@ import Repository
             #expect(made.succeeded && made.stderr.contains("pgbk backup --method protocol --server \(name), and receive WAL with pgbk receive-wal --server \(name)\n"), "\(made)")
         }
         var receiverPID: Int32?
-        defer { if let receiverPID { kill(receiverPID, SIGTERM) } }
+        defer { if let receiverPID { signal(receiverPID, SIGTERM, ifRunning: "receive-wal") } }
 
         // The first run starts receive-wal; the broken server fails its actions, and only them.
         let first = try s.pgbk(["cron"], env: env)
@@ -114,7 +114,7 @@ import Repository
         _ = try cluster.scalar("CREATE TABLE t AS SELECT generate_series(1, 1000) i")
         let segment = try #require(try cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())"))
         _ = try waitUntilFlushed(cluster)
-        kill(pid, SIGKILL)
+        #expect(signal(pid, SIGKILL, ifRunning: "receive-wal"), "receive-wal \(pid) was not running")
         _ = try cluster.scalar("SELECT pg_switch_wal()")
         _ = try cluster.scalar("CHECKPOINT")
         // The receiver's state had it been killed after closing the segment, before storing it.

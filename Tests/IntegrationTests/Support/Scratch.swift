@@ -131,6 +131,16 @@ func copyFile(from source: String, to destination: String, mode: UInt32) throws 
     try output.closeChecked()
 }
 
+/// Signals `pid` only while its command line still contains `command`: a process that is not
+/// this test's child (a daemon pgbk started) may have exited, and under a full parallel run
+/// its PID may already be another test's server backend. Returns whether it was signalled.
+@discardableResult
+func signal(_ pid: pid_t, _ sig: Int32, ifRunning command: String) -> Bool {
+    guard let bytes = try? FileSystem.readAll("/proc/\(pid)/cmdline", limit: 1 << 16),
+          String(decoding: bytes.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(command) else { return false }
+    return kill(pid, sig) == 0
+}
+
 /// Polls until `condition` holds; throws after `seconds`. For waiting on servers, never for
 /// asserting speed.
 func waitUntil(_ what: String, seconds: Double = 120, _ condition: () throws -> Bool) throws {
