@@ -14,9 +14,12 @@ import Repository
         return try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]])
     }
 
-    /// How many bundled files of `info` follow another in the same bundle; fails unless each
-    /// bundle holds its files in the file list's order (the order restore reads them in, one
-    /// window of a bundle after another), give or take the workers' interleaving.
+    /// How many bundled files of `info` follow another in the same bundle; fails unless the
+    /// bundles hold their files in the file list's order (the order restore reads them in, one
+    /// window of a bundle after another), give or take the workers' interleaving: workers
+    /// append as they finish, so a held-up worker's file lands places from its own (far, under
+    /// load), but pairs out of order stay a small share of all pairs, where the old
+    /// largest-first order left about half of them out of order.
     func bundledInListOrder(_ repo: Repository, _ info: BackupInfo) throws -> Int {
         let entries = try repo.loadFileList(info).filter { FileList.isStored($0) }
         // Members are named below the backup's data directory.
@@ -26,17 +29,13 @@ import Repository
         })
         let listName = BundleList.listName(backup: repo.backupName(info.id))
         let bundles = try BundleList.read(try repo.storage.openRead(listName), path: listName)
-        var following = 0
+        var (following, pairs, outOfOrder) = (0, 0, 0)
         for members in Dictionary(grouping: bundles.members, by: { $0.value.bundle }).values {
             let ranks = try members.sorted { $0.value.offset < $1.value.offset }.map { try #require(rank[$0.key], "\($0.key)") }
-            // Workers append to a bundle as they finish: a file may land a few places from
-            // its own (one worker held up while the other goes on), but on average within two.
-            let sorted = ranks.sorted()
-            let displaced = ranks.indices.map { abs($0 - sorted.firstIndex(of: ranks[$0])!) }
-            #expect(displaced.reduce(0, +) <= 2 * displaced.count && (displaced.max() ?? 0) <= 32,
-                    "bundle \(members.first!.value.bundle) out of the list's order: \(ranks)")
+            for i in ranks.indices { for j in ranks.indices where j > i { pairs += 1; if ranks[i] > ranks[j] { outOfOrder += 1 } } }
             following += ranks.count - 1
         }
+        #expect(outOfOrder * 8 <= pairs, "\(outOfOrder) of \(pairs) pairs of bundled files out of the list's order")
         return following
     }
 
