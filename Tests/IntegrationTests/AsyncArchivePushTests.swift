@@ -13,8 +13,7 @@ import Repository
     /// The running background pushers of this repository.
     static func pushers(_ repo: String) -> [pid_t] {
         ((try? FileSystem.list("/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in
-            guard let bytes = try? FileSystem.readAll("/proc/\(pid)/cmdline", limit: 1 << 16) else { return false }
-            let line = String(decoding: bytes.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            guard let line = commandLine(of: pid) else { return false }
             return line.contains("--pusher") && line.contains(repo)
         }
     }

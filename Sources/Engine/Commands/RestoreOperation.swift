@@ -125,7 +125,7 @@ public struct RestoreOperation: Sendable {
         defer { output.close() }
         let manifest = try RestoredManifest.Writer(info: checked.info) { try output.write($0) }
         let contents = try restoreContents(checked, writer: &writer, manifest: manifest)
-        try finish(checked, contents: contents, manifest: (manifest, output), writer: &writer)
+        try finish(checked, contents: contents, manifest: (manifest, output, manifestPath), writer: &writer)
         return checked.info
     }
 
@@ -191,7 +191,7 @@ public struct RestoreOperation: Sendable {
 
     /// Everything durable, the recovery settings and signal file, backup_manifest, then
     /// global/pg_control last and the marker removed.
-    private func finish(_ checked: Checked, contents: RestoreContents.Outcome, manifest: (writer: RestoredManifest.Writer, file: OpenFile),
+    private func finish(_ checked: Checked, contents: RestoreContents.Outcome, manifest: (writer: RestoredManifest.Writer, file: OpenFile, path: String),
                         writer: inout RestoreWriter) throws {
         let (target, info) = (checked.target, checked.info)
         // Everything the workers wrote becomes durable here, before pg_control is written.
@@ -207,7 +207,7 @@ public struct RestoreOperation: Sendable {
                                                           crc: CRC32C.checksum(map)))
         }
         try manifest.writer.finish()
-        try writer.seal(manifest.file, as: target + "/backup_manifest", from: target + "/" + RestoreMarker.manifestName)
+        try writer.seal(manifest.file, as: target + "/backup_manifest", from: manifest.path)
         try writer.syncDirectories()
 
         try FaultInjection.point("restore-before-control")

@@ -136,9 +136,14 @@ func copyFile(from source: String, to destination: String, mode: UInt32) throws 
 /// its PID may already be another test's server backend. Returns whether it was signalled.
 @discardableResult
 func signal(_ pid: pid_t, _ sig: Int32, ifRunning command: String) -> Bool {
-    guard let bytes = try? FileSystem.readAll("/proc/\(pid)/cmdline", limit: 1 << 16),
-          String(decoding: bytes.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(command) else { return false }
+    guard commandLine(of: pid)?.contains(command) == true else { return false }
     return kill(pid, sig) == 0
+}
+
+/// A process's command line, its arguments joined by spaces; nil once it is gone.
+func commandLine(of pid: pid_t) -> String? {
+    guard let bytes = try? FileSystem.readAll("/proc/\(pid)/cmdline", limit: 1 << 16) else { return nil }
+    return String(decoding: bytes.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
 }
 
 /// Polls until `condition` holds; throws after `seconds`. For waiting on servers, never for
