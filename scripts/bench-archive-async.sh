@@ -17,7 +17,7 @@ N=${BENCH_ASYNC_JOBS:-4}
 BENCH_NAME=bench-archive-async
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
   AWS_ENDPOINT_URL_S3 AWS_CA_BUNDLE S3_URI_STYLE S3_PART_SIZE S3_RETRIES S3_TIMEOUT PGBK_CONFIG
-command -v pgbackrest >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed" >&2; exit 1; }
+command -v "${PGBACKREST:-pgbackrest}" >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/pgbk-bench-async.XXXXXX)
 . "$ROOT/scripts/bench-env.sh"
@@ -61,7 +61,7 @@ pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
 S3=s3://pgbk/repo
 PUSH_PGBK="$PGBK archive-push --config $W/s3.conf -B $S3 --async --compress zstd --compress-level 3 %p"
 PUSH_PGBR="$PGBR archive-push %p"
@@ -124,4 +124,4 @@ for label in "pgbk async -j$N" "pgBackRest async process-max=$N"; do
     "$(awk -v s="$SEGMENTS" -v t="$(median "$label")" 'BEGIN { printf "%.1f", s / t }')"
 done
 printf '%s: pgbk keeps up with %sx pgBackRest %s'"'"'s WAL rate\n' "$BENCH_NAME" \
-  "$(median_ratio "pgBackRest async process-max=$N" "pgbk async -j$N")" "$(pgbackrest version | cut -d' ' -f2)"
+  "$(median_ratio "pgBackRest async process-max=$N" "pgbk async -j$N")" "$PGBR_VERSION"

@@ -15,7 +15,7 @@ RTT=0
 BENCH_NAME="bench bundles"
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
   AWS_ENDPOINT_URL_S3 AWS_CA_BUNDLE S3_URI_STYLE S3_PART_SIZE S3_RETRIES S3_TIMEOUT PGBK_CONFIG BUNDLE BUNDLE_LIMIT BUNDLE_SIZE
-command -v pgbackrest >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed" >&2; exit 1; }
+command -v "${PGBACKREST:-pgbackrest}" >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed" >&2; exit 1; }
 W=$(mktemp -d /tmp/pgbk-bench-bundles.XXXXXX)
 . "$ROOT/scripts/bench-env.sh"
 mkdir -p "$W"/{log,lock,spool,ceph}
@@ -49,7 +49,7 @@ repo1-s3-key-secret=$SECRET_KEY
 repo1-s3-region=us-east-1
 repo1-s3-uri-style=path
 repo1-retention-full=9999
-repo1-bundle=y
+$(pgbr_strongest)
 log-path=$W/log
 lock-path=$W/lock
 spool-path=$W/spool
@@ -63,7 +63,7 @@ pg1-path=$W/data
 pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
-PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W/log" "$W/lock" "$W/spool" "$W/pgbackrest.conf"
 
 echo "$BENCH_NAME: generating $TABLES tables in $W"
@@ -92,16 +92,16 @@ fresh() { rm -rf "$W/$1"; mkdir -m 700 "$W/$1"; [ "$(id -u)" = 0 ] && chown post
 for mode in off on; do
   measure "pgbk full -j$JOBS BUNDLE=$mode" env BUNDLE=$mode "$PGBK" backup --config "$W/s3.conf" -B "s3://pgbk/$mode" -D "$W/data" -j "$JOBS" -q
 done
-measure "pgBackRest 2.45 full pm$JOBS repo1-bundle=y" $PGBR backup --type=full --process-max="$JOBS"
+measure "pgBackRest $PGBR_VERSION full pm$JOBS repo1-bundle=y" $PGBR backup --type=full --process-max="$JOBS"
 measure "pgbk validate full BUNDLE=on" "$PGBK" validate --config "$W/s3.conf" -B "s3://pgbk/on" -j "$JOBS" -q
 change
 measure "pgbk incremental (100 tables) BUNDLE=on" env BUNDLE=on "$PGBK" backup --config "$W/s3.conf" -B "s3://pgbk/on" -D "$W/data" -b incremental -j "$JOBS" -q
-measure "pgBackRest 2.45 incr (100 tables) bundle" $PGBR backup --type=incr --process-max="$JOBS"
+measure "pgBackRest $PGBR_VERSION incr (100 tables) bundle" $PGBR backup --type=incr --process-max="$JOBS"
 measure "pgbk validate incremental BUNDLE=on" "$PGBK" validate --config "$W/s3.conf" -B "s3://pgbk/on" -j "$JOBS" -q
 fresh out
 measure "pgbk restore chain -j$JOBS BUNDLE=on" "$PGBK" restore --config "$W/s3.conf" -B "s3://pgbk/on" -D "$W/out" -j "$JOBS" -q
 fresh pgbr-out
-measure "pgBackRest 2.45 restore pm$JOBS bundle" $PGBR restore --pg1-path="$W/pgbr-out" --process-max="$JOBS"
+measure "pgBackRest $PGBR_VERSION restore pm$JOBS bundle" $PGBR restore --pg1-path="$W/pgbr-out" --process-max="$JOBS"
 
 echo
 echo "$BENCH_NAME: one run each, $FILES relation files, zstd, $(nproc) CPUs; requests counted by the gateway"

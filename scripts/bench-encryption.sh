@@ -19,7 +19,7 @@ SEGMENTS=${BENCH_ENC_SEGMENTS:-1000}
 JOBS=${BENCH_JOBS:-2}
 PORT=${BENCH_ENC_PORT:-54371}
 BENCH_NAME=bench-encryption
-command -v pgbackrest >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
+command -v "${PGBACKREST:-pgbackrest}" >/dev/null || { echo "$BENCH_NAME: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "$BENCH_NAME: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/pgbk-bench-enc.XXXXXX)
@@ -51,7 +51,7 @@ pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
 chmod 600 "$W/pgbackrest.conf"; [ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
 
 echo "$BENCH_NAME: generating the cluster (pgbench scale $SCALE, 1 MB WAL segments) in $W"
 INITDB_ARGS="--wal-segsize=1" INIT_ARGS="--config $W/enc.conf --encrypt" \

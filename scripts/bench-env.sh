@@ -75,3 +75,15 @@ start_s3_gateway() {
     done
   done
 }
+# The pgBackRest compared with: PGBACKREST, a path or a name on PATH (default pgbackrest,
+# Debian's package), e.g. a newer release built by hand outside this repository;
+# PGBR_VERSION names it in the figures. pgbr_strongest prints the repository settings of
+# its strongest configuration: bundling, and block incremental from 2.46 on.
+PGBACKREST_BIN=$(command -v "${PGBACKREST:-pgbackrest}" 2>/dev/null || true)
+PGBR_VERSION=$([ -n "$PGBACKREST_BIN" ] && "$PGBACKREST_BIN" version | cut -d' ' -f2 || true)
+pgbr_strongest() {
+  echo "repo1-bundle=y"
+  local minor; minor=$(echo "$PGBR_VERSION" | cut -d. -f2 | tr -dc 0-9)
+  [ "$(echo "$PGBR_VERSION" | cut -d. -f1)" -gt 2 ] || [ "${minor:-0}" -ge 46 ] && echo "repo1-block=y"
+  true
+}

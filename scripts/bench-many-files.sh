@@ -71,7 +71,7 @@ as_pg "$PGBK" init -B "$W/repo2" -D "$W/data" -q
 measure "pgbk copy (chain of 3) -j$JOBS" "$PGBK" copy -B "$W/repo" -B "$W/repo2" --from-repo 1 --to-repo 2 -j "$JOBS" -q
 measure "pgbk expire --dry-run" "$PGBK" expire -B "$W/repo" --keep-data-generations 1 --dry-run
 
-if [ "${BENCH_PGBACKREST:-1}" != 0 ] && command -v pgbackrest >/dev/null; then
+if [ "${BENCH_PGBACKREST:-1}" != 0 ] && command -v "${PGBACKREST:-pgbackrest}" >/dev/null; then
   mkdir -p "$W"/{pgbr-repo,log,lock}
   cat > "$W/pgbackrest.conf" <<CONF
 [global]
@@ -89,7 +89,7 @@ pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
   [ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-  PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+  PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
   as_pg $PGBR stanza-create >/dev/null
   measure "pgBackRest backup full pm$JOBS" $PGBR backup --type=full --process-max="$JOBS"
   fresh pgbr-out

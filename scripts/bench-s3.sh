@@ -21,7 +21,7 @@ BENCH_NAME=bench-s3
 # bundle, other credentials) would replace the gateway's.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
   AWS_ENDPOINT_URL_S3 AWS_CA_BUNDLE S3_URI_STYLE S3_PART_SIZE S3_RETRIES S3_TIMEOUT ARCHIVE_GET_QUEUE_MAX PGBK_CONFIG
-command -v pgbackrest >/dev/null || { echo "bench-s3: pgbackrest is not installed" >&2; exit 1; }
+command -v "${PGBACKREST:-pgbackrest}" >/dev/null || { echo "bench-s3: pgbackrest is not installed" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-s3: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/pgbk-bench-s3.XXXXXX)
@@ -69,14 +69,15 @@ log-level-file=off
 start-fast=y
 compress-type=zst
 # Each tool at its best on object storage: pgBackRest bundles when asked, pgbk by default.
-repo1-bundle=y
+$(pgbr_strongest)
 [bench]
 pg1-path=$W/data
 pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
 [ "$(id -u)" = 0 ] && chown -R postgres: "$W"
-PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
+echo "${BENCH_NAME:-bench}: comparing with pgBackRest $PGBR_VERSION ($PGBACKREST_BIN), $(pgbr_strongest | tr "\n" " ")"
 
 echo "bench-s3: generating the cluster (pgbench scale $SCALE)"
 as_pg "$PGBIN/initdb" -D "$W/data" -U postgres -A trust -k --no-sync >/dev/null
@@ -89,8 +90,9 @@ archive_command = '$PGBK archive-push $CFG -B $S3 %p && $PGBK archive-push -B $W
 max_wal_size = 2GB
 shared_buffers = 256MB
 CONF
-as_pg $PGBK init $CFG -B "$S3" -D "$W/data" -q
-as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q
+# WAL compressed as pgBackRest's (compress-type=zst): restore reads back the WAL it proves.
+as_pg $PGBK init $CFG -B "$S3" -D "$W/data" -q --compress zstd
+as_pg "$PGBK" init -B "$W/repo" -D "$W/data" -q --compress zstd
 as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
 as_pg $PGBR stanza-create >/dev/null
 as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" >/dev/null 2>&1
@@ -139,6 +141,11 @@ three "restore full -j$JOBS" "fresh" \
   "$PGBK restore $CFG -B $S3 -D $W/out --backup-id $FULL_S3 -j $JOBS -q" \
   "$PGBK restore -B $W/repo -D $W/out --backup-id $FULL_LOCAL -j $JOBS -q" \
   "$PGBR restore --pg1-path=$W/out --set=$PGBR_FULL --process-max=$JOBS"
+# The disk's floor for the same restore: the cluster's files copied and made durable.
+for _ in $(seq 1 "$RUNS"); do
+  measure "restore floor (cp -a, syncfs)" "fresh" bash -c "cp -a $W/data/base $W/data/global $W/out/ && sync -f $W/out"
+done
+printf 'bench-s3: %-42s %7.2f s\n' "restore floor (cp -a, syncfs)" "$(median "restore floor (cp -a, syncfs)")"
 
 echo "bench-s3: archive-push of 20 segments, one process per segment"
 mkdir -p "$W/pushsrc"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pushsrc"
@@ -175,6 +182,13 @@ as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null
 as_pg $PGBK restore $CFG -B "$S3" -D "$W/base-s3" -j "$JOBS" -q
 as_pg "$PGBK" restore -B "$W/repo" -D "$W/base-local" -j "$JOBS" -q
 as_pg mkdir -m 700 "$W/base-pgbr"; as_pg $PGBR restore --pg1-path="$W/base-pgbr" --process-max="$JOBS"
+# The replay floor: the same recovery with every segment already in pg_wal (restore_command
+# finds nothing), PostgreSQL's own replay with no fetching at all.
+mkdir -p "$W/walcopy"; [ "$(id -u)" = 0 ] && chown postgres: "$W/walcopy"
+FIRST_WAL=$(sed -n 's/^START WAL LOCATION: .*(file \([0-9A-F]*\))$/\1/p' "$W/base-local/backup_label")
+for name in $(ls "$W"/repo/wal/*/ | grep -E '^[0-9A-F]{24}-' | cut -c1-24 | sort -u); do
+  [[ "$name" < "$FIRST_WAL" ]] || as_pg "$PGBK" archive-get -B "$W/repo" "$name" "$W/walcopy/$name"
+done
 # recover LABEL BASE SED: a copy of BASE, its restore_command edited by SED, started; the time
 # from pg_ctl start to the end of recovery is recorded.
 recover() {
@@ -182,6 +196,7 @@ recover() {
   as_pg rm -rf "$W/out"; as_pg cp -a "$base" "$W/out"
   # pgBackRest's restore_command names the directory restored into: now the copy.
   as_pg sed -i -e "s|$base|$W/out|g" ${edit:+-e "$edit"} "$W/out/postgresql.auto.conf"
+  [ "$label" = "replay floor" ] && as_pg cp "$W"/walcopy/* "$W/out/pg_wal/"
   as_pg sh -c "printf 'port = %s\narchive_mode = off\n' $((PORT + 1)) >> $W/out/postgresql.conf"
   t0=$(date +%s.%N)
   as_pg "$PGBIN/pg_ctl" -D "$W/out" -l "$W/recovery.log" -w -t 600 start >/dev/null \
@@ -197,6 +212,7 @@ for _ in $(seq 1 "$RUNS"); do
   recover "pgbk-s3 +${RTT}ms prefetch" "$W/base-s3" "s|s3.conf|s3-far.conf|"
   recover "pgbk-s3 +${RTT}ms no prefetch" "$W/base-s3" "s|s3.conf|s3-far.conf|; s| %f %p'| --queue-max 0 %f %p'|"
   recover "pgbk-local" "$W/base-local" ""
+  recover "replay floor" "$W/base-local" "s|^restore_command = .*|restore_command = 'false'|"
   recover "pgBackRest-s3 sync" "$W/base-pgbr" "s|archive-get|--archive-async=n archive-get|"
   recover "pgBackRest-s3 async" "$W/base-pgbr" "s|archive-get|--archive-async=y --process-max=4 archive-get|"
   recover "pgBackRest-s3 +${RTT}ms sync" "$W/base-pgbr" "s|archive-get|--repo1-storage-port=$PROXY_PORT --archive-async=n archive-get|"
@@ -204,7 +220,7 @@ for _ in $(seq 1 "$RUNS"); do
 done
 
 echo
-echo "bench-s3: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs, gateway on loopback (https)"
+echo "bench-s3: medians of $RUNS runs on a $((CLUSTER_BYTES / 1048576)) MB cluster, $(nproc) CPUs, gateway on loopback (https), pgBackRest $PGBR_VERSION"
 medians 50
 echo
 echo "ratios (wall time; lower is better for pgbk):"
@@ -214,3 +230,5 @@ done
 echo "  recovery of 50 segments: pgbk-s3 prefetch / no prefetch $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgbk-s3 no prefetch"); at +${RTT}ms $(median_ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgbk-s3 +${RTT}ms no prefetch")"
 echo "  recovery: pgbk-s3 prefetch / pgBackRest-s3 async $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgBackRest-s3 async"); at +${RTT}ms $(median_ratio "recovery pgbk-s3 +${RTT}ms prefetch" "recovery pgBackRest-s3 +${RTT}ms async")"
 echo "  recovery: pgbk-s3 prefetch / pgbk-local $(median_ratio "recovery pgbk-s3 prefetch" "recovery pgbk-local")"
+echo "  restore: pgbk-s3 / the disk's floor $(median_ratio "restore full -j$JOBS pgbk-s3" "restore floor (cp -a, syncfs)"), pgBackRest-s3 / floor $(median_ratio "restore full -j$JOBS pgBackRest-s3" "restore floor (cp -a, syncfs)")"
+echo "  recovery: pgbk-s3 prefetch / replay floor $(median_ratio "recovery pgbk-s3 prefetch" "recovery replay floor"), pgBackRest-s3 sync / replay floor $(median_ratio "recovery pgBackRest-s3 sync" "recovery replay floor")"

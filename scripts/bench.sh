@@ -21,11 +21,11 @@ PORT=${BENCH_PORT:-54331}
 
 if [ "$(id -u)" = 0 ]; then
   missing=()
-  command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+  command -v "${PGBACKREST:-pgbackrest}" >/dev/null || missing+=(pgbackrest)
   [ -x /usr/bin/time ] || missing+=(time)
   if [ ${#missing[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; fi
 fi
-command -v pgbackrest >/dev/null || { echo "bench: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
+command -v "${PGBACKREST:-pgbackrest}" >/dev/null || { echo "bench: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
 
 W=${BENCH_DIR:-$(mktemp -d /tmp/pgbk-bench.XXXXXX)}
 mkdir -p "$W"/{bin,sock,log,lock,spool}
@@ -49,12 +49,15 @@ repo1-retention-full=9999
 # archive_command below runs pgBackRest's archive-push too; its default gz would make every
 # backup (both tools') wait longer for its last segment. Backups set their own compression.
 compress-type=zst
+# The peer at its strongest: bundling, and block incremental where it has it (2.46 on).
+$(pgbr_strongest)
 [bench]
 pg1-path=$W/data
 pg1-socket-path=$W/sock
 pg1-port=$PORT
 CONF
-PGBR="pgbackrest --config=$W/pgbackrest.conf --stanza=bench"
+PGBR="$PGBACKREST_BIN --config=$W/pgbackrest.conf --stanza=bench"
+echo "${BENCH_NAME:-bench}: comparing with pgBackRest $PGBR_VERSION ($PGBACKREST_BIN), $(pgbr_strongest | tr "\n" " ")"
 
 echo "bench: generating the cluster (pgbench scale $SCALE + ${TEXT_MB} MB of random text) in $W"
 ARCHIVE_COMMAND="$PGBK archive-push -B $W/repo %p && $PGBR archive-push %p" new_cluster "$PGBIN"
