@@ -41,6 +41,8 @@ struct Backup: ParsableCommand {
     var srvlogPath: String?
     @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
     var maxStandbyLag: String?
+    @Option(name: .customLong("annotation"), help: "KEY=VALUE: a note kept with the backup, shown by show and the report (repeatable; pgbk annotate changes them later).")
+    var annotation: [String] = []
     @OptionGroup var lock: LockOptions
     @OptionGroup var retention: RetentionOptions
     @OptionGroup var progress: ProgressOptions
@@ -48,10 +50,12 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         progress.apply()
+        let annotations = try annotation.map(BackupAnnotation.init(argument:))
         let repo = try repository.openForWriting()
         let dataDirectory = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"]
         let chosen = try chooseMethod(config: repo.config, dataDirectory: dataDirectory)
         var options = BackupOptions()
+        options.annotations = annotations
         options.mode = mode.mode
         options.smoothCheckpoint = smoothCheckpoint
         options.fullOnError = fullOnError

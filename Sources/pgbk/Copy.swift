@@ -13,7 +13,7 @@ struct Copy: ParsableCommand {
     var fromRepo: Int
     @Option(name: .customLong("to-repo"), help: "The repository to copy into.")
     var toRepo: Int
-    @Option(name: .customLong("backup-id"), help: "Copy this backup (and the ancestors the target lacks) instead of every OK or DONE one.")
+    @Option(name: .customLong("backup-id"), help: "Copy this backup (an ID, or latest, latest-full or oldest) (and the ancestors the target lacks) instead of every OK or DONE one.")
     var backupID: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions

@@ -14,7 +14,7 @@ struct Drill: ParsableCommand {
         helpNames: [.long])
 
     @OptionGroup var repository: RepositoryOptions
-    @Option(name: .customLong("backup-id"), help: "The backup to restore (default: the newest one that reaches the target).")
+    @Option(name: .customLong("backup-id"), help: "The backup to restore, by ID or as latest, latest-full or oldest (default: the newest one that reaches the target).")
     var backupID: String?
     @OptionGroup var recoveryTarget: RecoveryTargetOptions
     @Option(name: .customLong("scratch-dir"), help: "Where the scratch cluster is made and removed (default: $TMPDIR, else /tmp); it needs room for the whole cluster.")

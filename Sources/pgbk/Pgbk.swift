@@ -17,7 +17,7 @@ struct Pgbk: ParsableCommand {
         abstract: "Backup and point-in-time recovery manager for PostgreSQL.",
         version: "0.1.0",
         subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self,
-                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self],
+                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self, Annotate.self],
         helpNames: [.long])
 
     /// Errors reach the user as one line on stderr and a non-zero exit code; usage errors keep
@@ -141,7 +141,7 @@ struct Validate: ParsableCommand {
     @Option(name: .customLong("recheck-days"), parsing: .unconditional,
             help: "Also read back OK and CORRUPT backups last read back N or more days ago.")
     var recheckDays: Int?
-    @Argument(help: "A backup ID (default: every DONE backup, then the whole WAL archive).") var backupID: String?
+    @Argument(help: "A backup ID, or latest, latest-full or oldest (default: every DONE backup, then the whole WAL archive).") var backupID: String?
 
     func run() throws {
         progress.apply()
@@ -195,7 +195,7 @@ struct Restore: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @Option(name: [.customShort("D", allowingJoined: true), .customLong("pgdata")], help: "Directory to restore into (empty or absent, or with --delta a data directory of the same cluster).")
     var pgdata: String?
-    @Option(name: .customLong("backup-id"), help: "The backup to restore, full or incremental (with its chain) (default: the newest OK backup, full or incremental, from which the recovery target is reachable).")
+    @Option(name: .customLong("backup-id"), help: "The backup to restore, full or incremental (with its chain), by ID or as latest, latest-full or oldest (default: the newest OK backup, full or incremental, from which the recovery target is reachable).")
     var backupID: String?
     @Option(name: [.customShort("T", allowingJoined: true), .customLong("tablespace-mapping")], help: "OLDDIR=NEWDIR: restore a tablespace elsewhere.")
     var tablespaceMapping: [String] = []

@@ -13,7 +13,7 @@ struct Show: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON array of backups.") var json = false
     @Flag(name: [.customShort("a"), .customLong("all")], help: "Include DELETED backups; with --metrics, every server configured on this backup host instead (each sample labelled server=NAME).") var all = false
     @Flag(name: .long, help: "Print Prometheus metrics (the node_exporter textfile format; see docs/monitoring.md).") var metrics = false
-    @Argument(help: "A backup ID and/or the word 'detail'; or the word 'timeline' or 'drills'.") var words: [String] = []
+    @Argument(help: "A backup ID (or latest, latest-full, oldest) and/or the word 'detail'; or the word 'timeline' or 'drills'.") var words: [String] = []
 
     func run() throws {
         if metrics {
@@ -42,7 +42,7 @@ struct Show: ParsableCommand {
             }
         }
         if let id {
-            let backup = try repo.loadBackup(id)
+            let backup = try repo.loadBackup(try repo.resolveBackup(id))
             Console.output(json ? "[" + BackupJSON.object(backup, repo: repository.repo ?? 1, location: repo.path) + "]" : backup.ini().text(),
                            terminator: json ? "\n" : "")
             return
@@ -287,6 +287,7 @@ enum BackupJSON {
             ("scanned_data_bytes", b.scannedDataBytes.map { String($0) } ?? "null"),
             ("method", string(b.method.rawValue)),
             ("network_bytes", b.networkBytes.map { String($0) } ?? "null"),
+            ("annotations", "{" + b.annotations.keys.sorted().map { "\(string($0)): \(string(b.annotations[$0]!))" }.joined(separator: ", ") + "}"),
         ]
         return "{" + fields.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }

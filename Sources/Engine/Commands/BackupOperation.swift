@@ -33,6 +33,8 @@ public struct BackupOptions: Sendable {
     public var verifyMap = false
     /// Over the protocol: BASE_BACKUP's MAX_RATE, in kB/s (nil: unlimited).
     public var maxRateKBps: Int?
+    /// `--annotation KEY=VALUE`, in the record from its first save.
+    public var annotations: [BackupAnnotation] = []
 
     public init() {}
 }

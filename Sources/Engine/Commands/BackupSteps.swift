@@ -67,6 +67,7 @@ struct BackupSteps {
         info.dataChecksums = cluster.dataChecksums
         info.compression = options.compression
         info.compressLevel = options.compressLevel
+        info.annotations = BackupAnnotation.applying(options.annotations, to: [:])
         return info
     }
 

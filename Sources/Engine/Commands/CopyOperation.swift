@@ -91,8 +91,8 @@ public struct CopyOperation: Sendable {
     private func backupsToCopy(backupID: String?, have: CatalogSnapshot) throws -> [BackupInfo] {
         let all = try source.loadAll().backups
         var wanted = all.filter(\.isUsable)
-        if let backupID {
-            try Repository.checkBackupID(backupID)
+        if let given = backupID {
+            let backupID = try BackupReference(given).resolve(among: all, in: source.path)
             guard let named = all.first(where: { $0.id == backupID }) else {
                 throw CatalogError.invalid(source.backupDirectory(backupID), "no such backup")
             }

@@ -62,8 +62,8 @@ public struct ValidateOperation: Sendable {
 
         var report = Report()
         let targets: [BackupInfo]
-        if let backupID {
-            try Repository.checkBackupID(backupID)
+        if let given = backupID {
+            let backupID = try BackupReference(given).resolve(among: catalog.backups, in: repository.path)
             // Its own backup.ini as read with the others; unreadable or absent, the same
             // error a direct read gives.
             guard let info = catalog.backups.first(where: { $0.id == backupID }) else {

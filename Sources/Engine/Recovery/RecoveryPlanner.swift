@@ -32,7 +32,8 @@ public struct RecoveryPlanner {
         let catalog = try TimelineCatalog(repository: repository)
 
         let candidates: [BackupInfo]
-        if let backupID {
+        if let given = backupID {
+            let backupID = try BackupReference(given).resolve(among: loaded.backups, in: repository.path)
             let info = try repository.loadBackup(backupID)
             guard info.isUsable else {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)

@@ -73,6 +73,8 @@ public struct BackupInfo: Sendable, Equatable {
     public var method: BackupMethod = .copy
     /// Over the protocol: the archives' bytes received (what crossed the network).
     public var networkBytes: UInt64?
+    /// The DBA's notes (BackupAnnotation), by key.
+    public var annotations: [String: String] = [:]
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -123,6 +125,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["SCANNED_DATA_BYTES"] = scannedDataBytes.map { String($0) }
         f["BACKUP_METHOD"] = method == .copy ? nil : method.rawValue
         f["NETWORK_BYTES"] = networkBytes.map { String($0) }
+        for key in annotations.keys.sorted() { f[BackupAnnotation.iniPrefix + key] = annotations[key] }
         return f
     }
 
@@ -201,5 +204,9 @@ public struct BackupInfo: Sendable, Equatable {
             self.method = method
         }
         networkBytes = f["NETWORK_BYTES"].flatMap { UInt64($0) }
+        for key in f.keys where key.hasPrefix(BackupAnnotation.iniPrefix) {
+            let note = try BackupAnnotation(key: String(key.dropFirst(BackupAnnotation.iniPrefix.count)), value: f[key] ?? "", source: path)
+            annotations[note.key] = note.value
+        }
     }
 }

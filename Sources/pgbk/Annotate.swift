@@ -1,0 +1,24 @@
+import ArgumentParser
+import Engine
+import Repository
+
+struct Annotate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set or remove a backup's annotations: pgbk annotate ID KEY=VALUE... (KEY= removes KEY).",
+        discussion: "ID may be latest, latest-full or oldest. The annotations are shown by pgbk show ID, show --json and the HTML report.",
+        helpNames: [.long])
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var lock: LockOptions
+    @Argument(help: "The backup: an ID, or latest, latest-full or oldest.") var backupID: String
+    @Argument(help: "KEY=VALUE to set, KEY= to remove.") var changes: [String] = []
+
+    func run() throws {
+        let parsed = try changes.map(BackupAnnotation.init(argument:))
+        guard !parsed.isEmpty else { throw EngineError.invalidArgument("annotate needs at least one KEY=VALUE (KEY= removes KEY)") }
+        let repo = try repository.openForWriting()
+        let info = try AnnotateOperation(repository: repo, lockTimeoutSeconds: try lock.seconds(repo.config)).run(backup: backupID, changes: parsed)
+        let now = info.annotations.keys.sorted().map { "\($0)=\(info.annotations[$0]!)" }
+        Console.info("backup \(info.id): \(now.isEmpty ? "no annotations" : now.joined(separator: ", "))")
+    }
+}
