@@ -152,9 +152,13 @@ incremental() {
   as_pg "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --compress zstd --compress-level 3
   as_pg "$PGBK" validate -B "$W/repo" -q -j "$JOBS"
   as_pg $PGBR backup --type=full --compress-type=zst --process-max="$JOBS" >/dev/null
-  BEFORE="as_pg \"\$PGBIN/psql\" -q -c \"$sql\""
+  # pgbk bases an incremental on the newest OK (validated) backup: the previous round's is
+  # validated first (untimed), as the user guide's cron line does, or each would hold every
+  # change since the full while pgBackRest's hold the changes since its previous one.
+  BEFORE="as_pg \"\$PGBK\" validate -B \"\$W/repo\" -q -j \"\$JOBS\"; as_pg \"\$PGBIN/psql\" -q -c \"$sql\""
   AFTER='pgbk_written'
   define "pgbk incremental $label" "$PGBK" backup -B "$W/repo" -D "$W/data" -b incremental -j "$JOBS" -q --compress zstd --compress-level 3
+  BEFORE="as_pg \"\$PGBIN/psql\" -q -c \"$sql\""
   AFTER='pgbr_written'
   define "pgBackRest incr $label" $PGBR backup --type=incr --compress-type=zst --process-max="$JOBS"
   compare "pgbk incremental $label" "pgBackRest incr $label"
