@@ -172,6 +172,38 @@ extension S3Scenarios { @Suite struct S3FaultTests {
     }
 
     /// Issue 22, defect 2: the gateway completes a multipart upload but its answer is lost.
+    /// Every upload carries a Content-MD5 (S3Client.integrityHeaders), which Object Lock
+    /// buckets demand and pgbk counts on as the server's own check of what it stored: the
+    /// server must refuse a body that is not what that digest says (the digest of other
+    /// bytes here), and store nothing.
+    @Test func anUploadWhoseBodyIsNotItsSignedMD5IsRefused() throws { try Self.anUploadWhoseBodyIsNotItsSignedMD5IsRefused(on: try CephGateway.get()) }
+
+    static func anUploadWhoseBodyIsNotItsSignedMD5IsRefused(on gateway: any S3Gateway) throws {
+        let bucket = "md5-\(getpid())"
+        _ = try gateway.makeBucket(bucket, prefix: "r")
+        let values = gateway.settings()
+        let client = try S3Client(settings: S3Settings(url: "s3://\(bucket)/r", lookup: { values[$0] }))
+        let body = pseudoRandomBytes(64 << 10, seed: 3), other = pseudoRandomBytes(64 << 10, seed: 4)
+        for (name, digestOf, stored) in [("refused", other, false), ("accepted", body, true)] {
+            let headers = other.withUnsafeBytes { o in body.withUnsafeBytes { b in S3Client.integrityHeaders(digestOf == other ? o : b) } }
+            var put = S3Client.Request(method: "PUT", key: "r/" + name)
+            put.headers = headers
+            #expect(put.headers.contains { $0.0 == "content-md5" })
+            var refusal: S3Error?
+            do { _ = try client.send(put, body: body) } catch { refusal = error }
+            if stored {
+                #expect(refusal == nil, "\(String(describing: refusal))")
+            } else if case .http(_, let status, let code, _, _)? = refusal {
+                #expect(status == 400 && code.contains("Digest"), "\(code)")
+            } else {
+                Issue.record("a body that is not its signed Content-MD5 was not refused: \(String(describing: refusal))")
+            }
+            var head = S3Client.Request(method: "HEAD", key: "r/" + name)
+            head.accepted = [404]
+            #expect(try client.send(head).status == (stored ? 200 : 404))
+        }
+    }
+
     /// The retry meets NoSuchUpload (as AWS answers once the upload is cleaned up; Ceph
     /// completes it again, so the proxy answers that retry itself); the object is there with
     /// exactly these parts, so the write succeeded and says so.

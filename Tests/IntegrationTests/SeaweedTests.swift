@@ -26,6 +26,7 @@ import Repository
         try Faults.throttlingAndDroppedConnectionsAreRetried(on: gateway)
         try Faults.aLostAnswerToCompleteMultipartUploadIsASuccess(on: gateway)
         try Faults.unfinishedUploadsOfKilledWritersAreAborted(on: gateway)
+        try Faults.anUploadWhoseBodyIsNotItsSignedMD5IsRefused(on: gateway)
     }
 
     @Test func twoRepositoriesOnSeaweedFS() throws {
