@@ -21,7 +21,7 @@ struct Backup: ParsableCommand {
     var method: BackupMethodArgument?
     @Option(name: [.customShort("r", allowingJoined: true), .customLong("max-rate")], help: "With --method protocol: the most the server sends per second, as pg_basebackup's (32k to 1024M; k by default).")
     var maxRate: String?
-    @Option(name: [.customShort("b", allowingJoined: true), .customLong("backup-mode")], help: "full or incremental (f, i).")
+    @Option(name: [.customShort("b", allowingJoined: true), .customLong("backup-mode")], help: "full, incremental or diff (f, i, d): an incremental builds on the newest OK backup, a diff on the newest OK full.")
     var mode: BackupModeArgument = .full
     @Flag(name: [.customShort("C"), .customLong("smooth-checkpoint")], help: "Spread the starting checkpoint instead of forcing a fast one.")
     var smoothCheckpoint = false
@@ -41,6 +41,8 @@ struct Backup: ParsableCommand {
     var srvlogPath: String?
     @Option(name: .customLong("max-standby-lag"), help: "Refuse a standby further behind the primary than this much WAL, with K, M or G (default 1G).")
     var maxStandbyLag: String?
+    @Option(name: .customLong("parent"), help: "With -b incremental: build on this OK backup (an ID, or latest, latest-full, oldest) instead of the newest.")
+    var parent: String?
     @Option(name: .customLong("annotation"), help: "KEY=VALUE: a note kept with the backup, shown by show and the report (repeatable; pgbk annotate changes them later).")
     var annotation: [String] = []
     @OptionGroup var lock: LockOptions
@@ -51,12 +53,19 @@ struct Backup: ParsableCommand {
     func run() throws {
         progress.apply()
         let annotations = try annotation.map(BackupAnnotation.init(argument:))
+        var parentRule: ParentSelector.Rule = mode == .diff ? .newestFull : .newest
+        if let parent {
+            guard mode == .incremental else { throw EngineError.invalidArgument("--parent is for -b incremental (a diff's parent is always the newest full), not -b \(mode.rawValue)") }
+            do { _ = try BackupReference(parent) } catch { throw EngineError.invalidArgument("--parent: \(error)") }
+            parentRule = .named(parent)
+        }
         let repo = try repository.openForWriting()
         let dataDirectory = pgdata ?? environment("PGDATA") ?? repo.config["PGDATA"]
         let chosen = try chooseMethod(config: repo.config, dataDirectory: dataDirectory)
         var options = BackupOptions()
         options.annotations = annotations
         options.mode = mode.mode
+        options.parent = parentRule
         options.smoothCheckpoint = smoothCheckpoint
         options.fullOnError = fullOnError
         (options.compression, options.compressLevel) = try compression.resolve(repo.config)

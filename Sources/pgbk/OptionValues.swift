@@ -21,15 +21,17 @@ enum BackupMethodArgument: String, ExpressibleByArgument, CaseIterable {
 }
 
 enum BackupModeArgument: String, ExpressibleByArgument, CaseIterable {
-    case full, incremental
+    case full, incremental, diff
 
     init?(argument: String) {
         switch argument.lowercased() {
         case "full", "f": self = .full
         case "incremental", "i": self = .incremental
+        case "diff", "differential", "d": self = .diff
         default: return nil
         }
     }
 
+    /// A differential is stored as an incremental whose parent is the newest full.
     var mode: BackupMode { self == .full ? .full : .incremental }
 }

@@ -217,14 +217,14 @@ enum BackupTable {
         for b in backups {
             let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
             if detail {
-                rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.mode.rawValue,
+                rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.differential ? "DIFFERENTIAL" : b.mode.rawValue,
                              String(b.pgVersionNum / 10000), b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
                              b.scannedDataBytes.map(formatSize) ?? "-", formatSize(b.readDataBytes), formatSize(b.writeBytes),
                              b.networkBytes.map(formatSize) ?? "-", b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
                              String(b.pageErrorCount), b.status.rawValue, [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
                                 .compactMap { $0 }.joined(separator: "; ")])
             } else {
-                rows.append([b.id, b.startTime.description, b.mode.rawValue, duration, formatSize(b.writeBytes),
+                rows.append([b.id, b.startTime.description, b.differential ? "DIFFERENTIAL" : b.mode.rawValue, duration, formatSize(b.writeBytes),
                              String(b.timeline), b.status.rawValue])
             }
         }
@@ -257,6 +257,7 @@ enum BackupJSON {
             ("repository", string(location)),
             ("id", string(b.id)),
             ("mode", string(b.mode.rawValue)),
+            ("differential", b.differential ? "true" : "false"),
             ("status", string(b.status.rawValue)),
             ("status_reason", b.statusReason.map(string) ?? "null"),
             ("parent_id", b.parentID.map(string) ?? "null"),

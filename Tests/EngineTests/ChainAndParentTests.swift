@@ -232,11 +232,11 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
 
 @Suite struct ParentSelectorTests {
     func select(_ backups: [BackupInfo], timeline: TimelineID = 1, history: TimelineHistory? = nil,
-                start: UInt64 = 0x9000_0000, major: Int = 15) throws -> Result<BackupInfo, EngineError> {
+                start: UInt64 = 0x9000_0000, major: Int = 15, rule: ParentSelector.Rule = .newest) throws -> Result<BackupInfo, EngineError> {
         let dir = try TestDirectory()
         let repo = try makeRepository(dir)
         return ParentSelector.select(from: backups, repository: repo, situation: .init(
-            timeline: timeline, history: history, startLSN: LSN(start), pgMajor: major))
+            timeline: timeline, history: history, startLSN: LSN(start), pgMajor: major), rule: rule)
     }
 
     func chosen(_ r: Result<BackupInfo, EngineError>) -> String? { try? r.get().id }
@@ -270,6 +270,21 @@ func marked(_ tag: UInt8, _ block: Int) -> [UInt8] {
         #expect(chosen(noHistory) == nil && reason(noHistory).contains("history of timeline 2"))
         let sibling = backupInfo("20261122-110000F", .full, timeline: 3, start: 0x100_0000, stop: 0x200_0000)
         #expect(chosen(try select([sibling], timeline: 2, history: history)) == nil)
+    }
+
+    /// Issue 29, item 1: a diff builds on the newest OK full; --parent on the backup it names,
+    /// held to the same rules as any parent.
+    @Test func aDiffTakesTheNewestFullAndANamedParentIsThatOne() throws {
+        let inc = backupInfo("20261122-110000I", .incremental, parent: full.id, start: 0x300_0000, stop: 0x400_0000)
+        let newFull = backupInfo("20261122-120000F", .full, status: .done, start: 0x500_0000, stop: 0x600_0000)
+        #expect(chosen(try select([full, inc, newFull], rule: .newestFull)) == full.id, "not the incremental, nor the DONE full")
+        #expect(chosen(try select([full, inc], rule: .named(full.id))) == full.id)
+        let onlyIncrementalOK = backupInfo("20261122-100000F", .full, status: .corrupt, start: 0x100_0000, stop: 0x200_0000)
+        let r = try select([onlyIncrementalOK, inc], rule: .newestFull)
+        #expect(chosen(r) == nil && reason(r).contains("differential"), "\(reason(r))")
+        #expect(reason(try select([full, inc, newFull], rule: .named(newFull.id))).contains("only an OK"))
+        #expect(reason(try select([full], rule: .named("20200101-000000F"))).contains("no such backup"))
+        #expect(reason(try select([full], major: 16, rule: .named(full.id))).contains("PostgreSQL 15"))
     }
 
     @Test func anotherMajorVersionOrAStartBeforeTheParentsStopForcesAFull() throws {

@@ -1,11 +1,21 @@
 import PostgresFormat
 import Repository
 
-/// Chooses the parent of an incremental backup: the newest OK backup whose chain back to a
+/// Chooses the parent of an incremental backup: the newest OK backup (`-b diff`: the newest
+/// OK full, as pgBackRest's type=diff; `--parent ID`: that one) whose chain back to a
 /// full backup is intact, from the same major version, on the current timeline or on an
 /// ancestor timeline before the point where the current history left it, and ending before
 /// the new backup starts.
 public enum ParentSelector {
+    /// Which OK backups may be the parent, newest first.
+    public enum Rule: Sendable, Equatable {
+        case newest
+        /// A differential backup: every change since the last full.
+        case newestFull
+        /// `--parent ID`, already resolved from a shortcut word.
+        case named(String)
+    }
+
     public struct Situation: Sendable {
         public var timeline: TimelineID
         public var history: TimelineHistory?
@@ -25,9 +35,19 @@ public enum ParentSelector {
     /// found might have been the right parent, so pgbk refuses rather than silently build on
     /// an older one.
     public static func select(from backups: [BackupInfo], unreadable: [String] = [], repository: Repository,
-                              situation: Situation) -> Result<BackupInfo, EngineError> {
+                              situation: Situation, rule: Rule = .newest) -> Result<BackupInfo, EngineError> {
+        if case .named(let id) = rule {
+            guard let named = backups.first(where: { $0.id == id }) else {
+                return .failure(.invalidArgument("--parent \(id): no such backup in \(repository.path)"))
+            }
+            guard named.status == .ok else {
+                return .failure(.invalidArgument("--parent \(id) is \(named.status.rawValue): only an OK (validated) backup can be a parent; run pgbk validate \(id)"))
+            }
+            return unsuitable(named, backups: backups, repository: repository, situation: situation)
+                .map { .failure(.invalidArgument("--parent \(id) cannot be the parent: \($0)")) } ?? .success(named)
+        }
         var reasons: [String] = []
-        for candidate in backups.reversed() where candidate.status == .ok {
+        for candidate in backups.reversed() where candidate.status == .ok && (rule != .newestFull || candidate.mode == .full) {
             if let reason = unsuitable(candidate, backups: backups, repository: repository, situation: situation) {
                 reasons.append("\(candidate.id): \(reason)")
                 continue
@@ -37,8 +57,9 @@ public enum ParentSelector {
             }
             return .success(candidate)
         }
-        let why = reasons.isEmpty ? "there is no OK (validated) backup" : reasons.prefix(3).joined(separator: "; ")
-        return .failure(.noUsableBackup("no usable parent for an incremental backup (\(why)); take a full backup, or use -F/--full-backup-on-error"))
+        let kind = rule == .newestFull ? "full " : ""
+        let why = reasons.isEmpty ? "there is no OK (validated) \(kind)backup" : reasons.prefix(3).joined(separator: "; ")
+        return .failure(.noUsableBackup("no usable parent for \(rule == .newestFull ? "a differential" : "an incremental") backup (\(why)); take a full backup, or use -F/--full-backup-on-error"))
     }
 
     static func unsuitable(_ b: BackupInfo, backups: [BackupInfo], repository: Repository, situation: Situation) -> String? {

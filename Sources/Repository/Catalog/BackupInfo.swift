@@ -73,6 +73,9 @@ public struct BackupInfo: Sendable, Equatable {
     public var method: BackupMethod = .copy
     /// Over the protocol: the archives' bytes received (what crossed the network).
     public var networkBytes: UInt64?
+    /// An incremental taken with `-b diff`: its parent is the newest full, so that it holds
+    /// every change since then (DIFFERENTIAL=yes; the mode stays INCREMENTAL).
+    public var differential = false
     /// The DBA's notes (BackupAnnotation), by key.
     public var annotations: [String: String] = [:]
 
@@ -125,6 +128,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["SCANNED_DATA_BYTES"] = scannedDataBytes.map { String($0) }
         f["BACKUP_METHOD"] = method == .copy ? nil : method.rawValue
         f["NETWORK_BYTES"] = networkBytes.map { String($0) }
+        f["DIFFERENTIAL"] = differential ? "yes" : nil
         for key in annotations.keys.sorted() { f[BackupAnnotation.iniPrefix + key] = annotations[key] }
         return f
     }
@@ -204,6 +208,7 @@ public struct BackupInfo: Sendable, Equatable {
             self.method = method
         }
         networkBytes = f["NETWORK_BYTES"].flatMap { UInt64($0) }
+        differential = f["DIFFERENTIAL"] == "yes"
         for key in f.keys where key.hasPrefix(BackupAnnotation.iniPrefix) {
             let note = try BackupAnnotation(key: String(key.dropFirst(BackupAnnotation.iniPrefix.count)), value: f[key] ?? "", source: path)
             annotations[note.key] = note.value
