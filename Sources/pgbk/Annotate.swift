@@ -17,7 +17,8 @@ struct Annotate: ParsableCommand {
         let parsed = try changes.map(BackupAnnotation.init(argument:))
         guard !parsed.isEmpty else { throw EngineError.invalidArgument("annotate needs at least one KEY=VALUE (KEY= removes KEY)") }
         let repo = try repository.openForWriting()
-        let info = try AnnotateOperation(repository: repo, lockTimeoutSeconds: try lock.seconds(repo.config)).run(backup: backupID, changes: parsed)
+        let info = try BackupRecordEdit(repository: repo, command: "annotate", lockTimeoutSeconds: try lock.seconds(repo.config))
+            .run(backup: backupID, allowed: BackupRecordEdit.finished) { $0.annotations = BackupAnnotation.applying(parsed, to: $0.annotations) }
         let now = info.annotations.keys.sorted().map { "\($0)=\(info.annotations[$0]!)" }
         Console.info("backup \(info.id): \(now.isEmpty ? "no annotations" : now.joined(separator: ", "))")
     }

@@ -221,11 +221,11 @@ enum BackupTable {
                              String(b.pgVersionNum / 10000), b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
                              b.scannedDataBytes.map(formatSize) ?? "-", formatSize(b.readDataBytes), formatSize(b.writeBytes),
                              b.networkBytes.map(formatSize) ?? "-", b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
-                             String(b.pageErrorCount), b.status.rawValue, [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
+                             String(b.pageErrorCount), b.status.rawValue + (b.pin != nil ? " pinned" : ""), [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
                                 .compactMap { $0 }.joined(separator: "; ")])
             } else {
                 rows.append([b.id, b.startTime.description, b.differential ? "DIFFERENTIAL" : b.mode.rawValue, duration, formatSize(b.writeBytes),
-                             String(b.timeline), b.status.rawValue])
+                             String(b.timeline), b.status.rawValue + (b.pin != nil ? " pinned" : "")])
             }
         }
         if let repos {
@@ -258,6 +258,7 @@ enum BackupJSON {
             ("id", string(b.id)),
             ("mode", string(b.mode.rawValue)),
             ("differential", b.differential ? "true" : "false"),
+            ("pinned_until", b.pin.map { string($0.iniValue) } ?? "null"),
             ("status", string(b.status.rawValue)),
             ("status_reason", b.statusReason.map(string) ?? "null"),
             ("parent_id", b.parentID.map(string) ?? "null"),

@@ -35,6 +35,27 @@ import Repository
         #expect(RetentionPlanner.plan(validated, policy: .init(generations: 2), now: now).expire == ["01-F1"])
     }
 
+    /// Issue 29, item 3: a pinned backup survives with its chain, under either policy and
+    /// delete (forced too); a pin that has ended, or none, does not; a pinned old backup does
+    /// not keep the failed backups after it.
+    @Test func pinnedBackupsSurviveWithTheirChainsUntilThePinEnds() {
+        var backups = catalog
+        backups[1].pin = .forever                                     // 02-I1a: keeps 01-F1
+        let d = RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now)
+        #expect(d.keep == ["01-F1", "02-I1a", "07-F3", "08-I3a", "09-I3b"], "\(d)")
+        #expect(d.expire == ["03-E1", "04-F2", "05-I2a", "06-C2"], "failed backups after a pinned one go as before")
+        let deleted = RetentionPlanner.planDelete(backups, before: at(0), force: true, now: now)
+        #expect(deleted.keep.contains("01-F1") && deleted.keep.contains("02-I1a"), "\(deleted)")
+        backups[1].pin = .until(at(1))
+        #expect(RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now).keep.contains("02-I1a"))
+        backups[1].pin = .until(at(-1))
+        #expect(RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now).expire.contains("02-I1a"), "an ended pin keeps nothing")
+        // A pin on a backup that is not usable keeps nothing either.
+        backups[1].pin = .forever
+        backups[1].status = .corrupt
+        #expect(!RetentionPlanner.plan(backups, policy: .init(generations: 1), now: now).keep.contains("01-F1"))
+    }
+
     @Test func generationsKeepTheNewestFullsWithTheirIncrementals() {
         let d = RetentionPlanner.plan(catalog, policy: .init(generations: 2), now: now)
         #expect(d.keep == ["04-F2", "05-I2a", "06-C2", "07-F3", "08-I3a", "09-I3b"])

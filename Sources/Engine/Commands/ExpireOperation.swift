@@ -78,7 +78,7 @@ public struct ExpireOperation {
         let decision: RetentionPlanner.Decision
         switch rule {
         case .policy(let policy): decision = RetentionPlanner.plan(backups, policy: policy, now: now)
-        case .before(let date, let force): decision = RetentionPlanner.planDelete(backups, before: date, force: force)
+        case .before(let date, let force): decision = RetentionPlanner.planDelete(backups, before: date, force: force, now: now)
         }
         report.kept = decision.keep
         report.expired = decision.expire

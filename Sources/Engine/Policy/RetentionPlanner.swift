@@ -20,8 +20,8 @@ public enum RetentionPlanner {
         public var expire: [String]
     }
 
-    /// A backup survives when either rule keeps it; the parents of kept incrementals and the
-    /// newest usable full backup always survive; failed backups (ERROR, CORRUPT) older than
+    /// A backup survives when either rule keeps it; the parents of kept incrementals, pinned
+    /// backups (their chains with them) and the newest usable full backup always survive; failed backups (ERROR, CORRUPT) older than
     /// the oldest kept one go. RUNNING, DELETING and DELETED backups are left alone.
     public static func plan(_ backups: [BackupInfo], policy: Policy, now: Timestamp) -> Decision {
         let usable = backups.filter(\.isUsable)
@@ -30,7 +30,7 @@ public enum RetentionPlanner {
             // Generations count validated (OK) fulls: a new full is no generation until
             // validate says so, or one good full fewer would remain if it turns out bad.
             let fulls = backups.filter { $0.status == .ok && $0.mode == .full }.suffix(max(generations, 0))
-            guard let oldest = fulls.first else { return finish(backups, keep: keep) }
+            guard let oldest = fulls.first else { return finish(backups, keep: keep, now: now) }
             // The kept fulls, every later backup building on them, and every backup not yet
             // validated after the oldest of them (it may become the next generation).
             for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true
@@ -44,39 +44,33 @@ public enum RetentionPlanner {
             // The newest backup that ended before the cutoff is the base for the window's start.
             if let base = usable.last(where: { ($0.endTime ?? $0.startTime) < cutoff }) { keep.insert(base.id) }
         }
-        return finish(backups, keep: keep)
+        return finish(backups, keep: keep, now: now)
     }
 
     /// `pgbk delete DATE` (pg_rman): keep what restores to DATE and everything after it; with
-    /// `force`, only what later kept backups depend on.
-    public static func planDelete(_ backups: [BackupInfo], before date: Timestamp, force: Bool) -> Decision {
+    /// `force`, only what later kept backups depend on. Pinned backups stay either way.
+    public static func planDelete(_ backups: [BackupInfo], before date: Timestamp, force: Bool, now: Timestamp = .now()) -> Decision {
         let usable = backups.filter(\.isUsable)
         var keep = Set(usable.filter { ($0.endTime ?? $0.startTime) >= date }.map(\.id))
         if !force, let base = usable.last(where: { ($0.endTime ?? $0.startTime) < date }) { keep.insert(base.id) }
-        return finish(backups, keep: keep, protectNewestFull: !force || !keep.isEmpty)
+        return finish(backups, keep: keep, now: now, protectNewestFull: !force || !keep.isEmpty)
     }
 
-    private static func finish(_ backups: [BackupInfo], keep initial: Set<String>, protectNewestFull: Bool = true) -> Decision {
-        var keep = initial
+    private static func finish(_ backups: [BackupInfo], keep initial: Set<String>, now: Timestamp, protectNewestFull: Bool = true) -> Decision {
+        var base = initial
         // The newest validated full survives even when a newer, not yet validated one counts
         // as the generation: until validate says OK, the new one may be bad.
         if protectNewestFull {
             for b in [backups.last(where: { $0.isUsable && $0.mode == .full }), backups.last(where: { $0.status == .ok && $0.mode == .full })] {
-                if let b { keep.insert(b.id) }
+                if let b { base.insert(b.id) }
             }
         }
-        // Close over parents: a kept incremental needs its whole chain.
-        var changed = true
-        while changed {
-            changed = false
-            for b in backups where keep.contains(b.id) {
-                if let parent = b.parentID, !keep.contains(parent), backups.contains(where: { $0.id == parent }) {
-                    keep.insert(parent)
-                    changed = true
-                }
-            }
-        }
-        let oldestKept = backups.first { keep.contains($0.id) }?.id
+        base = withParents(base, backups)
+        let pinned = backups.filter { $0.isUsable && $0.pin?.holds(at: now) == true }.map(\.id)
+        var keep = withParents(base.union(pinned), backups)
+        // Failed backups after the oldest kept one stay for a look; a pinned old backup does
+        // not hold them back.
+        let oldestKept = (backups.first { base.contains($0.id) } ?? backups.first { keep.contains($0.id) })?.id
         var expire: [String] = []
         for b in backups where !keep.contains(b.id) {
             switch b.status {
@@ -89,6 +83,22 @@ public enum RetentionPlanner {
             }
         }
         return Decision(keep: backups.map(\.id).filter { keep.contains($0) }, expire: expire)
+    }
+
+    /// `ids` and every backup their chains need: a kept incremental needs its whole chain.
+    private static func withParents(_ ids: Set<String>, _ backups: [BackupInfo]) -> Set<String> {
+        var keep = ids
+        var changed = true
+        while changed {
+            changed = false
+            for b in backups where keep.contains(b.id) {
+                if let parent = b.parentID, !keep.contains(parent), backups.contains(where: { $0.id == parent }) {
+                    keep.insert(parent)
+                    changed = true
+                }
+            }
+        }
+        return keep
     }
 
     /// The full backup at the root of `b`'s chain, if the chain is whole.

@@ -76,6 +76,8 @@ public struct BackupInfo: Sendable, Equatable {
     /// An incremental taken with `-b diff`: its parent is the newest full, so that it holds
     /// every change since then (DIFFERENTIAL=yes; the mode stays INCREMENTAL).
     public var differential = false
+    /// `pgbk pin`: kept by expire and delete while the pin holds.
+    public var pin: BackupPin?
     /// The DBA's notes (BackupAnnotation), by key.
     public var annotations: [String: String] = [:]
 
@@ -129,6 +131,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["BACKUP_METHOD"] = method == .copy ? nil : method.rawValue
         f["NETWORK_BYTES"] = networkBytes.map { String($0) }
         f["DIFFERENTIAL"] = differential ? "yes" : nil
+        f["PINNED_UNTIL"] = pin?.iniValue
         for key in annotations.keys.sorted() { f[BackupAnnotation.iniPrefix + key] = annotations[key] }
         return f
     }
@@ -209,6 +212,10 @@ public struct BackupInfo: Sendable, Equatable {
         }
         networkBytes = f["NETWORK_BYTES"].flatMap { UInt64($0) }
         differential = f["DIFFERENTIAL"] == "yes"
+        if let text = f["PINNED_UNTIL"] {
+            guard let pin = BackupPin(iniValue: text) else { throw CatalogError.corrupt(path, "PINNED_UNTIL is neither 'forever' nor a time") }
+            self.pin = pin
+        }
         for key in f.keys where key.hasPrefix(BackupAnnotation.iniPrefix) {
             let note = try BackupAnnotation(key: String(key.dropFirst(BackupAnnotation.iniPrefix.count)), value: f[key] ?? "", source: path)
             annotations[note.key] = note.value
