@@ -140,6 +140,12 @@ compare "pg_basebackup -Fp" "pg_basebackup -Fp --no-sync" "buffered+fsync write 
   "read+write floor (cp -r + sync)" "pgbk full none -j$JOBS" "pgBackRest full none pm$JOBS"
 compare "pgbk full zstd -j$JOBS" "pgBackRest full zst pm$JOBS"
 compare "pgbk full zlib-6 -j$JOBS" "pgBackRest full gz-6 pm$JOBS"
+# --max-rate (issue 29): one full at a capped rate; the rate measured over the whole backup.
+RATE_MB=${BENCH_MAX_RATE_MB:-50}
+t0=$(date +%s.%N)
+as_pg "$PGBK" backup -B "$W/repo" -D "$W/data" -j "$JOBS" -q --max-rate "${RATE_MB}M"
+t1=$(date +%s.%N)
+awk -v b="$CLUSTER_BYTES" -v a="$t0" -v c="$t1" -v r="$RATE_MB" 'BEGIN { m = b / (c - a) / 1048576; printf "bench: pgbk full none --max-rate %dM: %.2f s, %.1f MiB/s (%.1f%% of the rate asked)\n", r, c - a, m, 100 * m / r }'
 
 # Incrementals after updating 0.1% of the rows of a table, scattered over all of it: the largest
 # table (pgbench_accounts, with its primary key) and the random text (no index; the issue's

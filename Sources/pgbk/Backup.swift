@@ -19,7 +19,7 @@ struct Backup: ParsableCommand {
     var pgdata: String?
     @Option(name: .customLong("method"), help: "copy (read the data directory, on the database host) or protocol (BASE_BACKUP over a replication connection, from any host); default: BACKUP_METHOD in pgbk.ini, else copy when a data directory is known, protocol when none is.")
     var method: BackupMethodArgument?
-    @Option(name: [.customShort("r", allowingJoined: true), .customLong("max-rate")], help: "With --method protocol: the most the server sends per second, as pg_basebackup's (32k to 1024M; k by default).")
+    @Option(name: [.customShort("r", allowingJoined: true), .customLong("max-rate")], help: "The most read per second, as pg_basebackup's (32k to 1024M; k by default): over the protocol the server's MAX_RATE, from a data directory all workers together.")
     var maxRate: String?
     @Option(name: [.customShort("b", allowingJoined: true), .customLong("backup-mode")], help: "full, incremental or diff (f, i, d): an incremental builds on the newest OK backup, a diff on the newest OK full.")
     var mode: BackupModeArgument = .full
@@ -96,7 +96,8 @@ struct Backup: ParsableCommand {
         options.serverLogDirectory = srvlogPath ?? repo.config["SRVLOG_PATH"]
         if srvlogPath != nil && !withServerLog { throw EngineError.invalidArgument("-S/--srvlog-path is for -s/--with-serverlog") }
         if let jobs = try parallel.resolved() { options.jobs = jobs }
-        options.maxRateKBps = try maxRate.map(Self.rate)
+        options.maxRateKBps = try maxRate.map(parseMaxRate)
+        options.maxRateBytesPerSecond = options.maxRateKBps.map { UInt64($0) * 1024 }
         let info: BackupInfo
         switch chosen {
         case .copy(let pgdata):
@@ -126,7 +127,6 @@ struct Backup: ParsableCommand {
         }
         switch method ?? configured ?? (dataDirectory == nil ? .protocol : .copy) {
         case .copy:
-            if maxRate != nil { throw EngineError.invalidArgument("-r/--max-rate is for --method protocol") }
             guard let dataDirectory else {
                 throw EngineError.invalidArgument("no data directory given: use -D/--pgdata, set PGDATA, or put PGDATA in pgbk.ini (or back up over the replication protocol: --method protocol)")
             }
@@ -137,18 +137,5 @@ struct Backup: ParsableCommand {
             if verifyMap { throw EngineError.invalidArgument("--verify-map is for --method copy") }
             return .protocol
         }
-    }
-
-    /// pg_basebackup's --max-rate: kB/s, or with a k or M suffix, from 32 kB/s to 1 GB/s.
-    static func rate(_ text: String) throws -> Int {
-        var digits = Substring(text), scale = 1
-        if let last = digits.last, last == "k" || last == "M" {
-            scale = last == "M" ? 1024 : 1
-            digits = digits.dropLast()
-        }
-        guard let value = Int(digits), value > 0, value <= 1_048_576 / scale, (32...1_048_576).contains(value * scale) else {
-            throw EngineError.invalidArgument("--max-rate must be from 32 to 1048576 (kB/s), or with k or M, not \(text)")
-        }
-        return value * scale
     }
 }

@@ -17,6 +17,8 @@ struct Copy: ParsableCommand {
     var backupID: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var parallel: JobsOptions
+    @Option(name: .customLong("max-rate"), help: "The most copied per second, all workers together, as pg_basebackup's --max-rate (32k to 1024M; k by default).")
+    var maxRate: String?
 
     func run() throws {
         let paths = try repository.resolvedPaths()
@@ -25,10 +27,11 @@ struct Copy: ParsableCommand {
             throw EngineError.invalidArgument("--from-repo and --to-repo are both \(fromRepo): name two different repositories")
         }
         let (fromName, toName) = (RepositoryLabel.label(fromRepo, paths[fromRepo - 1]), RepositoryLabel.label(toRepo, paths[toRepo - 1]))
+        let rate = try maxRate.map { UInt64(try parseMaxRate($0)) * 1024 }
         let source = try repository.open(path: paths[fromRepo - 1])
         let target = try repository.openForWriting(path: paths[toRepo - 1])
         let operation = CopyOperation(from: source, to: target, lockTimeoutSeconds: try lock.seconds(target.config),
-                                      jobs: try parallel.resolved() ?? WorkerPool.defaultJobs)
+                                      jobs: try parallel.resolved() ?? WorkerPool.defaultJobs, maxRateBytesPerSecond: rate)
         let report = try operation.run(backupID: backupID)
         if report.backups.isEmpty && report.walFiles == 0 {
             Console.info("nothing to copy: \(toName) holds everything of \(fromName)\(backupID.map { " that backup \($0) needs" } ?? "")")

@@ -208,6 +208,8 @@ struct Restore: ParsableCommand {
     var archiveMode: ArchiveModeOption?
     @Flag(name: .customLong("delta"), help: "Restore over a stopped data directory of the same cluster (an old primary, a lagging standby): keep what matches the backup, rewrite what differs, remove what it does not have.")
     var delta = false
+    @Option(name: .customLong("max-rate"), help: "The most restored per second, all workers together, as pg_basebackup's --max-rate (32k to 1024M; k by default).")
+    var maxRate: String?
     @OptionGroup var lock: LockOptions
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
@@ -255,6 +257,7 @@ struct Restore: ParsableCommand {
         options.archiveOff = (archiveMode ?? (asStandby ? .preserve : .off)) == .off
         options.lockTimeoutSeconds = try lock.seconds(config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
+        options.maxRateBytesPerSecond = try maxRate.map { UInt64(try parseMaxRate($0)) * 1024 }
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {

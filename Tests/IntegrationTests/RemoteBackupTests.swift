@@ -167,8 +167,6 @@ extension RemoteBackupTests {
             let badRate = try Self.outsider(s, base + ["--max-rate", rate] + cluster.connectionArgs)
             #expect(failsWithOneError(badRate) && badRate.stderr.contains("--max-rate"), "\(rate): \(badRate)")
         }
-        let copyWithRate = try Self.outsider(s, base + ["--method", "copy", "-D", cluster.dataDir, "--max-rate", "100"] + cluster.connectionArgs)
-        #expect(failsWithOneError(copyWithRate) && copyWithRate.stderr.contains("--max-rate is for --method protocol"), "\(copyWithRate)")
         let written = try Repository.open(repo).loadAll()
         #expect(written.backups.isEmpty && written.unreadable.isEmpty, "\(written.backups.map(\.id))")
         #expect(try FileSystem.list(repo + "/backup").isEmpty)

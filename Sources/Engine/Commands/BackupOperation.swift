@@ -33,6 +33,8 @@ public struct BackupOptions: Sendable {
     public var verifyMap = false
     /// Over the protocol: BASE_BACKUP's MAX_RATE, in kB/s (nil: unlimited).
     public var maxRateKBps: Int?
+    /// Reading the data directory: the most bytes read per second, all workers together.
+    public var maxRateBytesPerSecond: UInt64?
     /// An incremental's parent: the newest OK backup, the newest OK full (`-b diff`), or the
     /// one `--parent` names (an ID or a shortcut word, resolved under the lock).
     public var parent: ParentSelector.Rule = .newest

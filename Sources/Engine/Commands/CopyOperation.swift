@@ -14,12 +14,16 @@ public struct CopyOperation: Sendable {
     let target: Repository
     let lockTimeoutSeconds: Int
     let jobs: Int
+    /// `--max-rate`: every object copied (backup data and WAL) is counted against it.
+    let limiter: RateLimiter?
 
-    public init(from source: Repository, to target: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs) {
+    public init(from source: Repository, to target: Repository, lockTimeoutSeconds: Int = 0, jobs: Int = WorkerPool.defaultJobs,
+                maxRateBytesPerSecond: UInt64? = nil) {
         self.source = source
         self.target = target
         self.lockTimeoutSeconds = lockTimeoutSeconds
         self.jobs = jobs
+        limiter = maxRateBytesPerSecond.map { RateLimiter(bytesPerSecond: $0) }
     }
 
     public struct Report: Sendable {
@@ -120,7 +124,7 @@ public struct CopyOperation: Sendable {
             missing.append(file)
         }
         let work = missing
-        let (source, target) = (self.source, self.target)
+        let (source, target, limiter) = (self.source, self.target, self.limiter)
         let sizes = try WorkerPool.run(count: work.count, jobs: jobs, makeState: { [UInt8](repeating: 0, count: 1 << 20) }) { n, buffer in
             let file = work[n]
             let (bytes, problem) = try VerifiedCopy.copy(file.name, from: source.storage, to: target.storage, compression: file.compression,
@@ -128,6 +132,7 @@ public struct CopyOperation: Sendable {
             if let problem {
                 throw EngineError.corruptFile(path: source.storage.describe(file.name), reason: "\(file.walName) is damaged in the source: \(problem); nothing was copied for it")
             }
+            limiter?.take(Int(bytes))
             try FaultInjection.point("copy-wal-copied")
             return bytes
         }
@@ -197,12 +202,13 @@ public struct CopyOperation: Sendable {
     /// says (that object not copied).
     private func copyStored(_ info: BackupInfo, to storage: any RepositoryStorage) throws -> (bytes: UInt64, objects: Int, problems: [String]) {
         var copied: (bytes: UInt64, objects: Int, problems: [String]) = (0, 0, [])
-        let (from, compression) = (source.storage, info.compression)
+        let (from, compression, limiter) = (source.storage, info.compression, limiter)
         let pool = OrderedWorkPool<Unit, (UInt64, String?)>(
             jobs: jobs, window: max(256, jobs * 64), makeState: { [UInt8](repeating: 0, count: 1 << 20) },
             work: { unit, buffer in
                 let (bytes, problem) = try VerifiedCopy.copy(unit.name, from: from, to: storage, compression: compression,
                                                              content: unit.content, buffer: &buffer)
+                limiter?.take(Int(bytes))
                 try FaultInjection.point("copy-file-copied")
                 return (bytes, problem.map { "\(unit.what) (\(from.describe(unit.name))): \($0)" })
             },

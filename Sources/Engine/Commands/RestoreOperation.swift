@@ -36,6 +36,8 @@ public struct RestoreOptions: Sendable {
     public var archiveOff = true
     public var lockTimeoutSeconds = 0
     public var jobs = WorkerPool.defaultJobs
+    /// `--max-rate`: the most bytes restored per second, all workers together.
+    public var maxRateBytesPerSecond: UInt64?
 
     public init(target: String, pgbkExecutable: String) {
         self.target = target
@@ -181,7 +183,8 @@ public struct RestoreOperation: Sendable {
                                  manifest: RestoredManifest.Writer) throws -> RestoreContents.Outcome {
         let contents = RestoreContents(repository: repository, target: checked.target, members: checked.plan.chain,
                                        tablespaces: checked.tablespaces, owner: checked.owner, delta: checked.delta != nil,
-                                       otherCopies: options.otherCopies, jobs: options.jobs)
+                                       otherCopies: options.otherCopies, jobs: options.jobs,
+                                       limiter: options.maxRateBytesPerSecond.map { RateLimiter(bytesPerSecond: $0) })
         var entries = try checked.lists.entries(repository: repository)
         let meter = ProgressMeter.start(checked.delta != nil ? "restore --delta" : "restore", totalBytes: checked.lists.byteCount,
                                         totalFiles: checked.lists.fileCount)

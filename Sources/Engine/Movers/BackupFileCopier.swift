@@ -79,6 +79,7 @@ struct BackupFileCopier: Sendable {
         var copied = Copied(directories: [dataRoot])
         let copier = self
         let compression = options.compression, level = options.compressLevel
+        let limiter = options.maxRateBytesPerSecond.map { RateLimiter(bytesPerSecond: $0) }
         // Files are made durable together (BackupOperation syncs the repository before DONE).
         let storage = repository.storage.deferringDurability()
         let meter = try Self.startMeter(walker)
@@ -87,7 +88,11 @@ struct BackupFileCopier: Sendable {
         // Directories come back with no task: their entry needs no work.
         let pool = OrderedWorkPool<Task, (Task?, FileOutcome)>(
             jobs: jobs, window: max(256, jobs * 64),
-            makeState: { FileCopier(storage: storage, compression: compression, level: level) },
+            makeState: {
+                var fileCopier = FileCopier(storage: storage, compression: compression, level: level)
+                fileCopier.limiter = limiter
+                return fileCopier
+            },
             work: { task, fileCopier in
                 defer { meter?.add(bytes: task.bytes, files: task.part == task.parts - 1 ? 1 : 0) }
                 let outcome = task.parts == 1

@@ -15,6 +15,8 @@ struct FileCopier {
     let compression: Compression
     let level: Int32
     let buffer = AlignedBuffer(count: 1 << 20)
+    /// `--max-rate`: every byte read from the cluster is counted against it.
+    var limiter: RateLimiter?
     /// Bytes copyRelation read from its last source file (its length, for a map's copy).
     private(set) var lastFileBytesRead: UInt64 = 0
     /// Bytes of pages a map's copy actually read.
@@ -40,6 +42,7 @@ struct FileCopier {
             var remaining = limit
             while remaining > 0 {
                 let n = try buffer.read(from: input, count: Int(min(UInt64(buffer.count), remaining)))
+                limiter?.take(n)
                 if n == 0 { break }  // the file shrank while we read it: WAL replay restores the rest
                 try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 remaining -= UInt64(n)
@@ -64,6 +67,7 @@ struct FileCopier {
         do { input = try OpenFile(reading: source) } catch let e as SystemError where e.isNotFound { return .vanished }
         defer { input.close() }
         let n = try buffer.read(from: input, count: Int(limit))
+        limiter?.take(n)
         if var pageScanner = scanner {
             // Relation forks stored whole (FSM, VM) are verified like any relation file.
             let pages = n / pageScanner.blockSize
@@ -134,6 +138,7 @@ struct FileCopier {
             let chunkSize = buffer.count / blockSize * blockSize
             while remaining > 0 {
                 let n = try buffer.read(from: input, count: Int(min(UInt64(chunkSize), remaining)))
+                limiter?.take(n)
                 if n == 0 { break }
                 let pages = n / blockSize
                 let kept = try buffer.withUnsafeMutableBytes { raw in
@@ -187,6 +192,7 @@ struct FileCopier {
             let n = try buffer.withUnsafeMutableBytes { raw in
                 try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count * blockSize]), at: UInt64(first) * UInt64(blockSize))
             }
+            limiter?.take(n)
             let pages = n / blockSize
             let kept = try buffer.withUnsafeMutableBytes { raw in
                 try scanner.scan(UnsafeMutableRawBufferPointer(rebasing: raw[0..<pages * blockSize]), chunkFirstBlock: first,

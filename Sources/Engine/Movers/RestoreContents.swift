@@ -15,6 +15,8 @@ struct RestoreContents {
     let delta: Bool
     let otherCopies: OtherCopies?
     let jobs: Int
+    /// `--max-rate`: each restored file or part is counted against it once written.
+    var limiter: RateLimiter? = nil
 
     /// What the contents leave for the last step.
     struct Outcome {
@@ -76,7 +78,7 @@ struct RestoreContents {
 
     /// The workers, each with its own writer (and buffers).
     private func makePool(meter: ProgressMeter?, consume: @escaping (Done) throws -> Void) -> OrderedWorkPool<RestoreUnit, Done> {
-        let (repository, target, members, owner, delta, otherCopies) = (repository, target, members, owner, delta, otherCopies)
+        let (repository, target, members, owner, delta, otherCopies, limiter) = (repository, target, members, owner, delta, otherCopies, limiter)
         let creationLock = SerialLock()
         return OrderedWorkPool(jobs: jobs, window: max(256, jobs * 64), makeState: {
             var worker = RestoreWriter(repository: repository, info: members[0], owner: owner)
@@ -88,6 +90,7 @@ struct RestoreContents {
             return worker
         }, work: { unit, worker in
             let piece = try unit.run(with: &worker, members: members, target: target)
+            limiter?.take(Int(unit.bytes))
             meter?.add(bytes: unit.bytes, files: unit.finishesFile ? 1 : 0)
             try FaultInjection.point("restore-unit-written")
             return Done(unit: unit, piece: piece, counts: worker.takeCounts())
