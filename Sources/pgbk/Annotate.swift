@@ -19,7 +19,6 @@ struct Annotate: ParsableCommand {
         let repo = try repository.openForWriting()
         let info = try BackupRecordEdit(repository: repo, command: "annotate", lockTimeoutSeconds: try lock.seconds(repo.config))
             .run(backup: backupID, allowed: BackupRecordEdit.finished) { $0.annotations = BackupAnnotation.applying(parsed, to: $0.annotations) }
-        let now = info.annotations.keys.sorted().map { "\($0)=\(info.annotations[$0]!)" }
-        Console.info("backup \(info.id): \(now.isEmpty ? "no annotations" : now.joined(separator: ", "))")
+        Console.info("backup \(info.id): \(info.annotations.isEmpty ? "no annotations" : BackupAnnotation.text(info.annotations))")
     }
 }

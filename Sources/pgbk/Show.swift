@@ -217,15 +217,15 @@ enum BackupTable {
         for b in backups {
             let duration = b.endTime.map { formatDuration($0.seconds - b.startTime.seconds) } ?? "-"
             if detail {
-                rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", b.differential ? "DIFFERENTIAL" : b.mode.rawValue,
+                rows.append([b.id, b.startTime.description, b.endTime?.description ?? "-", modeText(b),
                              String(b.pgVersionNum / 10000), b.parentID ?? "-", b.startLSN?.description ?? "-", b.stopLSN?.description ?? "-",
                              b.scannedDataBytes.map(formatSize) ?? "-", formatSize(b.readDataBytes), formatSize(b.writeBytes),
                              b.networkBytes.map(formatSize) ?? "-", b.changeSource.map { $0 == "scan" && b.changeSourceReason != nil ? "scan!" : $0 } ?? "-", String(b.timeline),
-                             String(b.pageErrorCount), b.status.rawValue + (b.pin != nil ? " pinned" : ""), [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
+                             String(b.pageErrorCount), statusText(b), [b.statusReason, b.changeSourceReason.map { "changes: " + $0 }]
                                 .compactMap { $0 }.joined(separator: "; ")])
             } else {
-                rows.append([b.id, b.startTime.description, b.differential ? "DIFFERENTIAL" : b.mode.rawValue, duration, formatSize(b.writeBytes),
-                             String(b.timeline), b.status.rawValue + (b.pin != nil ? " pinned" : "")])
+                rows.append([b.id, b.startTime.description, modeText(b), duration, formatSize(b.writeBytes),
+                             String(b.timeline), statusText(b)])
             }
         }
         if let repos {
@@ -239,6 +239,11 @@ enum BackupTable {
         if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
         return "\(seconds / 3600)h\(seconds % 3600 / 60)m"
     }
+
+    /// A differential is an incremental on the newest full: the table says which.
+    static func modeText(_ b: BackupInfo) -> String { b.differential ? "DIFFERENTIAL" : b.mode.rawValue }
+
+    static func statusText(_ b: BackupInfo) -> String { b.status.rawValue + (b.pin != nil ? " pinned" : "") }
 
     static func formatSize(_ bytes: UInt64) -> String {
         let units = ["B", "kB", "MB", "GB", "TB"]

@@ -28,12 +28,8 @@ struct BackupSteps {
         let history = timeline > 1 ? try WALArchive(repository: repository).history(of: timeline) : nil
         let situation = ParentSelector.Situation(timeline: timeline, history: history, startLSN: startLSN, pgMajor: pgMajor)
         for (id, error) in loaded.unreadable { Console.warning("backup \(id) cannot be read: \(error)") }
-        let rule: ParentSelector.Rule
-        switch options.parent {
-        case .newest: rule = .newest
-        case .newestFull: rule = .newestFull
-        case .named(let given): rule = .named(try BackupReference(given).resolve(among: loaded.backups, in: repository.path))
-        }
+        var rule = options.parent
+        if case .named(let given) = rule { rule = .named(try BackupReference(given).resolve(among: loaded.backups, in: repository.path)) }
         switch ParentSelector.select(from: loaded.backups, unreadable: loaded.unreadable.map(\.id), repository: repository,
                                      situation: situation, rule: rule) {
         case .success(let parent):

@@ -142,7 +142,7 @@ public enum HTMLReport {
         var rows = "<table id=\"backups\"><tr><th>ID</th><th>Mode</th><th>Status</th><th>Start</th><th>Duration</th><th>Stored</th><th>TLI</th><th>Annotations</th></tr>\n"
         for b in backups.reversed() {
             let duration = b.endTime.map { "\($0.seconds - b.startTime.seconds) s" } ?? "-"
-            rows += "<tr data-id=\"\(b.id)\"><td>\(b.id)</td><td>\(b.mode.rawValue)</td><td class=\"\(b.status.rawValue)\">\(b.status.rawValue)</td><td>\(b.startTime)</td><td>\(duration)</td><td>\(formatBytes(b.writeBytes))</td><td>\(b.timeline)</td><td>\(escape(b.annotations.keys.sorted().map { "\($0)=\(b.annotations[$0]!)" }.joined(separator: ", ")))</td></tr>\n"
+            rows += "<tr data-id=\"\(b.id)\"><td>\(b.id)</td><td>\(b.mode.rawValue)</td><td class=\"\(b.status.rawValue)\">\(b.status.rawValue)</td><td>\(b.startTime)</td><td>\(duration)</td><td>\(formatBytes(b.writeBytes))</td><td>\(b.timeline)</td><td>\(escape(BackupAnnotation.text(b.annotations)))</td></tr>\n"
         }
         return rows + "</table>\n"
     }

@@ -36,6 +36,11 @@ public struct BackupAnnotation: Sendable, Equatable {
             && key.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
     }
 
+    /// `KEY=VALUE, ...` in key order, for a line or a table cell.
+    public static func text(_ annotations: [String: String]) -> String {
+        annotations.keys.sorted().map { "\($0)=\(annotations[$0]!)" }.joined(separator: ", ")
+    }
+
     /// `annotations` with `changes` applied in order: a value sets its key, an empty one
     /// removes it.
     public static func applying(_ changes: [BackupAnnotation], to annotations: [String: String]) -> [String: String] {
