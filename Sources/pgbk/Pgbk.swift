@@ -17,7 +17,7 @@ struct Pgbk: ParsableCommand {
         abstract: "Backup and point-in-time recovery manager for PostgreSQL.",
         version: "0.1.0",
         subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self,
-                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self, Annotate.self, Pin.self, Unpin.self],
+                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self, Annotate.self, Pin.self, Unpin.self, Merge.self],
         helpNames: [.long])
 
     /// Errors reach the user as one line on stderr and a non-zero exit code; usage errors keep

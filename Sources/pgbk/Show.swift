@@ -240,8 +240,9 @@ enum BackupTable {
         return "\(seconds / 3600)h\(seconds % 3600 / 60)m"
     }
 
-    /// A differential is an incremental on the newest full: the table says which.
-    static func modeText(_ b: BackupInfo) -> String { b.differential ? "DIFFERENTIAL" : b.mode.rawValue }
+    /// A differential is an incremental on the newest full, a merged full one `pgbk merge`
+    /// made: the table says which.
+    static func modeText(_ b: BackupInfo) -> String { b.differential ? "DIFFERENTIAL" : b.mergedFrom != nil ? "FULL (merged)" : b.mode.rawValue }
 
     static func statusText(_ b: BackupInfo) -> String { b.status.rawValue + (b.pin != nil ? " pinned" : "") }
 
@@ -264,6 +265,7 @@ enum BackupJSON {
             ("mode", string(b.mode.rawValue)),
             ("differential", b.differential ? "true" : "false"),
             ("pinned_until", b.pin.map { string($0.iniValue) } ?? "null"),
+            ("merged_from", b.mergedFrom.map(string) ?? "null"),
             ("status", string(b.status.rawValue)),
             ("status_reason", b.statusReason.map(string) ?? "null"),
             ("parent_id", b.parentID.map(string) ?? "null"),

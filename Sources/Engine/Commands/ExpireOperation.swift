@@ -102,7 +102,7 @@ public struct ExpireOperation {
         }
     }
 
-    private func delete(_ info: inout BackupInfo) throws {
+    func delete(_ info: inout BackupInfo) throws {
         info.status = .deleting
         try repository.saveBackup(info)
         try FaultInjection.point("expire-after-deleting-mark")

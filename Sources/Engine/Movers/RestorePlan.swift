@@ -16,7 +16,11 @@ struct StoredVersions: Sendable {
 
     /// `entry`: the file in backup `member` (nil: that backup does not have it); `newest`:
     /// the file in the backup being restored; `fileList`: that backup's file list, for errors.
-    mutating func add(_ entry: FileEntry?, member: Int, newest: FileEntry, fileList: String) throws {
+    /// `merged`: backup `member` is a full `pgbk merge` made. An unchanged entry records its
+    /// parent's entry's CRC, which for a relation stored as a page delta is the delta's; once
+    /// merge has re-parented that backup onto a full holding the rebuilt relation, only the
+    /// size can be compared (the content is checked against the full's own CRC when read).
+    mutating func add(_ entry: FileEntry?, member: Int, newest: FileEntry, fileList: String, merged: Bool = false) throws {
         guard !isComplete else { return }
         guard let entry else {
             guard !versions.isEmpty else { throw notStored(newest, fileList) }
@@ -25,7 +29,7 @@ struct StoredVersions: Sendable {
         }
         if versions.isEmpty {
             guard entry.kind == .file || entry.kind == .pageDelta || entry.kind == .unchanged,
-                  member == 0 || entry.kind != .file || (entry.checksum == newest.checksum && entry.size == newest.size) else {
+                  member == 0 || entry.kind != .file || (entry.size == newest.size && (merged || entry.checksum == newest.checksum)) else {
                 throw notStored(newest, fileList)
             }
         } else {
@@ -83,7 +87,7 @@ struct RestorePlan: Sendable {
             try eachEntry(members[member]) { entry in
                 guard let i = pending[entry.path] else { return }
                 guard seen.insert(i).inserted else { throw EngineError.corruptFile(path: list, reason: "\(entry.path) is listed twice") }
-                try resolvers[i].add(entry, member: member, newest: files[i], fileList: newestList)
+                try resolvers[i].add(entry, member: member, newest: files[i], fileList: newestList, merged: members[member].mergedFrom != nil)
             }
             for (path, i) in pending {
                 if !seen.contains(i) { try resolvers[i].add(nil, member: member, newest: files[i], fileList: newestList) }

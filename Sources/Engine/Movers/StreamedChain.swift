@@ -26,7 +26,7 @@ final class StreamedChain: RestoreEntries {
         while !versions.isComplete && member < members.count {
             let cursor = older[member - 1]
             let found = FileListCursor.serverFiles.contains(entry.path) ? try cursor.serverFile(entry.path) : try cursor.entry(for: entry.path)
-            try versions.add(found, member: member, newest: entry, fileList: newest.path)
+            try versions.add(found, member: member, newest: entry, fileList: newest.path, merged: members[member].mergedFrom != nil)
             member += 1
         }
         try versions.finish(newest: entry, fileList: newest.path)

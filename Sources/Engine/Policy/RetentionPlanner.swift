@@ -108,3 +108,40 @@ public enum RetentionPlanner {
         return root.id
     }
 }
+
+extension RetentionPlanner {
+    /// A merged backup that stays, and why.
+    public struct KeptMember: Sendable, Equatable {
+        public let id: String
+        public let why: String
+    }
+
+    /// Which members of a merged chain (`walk`: the incremental merged and its ancestors,
+    /// newest first) go once the merged full is OK: from the newest, each that nothing else
+    /// builds on (its children re-parented or retired before it) and that no pin holds. The
+    /// first that stays keeps the rest of the chain, which it needs.
+    public static func retirement(of walk: [BackupInfo], among backups: [BackupInfo], now: Timestamp) -> (retired: [String], kept: [KeptMember]) {
+        var retired: [String] = []
+        var kept: [KeptMember] = []
+        for member in walk {
+            if let first = kept.first {
+                if member.status != .deleted { kept.append(KeptMember(id: member.id, why: "\(first.id) needs it")) }
+                continue
+            }
+            if member.status == .deleted { continue }
+            if member.pin?.holds(at: now) == true {
+                kept.append(KeptMember(id: member.id, why: "pinned"))
+                continue
+            }
+            let dependents = backups.filter {
+                $0.parentID == member.id && !retired.contains($0.id) && ![.deleted, .deleting, .error].contains($0.status)
+            }
+            if let child = dependents.first {
+                kept.append(KeptMember(id: member.id, why: "\(child.id) builds on it"))
+                continue
+            }
+            retired.append(member.id)
+        }
+        return (retired, kept)
+    }
+}

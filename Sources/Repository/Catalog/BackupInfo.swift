@@ -80,6 +80,9 @@ public struct BackupInfo: Sendable, Equatable {
     public var pin: BackupPin?
     /// The DBA's notes (BackupAnnotation), by key.
     public var annotations: [String: String] = [:]
+    /// A full backup `pgbk merge` made: the incremental whose point it holds (its ID is that
+    /// incremental's with F).
+    public var mergedFrom: String?
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -132,6 +135,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["NETWORK_BYTES"] = networkBytes.map { String($0) }
         f["DIFFERENTIAL"] = differential ? "yes" : nil
         f["PINNED_UNTIL"] = pin?.iniValue
+        f["MERGED_FROM"] = mergedFrom
         for key in annotations.keys.sorted() { f[BackupAnnotation.iniPrefix + key] = annotations[key] }
         return f
     }
@@ -212,6 +216,8 @@ public struct BackupInfo: Sendable, Equatable {
         }
         networkBytes = f["NETWORK_BYTES"].flatMap { UInt64($0) }
         differential = f["DIFFERENTIAL"] == "yes"
+        mergedFrom = f["MERGED_FROM"]
+        if let mergedFrom, !Repository.isBackupID(mergedFrom) { throw CatalogError.corrupt(path, "MERGED_FROM is not a backup ID") }
         if let text = f["PINNED_UNTIL"] {
             guard let pin = BackupPin(iniValue: text) else { throw CatalogError.corrupt(path, "PINNED_UNTIL is neither 'forever' nor a time") }
             self.pin = pin

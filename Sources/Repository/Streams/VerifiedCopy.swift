@@ -49,17 +49,19 @@ public struct StoredContent: Sendable {
 public enum VerifiedCopy {
     /// The bytes copied, and a reason (nothing committed) when the source's content is not
     /// `content`. A missing or undecodable source is a reason too; an I/O error is thrown.
-    public static func copy(_ name: String, from source: any RepositoryStorage, to target: any RepositoryStorage,
+    /// `targetName`: where the copy goes (`name` when nil; merge stores another backup's).
+    public static func copy(_ name: String, from source: any RepositoryStorage, to target: any RepositoryStorage, as targetName: String? = nil,
                             compression: Compression, content: StoredContent, buffer: inout [UInt8]) throws -> (bytes: UInt64, problem: String?) {
         let input: any StorageReadStream
         do { input = try source.openRead(name) } catch {
             guard let reason = StoredFileReader.contentProblem(error) else { throw error }
             return (0, reason)
         }
-        let parent = PosixStorage.parent(of: name)
+        let outputName = targetName ?? name
+        let parent = PosixStorage.parent(of: outputName)
         if !parent.isEmpty { try target.makeDirectories(parent) }
         let output: any StorageWriteStream
-        do { output = try target.openWrite(name, expectedSize: nil, noReplace: false) } catch {
+        do { output = try target.openWrite(outputName, expectedSize: nil, noReplace: false) } catch {
             input.close()
             throw error
         }
