@@ -277,16 +277,21 @@ struct Expire: ParsableCommand {
     @OptionGroup var retention: RetentionOptions
     @OptionGroup var lock: LockOptions
     @Flag(name: .customLong("dry-run"), help: "Print what would go; change nothing.") var dryRun = false
+    @Flag(name: .customLong("merge"), help: "Incremental forever: when the oldest backup the policy keeps is an incremental, merge it into a full first (pgbk merge), so that its ancestors go.")
+    var merge = false
+    @OptionGroup var parallel: JobsOptions
 
     func run() throws {
         let repo = try repository.openForWriting()
         let policy = try retention.policy(repo.config)
+        if merge && policy == nil { throw EngineError.invalidArgument("--merge needs a retention policy (--keep-data-days or --keep-data-generations, or pgbk.ini)") }
         let serverLog = try retention.serverLog(repo.config)
         guard policy != nil || serverLog.files != nil || serverLog.days != nil else {
             throw EngineError.invalidArgument("no retention policy: give --keep-data-generations and/or --keep-data-days (or --keep-srvlog-files/-days), or set them in pgbk.ini")
         }
         if let policy {
-            let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config))
+            let jobs = merge ? try parallel.resolved() ?? WorkerPool.defaultJobs : nil
+            let report = try ExpireOperation(repository: repo, dryRun: dryRun, lockTimeoutSeconds: try lock.seconds(repo.config), mergeJobs: jobs)
                 .run(.policy(policy), wal: try retention.wal(repo.config))
             printReport(report, dryRun: dryRun)
             if !dryRun { ObjectLockNote.say(repo, removed: ObjectLockNote.removed(backups: report.expired + report.purged, wal: report.walRemoved.count)) }

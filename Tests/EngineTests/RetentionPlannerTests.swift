@@ -109,4 +109,46 @@ import Repository
         let mid = RetentionPlanner.planDelete(catalog, before: at(-9.5), force: true)
         #expect(mid.keep.contains("04-F2") && mid.keep.contains("05-I2a"))
     }
+
+    /// Issue 29, item 2: after a merge, the merged chain goes from the newest member down to
+    /// the first one something else builds on (a branch) or a pin holds, which keeps the rest.
+    @Test func aMergedChainRetiresUpToTheFirstMemberSomethingStillNeeds() {
+        var backups = [b("01-F", .full, -5), b("02-I", .incremental, -4, parent: "01-F"), b("03-I", .incremental, -3, parent: "02-I"),
+                       b("04-I", .incremental, -2, parent: "03-I"), b("05-F", .full, -2)]
+        backups[4].mergedFrom = "04-I"
+        var walk: [BackupInfo] { Array(backups[0..<4].reversed()) }
+        var plan = RetentionPlanner.retirement(of: walk, among: backups, now: now)
+        #expect(plan.retired == ["04-I", "03-I", "02-I", "01-F"] && plan.kept.isEmpty, "\(plan)")
+        // A branch on 02-I keeps it and the full.
+        backups.append(b("06-I", .incremental, -1, parent: "02-I"))
+        plan = RetentionPlanner.retirement(of: walk, among: backups, now: now)
+        #expect(plan.retired == ["04-I", "03-I"] && plan.kept.map(\.id) == ["02-I", "01-F"], "\(plan)")
+        #expect(plan.kept[0].why.contains("06-I"))
+        // A failed backup on it keeps nothing; a pin does, until it ends.
+        backups[5].status = .error
+        backups[2].pin = .until(at(1))
+        plan = RetentionPlanner.retirement(of: walk, among: backups, now: now)
+        #expect(plan.retired == ["04-I"] && plan.kept.map(\.id) == ["03-I", "02-I", "01-F"] && plan.kept[0].why == "pinned", "\(plan)")
+        backups[2].pin = .until(at(-1))
+        #expect(RetentionPlanner.retirement(of: walk, among: backups, now: now).retired.count == 4)
+        // A rerun after part of it went: the DELETED members are passed over.
+        backups[3].status = .deleted
+        backups[2].status = .deleted
+        #expect(RetentionPlanner.retirement(of: walk, among: backups, now: now).retired == ["02-I", "01-F"])
+    }
+
+    /// Issue 29, item 2: expire --merge merges the oldest backup the days policy keeps when it
+    /// is an incremental whose ancestors the policy does not need; never under generations
+    /// (whose oldest kept backup is a full), nor when every ancestor is kept anyway.
+    @Test func expireMergesTheOldestKeptIncrementalWhenItsAncestorsCouldGo() {
+        var forever = [b("01-F", .full, -6), b("02-I", .incremental, -5, parent: "01-F"), b("03-I", .incremental, -4, parent: "02-I"),
+                       b("04-I", .incremental, -3, parent: "03-I"), b("05-I", .incremental, -2, parent: "04-I"),
+                       b("06-I", .incremental, -1, parent: "05-I")]
+        #expect(RetentionPlanner.mergeTarget(forever, policy: .init(days: 3), now: now) == "03-I")
+        #expect(RetentionPlanner.mergeTarget(forever, policy: .init(days: 10), now: now) == nil, "the full is the window's base")
+        #expect(RetentionPlanner.mergeTarget(forever, policy: .init(generations: 1), now: now) == nil)
+        forever[0].pin = .forever
+        forever[1].pin = .forever
+        #expect(RetentionPlanner.mergeTarget(forever, policy: .init(days: 3), now: now) == nil, "pins keep the whole chain")
+    }
 }

@@ -79,6 +79,9 @@ import Repository
         #expect(drill.succeeded && drill.stderr.contains(": OK: backup "), "\(drill)")
         let records = try s.pgbk(["show", "drills", "--json"] + setup.repoArgs)
         #expect(records.succeeded && records.stdout.contains("\"result\""), "\(records)")
+        // Issue 29, item 2: the chain merged into a full (bundled), sealed like any backup.
+        let merge = try s.pgbk(["merge"] + setup.repoArgs, env: ["BUNDLE": "on"])
+        #expect(merge.succeeded && merge.stderr.contains("read back against its checksums: OK"), "\(merge)")
 
         // The marker is in the cluster (table, WAL, server log), and in no byte of the repository.
         #expect(try !setup.filesHolding(marker, below: cluster.dataDir + "/base").isEmpty)
@@ -89,11 +92,11 @@ import Repository
         #expect(try setup.filesHolding("PGBKAES1", below: repo).count > 20, "the files are encrypted, not missing")
         try cluster.stop()
 
-        let validate = try s.pgbk(["validate"] + setup.repoArgs)
+        let validate = try s.pgbk(["validate", "--recheck"] + setup.repoArgs)
         #expect(validate.succeeded && validate.stderr.contains(": OK"), "\(validate)")
         let shown = try parseBackupsJSON(try s.pgbk(["show", "--json"] + setup.repoArgs).stdout)
-        #expect(shown.count == 2 && shown.allSatisfy { $0["status"] as? String == "OK" }, "\(shown)")
-        #expect(shown.map { $0["bundled"] as? Bool } == [false, true])
+        #expect(shown.count == 1 && shown.allSatisfy { $0["status"] as? String == "OK" && $0["merged_from"] is String }, "\(shown)")
+        #expect(shown.map { $0["bundled"] as? Bool } == [true])
 
         let (target, restored) = try setup.restoreAndStart()
         defer { restored.stopIfRunning() }

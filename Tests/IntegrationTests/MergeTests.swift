@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import Repository
 
 /// Issue 29, item 2: `pgbk merge` folds an incremental chain into a full of the same point,
@@ -75,5 +76,66 @@ import Repository
         let again = try s.pgbk(["merge", "-B", repo, merged])
         #expect(again.succeeded && again.stderr.contains("already holds"), "\(again)")
         #expect(failsWithOneError(try s.pgbk(["merge", "-B", repo, fullID])))
+    }
+
+    /// Killed at each of merge's points (and in the middle of retiring): after each kill the
+    /// point of the incremental being merged and of its child still restore from usable
+    /// chains, every OK backup reads back, and a rerun finishes the merge.
+    @Test func killedAtEachMergePointEveryPointStillRestoresAndARerunFinishes() throws {
+        let s = try Scratch()
+        let repo = s.path + "/repo"
+        let source = try TestCluster.createInitialized(s, name: "src", repository: repo)
+        defer { source.stopIfRunning() }
+        try source.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        try source.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+        _ = try backupAndValidate(s, repo, source, "full")
+        func restorable(_ id: String, _ backups: [BackupInfo]) -> Bool {
+            guard let b = backups.first(where: { $0.id == id }), b.isUsable else { return false }
+            return (try? Repository.open(repo).chain(for: b, among: backups)) != nil
+        }
+        let points = ["merge-after-running", "merge-file-written@5", "merge-before-list", "merge-before-ok",
+                      "merge-after-reparent", "expire-after-deleting-mark", "merge-after-retire"]
+        for (n, point) in points.enumerated() {
+            try source.execute("UPDATE t SET v = 'a\(n)' WHERE id % 7 = \(n)")
+            let merged = try backupAndValidate(s, repo, source, "incremental")
+            try source.execute("UPDATE t SET v = 'b\(n)' WHERE id % 11 = \(n)")
+            let child = try backupAndValidate(s, repo, source, "incremental")
+            let fullID = String(merged.dropLast()) + "F"
+
+            let r = try s.pgbk(["merge", "-B", repo, merged], env: ["PGBK_FAULT": point])
+            #expect(r.status == KillSweepTests.killedStatus, "\(point): merge was not stopped there: \(r)")
+            let check = try s.pgbk(["validate", "-B", repo, "--recheck"])
+            #expect(check.succeeded, "\(point): \(check)")
+            let backups = try Repository.open(repo).loadAll().backups
+            #expect(restorable(merged, backups) || restorable(fullID, backups), "\(point): the merged point restores")
+            #expect(restorable(child, backups), "\(point): the child's point restores")
+
+            let rerun = try s.pgbk(["merge", "-B", repo, merged])
+            #expect(rerun.succeeded, "\(point): \(rerun)")
+            let after = try Repository.open(repo).loadAll().backups
+            #expect(after.first { $0.id == fullID }?.status == .ok, "\(point)")
+            #expect(after.first { $0.id == child }?.parentID == fullID, "\(point)")
+            #expect(after.first { $0.id == merged }?.status == .deleted, "\(point)")
+        }
+        // expire --merge (incremental forever, a window of 0 days): the newest backup, an
+        // incremental, becomes a full and everything older goes.
+        try source.execute("UPDATE t SET v = 'last' WHERE id % 5 = 0")
+        let newest = try backupAndValidate(s, repo, source, "incremental")
+        usleep(1_100_000)  // the window (0 days) then starts after the newest backup ended
+        let dry = try s.pgbk(["expire", "-B", repo, "--keep-data-days", "0", "--merge", "--dry-run"])
+        #expect(dry.succeeded && dry.stderr.contains("\(newest) would be merged"), "\(dry)")
+        let expire = try s.pgbk(["expire", "-B", repo, "--keep-data-days", "0", "--merge"])
+        #expect(expire.succeeded, "\(expire)")
+        let left = try Repository.open(repo).loadAll().backups.filter(\.isUsable)
+        #expect(left.map(\.id) == [String(newest.dropLast()) + "F"] && left[0].mode == .full, "\(left.map(\.id))")
+
+        // Every OK backup reads back, and the newest restores every committed row.
+        let expected = try dumpLines(source)
+        let target = s.path + "/restored"
+        let restore = try s.pgbk(["restore", "-B", repo, "-D", target, "--recovery-target", "immediate", "--recovery-target-action", "promote"])
+        #expect(restore.succeeded, "\(restore)")
+        let restored = try TestCluster.startRestored(target, scratch: s, name: "restored")
+        defer { restored.stopIfRunning() }
+        #expect(try dumpLines(restored) == expected)
     }
 }

@@ -252,6 +252,14 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
         let chain = try f.restoreJournal(as: "imm", ["--recovery-target", "immediate", "--backup-id", second])
         #expect(chain == Array(1...12))
 
+        // Issue 29, item 2: the chain (unbundled and bundled members) merged into a full on
+        // the bucket; PITR from it reaches a time after it.
+        let merge = try f.pgbk("merge", [second])
+        #expect(merge.succeeded, "\(merge)")
+        let merged = String(second.dropLast()) + "F"
+        #expect(try f.backups().map { $0["id"] as? String } == [merged])
+        #expect(try f.restoreJournal(as: "merged-t15", ["--recovery-target-time", time15]) == Array(1...15))
+
         // A new full backup; expire keeps one generation and drops the WAL before it.
         let newFull = try f.backup(source, "full", ["--compress=lz4", "-j", "2"], env: ["BUNDLE": "on", "BUNDLE_SIZE": "1M", "BUNDLE_LIMIT": "512K"])
         let fullKeys = try f.keys("backup/\(newFull)")
@@ -269,7 +277,7 @@ extension S3Scenarios { @Suite struct S3RepositoryTests {
                 "WAL before \(startSegment) is gone: \(walAfter)")
         // Expired backups keep their backup.ini (DELETED) until purge, as in pg_rman.
         let expired = try f.keys("backup").filter { !$0.hasPrefix("backup/\(newFull)/") }
-        #expect(expired.count == 3 && expired.allSatisfy { $0.hasSuffix("/backup.ini") }, "\(expired)")
+        #expect(expired.count == 4 && expired.allSatisfy { $0.hasSuffix("/backup.ini") }, "\(expired)")
         #expect(try f.pgbk("purge").succeeded)
         #expect(try f.keys("backup").allSatisfy { $0.hasPrefix("backup/\(newFull)/") })
         #expect(try f.pgbk("validate").succeeded)

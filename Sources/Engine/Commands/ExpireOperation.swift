@@ -30,6 +30,8 @@ public struct ExpireReport: Sendable {
     public var kept: [String] = []
     public var walRemoved: [String] = []
     public var purged: [String] = []
+    /// `expire --merge`: the incremental merged into a full (or, with --dry-run, that would be).
+    public var merged: String?
 }
 
 /// Expiry and deletion. Each backup goes DELETING (committed) -> data removed -> DELETED
@@ -42,12 +44,16 @@ public struct ExpireOperation {
     /// the caller already holds it (a backup applying retention after it completed).
     let lockTimeoutSeconds: Int?
     let command: String
+    /// `--merge`: the oldest backup the policy keeps, when an incremental, is merged into a
+    /// full first (on this many workers), so that its ancestors can go.
+    let mergeJobs: Int?
 
-    public init(repository: Repository, dryRun: Bool, command: String = "expire", lockTimeoutSeconds: Int? = 0) {
+    public init(repository: Repository, dryRun: Bool, command: String = "expire", lockTimeoutSeconds: Int? = 0, mergeJobs: Int? = nil) {
         self.repository = repository
         self.dryRun = dryRun
         self.command = command
         self.lockTimeoutSeconds = lockTimeoutSeconds
+        self.mergeJobs = mergeJobs
     }
 
     private func lock() throws -> RepositoryLock? {
@@ -73,6 +79,15 @@ public struct ExpireOperation {
         // delete that backup's parents or the WAL it needs. Nothing goes until it is repaired.
         if let (id, error) = loaded.unreadable.first {
             throw EngineError.noUsableBackup("expire changes nothing while backup \(id) cannot be read (\(error)); repair it, or remove \(repository.backupDirectory(id)) if it is beyond repair")
+        }
+        if let jobs = mergeJobs, case .policy(let policy) = rule,
+           let id = RetentionPlanner.mergeTarget(loaded.backups, policy: policy, now: now) {
+            report.merged = id
+            if dryRun {
+                Console.info("backup \(id) would be merged into a full backup first")
+            } else {
+                _ = try MergeOperation(repository: repository, jobs: jobs, lockTimeoutSeconds: nil).merge(id, in: &loaded)
+            }
         }
         let backups = loaded.backups
         let decision: RetentionPlanner.Decision

@@ -24,18 +24,24 @@ public enum RetentionPlanner {
     /// backups (their chains with them) and the newest usable full backup always survive; failed backups (ERROR, CORRUPT) older than
     /// the oldest kept one go. RUNNING, DELETING and DELETED backups are left alone.
     public static func plan(_ backups: [BackupInfo], policy: Policy, now: Timestamp) -> Decision {
+        finish(backups, keep: wanted(backups, policy: policy, now: now), now: now)
+    }
+
+    /// What the policy keeps for its own sake, before parents, pins and the newest full.
+    static func wanted(_ backups: [BackupInfo], policy: Policy, now: Timestamp) -> Set<String> {
         let usable = backups.filter(\.isUsable)
         var keep = Set<String>()
         if let generations = policy.generations {
             // Generations count validated (OK) fulls: a new full is no generation until
             // validate says so, or one good full fewer would remain if it turns out bad.
             let fulls = backups.filter { $0.status == .ok && $0.mode == .full }.suffix(max(generations, 0))
-            guard let oldest = fulls.first else { return finish(backups, keep: keep, now: now) }
-            // The kept fulls, every later backup building on them, and every backup not yet
-            // validated after the oldest of them (it may become the next generation).
-            for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true
-                || (b.status == .done && b.id > oldest.id) {
-                keep.insert(b.id)
+            if let oldest = fulls.first {
+                // The kept fulls, every later backup building on them, and every backup not yet
+                // validated after the oldest of them (it may become the next generation).
+                for b in usable where chainRoot(b, backups).map({ root in fulls.contains { $0.id == root } }) == true
+                    || (b.status == .done && b.id > oldest.id) {
+                    keep.insert(b.id)
+                }
             }
         }
         if let days = policy.days {
@@ -44,7 +50,18 @@ public enum RetentionPlanner {
             // The newest backup that ended before the cutoff is the base for the window's start.
             if let base = usable.last(where: { ($0.endTime ?? $0.startTime) < cutoff }) { keep.insert(base.id) }
         }
-        return finish(backups, keep: keep, now: now)
+        return keep
+    }
+
+    /// `expire --merge` (incremental forever): the incremental to merge so that the policy
+    /// needs no older backup; nil when the oldest backup it keeps is a full, or its chain is
+    /// all kept anyway (wanted, or pinned).
+    public static func mergeTarget(_ backups: [BackupInfo], policy: Policy, now: Timestamp) -> String? {
+        let wanted = wanted(backups, policy: policy, now: now)
+        guard let oldest = backups.first(where: { wanted.contains($0.id) }), oldest.mode == .incremental, oldest.isUsable else { return nil }
+        let ancestors = BackupChain.ancestry(of: oldest, in: backups).members.dropFirst()
+        let freed = ancestors.contains { !wanted.contains($0.id) && $0.pin?.holds(at: now) != true }
+        return freed ? oldest.id : nil
     }
 
     /// `pgbk delete DATE` (pg_rman): keep what restores to DATE and everything after it; with
