@@ -56,7 +56,7 @@ let package = Package(
         ]),
 
         .target(name: "TestSupport", dependencies: ["StorageInterface", "Repository"], path: "Tests/TestSupport"),
-        .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat", "TestSupport"]),
+        .testTarget(name: "PostgresFormatTests", dependencies: ["PostgresFormat", "CShims", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["StorageInterface", "Repository", "PostgresFormat", "TestSupport", "CZstd", "Cipher"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["StorageInterface", "ParserHarness", "Repository"], exclude: ["Corpus"]),
         .testTarget(name: "EngineTests", dependencies: ["StorageInterface", "Engine", "Repository", "PostgresFormat", "PostgresClient", "TestSupport"]),

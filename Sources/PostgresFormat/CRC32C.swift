@@ -48,6 +48,22 @@ public struct CRC32C: Sendable, Equatable {
         return multiplyModP(result, a) ^ b
     }
 
+    /// The CRC of `count` zero bytes (a sparse file's), by doubling: zeros(2n) is zeros(n)
+    /// followed by zeros(n).
+    public static func zeros(count: UInt64) -> UInt32 {
+        var result = CRC32C().value
+        var block = checksum([0])  // one zero byte
+        var length: UInt64 = 1
+        var n = count
+        while n > 0 {
+            if n & 1 != 0 { result = combine(result, block, lengthOfB: length) }
+            block = combine(block, block, lengthOfB: length)
+            length *= 2
+            n >>= 1
+        }
+        return result
+    }
+
     /// a * b modulo the polynomial, both in reflected bit order (bit 31 is x^0).
     static func multiplyModP(_ a: UInt32, _ b: UInt32) -> UInt32 {
         let polynomial: UInt32 = 0x82F6_3B78

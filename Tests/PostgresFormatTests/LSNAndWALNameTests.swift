@@ -1,4 +1,5 @@
 import Testing
+import CShims
 @testable import PostgresFormat
 
 @Suite struct LSNTests {
@@ -86,6 +87,31 @@ import Testing
         crc.update(Array(bytes[65_536...]))
         #expect(crc.value == CRC32C.checksum(bytes))
         #expect(CRC32C.parseHex(Substring(crc.hex)) == crc.value)
+    }
+
+    /// The CPU's instruction runs buffers of three 4 KiB blocks or more as three chains joined
+    /// by shifts: every length around those boundaries, and every start, equals the portable
+    /// slicing-by-8 CRC of the same bytes.
+    @Test func theThreeChainHardwareCRCEqualsThePortableOne() {
+        var bytes = [UInt8](repeating: 0, count: 40_000)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: (i &* 2_654_435_761) >> 9) }
+        for length in [0, 1, 7, 8, 4095, 12_287, 12_288, 12_289, 12_295, 24_576, 24_583, 36_871, 39_990] {
+            for start in [0, 1, 3, 8] where start + length <= bytes.count {
+                bytes.withUnsafeBytes { raw in
+                    let piece = UnsafeRawBufferPointer(rebasing: raw[start..<start + length])
+                    for seed: UInt32 in [0, 0xDEAD_BEEF] {
+                        #expect(pgbk_crc32c_update(seed, piece.baseAddress, length) == pgbk_crc32c_update_portable(seed, piece.baseAddress, length),
+                                "length \(length) from \(start)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func theChecksumOfZerosIsComputedWithoutThem() {
+        for count in [0, 1, 2, 3, 8191, 8192, 100_003] {
+            #expect(CRC32C.zeros(count: UInt64(count)) == CRC32C.checksum([UInt8](repeating: 0, count: count)), "\(count)")
+        }
     }
 
     @Test func combiningTheChecksumsOfPartsGivesTheChecksumOfTheWhole() {

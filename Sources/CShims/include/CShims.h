@@ -8,6 +8,9 @@
  * manifests. `crc` is the running value: start with 0, feed chunks in order. */
 uint32_t pgbk_crc32c_update(uint32_t crc, const void *data, size_t length);
 
+/* The same without the CPU's instruction (slicing-by-8), for tests that compare the two. */
+uint32_t pgbk_crc32c_update_portable(uint32_t crc, const void *data, size_t length);
+
 /* 1 when the SSE4.2 instruction is in use on this CPU, for diagnostics and benchmarks. */
 int pgbk_crc32c_hardware(void);
 
