@@ -9,6 +9,7 @@
 # a 4x larger cluster), BENCH_MANY_FILES=0 (skip bench-many-files.sh: 100,000 files, peak RSS),
 # BENCH_ENCRYPTION=0 (skip bench-encryption.sh: encrypted against plain and pgBackRest's cipher, rekey),
 # BENCH_ARCHIVE_ASYNC=0 (skip bench-archive-async.sh: WAL keep-up of archive-push --async on S3 against pgBackRest's archive-async).
+# BENCH_MERGE=0 (skip bench-merge.sh: pgbk merge of a full and 6 incrementals against a fresh full).
 # BENCH_BUNDLES=0 (skip bench-bundles.sh: S3 requests of a ~100,000-file full and incremental, BUNDLE=on against pgBackRest repo1-bundle).
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -238,6 +239,7 @@ done
 
 # Issue 16: incremental time against cluster size, and a cluster of ~100,000 files.
 if [ "${BENCH_SCALE_PART:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-scale.sh"; fi
+if [ "${BENCH_MERGE:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-merge.sh"; fi
 if [ "${BENCH_MANY_FILES:-1}" != 0 ]; then echo; "$ROOT/scripts/bench-many-files.sh"; fi
 if [ -n "$("$ROOT/scripts/fetch-postgres.sh" --bin 18)" ]; then
   echo

@@ -42,9 +42,19 @@ import Repository
         }
         #expect(try listing() == before)
 
+        // A stored file of the chain damaged (copied as it is): the merged full does not read
+        // back, it is CORRUPT, and nothing else changes; repaired, the merge is run again.
+        let damaged = repo + "/backup/\(full)/data/PG_VERSION"
+        try flipByte(damaged, at: 0)
+        let refused = try s.pgbk(["merge", "-B", repo, merged])
+        #expect(failsWithOneError(refused) && refused.stderr.contains("PG_VERSION"), "\(refused)")
+        let fullID = String(merged.dropLast()) + "F"
+        #expect(try Repository.open(repo).loadBackup(fullID).status == .corrupt)
+        #expect(try listing().filter { !$0.hasPrefix(fullID) } == before)
+        try flipByte(damaged, at: 0)
+
         let merge = try s.pgbk(["merge", "-B", repo, merged])
         #expect(merge.succeeded, "\(merge)")
-        let fullID = String(merged.dropLast()) + "F"
         let catalog = try Repository.open(repo).loadAll().backups
         func status(_ id: String) -> BackupStatus? { catalog.first { $0.id == id }?.status }
         #expect(status(fullID) == .ok && catalog.first { $0.id == fullID }?.mergedFrom == merged)

@@ -76,8 +76,10 @@ public struct MergeOperation {
         if catalog.unreadable.contains(where: { $0.id == fullID }) {
             throw CatalogError.corrupt(repository.backupInfoPath(fullID), "unreadable, and its ID is the merged full's; nothing was merged")
         }
-        // Only what a killed merge of this backup left (ERROR, MERGED_FROM it) is written over.
-        if let other = catalog.backups.first(where: { $0.id == fullID }), other.status != .error || other.mergedFrom != tip.id {
+        // Only what a failed merge of this backup left (ERROR or CORRUPT, MERGED_FROM it) is
+        // written over.
+        if let other = catalog.backups.first(where: { $0.id == fullID }),
+           ![.error, .corrupt].contains(other.status) || other.mergedFrom != tip.id {
             throw EngineError.invalidArgument("backup \(fullID), the merged full's ID, is taken by another backup (\(other.status.rawValue)); nothing was merged")
         }
         return try repository.chain(for: tip, among: catalog.backups)
@@ -170,7 +172,7 @@ public struct MergeOperation {
         full.verifyTime = .now()
         try repository.saveBackup(full)
         guard problems.isEmpty else {
-            throw EngineError.corruptFile(path: repository.backupDirectory(full.id), reason: "the merged full does not read back: \(problems[0]); nothing was retired")
+            throw EngineError.corruptFile(path: repository.backupDirectory(full.id), reason: "the merged full does not read back: \(problems[0]); nothing was retired (stored files are copied as they are: pgbk validate --recheck shows whether the merged backups hold the damage)")
         }
         Console.info("backup \(full.id) read back against its checksums: OK")
     }

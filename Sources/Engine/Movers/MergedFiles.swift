@@ -127,9 +127,10 @@ struct MergedFiles {
         }, consume: consume)
     }
 
-    /// Part `part` of the newest stored version, under the merged backup's name: as stored
-    /// when the compression is the same, read and stored again otherwise; read against the
-    /// catalog either way.
+    /// Part `part` of the newest stored version, under the merged backup's name: its bytes as
+    /// stored when the compression is the same (not decoded here: the merged full is read back
+    /// whole before anything is retired, which checks the copy and its source at once), read
+    /// against the catalog and stored again otherwise.
     private static func copy(_ file: PlannedFile, part: Int, repository: Repository, members: [BackupInfo], merged: BackupInfo,
                              storage: any RepositoryStorage, buffer: inout [UInt8]) throws -> StoredFileSummary {
         let version = file.versions[0], from = members[version.member]
@@ -137,29 +138,53 @@ struct MergedFiles {
         let target = repository.storedName(merged.id, path: file.entry.path, delta: false, compression: merged.compression, part: part)
         let content = StoredContent(version.entry, part: part, blockSize: Int(from.blockSize))
         guard from.compression == merged.compression else {
-            let reader = try StoredFileReader(storage: repository.storage, name: source, compression: from.compression)
-            defer { reader.close() }
-            let writer = try StoredFileWriter(storage: storage, name: target, compression: merged.compression, level: merged.compressLevel,
-                                              expectedSize: content.size)
-            do {
-                while true {
-                    let n = try reader.read(into: &buffer)
-                    if n == 0 { break }
-                    try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                }
-                guard reader.size == content.size, reader.checksum == content.checksum else {
-                    throw EngineError.corruptFile(path: reader.path, reason: "\(reader.size) bytes with CRC \(CRC32C.hex(reader.checksum)), the backup recorded \(content.size ?? 0) with \(CRC32C.hex(content.checksum)); nothing was merged")
-                }
-                return try writer.commit()
-            } catch {
-                writer.abandon()
-                throw error
-            }
+            return try transcode(source, compression: from.compression, content: content, to: target, storage: storage, repository: repository,
+                                 merged: merged, buffer: &buffer)
         }
-        let (bytes, problem) = try VerifiedCopy.copy(source, from: repository.storage, to: storage, as: target, compression: from.compression,
-                                                     content: content, buffer: &buffer)
-        if let problem { throw EngineError.corruptFile(path: repository.storage.describe(source), reason: "\(problem); nothing was merged") }
+        let input = try repository.storage.openRead(source)
+        defer { input.close() }
+        let parent = PosixStorage.parent(of: target)
+        if !parent.isEmpty { try storage.makeDirectories(parent) }
+        let output = try storage.openWrite(target, expectedSize: nil, noReplace: false)
+        var bytes: UInt64 = 0
+        do {
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+                if n == 0 { break }
+                try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                bytes += UInt64(n)
+            }
+            try output.commit()
+        } catch {
+            output.abandon()
+            throw error
+        }
         return StoredFileSummary(size: content.size ?? 0, storedSize: bytes, checksum: content.checksum)
+    }
+
+    /// A stored file of another compression than the merged full's: decoded, checked against
+    /// the catalog, and stored again.
+    private static func transcode(_ source: String, compression: Compression, content: StoredContent, to target: String,
+                                  storage: any RepositoryStorage, repository: Repository, merged: BackupInfo,
+                                  buffer: inout [UInt8]) throws -> StoredFileSummary {
+        let reader = try StoredFileReader(storage: repository.storage, name: source, compression: compression)
+        defer { reader.close() }
+        let writer = try StoredFileWriter(storage: storage, name: target, compression: merged.compression, level: merged.compressLevel,
+                                          expectedSize: content.size)
+        do {
+            while true {
+                let n = try reader.read(into: &buffer)
+                if n == 0 { break }
+                try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+            guard reader.size == content.size, reader.checksum == content.checksum else {
+                throw EngineError.corruptFile(path: reader.path, reason: "\(reader.size) bytes with CRC \(CRC32C.hex(reader.checksum)), the backup recorded \(content.size ?? 0) with \(CRC32C.hex(content.checksum)); nothing was merged")
+            }
+            return try writer.commit()
+        } catch {
+            writer.abandon()
+            throw error
+        }
     }
 
     /// One part of a relation rebuilt from the chain (base, then every delta, oldest first),
