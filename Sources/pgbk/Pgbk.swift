@@ -210,12 +210,19 @@ struct Restore: ParsableCommand {
     var delta = false
     @Option(name: .customLong("max-rate"), help: "The most restored per second, all workers together, as pg_basebackup's --max-rate (32k to 1024M; k by default).")
     var maxRate: String?
+    @Option(name: .customLong("db-include"), help: "Restore this database (a name, or an OID) exactly and the other user databases as empty files, to be dropped (pgBackRest's selective restore; repeatable). postgres and the template databases are always restored.")
+    var dbInclude: [String] = []
+    @Option(name: .customLong("db-exclude"), help: "Restore this database (a name, or an OID) as empty files, to be dropped; the others exactly (repeatable).")
+    var dbExclude: [String] = []
     @OptionGroup var lock: LockOptions
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var parallel: JobsOptions
 
     /// Options that only make sense together, checked before anything runs.
     func validate() throws {
+        if asStandby && !(dbInclude.isEmpty && dbExclude.isEmpty) {
+            throw ValidationError("--as-standby restores every database: a standby follows the whole cluster, so it takes no --db-include or --db-exclude")
+        }
         if primaryConninfo != nil && !asStandby {
             throw ValidationError("--primary-conninfo is for a standby: add --as-standby")
         }
@@ -258,6 +265,7 @@ struct Restore: ParsableCommand {
         options.lockTimeoutSeconds = try lock.seconds(config)
         if let jobs = try parallel.resolved() { options.jobs = jobs }
         options.maxRateBytesPerSecond = try maxRate.map { UInt64(try parseMaxRate($0)) * 1024 }
+        options.databases = DatabaseSelection(include: dbInclude, exclude: dbExclude)
         for mapping in tablespaceMapping {
             let parts = mapping.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {

@@ -119,10 +119,11 @@ public struct BackupOperation {
         // Right after pg_backup_start's checkpoint, pg_control has the current timeline.
         let timeline = TimelineID(try connection.query("SELECT timeline_id::text FROM pg_control_checkpoint()").single ?? "") ?? 0
         let parent = try steps.chooseParent(catalog, timeline: timeline, startLSN: startLSN, pgMajor: session.settings.versionNumber / 10000)
-        let info = try steps.newRecord(parent: parent, label: session.label, timeline: timeline, start: startLSN, cluster: .init(
+        var info = try steps.newRecord(parent: parent, label: session.label, timeline: timeline, start: startLSN, cluster: .init(
             systemIdentifier: cluster.control.systemIdentifier, versionNumber: session.settings.versionNumber,
             blockSize: cluster.control.blockSize, walBlockSize: cluster.control.walBlockSize,
             walSegmentSize: cluster.control.walSegmentSize, dataChecksums: cluster.control.dataChecksumsEnabled))
+        info.databases = try BackupSteps.databases(session.primary)
         return (info, parent)
     }
 

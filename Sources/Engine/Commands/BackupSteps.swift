@@ -74,6 +74,16 @@ struct BackupSteps {
         return info
     }
 
+    /// The cluster's databases by OID, for `restore --db-include NAME`.
+    static func databases(_ connection: Connection) throws -> [UInt32: String] {
+        let result = try connection.query("SELECT oid::text, datname FROM pg_database")
+        var databases: [UInt32: String] = [:]
+        for row in result.rows {
+            if let oid = row[0].flatMap({ UInt32($0) }), let name = row[1] { databases[oid] = name }
+        }
+        return databases
+    }
+
     /// The one error boundary of a backup: the RUNNING record saved, then `body`; whatever
     /// fails marks the record ERROR with its reason, so that no failure leaves a RUNNING
     /// backup behind. `how`: said after "started" (" over the replication protocol").

@@ -38,6 +38,8 @@ public struct RestoreOptions: Sendable {
     public var jobs = WorkerPool.defaultJobs
     /// `--max-rate`: the most bytes restored per second, all workers together.
     public var maxRateBytesPerSecond: UInt64?
+    /// `--db-include`, `--db-exclude`: the other databases come back as empty files.
+    public var databases = DatabaseSelection()
 
     public init(target: String, pgbkExecutable: String) {
         self.target = target
@@ -66,6 +68,8 @@ public struct RestoreOperation: Sendable {
         let lists: ChainSurvey
         let tablespaces: RestoreTablespaces
         let owner: (uid: UInt32, gid: UInt32)?
+        /// The databases restored empty (`--db-include`, `--db-exclude`).
+        let zeroed: Set<UInt32>
         var info: BackupInfo { plan.backup }
     }
 
@@ -153,10 +157,12 @@ public struct RestoreOperation: Sendable {
             try RestoreTarget.checkUsable(ts.location, what: "tablespace \(ts.oid)'s location")
         }
         let owner = try RestoreTarget.owner(for: target)
+        let zeroed = options.databases.isEmpty ? []
+            : try options.databases.zeroed(present: lists.databaseOIDs, names: info.databases, backup: info.id)
         Console.info("recovery to \(options.recoveryTarget.description) on timeline \(plan.timeline) is possible from backup \(info.id): WAL \(plan.firstSegment) to \(plan.lastSegment) is archived and intact")
         Console.info("restoring backup \(info.id) of PostgreSQL \(info.pgVersionNum / 10000) (start it with that major version's binaries)\(plan.chain.count > 1 ? " (chain of \(plan.chain.count): \(plan.chain.map(\.id).joined(separator: " <- ")))" : "") into \(target)")
         tablespaces.announce()
-        return Checked(target: target, delta: delta, plan: plan, lists: lists, tablespaces: tablespaces, owner: owner)
+        return Checked(target: target, delta: delta, plan: plan, lists: lists, tablespaces: tablespaces, owner: owner, zeroed: zeroed)
     }
 
     /// The marker first, then (delta) what the backup lacks removed; directories, links and
@@ -184,7 +190,7 @@ public struct RestoreOperation: Sendable {
         let contents = RestoreContents(repository: repository, target: checked.target, members: checked.plan.chain,
                                        tablespaces: checked.tablespaces, owner: checked.owner, delta: checked.delta != nil,
                                        otherCopies: options.otherCopies, jobs: options.jobs,
-                                       limiter: options.maxRateBytesPerSecond.map { RateLimiter(bytesPerSecond: $0) })
+                                       limiter: options.maxRateBytesPerSecond.map { RateLimiter(bytesPerSecond: $0) }, zeroed: checked.zeroed)
         var entries = try checked.lists.entries(repository: repository)
         let meter = ProgressMeter.start(checked.delta != nil ? "restore --delta" : "restore", totalBytes: checked.lists.byteCount,
                                         totalFiles: checked.lists.fileCount)
@@ -227,6 +233,10 @@ public struct RestoreOperation: Sendable {
             for line in UnarchivedWAL.adviceForPlainRestore(into: target, archive: repository.wal, systemIdentifier: info.systemIdentifier) {
                 Console.warning(line)
             }
+        }
+        if !checked.zeroed.isEmpty {
+            let names = checked.zeroed.sorted().map { oid in info.databases[oid].map { "\($0) (OID \(oid))" } ?? "OID \(oid)" }
+            Console.warning("database\(names.count == 1 ? "" : "s") \(names.joined(separator: ", ")) restored empty (--db-include/--db-exclude): connecting to \(names.count == 1 ? "it" : "them") fails; DROP DATABASE \(names.count == 1 ? "it" : "them") once recovery has ended")
         }
         if options.archiveOff {
             Console.info("archive_mode = off is set in \(autoConf), so that this copy never archives into \(repository.path); for the copy that becomes the new production, restore with --archive-mode=preserve or remove that line before starting it")

@@ -17,6 +17,8 @@ struct RestoreContents {
     let jobs: Int
     /// `--max-rate`: each restored file or part is counted against it once written.
     var limiter: RateLimiter? = nil
+    /// `--db-include`/`--db-exclude`: the databases whose files are restored empty.
+    var zeroed: Set<UInt32> = []
 
     /// What the contents leave for the last step.
     struct Outcome {
@@ -58,6 +60,13 @@ struct RestoreContents {
                 try writer.makeTablespace(link: path, location: tablespaces.location(of: entry.path)!)
             case .file, .pageDelta, .unchanged:
                 if entry.path == "global/pg_control" { outcome.controlFile = entry; continue }
+                if !zeroed.isEmpty, let database = DatabaseSelection.database(of: entry.path), zeroed.contains(database) {
+                    try pool.submitDone(Done(unit: RestoreUnit.zeroed(planned), piece: ContentPiece(offset: 0, length: entry.size,
+                                                                                                    crc: try writer.writeZeroed(entry, at: path)),
+                                             counts: writer.takeCounts()))
+                    meter?.add(bytes: entry.size, files: 1)
+                    continue
+                }
                 if entry.path == "tablespace_map" && tablespaces.placements.contains(where: \.isMoved) {
                     let map = TablespaceMap(entries: tablespaces.placements.map { .init(oid: FileSystem.baseName(of: $0.entry.path), path: $0.location) })
                     try writer.writeText(map.text, to: path)

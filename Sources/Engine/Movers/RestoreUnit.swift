@@ -42,6 +42,11 @@ struct RestoreUnit: Sendable {
         }
     }
 
+    /// A file restored empty (`--db-exclude`), written where it was planned: no work left.
+    static func zeroed(_ file: PlannedFile) -> RestoreUnit {
+        RestoreUnit(file: file, work: .copy(part: nil), bytes: file.entry.size, finishesFile: true, isPiece: false)
+    }
+
     /// The units that restore `file`, in order.
     static func units(for file: PlannedFile, blockSize: UInt64) -> [RestoreUnit] {
         let stored = file.versions[0].entry

@@ -252,6 +252,18 @@ struct RestoreWriter {
         try chown(path)
     }
 
+    /// A file of a database left out of a selective restore: its recorded size, all of it a
+    /// hole (zeros), whatever a delta restore found there. Returns the CRC-32C of its content.
+    mutating func writeZeroed(_ entry: FileEntry, at path: String) throws -> UInt32 {
+        let file = delta ? try OpenFile(updating: path, mode: Self.fileMode(entry.mode)) : try OpenFile(creating: path, mode: Self.fileMode(entry.mode))
+        defer { file.close() }
+        try file.truncate(to: 0)
+        try file.truncate(to: entry.size)
+        try file.closeChecked()
+        try completeFile(entry, at: path)
+        return CRC32C.zeros(count: entry.size)
+    }
+
     /// Once every range is written: the time stamp of a file filled in ranges (the caller
     /// counts it as written).
     static func completePrepared(_ entry: FileEntry, at path: String, delta: Bool) throws {

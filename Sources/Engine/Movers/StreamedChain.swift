@@ -54,6 +54,8 @@ struct ChainSurvey {
     private(set) var byteCount: UInt64 = 0
     /// The newest list whole, where some list of the chain is not in the walk's order.
     private(set) var held: [FileEntry]?
+    /// The databases the backup holds: its `base/<oid>` and tablespaces' database directories.
+    private(set) var databaseOIDs: Set<UInt32> = []
 
     init(members: [BackupInfo], repository: Repository) throws {
         self.members = members
@@ -64,6 +66,7 @@ struct ChainSurvey {
             if let why = checker.take(entry) { throw CatalogError.corrupt(reader.path, why) }
             if RestoreTablespaces.concerns(entry, major: major) { tablespaceEntries.append(entry) }
             if FileListCursor.serverFiles.contains(entry.path) { serverFiles[entry.path] = entry }
+            if entry.kind == .directory, let oid = Self.databaseDirectory(entry.path) { databaseOIDs.insert(oid) }
             // What the workers restore: pg_control is written last, apart.
             if entry.kind.isStoredContent && entry.path != "global/pg_control" { fileCount += 1; byteCount += entry.size }
         }
@@ -77,6 +80,14 @@ struct ChainSurvey {
             held = entries
             tablespaceEntries = entries.filter { RestoreTablespaces.concerns($0, major: major) }
         }
+    }
+
+    /// `base/<oid>` or `pg_tblspc/<tablespace>/<version dir>/<oid>`: that database's OID.
+    static func databaseDirectory(_ path: String) -> UInt32? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 2 && parts[0] == "base" { return UInt32(parts[1]) }
+        if parts.count == 4 && parts[0] == "pg_tblspc" { return UInt32(parts[3]) }
+        return nil
     }
 
     /// The entries to restore, streamed where the lists allow.

@@ -128,6 +128,7 @@ public struct RemoteBackupOperation {
             systemIdentifier: cluster.systemIdentifier, versionNumber: cluster.versionNumber, blockSize: cluster.blockSize,
             walBlockSize: cluster.walBlockSize, walSegmentSize: cluster.walSegmentSize, dataChecksums: cluster.dataChecksums))
         info.method = .protocol
+        info.databases = try BackupSteps.databases(session.primary)
         if parent != nil {
             info.changeSource = scanReason == nil ? "summary" : "scan"
             info.changeSourceReason = scanReason.map { $0 + "; every page received and its LSN compared" }

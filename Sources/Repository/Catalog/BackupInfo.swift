@@ -83,6 +83,9 @@ public struct BackupInfo: Sendable, Equatable {
     /// A full backup `pgbk merge` made: the incremental whose point it holds (its ID is that
     /// incremental's with F).
     public var mergedFrom: String?
+    /// The cluster's databases when the backup began, by OID (`DATABASE.<oid>=<name>`), for
+    /// `restore --db-include NAME`; empty in backups taken before pgbk recorded them.
+    public var databases: [UInt32: String] = [:]
 
     public init(id: String, mode: BackupMode, status: BackupStatus, startTime: Timestamp) {
         self.id = id
@@ -136,6 +139,7 @@ public struct BackupInfo: Sendable, Equatable {
         f["DIFFERENTIAL"] = differential ? "yes" : nil
         f["PINNED_UNTIL"] = pin?.iniValue
         f["MERGED_FROM"] = mergedFrom
+        for oid in databases.keys.sorted() { f["DATABASE.\(oid)"] = databases[oid] }
         for key in annotations.keys.sorted() { f[BackupAnnotation.iniPrefix + key] = annotations[key] }
         return f
     }
@@ -221,6 +225,12 @@ public struct BackupInfo: Sendable, Equatable {
         if let text = f["PINNED_UNTIL"] {
             guard let pin = BackupPin(iniValue: text) else { throw CatalogError.corrupt(path, "PINNED_UNTIL is neither 'forever' nor a time") }
             self.pin = pin
+        }
+        for key in f.keys where key.hasPrefix("DATABASE.") {
+            guard let oid = UInt32(key.dropFirst("DATABASE.".count)), let name = f[key], !name.isEmpty, name.utf8.count <= 255 else {
+                throw CatalogError.corrupt(path, "\(key) is not a database OID with a name")
+            }
+            databases[oid] = name
         }
         for key in f.keys where key.hasPrefix(BackupAnnotation.iniPrefix) {
             let note = try BackupAnnotation(key: String(key.dropFirst(BackupAnnotation.iniPrefix.count)), value: f[key] ?? "", source: path)
