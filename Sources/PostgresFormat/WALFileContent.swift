@@ -30,7 +30,7 @@ public enum WALFileContent {
         do { header = try WALLongPageHeader(bytes: bytes, path: path) } catch { throw Problem.invalid((error as? FormatError)?.reason ?? "\(error)") }
         if let major = cluster.major, header.magic != major.walPageMagic {
             let found = PostgresMajor(walPageMagic: header.magic).map { "\($0) WAL" } ?? "not WAL of a supported version"
-            throw Problem.invalid("its page magic 0x\(String(header.magic, radix: 16, uppercase: true)) is \(found), but the repository holds \(major) (0x\(String(major.walPageMagic, radix: 16, uppercase: true))): a repository serves one major version; create a new one after pg_upgrade")
+            throw Problem.invalid("its page magic 0x\(String(header.magic, radix: 16, uppercase: true)) is \(found), but the repository holds \(major) (0x\(String(major.walPageMagic, radix: 16, uppercase: true))): a repository serves one cluster at a time; after pg_upgrade, run pgbk upgrade-repository")
         }
         guard header.systemIdentifier == cluster.systemIdentifier else { throw Problem.otherCluster(found: header.systemIdentifier) }
         guard UInt64(header.segmentSize) == cluster.segmentSize else {

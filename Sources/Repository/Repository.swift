@@ -35,7 +35,24 @@ public struct Repository: Sendable {
     public func fileListPath(_ id: String) -> String { storage.describe(fileListName(id)) }
     public func dataDirectory(_ id: String) -> String { storage.describe(dataName(id)) }
 
-    public var wal: WALArchiveStore { WALArchiveStore(storage: storage, segmentSize: UInt64(identity.walSegmentSize)) }
+    public var wal: WALArchiveStore {
+        WALArchiveStore(storage: storage, segmentSize: UInt64(identity.walSegmentSize), rootName: Self.walRootName(generation: identity.generation))
+    }
+
+    /// Generation n's archived WAL: `wal` for the first, `wal-<n>` after (upgrade-repository).
+    public static func walRootName(generation: Int) -> String { generation == 1 ? walRootName : walRootName + "-\(generation)" }
+
+    /// The repository as generation `n` was (its cluster's identity, its WAL), for what reads
+    /// that generation's backups and WAL: restore, archive-get, validate, expire. nil for none.
+    public func asGeneration(_ n: Int) -> Repository? {
+        identity.asGeneration(n).map { Repository(path: path, identity: $0, config: config, storage: storage) }
+    }
+
+    /// The repository as `backup`'s generation was (itself when that is the current one, or
+    /// when no generation has its cluster: the checks that follow then refuse it).
+    public func forBackup(_ backup: BackupInfo) -> Repository {
+        identity.generation(ofSystem: backup.systemIdentifier).flatMap(asGeneration) ?? self
+    }
     public var receiving: ReceivedPartials { ReceivedPartials(storage: storage, segmentSize: UInt64(identity.walSegmentSize)) }
 
     public init(path: String, identity: RepositoryIdentity, config: RepositoryConfig, storage: any RepositoryStorage) {

@@ -20,22 +20,25 @@ public struct ArchivedWAL: Sendable, Equatable {
 }
 
 public struct WALArchiveStore: Sendable {
-    public static let rootName = Repository.walRootName
     public let storage: any RepositoryStorage
     public let segmentSize: UInt64
+    /// `wal` (the first generation's archive), or `wal-<n>` (generation n's: after
+    /// `upgrade-repository`, each cluster's WAL is apart).
+    public let rootName: String
 
-    public init(storage: any RepositoryStorage, segmentSize: UInt64) {
+    public init(storage: any RepositoryStorage, segmentSize: UInt64, rootName: String = Repository.walRootName) {
         self.storage = storage
         self.segmentSize = segmentSize
+        self.rootName = rootName
     }
 
     /// The archive's top directory as a user sees it.
-    public var root: String { storage.describe(Self.rootName) }
+    public var root: String { storage.describe(rootName) }
 
     /// The repository-relative directory of `walName`.
     public func directory(for walName: String) -> String {
         let isSegmentLike = walName.count >= 24 && walName.prefix(24).allSatisfy(\.isHexDigit)
-        return isSegmentLike ? Self.rootName + "/" + walName.prefix(16) : Self.rootName
+        return isSegmentLike ? rootName + "/" + walName.prefix(16) : rootName
     }
 
     /// Splits a stored name into WAL name, checksum and compression; nil for anything else.
@@ -73,12 +76,12 @@ public struct WALArchiveStore: Sendable {
 
     /// The segment directories (`wal/<16 hex digits>`), oldest first.
     public func segmentDirectories() throws -> [String] {
-        try storage.list(Self.rootName).filter { $0.kind == .directory && $0.name.count == 16 }.map { Self.rootName + "/" + $0.name }
+        try storage.list(rootName).filter { $0.kind == .directory && $0.name.count == 16 }.map { rootName + "/" + $0.name }
     }
 
     /// Every archived file: timeline history files first, then the segment directories in order.
     public func listAll() throws -> [ArchivedWAL] {
-        var files = try list(directory: Self.rootName)
+        var files = try list(directory: rootName)
         for dir in try segmentDirectories() { files += try list(directory: dir) }
         return files
     }
@@ -97,18 +100,18 @@ extension WALArchiveStore {
     /// `wal/dropped/NAME`: a segment archive-push let PostgreSQL recycle without archiving it
     /// (--archive-push-queue-max, to save the primary's disk). The archive has a gap there that
     /// every report names with its cause. A sealed text: when, and the queue that caused it.
-    public static let droppedDirectory = rootName + "/dropped"
+    public var droppedDirectory: String { rootName + "/dropped" }
 
     public func recordDropped(_ walName: String, reason: String) throws {
-        try storage.makeDirectories(Self.droppedDirectory)
+        try storage.makeDirectories(droppedDirectory)
         let body = "WAL_FILE=\(walName)\nREASON=\(String(reason.map { $0 == "\n" ? " " : $0 }))\n"
-        try storage.writeAll(Self.droppedDirectory + "/" + walName, Array(SealedText.seal(body).utf8))
+        try storage.writeAll(droppedDirectory + "/" + walName, Array(SealedText.seal(body).utf8))
     }
 
     /// The segments recorded as dropped (names only: the record's presence is the fact; a
     /// name that is not a WAL segment's is ignored).
     public func dropped() throws -> [String] {
-        try storage.list(Self.droppedDirectory).map(\.name).filter { WALFileKind(fileName: $0) == .segment }.sorted()
+        try storage.list(droppedDirectory).map(\.name).filter { WALFileKind(fileName: $0) == .segment }.sorted()
     }
 
     /// Publication of an archived file (check for a copy, then publish) happens under this
@@ -119,9 +122,9 @@ extension WALArchiveStore {
     /// of asynchronous archive-push's parallel pushes: names only conflict with themselves,
     /// so the lock is one of 32 host locks, chosen by the name.
     public func lockForPublication(_ walName: String) throws -> any StorageLock {
-        guard !storage.features.contains(.rename) else { return try storage.lock(Self.rootName + "/.publish.lock") }
+        guard !storage.features.contains(.rename) else { return try storage.lock(rootName + "/.publish.lock") }
         let stripe = walName.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % 32
-        return try storage.lock(Self.rootName + "/.publish.lock.\(stripe)")
+        return try storage.lock(rootName + "/.publish.lock.\(stripe)")
     }
 
     /// Removes what killed pushes left behind in `directory`: temp files (and the

@@ -35,6 +35,17 @@ struct ArchiveGet: ParsableCommand {
     var endOfRecovery = false
     @Option(name: .customLong("prefetch-after"), help: .hidden)
     var prefetchAfter: String?
+    @Option(name: .customLong("generation"), help: "Fetch from the WAL of this generation of the repository (a restore of a backup taken before upgrade-repository writes it into restore_command); no fetching ahead.")
+    var generation: Int?
+
+    /// The repository as the generation asked for was; itself without --generation.
+    private func scoped(_ repo: Repository) throws -> Repository {
+        guard let generation else { return repo }
+        guard let view = repo.asGeneration(generation) else {
+            throw EngineError.invalidArgument("--generation \(generation): \(repo.path) has generations 1 to \(repo.identity.generation)")
+        }
+        return view
+    }
 
     func validate() throws {
         guard (1...64).contains(jobs) else { throw ValidationError("-j/--jobs must be 1 to 64, not \(jobs)") }
@@ -50,12 +61,12 @@ struct ArchiveGet: ParsableCommand {
                 try WALPrefetchSpool(directory: directory, maxBytes: 0, segmentSize: 1).remove()
                 return
             }
-            if try fromSpoolAlone() { return }
+            if generation == nil, try fromSpoolAlone() { return }
             // With several repositories the first is read (and fetched ahead from); the others
             // are tried in order for what it lacks, holds damaged or cannot give.
             let others = try repository.repo == nil ? Array(repository.chosenPaths().dropFirst()) : []
             let repo: Repository
-            do { repo = try repository.open() } catch where !others.isEmpty && prefetchAfter == nil {
+            do { repo = try scoped(try repository.open()) } catch where !others.isEmpty && prefetchAfter == nil {
                 guard let walName, let destination else { return }
                 Console.warning("\(RepositoryLabel.label(1, try repository.resolvedPath())): \(describe(error))")
                 return try fetch(nil, walName, destination, others: others)
@@ -69,7 +80,7 @@ struct ArchiveGet: ParsableCommand {
                 return
             }
             guard let walName, let destination else { return }
-            guard let spool = try spool(repo, queue: queue, destination: destination),
+            guard generation == nil, let spool = try spool(repo, queue: queue, destination: destination),
                   WALSegmentName(walName, segmentSize: UInt64(repo.identity.walSegmentSize)) != nil else {
                 try fetch(archive, walName, destination, others: others)
                 return
@@ -131,7 +142,7 @@ struct ArchiveGet: ParsableCommand {
         for (number, path) in others {
             let name = RepositoryLabel.label(number, path)
             do {
-                let archive = WALArchive(repository: try repository.open(path: path))
+                let archive = WALArchive(repository: try scoped(try repository.open(path: path)))
                 if case .restored = try archive.get(walName, to: destination) {
                     return Console.warning("restored \(walName) from \(name), the first repository could not give it")
                 }

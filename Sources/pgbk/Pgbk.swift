@@ -17,7 +17,7 @@ struct Pgbk: ParsableCommand {
         abstract: "Backup and point-in-time recovery manager for PostgreSQL.",
         version: "0.1.0",
         subcommands: [Init.self, Backup.self, ArchivePush.self, ArchiveGet.self, Validate.self, Show.self, Restore.self,
-                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self, Annotate.self, Pin.self, Unpin.self, Merge.self],
+                      Expire.self, Delete.self, Purge.self, Copy.self, Check.self, Drill.self, Report.self, ReceiveWAL.self, Cron.self, Rekey.self, Annotate.self, Pin.self, Unpin.self, Merge.self, UpgradeRepository.self],
         helpNames: [.long])
 
     /// Errors reach the user as one line on stderr and a non-zero exit code; usage errors keep
@@ -244,7 +244,7 @@ struct Restore: ParsableCommand {
             var options = try options(directory, target: target, config: repo.config)
             options.fallbackRepositories = others
             options.otherCopies = try repository.otherCopies(besides: repo)
-            let operation = RestoreOperation(repository: repo, options: options)
+            let operation = try RestoreOperation.of(repository: repo, options: options)
             return (operation, try operation.prepare())
         }
         _ = try chosen.value.0.execute(chosen.value.1)

@@ -43,7 +43,8 @@ struct Show: ParsableCommand {
         }
         if let id {
             let backup = try repo.loadBackup(try repo.resolveBackup(id))
-            Console.output(json ? "[" + BackupJSON.object(backup, repo: repository.repo ?? 1, location: repo.path) + "]" : backup.ini().text(),
+            Console.output(json ? "[" + BackupJSON.object(backup, repo: repository.repo ?? 1, location: repo.path,
+                                                          generation: repo.identity.generation(ofSystem: backup.systemIdentifier)) + "]" : backup.ini().text(),
                            terminator: json ? "\n" : "")
             return
         }
@@ -105,7 +106,8 @@ struct Show: ParsableCommand {
     /// the others are listed.
     private func listBackups(detail: Bool) throws {
         let targets = try repository.chosenPaths()
-        var listed: [(repo: Int, info: BackupInfo)] = []
+        var listed: [(repo: Int, info: BackupInfo, generation: Int?)] = []
+        var generations = false
         var locations: [Int: String] = [:]
         var failures = 0
         for (number, path) in targets {
@@ -115,7 +117,8 @@ struct Show: ParsableCommand {
                 locations[number] = repo.path
                 var (backups, unreadable) = try repo.loadAll()
                 if !all { backups = backups.filter { $0.status != .deleted } }
-                listed += backups.map { (number, $0) }
+                listed += backups.map { (number, $0, repo.identity.generation(ofSystem: $0.systemIdentifier)) }
+                generations = generations || repo.identity.generation > 1
                 for (id, error) in unreadable { Console.error("backup \(id)\(targets.count > 1 ? " in " + name : ""): \(describe(error))") }
                 failures += unreadable.count
                 if !json { notes(backups, in: repo, name: targets.count > 1 ? " in " + name : "") }
@@ -126,10 +129,12 @@ struct Show: ParsableCommand {
             }
         }
         if json {
-            Console.output("[" + listed.map { BackupJSON.object($0.info, repo: $0.repo, location: locations[$0.repo] ?? "") }.joined(separator: ",\n ") + "]")
+            Console.output("[" + listed.map { BackupJSON.object($0.info, repo: $0.repo, location: locations[$0.repo] ?? "", generation: $0.generation) }.joined(separator: ",\n ") + "]")
         } else {
             let repos = targets.count > 1 ? listed.reversed().map { "repo\($0.repo)" } : nil
-            Console.output(BackupTable.render(listed.reversed().map(\.info), detail: detail, repos: repos), terminator: "")
+            // After upgrade-repository, which cluster (and major version) each backup is of.
+            let gens = generations ? listed.reversed().map { $0.generation.map { String($0) } ?? "?" } : nil
+            Console.output(BackupTable.render(listed.reversed().map(\.info), detail: detail, repos: repos, generations: gens), terminator: "")
             if targets.count > 1 { Console.output(targets.map { RepositoryLabel.label($0.number, $0.path) }.joined(separator: ", ")) }
         }
         if failures > 0 { throw ExitCode(1) }
@@ -210,7 +215,7 @@ enum TimelineTable {
 
 enum BackupTable {
     /// `repos`: each row's repository ("repo2"), as a first column, when there are several.
-    static func render(_ backups: [BackupInfo], detail: Bool, repos: [String]? = nil) -> String {
+    static func render(_ backups: [BackupInfo], detail: Bool, repos: [String]? = nil, generations: [String]? = nil) -> String {
         var header = ["ID", "StartTime", "Mode", "Duration", "Size", "TLI", "Status"]
         if detail { header = ["ID", "StartTime", "EndTime", "Mode", "PG", "Parent", "StartLSN", "StopLSN", "Scanned", "Read", "Written", "Network", "Changes", "TLI", "PageErr", "Status", "Reason"] }
         var rows: [[String]] = [header]
@@ -227,6 +232,9 @@ enum BackupTable {
                 rows.append([b.id, b.startTime.description, modeText(b), duration, formatSize(b.writeBytes),
                              String(b.timeline), statusText(b)])
             }
+        }
+        if let generations {
+            rows = zip(["Gen"] + generations, rows).map { [$0.0] + $0.1 }
         }
         if let repos {
             rows = zip(["Repo"] + repos, rows).map { [$0.0] + $0.1 }
@@ -257,10 +265,11 @@ enum BackupTable {
 
 /// The JSON form of a backup: snake_case keys, LSNs as PostgreSQL prints them, null for unset.
 enum BackupJSON {
-    static func object(_ b: BackupInfo, repo: Int, location: String) -> String {
+    static func object(_ b: BackupInfo, repo: Int, location: String, generation: Int? = nil) -> String {
         let fields: [(String, String)] = [
             ("repo", String(repo)),
             ("repository", string(location)),
+            ("generation", generation.map { String($0) } ?? "null"),
             ("id", string(b.id)),
             ("mode", string(b.mode.rawValue)),
             ("differential", b.differential ? "true" : "false"),

@@ -88,12 +88,13 @@ enum BackupChecks {
         return false
     }
 
-    /// A repository belongs to one major version: after pg_upgrade nothing else is the same
-    /// either (system identifier, catalog, WAL format), so its backups and WAL cannot mix.
+    /// A repository serves one cluster at a time: after pg_upgrade nothing else is the same
+    /// either (system identifier, catalog, WAL format); upgrade-repository makes the new one
+    /// the next generation, with its own WAL.
     static func sameMajor(_ major: PostgresMajor, as repository: Repository, what: String) throws {
         let expected = repository.identity.pgMajorVersion
         guard String(major.number) == expected else {
-            throw EngineError.invalidArgument("\(what) is \(major), but the repository \(repository.path) holds PostgreSQL \(expected) backups; a repository serves one major version: create a new one for \(major) (pgbk init -B NEW_PATH -D PGDATA) and keep this one for restores of the old cluster")
+            throw EngineError.invalidArgument("\(what) is \(major), but the repository \(repository.path) holds PostgreSQL \(expected) backups; a repository serves one cluster at a time: after pg_upgrade, run pgbk upgrade-repository -B \(repository.path) -D PGDATA (or start a new repository with pgbk init)")
         }
     }
 

@@ -104,7 +104,15 @@ public struct ExpireOperation {
             Console.info("backup \(id) expired (DELETED; pgbk purge removes what is left)")
         }
         let keptUsable = backups.filter { decision.keep.contains($0.id) && $0.isUsable }
-        report.walRemoved = try expireWAL(keeping: keptUsable, retention: wal, now: now)
+        // Each generation's archive (upgrade-repository) by its own backups; an earlier
+        // generation none of whose backups is kept needs none of its WAL.
+        let identity = repository.identity
+        for generation in 1...identity.generation {
+            guard let view = repository.asGeneration(generation) else { continue }
+            let kept = keptUsable.filter { identity.generation(ofSystem: $0.systemIdentifier) == generation }
+            report.walRemoved += try ExpireOperation(repository: view, dryRun: dryRun, command: command, lockTimeoutSeconds: nil)
+                .expireWAL(keeping: kept, retention: wal, now: now, everything: kept.isEmpty && generation < identity.generation)
+        }
         return report
     }
 
@@ -133,8 +141,9 @@ public struct ExpireOperation {
 
     /// Removes archived WAL older than the start of the oldest kept backup: no kept backup
     /// and no moment after it can need it. Timeline history files always stay.
-    private func expireWAL(keeping kept: [BackupInfo], retention: WALRetention, now: Timestamp) throws -> [String] {
-        guard let oldest = kept.compactMap({ b in b.startLSN.map { $0.value / UInt64(b.walSegmentSize) } }).min() else {
+    /// `everything`: an earlier generation's archive that no kept backup needs.
+    private func expireWAL(keeping kept: [BackupInfo], retention: WALRetention, now: Timestamp, everything: Bool = false) throws -> [String] {
+        guard let oldest = everything ? UInt64.max : kept.compactMap({ b in b.startLSN.map { $0.value / UInt64(b.walSegmentSize) } }).min() else {
             return []  // nothing kept: keep every WAL file rather than guess
         }
         let store = repository.wal
@@ -169,12 +178,12 @@ public struct ExpireOperation {
             try repository.storage.syncDirectory(dir)
             try repository.storage.removeEmptyDirectory(dir)
         }
-        if !touched.isEmpty { try repository.storage.syncDirectory(WALArchiveStore.rootName) }
+        if !touched.isEmpty { try repository.storage.syncDirectory(store.rootName) }
         // Records of segments archive-push dropped before the oldest kept backup: no restore
         // can cross that gap any more.
         for walName in try store.dropped() where !dryRun {
             guard let name = WALSegmentName(walName, segmentSize: segmentSize), name.segmentNumber < oldest else { continue }
-            try repository.storage.remove(WALArchiveStore.droppedDirectory + "/" + walName)
+            try repository.storage.remove(store.droppedDirectory + "/" + walName)
         }
         return removed
     }
@@ -183,7 +192,7 @@ public struct ExpireOperation {
     @discardableResult
     public func removeStaleWALTemporaries() -> Int {
         let store = repository.wal
-        var removed = store.removeStaleTemporaries(in: WALArchiveStore.rootName).count
+        var removed = store.removeStaleTemporaries(in: store.rootName).count
         for dir in (try? store.segmentDirectories()) ?? [] {
             removed += store.removeStaleTemporaries(in: dir).count
         }

@@ -60,6 +60,24 @@ public struct RestoreOperation: Sendable {
         self.options = options
     }
 
+    /// The restore of `options.backupID`: of a backup taken before upgrade-repository, through
+    /// the repository as its generation was (that cluster's WAL, checked against it), with
+    /// restore_command reading that generation's WAL.
+    public static func of(repository: Repository, options: RestoreOptions) throws -> RestoreOperation {
+        guard let given = options.backupID, repository.identity.generation > 1 else { return RestoreOperation(repository: repository, options: options) }
+        let backups = try repository.loadAll().backups
+        let id = try BackupReference(given).resolve(among: backups, in: repository.path)
+        guard let info = backups.first(where: { $0.id == id }), let generation = repository.identity.generation(ofSystem: info.systemIdentifier),
+              generation != repository.identity.generation, let view = repository.asGeneration(generation) else {
+            return RestoreOperation(repository: repository, options: options)
+        }
+        var options = options
+        options.backupID = id
+        options.pgbkArguments += ["--generation", String(generation)]
+        Console.info("backup \(id) is of generation \(generation) of \(repository.path) (PostgreSQL \(view.identity.pgMajorVersion), before upgrade-repository): restored with that generation's WAL (\(view.wal.root))")
+        return RestoreOperation(repository: view, options: options)
+    }
+
     /// What the checks established before the first write.
     struct Checked {
         let target: String

@@ -121,7 +121,10 @@ public struct ValidateOperation: Sendable {
                 if let status = statuses[b.id] { b.status = status }
                 return b
             }
-            let timelines = try TimelineReport(repository: repository, backups: backups, lastTransaction: false)
+            // The current generation's window: earlier generations' backups have WAL of their own.
+            let identity = repository.identity
+            let current = backups.filter { identity.generation(ofSystem: $0.systemIdentifier) == identity.generation }
+            let timelines = try TimelineReport(repository: repository, backups: current, lastTransaction: false)
             if let gap = timelines.firstGap {
                 let cause = timelines.firstGapDropped ? " (archive-push dropped it: --archive-push-queue-max)" : ""
                 report.archiveProblems.append("WAL segment \(gap) is missing from the archive\(cause): recovery from the OK backups before it stops there (pgbk show timeline)")
@@ -140,7 +143,19 @@ public struct ValidateOperation: Sendable {
     /// read back against the checksum in its name, on `jobs` workers: a damaged segment after
     /// the newest backup would otherwise be found only when a restore needs it.
     func checkArchive() throws -> (checked: Int, problems: [String]) {
-        let store = repository.wal
+        var checked = 0
+        var problems: [String] = []
+        // Every generation's archive (upgrade-repository): the older ones serve their backups.
+        for generation in 1...repository.identity.generation {
+            guard let store = repository.asGeneration(generation)?.wal else { continue }
+            let found = try checkArchive(store)
+            checked += found.checked
+            problems += found.problems
+        }
+        return (checked, problems.sorted())
+    }
+
+    private func checkArchive(_ store: WALArchiveStore) throws -> (checked: Int, problems: [String]) {
         let files = try store.listAll()
         var problems: [String] = []
         for (name, copies) in Dictionary(grouping: files, by: \.walName) where copies.count > 1 {
@@ -284,7 +299,7 @@ public struct ValidateOperation: Sendable {
     /// named by its checksum); a problem for each one missing.
     func checkWALPresent(_ info: BackupInfo) throws -> [String] {
         guard let segments = Self.consistencySegments(info) else { return [Self.missingLSNs] }
-        return try segments.filter { try repository.wal.find($0.name) == nil }
+        return try segments.filter { try repository.forBackup(info).wal.find($0.name) == nil }
             .map { "WAL segment \($0.name), needed to make the backup consistent, is not in the archive" }
     }
 
@@ -295,7 +310,7 @@ public struct ValidateOperation: Sendable {
         var problems: [String] = []
         for segment in segments {
             let archived: ArchivedWAL?
-            do { archived = try repository.wal.find(segment.name) } catch {
+            do { archived = try repository.forBackup(info).wal.find(segment.name) } catch {
                 // Two different copies of one segment: damage, named.
                 guard let reason = StoredFileReader.contentProblem(error) else { throw error }
                 problems.append("WAL segment \(segment.name): \(reason)")

@@ -31,16 +31,22 @@ public struct RecoveryPlanner {
         for (id, error) in loaded.unreadable { Console.warning("skipping backup \(id): \(error)") }
         let catalog = try TimelineCatalog(repository: repository)
 
+        // One generation's backups (upgrade-repository): its WAL is the one read and replayed.
+        let identity = repository.identity
+        func ofThisGeneration(_ b: BackupInfo) -> Bool { identity.generation(ofSystem: b.systemIdentifier) == identity.generation }
         let candidates: [BackupInfo]
         if let given = backupID {
-            let backupID = try BackupReference(given).resolve(among: loaded.backups, in: repository.path)
+            let backupID = try BackupReference(given).resolve(among: loaded.backups.filter(ofThisGeneration), in: repository.path)
             let info = try repository.loadBackup(backupID)
             guard info.isUsable else {
                 throw EngineError.backupNotUsable(id: backupID, status: info.status.rawValue, reason: info.statusReason)
             }
+            guard ofThisGeneration(info) else {
+                throw EngineError.invalidArgument("backup \(backupID) is of another generation of \(repository.path) than \(identity.generation) (PostgreSQL \(identity.pgMajorVersion)): its WAL is apart")
+            }
             candidates = [info]
         } else {
-            candidates = loaded.backups.reversed().filter { $0.status == .ok }
+            candidates = loaded.backups.reversed().filter { $0.status == .ok && ofThisGeneration($0) }
         }
         guard !candidates.isEmpty else {
             throw EngineError.noUsableBackup("no validated (OK) backup in \(repository.path); run pgbk validate, or name one with --backup-id")

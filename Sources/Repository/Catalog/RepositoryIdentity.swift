@@ -1,7 +1,10 @@
-/// `repository.ini`: which cluster a repository belongs to. Written once by `init`, sealed with
-/// a checksum, never edited.
+/// `repository.ini`: which cluster a repository belongs to. Written by `init`, sealed with a
+/// checksum; rewritten (atomically) only by `upgrade-repository`, which makes the cluster
+/// pg_upgrade produced the current generation and keeps the ones before it, whose backups and
+/// archived WAL stay restorable with their own major version's binaries.
 public struct RepositoryIdentity: Sendable, Equatable {
-    public static let formatVersion = 1
+    /// 2 once a repository has more than one generation (a pgbk before generations refuses it).
+    public static let formatVersion = 2
 
     public var systemIdentifier: UInt64
     public var pgMajorVersion: String
@@ -10,6 +13,23 @@ public struct RepositoryIdentity: Sendable, Equatable {
     public var blockSize: UInt32
     public var walSegmentSize: UInt32
     public var created: Timestamp
+    /// 1, then one more at each `upgrade-repository`.
+    public var generation = 1
+    /// The generations before this one, oldest first.
+    public var past: [PastGeneration] = []
+
+    /// A cluster the repository served before a pg_upgrade.
+    public struct PastGeneration: Sendable, Equatable {
+        public var generation: Int
+        public var systemIdentifier: UInt64
+        public var pgMajorVersion: String
+        public var controlVersion: UInt32
+        public var catalogVersion: UInt32
+        public var blockSize: UInt32
+        public var walSegmentSize: UInt32
+        /// When `upgrade-repository` made the next one current.
+        public var upgraded: Timestamp
+    }
 
     public init(systemIdentifier: UInt64, pgMajorVersion: String, controlVersion: UInt32, catalogVersion: UInt32,
                 blockSize: UInt32, walSegmentSize: UInt32, created: Timestamp) {
@@ -22,9 +42,38 @@ public struct RepositoryIdentity: Sendable, Equatable {
         self.created = created
     }
 
+    /// The generation whose cluster has this system identifier (a backup's), nil if none.
+    public func generation(ofSystem id: UInt64) -> Int? {
+        if id == systemIdentifier { return generation }
+        return past.last { $0.systemIdentifier == id }?.generation
+    }
+
+    /// This identity as generation `n` was: its cluster, its WAL (`Repository.walRootName(n)`).
+    public func asGeneration(_ n: Int) -> RepositoryIdentity? {
+        if n == generation { return self }
+        guard let old = past.first(where: { $0.generation == n }) else { return nil }
+        var view = RepositoryIdentity(systemIdentifier: old.systemIdentifier, pgMajorVersion: old.pgMajorVersion, controlVersion: old.controlVersion,
+                                      catalogVersion: old.catalogVersion, blockSize: old.blockSize, walSegmentSize: old.walSegmentSize,
+                                      created: created)
+        view.generation = n
+        view.past = past.filter { $0.generation < n }
+        return view
+    }
+
+    /// The next generation: this one kept as past, `cluster` current.
+    public func upgraded(to cluster: RepositoryIdentity, at time: Timestamp) -> RepositoryIdentity {
+        var next = cluster
+        next.created = created
+        next.generation = generation + 1
+        next.past = past + [PastGeneration(generation: generation, systemIdentifier: systemIdentifier, pgMajorVersion: pgMajorVersion,
+                                           controlVersion: controlVersion, catalogVersion: catalogVersion, blockSize: blockSize,
+                                           walSegmentSize: walSegmentSize, upgraded: time)]
+        return next
+    }
+
     public func text() -> String {
         var f = IniFile()
-        f["FORMAT_VERSION"] = String(Self.formatVersion)
+        f["FORMAT_VERSION"] = generation > 1 ? "2" : "1"
         f["SYSTEM_IDENTIFIER"] = String(systemIdentifier)
         f["PG_VERSION"] = pgMajorVersion
         f["PG_CONTROL_VERSION"] = String(controlVersion)
@@ -32,7 +81,18 @@ public struct RepositoryIdentity: Sendable, Equatable {
         f["BLOCK_SIZE"] = String(blockSize)
         f["WAL_SEGMENT_SIZE"] = String(walSegmentSize)
         f["CREATED"] = created.description
-        return SealedText.seal(f.text(header: "# pgbk repository identity: written by pgbk init, do not edit\n"))
+        if generation > 1 { f["GENERATION"] = String(generation) }
+        for old in past {
+            let key = "GENERATION.\(old.generation)."
+            f[key + "SYSTEM_IDENTIFIER"] = String(old.systemIdentifier)
+            f[key + "PG_VERSION"] = old.pgMajorVersion
+            f[key + "PG_CONTROL_VERSION"] = String(old.controlVersion)
+            f[key + "CATALOG_VERSION"] = String(old.catalogVersion)
+            f[key + "BLOCK_SIZE"] = String(old.blockSize)
+            f[key + "WAL_SEGMENT_SIZE"] = String(old.walSegmentSize)
+            f[key + "UPGRADED"] = old.upgraded.description
+        }
+        return SealedText.seal(f.text(header: "# pgbk repository identity: written by pgbk init and upgrade-repository, do not edit\n"))
     }
 
     public init(text: String, path: String) throws {
@@ -53,6 +113,16 @@ public struct RepositoryIdentity: Sendable, Equatable {
         walSegmentSize = try value("WAL_SEGMENT_SIZE")
         guard let created = f["CREATED"].flatMap({ Timestamp($0) }) else { throw CatalogError.corrupt(path, "missing or invalid CREATED") }
         self.created = created
+        generation = f["GENERATION"] == nil ? 1 : try value("GENERATION")
+        guard (1...1000).contains(generation) else { throw CatalogError.corrupt(path, "GENERATION \(generation) is out of range") }
+        for n in 1..<generation {
+            let key = "GENERATION.\(n)."
+            guard let upgraded = f[key + "UPGRADED"].flatMap({ Timestamp($0) }) else { throw CatalogError.corrupt(path, "missing or invalid \(key)UPGRADED") }
+            past.append(PastGeneration(generation: n, systemIdentifier: try value(key + "SYSTEM_IDENTIFIER"), pgMajorVersion: try value(key + "PG_VERSION"),
+                                       controlVersion: try value(key + "PG_CONTROL_VERSION"), catalogVersion: try value(key + "CATALOG_VERSION"),
+                                       blockSize: try value(key + "BLOCK_SIZE"), walSegmentSize: try value(key + "WAL_SEGMENT_SIZE"),
+                                       upgraded: upgraded))
+        }
     }
 }
 
