@@ -123,7 +123,7 @@ public struct ValidateOperation: Sendable {
             }
             // The current generation's window: earlier generations' backups have WAL of their own.
             let identity = repository.identity
-            let current = backups.filter { identity.generation(ofSystem: $0.systemIdentifier) == identity.generation }
+            let current = backups.filter { !identity.hasGenerations || identity.generation(ofSystem: $0.systemIdentifier) == identity.generation }
             let timelines = try TimelineReport(repository: repository, backups: current, lastTransaction: false)
             if let gap = timelines.firstGap {
                 let cause = timelines.firstGapDropped ? " (archive-push dropped it: --archive-push-queue-max)" : ""

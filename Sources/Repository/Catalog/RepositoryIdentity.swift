@@ -17,6 +17,12 @@ public struct RepositoryIdentity: Sendable, Equatable {
     public var generation = 1
     /// The generations before this one, oldest first.
     public var past: [PastGeneration] = []
+    /// The repository's current generation: `generation`, except in a view of an earlier one
+    /// (`asGeneration`), which must still tell the later generations' backups from its own.
+    public var latest = 1
+
+    /// Whether backups must be told apart by generation: the repository has had more than one.
+    public var hasGenerations: Bool { latest > 1 }
 
     /// A cluster the repository served before a pg_upgrade.
     public struct PastGeneration: Sendable, Equatable {
@@ -42,7 +48,8 @@ public struct RepositoryIdentity: Sendable, Equatable {
         self.created = created
     }
 
-    /// The generation whose cluster has this system identifier (a backup's), nil if none.
+    /// The generation whose cluster has this system identifier (a backup's), nil if none
+    /// (in a view of an earlier generation: a later one's).
     public func generation(ofSystem id: UInt64) -> Int? {
         if id == systemIdentifier { return generation }
         return past.last { $0.systemIdentifier == id }?.generation
@@ -57,6 +64,7 @@ public struct RepositoryIdentity: Sendable, Equatable {
                                       created: created)
         view.generation = n
         view.past = past.filter { $0.generation < n }
+        view.latest = latest
         return view
     }
 
@@ -65,6 +73,7 @@ public struct RepositoryIdentity: Sendable, Equatable {
         var next = cluster
         next.created = created
         next.generation = generation + 1
+        next.latest = generation + 1
         next.past = past + [PastGeneration(generation: generation, systemIdentifier: systemIdentifier, pgMajorVersion: pgMajorVersion,
                                            controlVersion: controlVersion, catalogVersion: catalogVersion, blockSize: blockSize,
                                            walSegmentSize: walSegmentSize, upgraded: time)]
@@ -115,6 +124,7 @@ public struct RepositoryIdentity: Sendable, Equatable {
         self.created = created
         generation = f["GENERATION"] == nil ? 1 : try value("GENERATION")
         guard (1...1000).contains(generation) else { throw CatalogError.corrupt(path, "GENERATION \(generation) is out of range") }
+        latest = generation
         for n in 1..<generation {
             let key = "GENERATION.\(n)."
             guard let upgraded = f[key + "UPGRADED"].flatMap({ Timestamp($0) }) else { throw CatalogError.corrupt(path, "missing or invalid \(key)UPGRADED") }
