@@ -246,14 +246,17 @@ public struct CopyOperation: Sendable {
         return sizes.reduce(0) { $0 + ($1 ?? 0) }
     }
 
-    /// One stored object, byte for byte, under the same name; the target's write is atomic
-    /// (nothing appears under the name until it is whole).
-    static func copyObject(_ name: String, from: any RepositoryStorage, to: any RepositoryStorage, buffer: inout [UInt8]) throws -> UInt64 {
+    /// One stored object, byte for byte, under the same name (or `targetName`: merge copies a
+    /// stored file into the merged backup); the target's write is atomic (nothing appears
+    /// under the name until it is whole).
+    static func copyObject(_ name: String, from: any RepositoryStorage, to: any RepositoryStorage, as targetName: String? = nil,
+                           buffer: inout [UInt8]) throws -> UInt64 {
         let input = try from.openRead(name)
         defer { input.close() }
-        let parent = PosixStorage.parent(of: name)
+        let target = targetName ?? name
+        let parent = PosixStorage.parent(of: target)
         if !parent.isEmpty { try to.makeDirectories(parent) }
-        let output = try to.openWrite(name, expectedSize: nil, noReplace: false)
+        let output = try to.openWrite(target, expectedSize: nil, noReplace: false)
         var total: UInt64 = 0
         do {
             while true {

@@ -141,24 +141,7 @@ struct MergedFiles {
             return try transcode(source, compression: from.compression, content: content, to: target, storage: storage, repository: repository,
                                  merged: merged, buffer: &buffer)
         }
-        let input = try repository.storage.openRead(source)
-        defer { input.close() }
-        let parent = PosixStorage.parent(of: target)
-        if !parent.isEmpty { try storage.makeDirectories(parent) }
-        let output = try storage.openWrite(target, expectedSize: nil, noReplace: false)
-        var bytes: UInt64 = 0
-        do {
-            while true {
-                let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
-                if n == 0 { break }
-                try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                bytes += UInt64(n)
-            }
-            try output.commit()
-        } catch {
-            output.abandon()
-            throw error
-        }
+        let bytes = try CopyOperation.copyObject(source, from: repository.storage, to: storage, as: target, buffer: &buffer)
         return StoredFileSummary(size: content.size ?? 0, storedSize: bytes, checksum: content.checksum)
     }
 
