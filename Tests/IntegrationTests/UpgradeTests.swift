@@ -60,6 +60,9 @@ import Repository
         let shown = try parseBackupsJSON(try s.pgbk(["show", "-B", repo, "--json"]).stdout)
         #expect(shown.map { $0["generation"] as? Int } == [1, 1, 2, 3, 3], "\(shown)")
         #expect(try s.pgbk(["show", "-B", repo]).stdout.contains("Gen"))
+        // The window and its gaps are the current generation's: the earlier ones' WAL is apart.
+        let timeline = try s.pgbk(["show", "timeline", "-B", repo])
+        #expect(timeline.succeeded && !timeline.stdout.contains("missing from the archive") && timeline.stdout.contains("recoverable: from"), "\(timeline)")
         let recheck = try s.pgbk(["validate", "-B", repo, "--recheck"])
         #expect(recheck.succeeded, "every generation's backups and archive read back: \(recheck)")
 

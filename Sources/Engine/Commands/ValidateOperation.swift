@@ -121,10 +121,7 @@ public struct ValidateOperation: Sendable {
                 if let status = statuses[b.id] { b.status = status }
                 return b
             }
-            // The current generation's window: earlier generations' backups have WAL of their own.
-            let identity = repository.identity
-            let current = backups.filter { !identity.hasGenerations || identity.generation(ofSystem: $0.systemIdentifier) == identity.generation }
-            let timelines = try TimelineReport(repository: repository, backups: current, lastTransaction: false)
+            let timelines = try TimelineReport(repository: repository, backups: backups, lastTransaction: false)
             if let gap = timelines.firstGap {
                 let cause = timelines.firstGapDropped ? " (archive-push dropped it: --archive-push-queue-max)" : ""
                 report.archiveProblems.append("WAL segment \(gap) is missing from the archive\(cause): recovery from the OK backups before it stops there (pgbk show timeline)")
