@@ -76,6 +76,11 @@ import Repository
             defer { restored.stopIfRunning() }
             #expect(try dumpLines(restored) == expected, "\(name)")
         }
+        // A drill of the first generation's backup, with its major's binaries.
+        let drills = try s.makeDirectory("drills")
+        let drill = try s.pgbk(["drill", "-B", repo, "--backup-id", backup15, "--scratch-dir", drills, "--pg-bin", v15.bin, "-U", "postgres",
+                                "--sql-check", "SELECT count(*) = 2000 FROM t WHERE v = 'fifteen'"])
+        #expect(drill.succeeded && drill.stderr.contains(": OK: backup \(backup15)"), "\(drill)")
         // Retention counts across generations; the earlier archives go with their backups.
         #expect(try s.pgbk(["expire", "-B", repo, "--keep-data-generations", "1"]).succeeded)
         let left = try Repository.open(repo).loadAll().backups.filter(\.isUsable).map(\.id)

@@ -52,6 +52,16 @@ import Cipher
         }
     }
 
+    /// Each backup, and each WAL directory of every generation's archive, has a key of its own.
+    @Test func eachBackupAndWALDirectoryHasAPurposeOfItsOwn() {
+        #expect(EncryptedStorage.purpose(of: "backup/20261122-163700F/data/base/1/1259") == "backup/20261122-163700F")
+        #expect(EncryptedStorage.purpose(of: "wal/0000000100000000/000000010000000000000002-9f8e7d6c") == "wal/0000000100000000")
+        #expect(EncryptedStorage.purpose(of: "wal-2/0000000100000000/000000010000000000000002-9f8e7d6c") == "wal-2/0000000100000000")
+        #expect(EncryptedStorage.purpose(of: "wal/00000002.history-1a2b3c4d") == "repository")
+        #expect(EncryptedStorage.purpose(of: "repository.ini") == "repository")
+        #expect(EncryptedStorage.purpose(of: "encryption.ini") == nil)
+    }
+
     @Test func sizesMapBothWaysAndOddStoredSizesAreNoFile() {
         for plain in [0, 1, 15, 16, 65_535, 65_536, 65_537, 131_072, 131_073, 10_000_000].map(UInt64.init) {
             #expect(EncryptedFormat.plainSize(stored: EncryptedFormat.storedSize(plain: plain)) == plain)

@@ -119,7 +119,7 @@ public struct DrillOperation {
         restore.lockTimeoutSeconds = options.lockTimeoutSeconds
         var began = monotonicSeconds()
         let info: BackupInfo
-        do { info = try RestoreOperation(repository: repository, options: restore).run() } catch let busy as RepositoryLock.Busy {
+        do { info = try RestoreOperation.of(repository: repository, options: restore).run() } catch let busy as RepositoryLock.Busy {
             throw NotRun(reason: busy)  // the drill could not run; no restore failed
         } catch {
             throw DrillStep("restore", error)

@@ -16,11 +16,12 @@ public final class EncryptedStorage: RepositoryStorage {
     }
 
     /// Which data key encrypts `name`: the backup's, the WAL directory's (an epoch of 256
-    /// segments of 16 MiB), or the catalog's; nil for the files stored as they are.
+    /// segments of 16 MiB, in any generation's archive: `wal`, `wal-<n>`), or the catalog's;
+    /// nil for the files stored as they are.
     public static func purpose(of name: String) -> String? {
         if name == EncryptionSettings.fileName || name == DataKeyFile.directory || name.hasPrefix(DataKeyFile.directory + "/") { return nil }
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        if parts.count >= 3, parts[0] == "backup" || parts[0] == "wal" { return parts[0] + "/" + parts[1] }
+        if parts.count >= 3, parts[0] == "backup" || parts[0] == "wal" || parts[0].hasPrefix("wal-") { return parts[0] + "/" + parts[1] }
         return "repository"
     }
 
