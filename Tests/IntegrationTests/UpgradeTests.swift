@@ -13,6 +13,9 @@ import Repository
         let repo = s.path + "/repo"
         let pg15 = try TestCluster.createInitialized(s, name: "pg15", repository: repo, bin: v15.bin)
         defer { pg15.stopIfRunning() }
+        // A second repository, upgraded alongside: copy carries every generation into it.
+        let second = s.path + "/repo2"
+        #expect(try s.pgbk(["init", "-B", second, "-D", pg15.dataDir]).succeeded)
         try pg15.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
         try pg15.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
         _ = try backupAndValidate(s, repo, pg15, "full")
@@ -40,6 +43,9 @@ import Repository
         let upgraded = try s.pgbk(["upgrade-repository", "-B", repo, "-D", pg16.dataDir])
         #expect(upgraded.succeeded && upgraded.stderr.contains("generation 2"), "\(upgraded)")
         #expect(try Repository.open(repo).identity.generation == 2)
+        let unmatched = try s.pgbk(["copy", "-B", repo, "-B", second, "--from-repo", "1", "--to-repo", "2"])
+        #expect(failsWithOneError(unmatched), "a repository not yet upgraded is refused: \(unmatched)")
+        #expect(try s.pgbk(["upgrade-repository", "-B", second, "-D", pg16.dataDir]).succeeded)
         try pg16.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(repo) %p'\n")
         try pg16.start()
         try pg16.execute("UPDATE t SET v = 'sixteen' WHERE id % 10 = 1")
@@ -50,6 +56,7 @@ import Repository
         let pg18 = try upgrade(pg16, to: v18, name: "pg18", s: s)
         defer { pg18.stopIfRunning() }
         #expect(try s.pgbk(["upgrade-repository", "-B", repo, "-D", pg18.dataDir]).succeeded)
+        #expect(try s.pgbk(["upgrade-repository", "-B", second, "-D", pg18.dataDir]).succeeded)
         try pg18.appendConfig("archive_mode = on\narchive_command = '\(s.pgbk) archive-push -B \(repo) %p'\n")
         try pg18.start()
         try pg18.execute("UPDATE t SET v = 'eighteen' WHERE id % 10 = 2")
@@ -76,6 +83,11 @@ import Repository
             defer { restored.stopIfRunning() }
             #expect(try dumpLines(restored) == expected, "\(name)")
         }
+        let copy = try s.pgbk(["copy", "-B", repo, "-B", second, "--from-repo", "1", "--to-repo", "2"])
+        #expect(copy.succeeded, "\(copy)")
+        let copied = try s.pgbk(["validate", "-B", second, "--recheck"])
+        #expect(copied.succeeded, "each generation's backups find their WAL in the copy: \(copied)")
+        #expect(try Repository.open(second).loadAll().backups.filter { $0.status == .ok }.count == 5)
         // A drill of the first generation's backup, with its major's binaries.
         let drills = try s.makeDirectory("drills")
         let drill = try s.pgbk(["drill", "-B", repo, "--backup-id", backup15, "--scratch-dir", drills, "--pg-bin", v15.bin, "-U", "postgres",

@@ -47,6 +47,11 @@ public struct CopyOperation: Sendable {
         guard a.pgMajorVersion == b.pgMajorVersion, a.walSegmentSize == b.walSegmentSize else {
             throw EngineError.invalidArgument("\(source.path) holds PostgreSQL \(a.pgMajorVersion) with \(a.walSegmentSize)-byte WAL segments, \(target.path) PostgreSQL \(b.pgMajorVersion) with \(b.walSegmentSize): copy works between repositories of one cluster and version")
         }
+        // After pg_upgrade each repository was upgraded on its own: their generations must be
+        // the same clusters, so that every backup's WAL has its place in the target.
+        guard a.generation == b.generation, a.past.map(\.systemIdentifier) == b.past.map(\.systemIdentifier) else {
+            throw EngineError.invalidArgument("\(source.path) is at generation \(a.generation) of its clusters and \(target.path) at \(b.generation), or of other ones: run pgbk upgrade-repository for each repository after pg_upgrade")
+        }
     }
 
     /// `backupID`: that backup and the ancestors the target lacks; nil: every OK or DONE one.
@@ -110,10 +115,21 @@ public struct CopyOperation: Sendable {
         return wanted.filter { !usableThere.contains($0.id) }.sorted { $0.id < $1.id }
     }
 
-    /// Every archived file the target lacks, checked as it is copied; a file the target holds
-    /// with other content is a conflict, never overwritten.
+    /// Every archived file the target lacks, in every generation's archive (checkPair made
+    /// sure they are the same clusters'), each checked as it is copied.
     private func copyWAL() throws -> (files: Int, bytes: UInt64) {
-        let (from, to) = (source.wal, target.wal)
+        var copied: (files: Int, bytes: UInt64) = (0, 0)
+        for generation in 1...source.identity.generation {
+            guard let from = source.asGeneration(generation)?.wal, let to = target.asGeneration(generation)?.wal else { continue }
+            let one = try copyWAL(from: from, to: to)
+            copied = (copied.files + one.files, copied.bytes + one.bytes)
+        }
+        return copied
+    }
+
+    /// Every archived file of one generation the target lacks, checked as it is copied; a file
+    /// the target holds with other content is a conflict, never overwritten.
+    private func copyWAL(from: WALArchiveStore, to: WALArchiveStore) throws -> (files: Int, bytes: UInt64) {
         let there = Dictionary(try to.listAll().map { ($0.walName, $0) }) { a, _ in a }
         var missing: [ArchivedWAL] = []
         for file in try from.listAll() {
