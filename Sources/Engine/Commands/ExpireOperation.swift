@@ -109,7 +109,7 @@ public struct ExpireOperation {
         let identity = repository.identity
         for generation in 1...identity.generation {
             guard let view = repository.asGeneration(generation) else { continue }
-            let kept = keptUsable.filter { !identity.hasGenerations || identity.generation(ofSystem: $0.systemIdentifier) == generation }
+            let kept = keptUsable.filter { view.identity.holds(systemIdentifier: $0.systemIdentifier) }
             report.walRemoved += try ExpireOperation(repository: view, dryRun: dryRun, command: command, lockTimeoutSeconds: nil)
                 .expireWAL(keeping: kept, retention: wal, now: now, everything: kept.isEmpty && generation < identity.generation)
         }

@@ -1,6 +1,10 @@
 import PostgresFormat
 import Repository
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// `pgbk merge ID`: an incremental and its ancestors folded into a full backup of the same
 /// point, made inside the repository from stored files alone (MergedFiles), without the
 /// cluster. The full takes the incremental's ID with F and its record (times, LSNs, WAL,
@@ -207,7 +211,3 @@ public struct MergeOperation {
         Console.info("backup \(tip.id) merged into full backup \(full.id): \(retired)\(kept)")
     }
 }
-
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif

@@ -67,10 +67,11 @@ public struct RestoreOperation: Sendable {
         guard let given = options.backupID, repository.identity.generation > 1 else { return RestoreOperation(repository: repository, options: options) }
         let backups = try repository.loadAll().backups
         let id = try BackupReference(given).resolve(among: backups, in: repository.path)
-        guard let info = backups.first(where: { $0.id == id }), let generation = repository.identity.generation(ofSystem: info.systemIdentifier),
-              generation != repository.identity.generation, let view = repository.asGeneration(generation) else {
+        guard let info = backups.first(where: { $0.id == id }), case let view = repository.forBackup(info),
+              view.identity.generation != repository.identity.generation else {
             return RestoreOperation(repository: repository, options: options)
         }
+        let generation = view.identity.generation
         var options = options
         options.backupID = id
         options.pgbkArguments += ["--generation", String(generation)]

@@ -296,7 +296,8 @@ public struct ValidateOperation: Sendable {
     /// named by its checksum); a problem for each one missing.
     func checkWALPresent(_ info: BackupInfo) throws -> [String] {
         guard let segments = Self.consistencySegments(info) else { return [Self.missingLSNs] }
-        return try segments.filter { try repository.forBackup(info).wal.find($0.name) == nil }
+        let store = repository.forBackup(info).wal
+        return try segments.filter { try store.find($0.name) == nil }
             .map { "WAL segment \($0.name), needed to make the backup consistent, is not in the archive" }
     }
 
@@ -305,9 +306,10 @@ public struct ValidateOperation: Sendable {
     func checkWAL(_ info: BackupInfo, buffer: inout [UInt8]) throws -> [String] {
         guard let segments = Self.consistencySegments(info) else { return [Self.missingLSNs] }
         var problems: [String] = []
+        let store = repository.forBackup(info).wal
         for segment in segments {
             let archived: ArchivedWAL?
-            do { archived = try repository.forBackup(info).wal.find(segment.name) } catch {
+            do { archived = try store.find(segment.name) } catch {
                 // Two different copies of one segment: damage, named.
                 guard let reason = StoredFileReader.contentProblem(error) else { throw error }
                 problems.append("WAL segment \(segment.name): \(reason)")

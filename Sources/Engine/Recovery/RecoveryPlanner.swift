@@ -33,9 +33,7 @@ public struct RecoveryPlanner {
 
         // One generation's backups (upgrade-repository): its WAL is the one read and replayed.
         let identity = repository.identity
-        func ofThisGeneration(_ b: BackupInfo) -> Bool {
-            !identity.hasGenerations || identity.generation(ofSystem: b.systemIdentifier) == identity.generation
-        }
+        func ofThisGeneration(_ b: BackupInfo) -> Bool { identity.holds(systemIdentifier: b.systemIdentifier) }
         let candidates: [BackupInfo]
         if let given = backupID {
             let backupID = try BackupReference(given).resolve(among: loaded.backups.filter(ofThisGeneration), in: repository.path)

@@ -57,9 +57,7 @@ public struct TimelineReport: Sendable {
         let size = catalog.segmentSize
         // After upgrade-repository: the current generation's backups, whose WAL this is.
         let identity = repository.identity
-        let all = try (loaded ?? repository.loadAll().backups).filter {
-            !identity.hasGenerations || identity.generation(ofSystem: $0.systemIdentifier) == identity.generation
-        }
+        let all = try (loaded ?? repository.loadAll().backups).filter { identity.holds(systemIdentifier: $0.systemIdentifier) }
         // Expire removes WAL older than the oldest usable backup's start: none is needed
         // before it, so a timeline's unarchived start before it is retention, not a gap.
         let retained = all.filter(\.isUsable).compactMap { $0.startLSN.map { $0.value / size } }.min()

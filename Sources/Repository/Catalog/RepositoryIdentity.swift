@@ -21,8 +21,12 @@ public struct RepositoryIdentity: Sendable, Equatable {
     /// (`asGeneration`), which must still tell the later generations' backups from its own.
     public var latest = 1
 
-    /// Whether backups must be told apart by generation: the repository has had more than one.
-    public var hasGenerations: Bool { latest > 1 }
+    /// Whether a backup of the cluster with this system identifier is of this generation:
+    /// in a repository that has had several (upgrade-repository), its WAL is this generation's;
+    /// in one of a single generation, every backup is (whatever it records).
+    public func holds(systemIdentifier id: UInt64) -> Bool {
+        latest == 1 || generation(ofSystem: id) == generation
+    }
 
     /// A cluster the repository served before a pg_upgrade.
     public struct PastGeneration: Sendable, Equatable {
